@@ -1,0 +1,48 @@
+//! CPU identification through CPUID.
+
+use core::arch::x86_64::__cpuid;
+use core::fmt;
+
+/// The current CPU's initial local APIC id (CPUID leaf 1, EBX[31:24]).
+/// Needs no per-CPU setup, so it works in the panic path too.
+pub fn cpu_id() -> u32 {
+    __cpuid(1).ebx >> 24
+}
+
+/// True when running under a hypervisor (CPUID leaf 1, ECX bit 31): gates
+/// probing of QEMU-only devices such as fw_cfg on real hardware.
+pub fn under_hypervisor() -> bool {
+    __cpuid(1).ecx & (1 << 31) != 0
+}
+
+/// Vendor and brand string, e.g. `GenuineIntel, QEMU Virtual CPU version 2.5+`.
+pub fn cpu_model() -> impl fmt::Display {
+    CpuModel
+}
+
+struct CpuModel;
+
+impl fmt::Display for CpuModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = __cpuid(0);
+        let mut vendor = [0u8; 12];
+        vendor[0..4].copy_from_slice(&v.ebx.to_le_bytes());
+        vendor[4..8].copy_from_slice(&v.edx.to_le_bytes());
+        vendor[8..12].copy_from_slice(&v.ecx.to_le_bytes());
+        write!(f, "{}", core::str::from_utf8(&vendor).unwrap_or("?"))?;
+        if __cpuid(0x8000_0000).eax >= 0x8000_0004 {
+            let mut brand = [0u8; 48];
+            for (i, leaf) in (0x8000_0002u32..=0x8000_0004).enumerate() {
+                let r = __cpuid(leaf);
+                for (j, reg) in [r.eax, r.ebx, r.ecx, r.edx].iter().enumerate() {
+                    let at = i * 16 + j * 4;
+                    brand[at..at + 4].copy_from_slice(&reg.to_le_bytes());
+                }
+            }
+            let brand = core::str::from_utf8(&brand).unwrap_or("?");
+            write!(f, ", {}", brand.trim_matches(|c: char| c == '\0' || c == ' '))?;
+        }
+        let features = __cpuid(1);
+        write!(f, ", family {:#x}", (features.eax >> 8) & 0xf)
+    }
+}

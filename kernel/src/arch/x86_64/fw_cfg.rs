@@ -1,0 +1,84 @@
+//! QEMU's firmware configuration device (fw_cfg): where `make test` puts the
+//! kernel command line (`-fw_cfg name=opt/cmdline,string=...`).
+//!
+//! Protocol (QEMU docs/specs/fw_cfg.rst): write a 16-bit selector to port
+//! 0x510, read bytes from 0x511. Selector 0 returns the signature "QEMU";
+//! selector 0x19 the file directory (big-endian count, then 64-byte entries:
+//! size u32, select u16, reserved u16, name [u8; 56]).
+
+use spin::Once;
+use x86_64::instructions::port::Port;
+
+const SELECTOR: u16 = 0x510;
+const DATA: u16 = 0x511;
+const SIG: u16 = 0x0000;
+const FILE_DIR: u16 = 0x0019;
+const CMDLINE_FILE: &[u8] = b"opt/cmdline";
+const MAX_CMDLINE: usize = 512;
+
+struct FwCfg {
+    selector: Port<u16>,
+    data: Port<u8>,
+}
+
+impl FwCfg {
+    fn select(&mut self, key: u16) {
+        // SAFETY: writing a selector to fw_cfg's port has no effect beyond
+        // choosing which item the data port reads; presence was checked.
+        unsafe { self.selector.write(key) }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            // SAFETY: reading fw_cfg's data port only advances its cursor.
+            *b = unsafe { self.data.read() };
+        }
+    }
+
+    fn read_be_u32(&mut self) -> u32 {
+        let mut b = [0; 4];
+        self.read(&mut b);
+        u32::from_be_bytes(b)
+    }
+}
+
+static CMDLINE: Once<([u8; MAX_CMDLINE], usize)> = Once::new();
+
+/// The `opt/cmdline` fw_cfg file, or "" when absent (real hardware, or QEMU
+/// started without one: both mean the interactive shell).
+pub fn cmdline() -> &'static str {
+    let (buf, len) = CMDLINE.call_once(read_cmdline);
+    core::str::from_utf8(&buf[..*len]).unwrap_or("").trim_end_matches(['\0', '\n', ' '])
+}
+
+fn read_cmdline() -> ([u8; MAX_CMDLINE], usize) {
+    let mut out = [0u8; MAX_CMDLINE];
+    // Only poke I/O ports that exist: fw_cfg is a QEMU device.
+    if !super::cpu::under_hypervisor() {
+        return (out, 0);
+    }
+    let mut fw = FwCfg { selector: Port::new(SELECTOR), data: Port::new(DATA) };
+    fw.select(SIG);
+    let mut sig = [0u8; 4];
+    fw.read(&mut sig);
+    if &sig != b"QEMU" {
+        return (out, 0);
+    }
+    fw.select(FILE_DIR);
+    let count = fw.read_be_u32();
+    for _ in 0..count {
+        let size = fw.read_be_u32() as usize;
+        let mut sel = [0u8; 4];
+        fw.read(&mut sel);
+        let mut name = [0u8; 56];
+        fw.read(&mut name);
+        let name_len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+        if &name[..name_len] == CMDLINE_FILE {
+            let len = size.min(MAX_CMDLINE);
+            fw.select(u16::from_be_bytes([sel[0], sel[1]]));
+            fw.read(&mut out[..len]);
+            return (out, len);
+        }
+    }
+    (out, 0)
+}

@@ -1,0 +1,56 @@
+//! Assertion macros for kernel tests: on failure they return
+//! `Err(Failure::Fail(..))` from the test function with the condition and
+//! source location, instead of panicking (which would end the whole run).
+
+/// `kassert!(cond)` or `kassert!(cond, "format", args..)`.
+#[macro_export]
+macro_rules! kassert {
+    ($cond:expr $(,)?) => {
+        if !$cond {
+            return Err($crate::ktest::Failure::Fail(alloc::format!(
+                "assertion failed: {} at {}:{}",
+                stringify!($cond),
+                file!(),
+                line!()
+            )));
+        }
+    };
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err($crate::ktest::Failure::Fail(alloc::format!(
+                "{} ({}) at {}:{}",
+                format_args!($($arg)+),
+                stringify!($cond),
+                file!(),
+                line!()
+            )));
+        }
+    };
+}
+
+/// `kassert_eq!(left, right)`: reports both values on failure.
+#[macro_export]
+macro_rules! kassert_eq {
+    ($left:expr, $right:expr $(,)?) => {{
+        let (l, r) = (&$left, &$right);
+        if l != r {
+            return Err($crate::ktest::Failure::Fail(alloc::format!(
+                "{} == {} failed: left={:?} right={:?} at {}:{}",
+                stringify!($left),
+                stringify!($right),
+                l,
+                r,
+                file!(),
+                line!()
+            )));
+        }
+    }};
+}
+
+/// Marks the case as skipped with a reason.
+#[macro_export]
+macro_rules! kskip {
+    ($why:expr) => {
+        return Err($crate::ktest::Failure::Skip($why))
+    };
+}

@@ -1,0 +1,75 @@
+//! The kernel binary.
+//!
+//! Boot flow: the architecture entry (`arch::<arch>::boot`) brings the CPU to a
+//! sane state (console, descriptor tables, exception handlers), describes the
+//! machine in an arch-neutral [`bootinfo::BootInfo`] and calls [`kernel_main`].
+//! From there everything is shared: heap, memory manager, then the mode chosen
+//! on the command line: the interactive shell (default), `ktest` or `bench`.
+
+#![no_std]
+#![no_main]
+#![cfg_attr(target_arch = "x86_64", feature(abi_x86_interrupt))]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+
+#[macro_use]
+mod console;
+
+mod arch;
+mod bootinfo;
+mod cmdline;
+mod heap;
+mod ktest;
+mod logger;
+mod panic;
+mod shell;
+mod tests;
+
+use bootinfo::BootInfo;
+use cmdline::Mode;
+
+/// Version string printed in the banner.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The refcount scheme this image was built with (a cargo feature of `mm`).
+pub const REFCOUNT_SCHEME: &str = if cfg!(feature = "legacy-refcount") {
+    "legacy (zero is dead, CAS loop)"
+} else {
+    "frozen-bit"
+};
+
+/// Arch-neutral kernel entry; called once by the boot CPU.
+pub fn kernel_main(info: &'static BootInfo) -> ! {
+    logger::init();
+    heap::init();
+    banner(info);
+
+    let cmdline = cmdline::CmdLine::parse(info.cmdline);
+    match cmdline.mode {
+        Mode::Shell => shell::run(),
+        Mode::Ktest => {
+            let passed = ktest::run(&cmdline);
+            arch::exit(if passed { arch::ExitStatus::Success } else { arch::ExitStatus::Failure })
+        }
+        Mode::Unknown(mode) => {
+            println!("unknown boot mode `{mode}`; starting the shell");
+            shell::run()
+        }
+    }
+}
+
+fn banner(info: &BootInfo) {
+    println!();
+    println!("frozen-kernel {VERSION} ({}, refcount: {REFCOUNT_SCHEME})", arch::NAME);
+    println!("cpu: {}", arch::cpu_model());
+    println!(
+        "boot: {} firmware, {} MiB usable RAM in {} memory map regions",
+        info.protocol,
+        info.usable_bytes() >> 20,
+        info.regions().len()
+    );
+    if !info.cmdline.is_empty() {
+        println!("cmdline: {}", info.cmdline);
+    }
+}

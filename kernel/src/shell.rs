@@ -1,0 +1,116 @@
+//! The interactive shell on the console (serial today; keyboard and screen
+//! later). Default mode at boot, and what real hardware gets.
+
+use alloc::string::String;
+
+use crate::{arch, bootinfo, heap, ktest};
+
+const PROMPT: &str = "frozen> ";
+/// Longest accepted line; longer input is refused with a message.
+pub const MAX_LINE: usize = 256;
+
+struct Command {
+    name: &'static str,
+    help: &'static str,
+    run: fn(args: &str),
+}
+
+static COMMANDS: &[Command] = &[
+    Command { name: "help", help: "list commands", run: cmd_help },
+    Command { name: "mem", help: "memory map from the firmware", run: cmd_mem },
+    Command { name: "heap", help: "kernel heap usage", run: cmd_heap },
+    Command { name: "test", help: "run the in-kernel tests: test [suite,...]", run: cmd_test },
+    Command { name: "reboot", help: "reset the machine", run: cmd_reboot },
+    Command { name: "poweroff", help: "power off (ACPI S5)", run: cmd_poweroff },
+];
+
+pub fn run() -> ! {
+    println!("Type `help` for a list of commands.");
+    let mut line = String::new();
+    loop {
+        print!("{PROMPT}");
+        read_line(&mut line);
+        execute(line.trim());
+    }
+}
+
+/// Reads one line with echo and backspace. Over-long input is discarded and
+/// reported instead of being cut and executed.
+fn read_line(line: &mut String) {
+    line.clear();
+    let mut overflow = false;
+    loop {
+        let Some(byte) = crate::console::try_read_byte() else {
+            core::hint::spin_loop();
+            continue;
+        };
+        match byte {
+            b'\r' | b'\n' => {
+                println!();
+                if overflow {
+                    println!("error: line longer than {MAX_LINE} characters ignored");
+                    line.clear();
+                }
+                return;
+            }
+            0x08 | 0x7f => {
+                if line.pop().is_some() {
+                    print!("\x08 \x08");
+                }
+            }
+            0x20..=0x7e if line.len() < MAX_LINE => {
+                line.push(byte as char);
+                print!("{}", byte as char);
+            }
+            0x20..=0x7e => overflow = true,
+            _ => {}
+        }
+    }
+}
+
+/// Runs one command line.
+pub fn execute(line: &str) {
+    if line.is_empty() {
+        return;
+    }
+    let (name, args) = line.split_once(' ').unwrap_or((line, ""));
+    match COMMANDS.iter().find(|c| c.name == name) {
+        Some(cmd) => (cmd.run)(args.trim()),
+        None => println!("error: unknown command `{name}`; type `help` for the list"),
+    }
+}
+
+fn cmd_help(_: &str) {
+    for c in COMMANDS {
+        println!("  {:<10} {}", c.name, c.help);
+    }
+}
+
+fn cmd_mem(_: &str) {
+    bootinfo::print_memory_map(bootinfo::get());
+}
+
+fn cmd_heap(_: &str) {
+    let s = heap::stats();
+    println!("heap: {} KiB used of {} KiB in {} arenas", s.used >> 10, s.size >> 10, s.arenas);
+}
+
+fn cmd_test(args: &str) {
+    let cmdline = if args.is_empty() {
+        String::from("ktest")
+    } else {
+        alloc::format!("ktest ktest.filter={args}")
+    };
+    let passed = ktest::run(&crate::cmdline::CmdLine::parse(&cmdline));
+    println!("{}", if passed { "PASS" } else { "FAIL" });
+}
+
+fn cmd_reboot(_: &str) {
+    println!("rebooting...");
+    arch::reboot();
+}
+
+fn cmd_poweroff(_: &str) {
+    println!("powering off...");
+    arch::poweroff();
+}

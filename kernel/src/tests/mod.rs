@@ -1,0 +1,22 @@
+//! The in-kernel test suites. Register a new suite by adding it to [`SUITES`].
+
+use crate::ktest::Suite;
+
+mod bootinfo;
+mod console;
+mod exceptions;
+mod heap;
+pub mod inject;
+
+/// Every suite, in run order.
+static SUITES: &[&Suite] = &[
+    &console::SUITE,
+    &exceptions::SUITE,
+    &heap::SUITE,
+    &bootinfo::SUITE,
+];
+
+/// The registered suites plus the injected-failure suite when one is configured.
+pub fn all_suites() -> impl Iterator<Item = &'static Suite> {
+    SUITES.iter().copied().chain(inject::suite())
+}
