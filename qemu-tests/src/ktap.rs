@@ -1,0 +1,521 @@
+//! KTAP version 1 parser (the Linux KUnit format), tolerant of interleaved noise.
+//!
+//! The serial log mixes firmware chatter, the boot banner, `log` output and
+//! KTAP. A line counts as KTAP only if, after an indentation of a multiple of
+//! four spaces, it is a header, a plan, a result or a `#` diagnostic; anything
+//! else is ignored. Indentation gives the nesting depth (four spaces per level).
+//!
+//! Parsing never fails: structural problems (missing header or plan, short
+//! plan, misnumbered results, a suite that says `ok` around a failed case...)
+//! are collected in [`Document::problems`] so the runner can report all of them.
+
+/// Lines kept after a `KERNEL PANIC` / `CPU EXCEPTION` line: the kernel's
+/// report (location, CPU, registers) follows it.
+const FATAL_CONTEXT: usize = 6;
+/// Markers the kernel prints at the start of a fatal report.
+pub const FATAL_MARKERS: [&str; 2] = ["KERNEL PANIC", "CPU EXCEPTION"];
+
+/// `# SKIP` / `# TODO` after a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Directive {
+    Skip,
+    Todo,
+}
+
+/// One `ok` / `not ok` line, with the subtest it closes, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestResult {
+    pub ok: bool,
+    pub number: u32,
+    pub name: String,
+    pub directive: Option<Directive>,
+    /// Text after `#` (without the directive word), e.g. an assertion message.
+    pub reason: Option<String>,
+    /// `#` lines printed at this level since the previous result: KUnit-style
+    /// kernels print a failure's details there, before the result line.
+    pub diagnostics: Vec<String>,
+    /// The nested test group this line is the result of (a suite).
+    pub subtest: Option<Group>,
+    /// Synthesised because the output ended (or moved on) inside the subtest.
+    pub unfinished: bool,
+}
+
+/// A KTAP document or subtest: header, plan, results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    /// From `# Subtest: NAME`.
+    pub name: Option<String>,
+    pub plan: Option<u32>,
+    pub results: Vec<TestResult>,
+    /// Diagnostics after the last result.
+    pub trailing: Vec<String>,
+}
+
+/// A leaf test case, flattened as `suite.case`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    pub name: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail(String),
+    Skip(Option<String>),
+}
+
+/// Everything learnt from one serial log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Document {
+    /// The top-level group; `None` when no `KTAP version 1` header was seen.
+    pub root: Option<Group>,
+    /// Structural problems; each one fails the run.
+    pub problems: Vec<String>,
+    /// Fatal reports (panic / CPU exception), each with its following lines.
+    pub fatal: Vec<String>,
+}
+
+impl Document {
+    /// Leaf cases in output order.
+    pub fn cases(&self) -> Vec<Case> {
+        let mut out = Vec::new();
+        if let Some(root) = &self.root {
+            collect_cases(root, "", &mut out);
+        }
+        out
+    }
+}
+
+/// Parses a whole serial log (one entry per line; `\r`, ANSI escapes and other
+/// control characters are stripped first).
+pub fn parse<S: AsRef<str>>(lines: &[S]) -> Document {
+    let clean: Vec<String> = lines.iter().map(|l| normalize(l.as_ref())).collect();
+    let mut p = Parser::default();
+    for line in &clean {
+        p.line(line);
+    }
+    let mut doc = p.finish();
+    doc.fatal = fatal_reports(&clean);
+    doc
+}
+
+/// Removes `\r`, ANSI escape sequences (OVMF paints the serial console with
+/// them) and other control characters.
+pub fn normalize(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ params... final byte in @..~ ; other escapes: ESC + one char.
+            if chars.next_if_eq(&'[').is_some() {
+                for f in chars.by_ref() {
+                    if ('@'..='~').contains(&f) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if c == '\t' || !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every `KERNEL PANIC` / `CPU EXCEPTION` line with the few lines after it.
+pub fn fatal_reports<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].as_ref();
+        if FATAL_MARKERS.iter().any(|m| line.contains(m)) {
+            let end = (i + 1 + FATAL_CONTEXT).min(lines.len());
+            let report: Vec<&str> = lines[i..end]
+                .iter()
+                .map(|l| l.as_ref().trim_end())
+                .filter(|l| !l.is_empty())
+                .collect();
+            out.push(report.join("\n    "));
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A classified KTAP line.
+#[derive(Debug, PartialEq)]
+enum Line<'a> {
+    Header { ktap: bool, version: &'a str },
+    Plan(u32),
+    Result(TestResult),
+    Subtest(&'a str),
+    Diag(&'a str),
+}
+
+/// Returns (depth, line) for KTAP lines, `None` for noise.
+fn classify(line: &str) -> Option<(usize, Line<'_>)> {
+    let body = line.trim_start_matches(' ');
+    let indent = line.len() - body.len();
+    if !indent.is_multiple_of(4) {
+        return None;
+    }
+    let body = body.trim_end();
+    let kind = if let Some(v) = body.strip_prefix("KTAP version ") {
+        Line::Header {
+            ktap: true,
+            version: v,
+        }
+    } else if let Some(v) = body.strip_prefix("TAP version ") {
+        Line::Header {
+            ktap: false,
+            version: v,
+        }
+    } else if let Some(rest) = body.strip_prefix("1..") {
+        let digits = rest.split([' ', '#']).next().unwrap_or("");
+        Line::Plan(digits.parse().ok()?)
+    } else if let Some(rest) = body.strip_prefix("ok ") {
+        Line::Result(parse_result(true, rest)?)
+    } else if let Some(rest) = body.strip_prefix("not ok ") {
+        Line::Result(parse_result(false, rest)?)
+    } else if let Some(name) = body.strip_prefix("# Subtest:") {
+        Line::Subtest(name.trim())
+    } else {
+        Line::Diag(body.strip_prefix('#')?.trim())
+    };
+    Some((indent / 4, kind))
+}
+
+/// `N [- ]name [# directive reason]` after `ok ` / `not ok `.
+fn parse_result(ok: bool, rest: &str) -> Option<TestResult> {
+    let (num, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let number = num.parse().ok()?;
+    let (name, comment) = match rest.split_once('#') {
+        Some((n, c)) => (n, Some(c.trim())),
+        None => (rest, None),
+    };
+    let name = name.trim();
+    let name = name.strip_prefix("- ").unwrap_or(name).to_string();
+    let (directive, reason) = match comment {
+        None => (None, None),
+        Some(c) => {
+            let word = c.split_whitespace().next().unwrap_or("");
+            let d = match word.to_ascii_uppercase().as_str() {
+                "SKIP" => Some(Directive::Skip),
+                "TODO" => Some(Directive::Todo),
+                _ => None,
+            };
+            let reason = if d.is_some() {
+                c[word.len()..].trim()
+            } else {
+                c
+            };
+            (d, (!reason.is_empty()).then(|| reason.to_string()))
+        }
+    };
+    Some(TestResult {
+        ok,
+        number,
+        name,
+        directive,
+        reason,
+        diagnostics: Vec::new(),
+        subtest: None,
+        unfinished: false,
+    })
+}
+
+/// An open group plus parser bookkeeping.
+#[derive(Default)]
+struct Open {
+    group: Group,
+    /// Diagnostics since the last result; they go to the next result.
+    pending: Vec<String>,
+}
+
+#[derive(Default)]
+struct Parser {
+    /// `stack[d]` is the open group at depth `d`; empty before the header.
+    stack: Vec<Open>,
+    started: bool,
+    problems: Vec<String>,
+    lineno: usize,
+}
+
+impl Parser {
+    fn line(&mut self, line: &str) {
+        self.lineno += 1;
+        let Some((depth, kind)) = classify(line) else {
+            return;
+        };
+        if !self.started {
+            // Everything before the top-level header is boot noise.
+            if let (0, Line::Header { ktap, version }) = (depth, &kind) {
+                self.started = true;
+                self.check_version(*ktap, version);
+                self.stack.push(Open::default());
+            }
+            return;
+        }
+        if depth > self.stack.len() {
+            self.problem(format!("line {}: unexpected indentation", self.lineno));
+            return;
+        }
+        match kind {
+            Line::Header { .. } if depth == 0 => {
+                self.problem(format!(
+                    "line {}: second top-level KTAP header (kernel restarted?)",
+                    self.lineno
+                ));
+            }
+            Line::Header { ktap, version } => {
+                self.check_version(ktap, version);
+                self.open_subtest(depth, None);
+            }
+            Line::Subtest(name) => self.open_subtest(depth, Some(name)),
+            Line::Plan(n) => {
+                self.enter(depth);
+                self.close_below(depth + 1);
+                let lineno = self.lineno;
+                let g = &mut self.stack[depth].group;
+                if g.plan.is_some() {
+                    let msg = format!("line {lineno}: second plan in {}", label(g));
+                    self.problem(msg);
+                } else {
+                    g.plan = Some(n);
+                }
+            }
+            Line::Result(mut r) => {
+                self.enter(depth);
+                self.close_below(depth + 2);
+                if self.stack.len() == depth + 2 {
+                    let mut child = self.stack.pop().expect("depth + 2 groups");
+                    child.group.trailing.append(&mut child.pending);
+                    r.subtest = Some(child.group);
+                }
+                let open = &mut self.stack[depth];
+                r.diagnostics = std::mem::take(&mut open.pending);
+                open.group.results.push(r);
+            }
+            Line::Diag(text) => {
+                let d = depth.min(self.stack.len() - 1);
+                self.stack[d].pending.push(text.to_string());
+            }
+        }
+    }
+
+    fn check_version(&mut self, ktap: bool, version: &str) {
+        if !ktap || version != "1" {
+            let kind = if ktap { "KTAP" } else { "TAP" };
+            self.problem(format!(
+                "line {}: unsupported header `{kind} version {version}`",
+                self.lineno
+            ));
+        }
+    }
+
+    /// A `KTAP version` or `# Subtest:` line at `depth` (>= 1): both may open a
+    /// subtest, and the second of the pair just completes the first.
+    fn open_subtest(&mut self, depth: usize, name: Option<&str>) {
+        if depth < self.stack.len() {
+            let deepest = depth + 1 == self.stack.len();
+            let top = &mut self.stack[depth];
+            let fresh = top.group.plan.is_none() && top.group.results.is_empty();
+            if deepest && fresh && (name.is_none() || top.group.name.is_none()) {
+                if name.is_some() {
+                    top.group.name = name.map(str::to_string);
+                }
+                return;
+            }
+            self.close_below(depth);
+        }
+        let group = Group {
+            name: name.map(str::to_string),
+            ..Group::default()
+        };
+        self.stack.push(Open {
+            group,
+            pending: Vec::new(),
+        });
+    }
+
+    /// Makes sure a group is open at `depth` (a plan or result line there).
+    fn enter(&mut self, depth: usize) {
+        if depth == self.stack.len() {
+            self.problem(format!(
+                "line {}: subtest without `KTAP version 1` header",
+                self.lineno
+            ));
+            self.stack.push(Open::default());
+        }
+    }
+
+    /// Closes groups at depth >= `depth` that never got their result line,
+    /// attaching each to its parent as an unfinished `not ok` result.
+    fn close_below(&mut self, depth: usize) {
+        while self.stack.len() > depth.max(1) {
+            let mut open = self.stack.pop().expect("non-empty");
+            open.group.trailing.append(&mut open.pending);
+            let parent = &mut self.stack.last_mut().expect("root stays").group;
+            parent.results.push(TestResult {
+                ok: false,
+                number: parent.results.len() as u32 + 1,
+                name: open.group.name.clone().unwrap_or_else(|| "?".into()),
+                directive: None,
+                reason: Some("suite ended without a result line".into()),
+                diagnostics: Vec::new(),
+                subtest: Some(open.group),
+                unfinished: true,
+            });
+        }
+    }
+
+    fn problem(&mut self, msg: String) {
+        self.problems.push(msg);
+    }
+
+    fn finish(mut self) -> Document {
+        if !self.started {
+            self.problem("no `KTAP version 1` header in the output".into());
+            return Document {
+                problems: self.problems,
+                ..Document::default()
+            };
+        }
+        self.close_below(1);
+        let mut open = self.stack.pop().expect("root");
+        open.group.trailing.append(&mut open.pending);
+        let root = open.group;
+        check_group(&root, None, false, &mut self.problems);
+        Document {
+            root: Some(root),
+            problems: self.problems,
+            fatal: Vec::new(),
+        }
+    }
+}
+
+/// How a group is named in messages.
+fn label(g: &Group) -> String {
+    match &g.name {
+        Some(n) => format!("suite `{n}`"),
+        None => "the top level".into(),
+    }
+}
+
+/// Plan, numbering and consistency checks, recursively. `path` is the dotted
+/// suite name (None at the top level); `unfinished` if the output ended inside.
+fn check_group(g: &Group, path: Option<&str>, unfinished: bool, problems: &mut Vec<String>) {
+    let prefix = path.map(|p| format!("{p}: ")).unwrap_or_default();
+    let got = g.results.len();
+    match g.plan {
+        None => problems.push(format!("{prefix}missing plan")),
+        Some(n) if unfinished => problems.push(format!(
+            "{prefix}output ended inside the suite: planned {n}, got {got}"
+        )),
+        Some(n) if got < n as usize => {
+            problems.push(format!("{prefix}short plan: planned {n}, got {got}"))
+        }
+        Some(n) if got > n as usize => {
+            problems.push(format!("{prefix}too many results: planned {n}, got {got}"))
+        }
+        Some(_) => {}
+    }
+    if let Some((i, r)) = g
+        .results
+        .iter()
+        .enumerate()
+        .find(|(i, r)| r.number as usize != i + 1)
+    {
+        problems.push(format!(
+            "{prefix}result `{}` numbered {}, expected {} (out of order or duplicate)",
+            r.name,
+            r.number,
+            i + 1
+        ));
+    }
+    for r in &g.results {
+        let Some(sub) = &r.subtest else { continue };
+        let name = suite_name(r, sub);
+        let sub_path = match path {
+            Some(p) => format!("{p}.{name}"),
+            None => name,
+        };
+        check_group(sub, Some(&sub_path), r.unfinished, problems);
+        let mut cases = Vec::new();
+        collect_cases(sub, &sub_path, &mut cases);
+        let failed = cases
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+            .count();
+        let skipped = r.directive == Some(Directive::Skip);
+        if r.ok && !skipped && failed > 0 {
+            problems.push(format!(
+                "{sub_path}: suite reported ok but {failed} case(s) inside failed (inconsistent)"
+            ));
+        }
+        if !r.ok && !skipped && !r.unfinished && failed == 0 {
+            let why = r.reason.as_deref().unwrap_or("no reason given");
+            problems.push(format!(
+                "{sub_path}: suite reported not ok ({why}) but none of its cases failed"
+            ));
+        }
+    }
+}
+
+fn suite_name(r: &TestResult, sub: &Group) -> String {
+    if !r.name.is_empty() {
+        r.name.clone()
+    } else {
+        sub.name.clone().unwrap_or_else(|| format!("#{}", r.number))
+    }
+}
+
+fn collect_cases(g: &Group, path: &str, out: &mut Vec<Case>) {
+    for r in &g.results {
+        if let Some(sub) = &r.subtest {
+            let name = suite_name(r, sub);
+            let sub_path = if path.is_empty() {
+                name
+            } else {
+                format!("{path}.{name}")
+            };
+            collect_cases(sub, &sub_path, out);
+            continue;
+        }
+        let name = if path.is_empty() {
+            r.name.clone()
+        } else {
+            format!("{path}.{}", r.name)
+        };
+        let outcome = if r.directive == Some(Directive::Skip) {
+            Outcome::Skip(r.reason.clone())
+        } else if r.ok {
+            Outcome::Pass
+        } else {
+            Outcome::Fail(failure_reason(r))
+        };
+        out.push(Case { name, outcome });
+    }
+}
+
+/// The `# reason` of a `not ok` line, else the diagnostics printed before it.
+fn failure_reason(r: &TestResult) -> String {
+    let todo = if r.directive == Some(Directive::Todo) {
+        "TODO: "
+    } else {
+        ""
+    };
+    let text = match (&r.reason, r.diagnostics.is_empty()) {
+        (Some(reason), _) => reason.clone(),
+        (None, false) => r.diagnostics.join("; "),
+        (None, true) => "not ok".into(),
+    };
+    format!("{todo}{text}")
+}
+
+#[cfg(test)]
+mod tests;

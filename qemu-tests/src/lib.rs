@@ -1,0 +1,26 @@
+//! Host side of the kernel test harness: boot an image in QEMU, read KTAP
+//! from the serial port, and judge the run (see "Test harness contract" in
+//! the architecture document).
+//!
+//! - [`qemu`]: launcher (command line, live serial capture, timeout, log file);
+//! - [`ktap`]: KTAP version 1 parser and fatal-report scanner;
+//! - [`verdict`]: pass/fail judgement and the printed report.
+//!
+//! The `qemu-runner` binary and the `tests/boot.rs` integration tests are
+//! thin wrappers around [`boot`].
+
+pub mod ktap;
+pub mod qemu;
+pub mod verdict;
+
+pub use qemu::{Arch, Boot, Config, Ending, Run};
+pub use verdict::{Verdict, judge};
+
+/// Boots once and judges the run. `Err` only when QEMU could not be started
+/// (or the log file not created); everything that happens inside the guest
+/// is in the [`Verdict`].
+pub fn boot(cfg: &Config) -> std::io::Result<(Run, Verdict)> {
+    let run = qemu::run(cfg)?;
+    let verdict = judge(&run);
+    Ok((run, verdict))
+}

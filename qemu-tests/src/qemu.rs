@@ -1,0 +1,405 @@
+//! QEMU launcher: builds the command line, captures the serial port live,
+//! keeps a log file, and kills QEMU on timeout.
+//!
+//! Serial output goes to QEMU's stdout (`-serial stdio`); a reader thread feeds
+//! lines to the main loop so the timeout is enforced even if the guest goes
+//! silent. QEMU's own stderr (bad arguments, missing files) is kept separately.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, LineWriter, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::ktap::FATAL_MARKERS;
+
+/// OVMF from Debian's `ovmf` package, mapped as two pflash devices.
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+/// Opened with `snapshot=on`, so the shared file is never written (checked on QEMU 7.2).
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// How long QEMU may keep running after the kernel printed a fatal report:
+/// the kernel must exit by itself, this only avoids waiting for the full timeout.
+pub const FATAL_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    /// Stub for the coming port: `-M virt`, `-kernel`, semihosting exit.
+    Aarch64,
+}
+
+impl Arch {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "x86_64" => Some(Self::X86_64),
+            "aarch64" => Some(Self::Aarch64),
+            _ => None,
+        }
+    }
+
+    /// QEMU's exit status when the kernel reports success: isa-debug-exit maps
+    /// the value `v` written to port 0xf4 to `(v << 1) | 1`, so 0x10 -> 33.
+    /// Semihosting `SYS_EXIT` passes the code through, so aarch64 uses 0.
+    pub fn success_status(self) -> i32 {
+        match self {
+            Self::X86_64 => 33,
+            Self::Aarch64 => 0,
+        }
+    }
+
+    fn qemu(self) -> &'static str {
+        match self {
+            Self::X86_64 => "qemu-system-x86_64",
+            Self::Aarch64 => "qemu-system-aarch64",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boot {
+    Bios,
+    Uefi,
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::X86_64 => "x86_64",
+            Self::Aarch64 => "aarch64",
+        })
+    }
+}
+
+impl fmt::Display for Boot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Bios => "bios",
+            Self::Uefi => "uefi",
+        })
+    }
+}
+
+impl Boot {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "bios" => Some(Self::Bios),
+            "uefi" => Some(Self::Uefi),
+            _ => None,
+        }
+    }
+}
+
+/// One boot. Build with [`Config::new`] and adjust the public fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub arch: Arch,
+    pub boot: Boot,
+    /// Disk image (x86_64) or kernel image (aarch64 `-kernel`).
+    pub image: PathBuf,
+    /// Kernel command line; empty means none (the kernel starts its shell).
+    pub cmdline: String,
+    pub smp: u32,
+    pub memory: String,
+    pub timeout: Duration,
+    /// Appended after the generated arguments.
+    pub extra_args: Vec<String>,
+    /// `-accel kvm` instead of multi-threaded TCG.
+    pub kvm: bool,
+    /// Echo serial lines to stderr as they arrive.
+    pub verbose: bool,
+    /// Log file name (without `.log`) and the prefix of echoed lines.
+    pub name: String,
+    /// Where `<name>.log` is written; `None` for no log file.
+    pub log_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Defaults: x86_64, BIOS, 4 CPUs, 1G, 120 s; `KVM=1` and `VERBOSE=1` in
+    /// the environment turn on KVM and echoing.
+    pub fn new(image: impl Into<PathBuf>) -> Self {
+        let image = image.into();
+        let name = image
+            .file_stem()
+            .map_or("qemu".into(), |s| s.to_string_lossy().into_owned());
+        let env_on = |k: &str| std::env::var(k).is_ok_and(|v| v == "1");
+        Self {
+            arch: Arch::X86_64,
+            boot: Boot::Bios,
+            image,
+            cmdline: String::new(),
+            smp: 4,
+            memory: "1G".into(),
+            timeout: Duration::from_secs(120),
+            extra_args: Vec::new(),
+            kvm: env_on("KVM"),
+            verbose: env_on("VERBOSE"),
+            name,
+            log_dir: None,
+        }
+    }
+
+    /// QEMU's arguments (without the program name).
+    pub fn args(&self) -> io::Result<Vec<String>> {
+        let image = self.image.display().to_string();
+        let mut a: Vec<String> = Vec::new();
+        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+        push(&["-accel", if self.kvm { "kvm" } else { "tcg,thread=multi" }]);
+        match self.arch {
+            Arch::X86_64 => {
+                // A `,` inside a QEMU option value is written `,,`.
+                push(&[
+                    "-drive",
+                    &format!("format=raw,file={},snapshot=on", image.replace(',', ",,")),
+                ]);
+            }
+            Arch::Aarch64 => {
+                if self.boot == Boot::Uefi {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "aarch64 UEFI boot is not supported yet",
+                    ));
+                }
+                push(&[
+                    "-M",
+                    "virt",
+                    "-cpu",
+                    "max",
+                    "-kernel",
+                    &image,
+                    "-semihosting",
+                ]);
+            }
+        }
+        push(&["-serial", "stdio", "-display", "none", "-no-reboot"]);
+        if self.arch == Arch::X86_64 {
+            push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+        }
+        push(&[
+            "-smp",
+            &self.smp.to_string(),
+            "-m",
+            &self.memory,
+            "-monitor",
+            "none",
+        ]);
+        if !self.cmdline.is_empty() {
+            match self.arch {
+                Arch::X86_64 => push(&[
+                    "-fw_cfg",
+                    &format!(
+                        "name=opt/cmdline,string={}",
+                        self.cmdline.replace(',', ",,")
+                    ),
+                ]),
+                Arch::Aarch64 => push(&["-append", &self.cmdline]),
+            }
+        }
+        if self.boot == Boot::Uefi {
+            push(&[
+                "-drive",
+                &format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"),
+            ]);
+            push(&[
+                "-drive",
+                &format!("if=pflash,format=raw,snapshot=on,file={OVMF_VARS}"),
+            ]);
+        }
+        a.extend(self.extra_args.iter().cloned());
+        Ok(a)
+    }
+
+    /// The full command, shell-quoted so it can be pasted to reproduce a run.
+    pub fn command_line(&self) -> io::Result<String> {
+        let quote = |a: &String| {
+            let plain = a
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=,./:+@%".contains(c));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        };
+        let args: Vec<String> = self.args()?.iter().map(quote).collect();
+        Ok(format!("{} {}", self.arch.qemu(), args.join(" ")))
+    }
+
+    pub fn log_path(&self) -> Option<PathBuf> {
+        self.log_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.log", self.name)))
+    }
+}
+
+/// How QEMU ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Exit status; `None` if QEMU died from a signal.
+    Exited(Option<i32>),
+    /// Killed at the configured timeout.
+    TimedOut,
+    /// Killed: still running [`FATAL_GRACE`] after a panic/exception report.
+    NoExitAfterFatal,
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exited(Some(s)) => write!(f, "exit status {s}"),
+            Self::Exited(None) => write!(f, "killed by a signal"),
+            Self::TimedOut => write!(f, "timed out"),
+            Self::NoExitAfterFatal => write!(f, "killed after a fatal report"),
+        }
+    }
+}
+
+/// What one boot produced.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub arch: Arch,
+    /// Serial output, one entry per line, as received (may contain `\r`).
+    pub lines: Vec<String>,
+    pub ending: Ending,
+    /// QEMU's own stderr.
+    pub stderr: String,
+    pub timeout: Duration,
+    pub elapsed: Duration,
+    pub log_path: Option<PathBuf>,
+}
+
+/// Boots once and waits for QEMU to end (or kills it).
+pub fn run(cfg: &Config) -> io::Result<Run> {
+    let args = cfg.args()?;
+    if !cfg.image.is_file() {
+        let msg = format!("image {} not found (run `make image`)", cfg.image.display());
+        return Err(io::Error::new(io::ErrorKind::NotFound, msg));
+    }
+    let mut log = open_log(cfg)?;
+    let start = Instant::now();
+    let mut child = Command::new(cfg.arch.qemu())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", cfg.arch.qemu())))?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr_pipe = child.stderr.take().expect("piped");
+    let stderr_thread = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr_pipe.read_to_string(&mut s);
+        s
+    });
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        while matches!(r.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
+            let line = String::from_utf8_lossy(&buf);
+            if tx.send(line.trim_end_matches('\n').to_string()).is_err() {
+                break;
+            }
+            buf.clear();
+        }
+    });
+
+    let mut lines = Vec::new();
+    let mut deadline = start + cfg.timeout;
+    let mut fatal_seen = false;
+    let mut cut_short = false;
+    let mut take = |line: String, lines: &mut Vec<String>| {
+        if cfg.verbose {
+            eprintln!("[{}] {line}", cfg.name);
+        }
+        if let Some(log) = log.as_mut() {
+            let _ = writeln!(log, "{line}");
+        }
+        lines.push(line);
+    };
+    let ending = loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                if !fatal_seen && FATAL_MARKERS.iter().any(|m| line.contains(m)) {
+                    fatal_seen = true;
+                    if Instant::now() + FATAL_GRACE < deadline {
+                        deadline = Instant::now() + FATAL_GRACE;
+                        cut_short = true;
+                    }
+                }
+                take(line, &mut lines);
+            }
+            Err(RecvTimeoutError::Timeout) => break None,
+            // Stdout closed: QEMU is exiting.
+            Err(RecvTimeoutError::Disconnected) => break wait_until(&mut child, deadline)?,
+        }
+    };
+    let ending = match ending {
+        Some(status) => Ending::Exited(status),
+        None => {
+            // Kill and reap; the reader then sees EOF.
+            let _ = child.kill();
+            child.wait()?;
+            if cut_short {
+                Ending::NoExitAfterFatal
+            } else {
+                Ending::TimedOut
+            }
+        }
+    };
+    let _ = reader.join();
+    for line in rx.try_iter() {
+        take(line, &mut lines);
+    }
+    let stderr = stderr_thread.join().unwrap_or_default();
+    let elapsed = start.elapsed();
+    if let Some(log) = log.as_mut() {
+        let cmd = cfg.command_line()?;
+        let _ = write!(
+            log,
+            "---- qemu-runner: {ending} after {elapsed:.1?}\ncommand: {cmd}\n"
+        );
+        if !stderr.is_empty() {
+            let _ = write!(log, "qemu stderr:\n{stderr}");
+        }
+    }
+    Ok(Run {
+        arch: cfg.arch,
+        lines,
+        ending,
+        stderr,
+        timeout: cfg.timeout,
+        elapsed,
+        log_path: cfg.log_path(),
+    })
+}
+
+/// Waits for the exit status until `deadline`; `None` if it passed.
+fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<Option<i32>>> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status.code()));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn open_log(cfg: &Config) -> io::Result<Option<LineWriter<File>>> {
+    let Some(path) = cfg.log_path() else {
+        return Ok(None);
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let file = File::create(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
+    Ok(Some(LineWriter::new(file)))
+}
+
+#[cfg(test)]
+mod tests;
