@@ -24,6 +24,7 @@ mod ktest;
 mod logger;
 mod panic;
 mod shell;
+mod smp;
 mod tests;
 
 use bootinfo::BootInfo;
@@ -44,6 +45,9 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
     logger::init();
     heap::init();
     banner(info);
+    smp::set_online(smp::this_cpu().index);
+    let online = arch::start_secondary_cpus();
+    println!("smp: {online} of {} CPUs online", smp::nr_possible());
 
     let cmdline = cmdline::CmdLine::parse(info.cmdline);
     match cmdline.mode {

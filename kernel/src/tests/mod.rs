@@ -7,6 +7,7 @@ mod console;
 mod exceptions;
 mod heap;
 pub mod inject;
+mod smp;
 
 /// Every suite, in run order.
 static SUITES: &[&Suite] = &[
@@ -14,6 +15,7 @@ static SUITES: &[&Suite] = &[
     &exceptions::SUITE,
     &heap::SUITE,
     &bootinfo::SUITE,
+    &smp::SUITE,
 ];
 
 /// The registered suites plus the injected-failure suite when one is configured.

@@ -207,3 +207,25 @@ pub fn reset() -> Result<(), &'static str> {
     }
     Err("machine still running after reset")
 }
+
+/// APIC ids of the CPUs the MADT lists as enabled or online-capable, in MADT
+/// order (the boot CPU is usually first).
+pub fn local_apic_ids() -> Result<alloc::vec::Vec<u32>, &'static str> {
+    use ::acpi::sdt::madt::{Madt, MadtEntry};
+    const ENABLED: u32 = 1 << 0;
+    const ONLINE_CAPABLE: u32 = 1 << 1;
+    let tables = tables()?;
+    let madt = tables.find_table::<Madt>().ok_or("no MADT")?;
+    let mut ids = alloc::vec::Vec::new();
+    for entry in madt.get().entries() {
+        let (id, flags) = match entry {
+            MadtEntry::LocalApic(e) => (u32::from(e.apic_id), e.flags),
+            MadtEntry::LocalX2Apic(e) => (e.x2apic_id, e.flags),
+            _ => continue,
+        };
+        if flags & (ENABLED | ONLINE_CAPABLE) != 0 && !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}

@@ -3,7 +3,7 @@
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::info::MemoryRegionKind;
 
-use super::{fw_cfg, gdt, interrupts, serial};
+use super::{apic, fw_cfg, gdt, interrupts, percpu, serial, tsc};
 use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
 
 /// Asks the bootloader to map all physical memory (the memory manager reaches
@@ -18,8 +18,10 @@ pub static BOOTLOADER_CONFIG: BootloaderConfig = {
 bootloader_api::entry_point!(kernel_entry, config = &BOOTLOADER_CONFIG);
 
 fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
+    // First: GS must point at CPU 0's slot before anything asks for the CPU index.
+    percpu::init(0);
     serial::init();
-    gdt::init();
+    gdt::init_bsp();
     interrupts::init();
 
     let phys_offset = boot_info
@@ -47,5 +49,8 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
         };
         info.push_region(MemRegion { start: r.start, end: r.end, kind });
     }
-    crate::kernel_main(bootinfo::set(info))
+    let info = bootinfo::set(info);
+    tsc::calibrate();
+    apic::init();
+    crate::kernel_main(info)
 }

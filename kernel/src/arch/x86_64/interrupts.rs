@@ -14,7 +14,7 @@ use x86_64::registers::control::Cr2;
 use x86_64::set_general_handler;
 use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
 
-use super::{cpu, gdt};
+use super::{apic, cpu, gdt};
 use crate::arch::{ExceptionTables, ExitStatus};
 
 static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
@@ -30,13 +30,29 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
             .set_handler_fn(double_fault_handler)
             .set_stack_index(gdt::DOUBLE_FAULT_IST);
     }
+    idt[apic::WAKE_VECTOR].set_handler_fn(wake_handler);
+    idt[apic::SPURIOUS_VECTOR].set_handler_fn(spurious_handler);
     idt
 });
 
+/// Loads the IDT on the boot CPU and masks the legacy PIC.
 pub fn init() {
     IDT.load();
     mask_legacy_pic();
 }
+
+/// Loads the (shared) IDT on a secondary CPU.
+pub fn init_ap() {
+    IDT.load();
+}
+
+/// The wake-up IPI only has to end a `hlt`; acknowledging it is all.
+extern "x86-interrupt" fn wake_handler(_frame: InterruptStackFrame) {
+    apic::eoi();
+}
+
+/// Spurious APIC interrupts must not be acknowledged (Intel SDM 10.9).
+extern "x86-interrupt" fn spurious_handler(_frame: InterruptStackFrame) {}
 
 /// Masks both 8259 PICs: the kernel polls its devices, and a stray legacy IRQ
 /// would arrive on an exception vector (the PIC's power-on mapping is 8-15).
@@ -67,7 +83,8 @@ fn report(frame: &InterruptStackFrame, vector: u8, code: Option<u64>) -> ! {
     let w = crate::console::emergency_write;
     let (mnemonic, name) = describe(vector);
     w(format_args!(
-        "\nCPU EXCEPTION: {name} (#{mnemonic}, vector {vector}) on CPU {}\n",
+        "\nCPU EXCEPTION: {name} (#{mnemonic}, vector {vector}) on CPU {} (APIC id {})\n",
+        super::cpu_index(),
         cpu::cpu_id()
     ));
     if let Some(code) = code {

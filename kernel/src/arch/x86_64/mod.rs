@@ -1,19 +1,26 @@
 //! x86_64: booted by `bootloader` (BIOS or UEFI) through `bootloader_api`.
 
 mod acpi;
+mod apic;
 mod boot;
 mod cpu;
 mod fw_cfg;
 mod gdt;
 mod interrupts;
 mod paging;
+mod percpu;
 mod power;
 mod serial;
+mod smp;
+mod tsc;
 
 pub use cpu::{cpu_id, cpu_model};
 pub use interrupts::{breakpoint, breakpoint_count, exception_tables, trigger_fault};
 pub use paging::virt_to_phys;
+pub use percpu::cpu_index;
 pub use power::{exit, hang, poweroff, reboot};
 pub use serial::{console_read, console_write, serial_loopback};
+pub use smp::{TRAMPOLINE_PAGES, idle_until, start_aps as start_secondary_cpus, trampoline_phys, wake_cpu};
+pub use tsc::{rdtsc as read_cycles, ticks_per_us as cycles_per_us};
 
 pub const NAME: &str = "x86_64";

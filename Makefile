@@ -1,0 +1,97 @@
+# frozen-kernel: see README.md. Every target that needs tools runs `setup` first.
+#
+# Knobs: ARCH=x86_64 (aarch64 to come)  BOOT=bios|uefi  SMP=4  MEM=1G
+#        SCHEME=frozen|legacy (refcount scheme of the image)  KVM=1 (opt-in)
+
+ARCH    ?= x86_64
+BOOT    ?= bios
+SMP     ?= 4
+MEM     ?= 1G
+SCHEME  ?= frozen
+CMDLINE ?=
+
+CARGO   ?= cargo
+JOBS    ?= 2
+
+KTARGET := x86_64-unknown-none
+ifeq ($(SCHEME),legacy)
+  KFEATURES := --features legacy-refcount
+  KTARGET_DIR := target/legacy
+  IMAGE_DIR := target/image/$(ARCH)-legacy
+else
+  KFEATURES :=
+  KTARGET_DIR := target
+  IMAGE_DIR := target/image/$(ARCH)
+endif
+KERNEL_ELF := $(KTARGET_DIR)/$(KTARGET)/release/kernel
+
+ifeq ($(KVM),1)
+  ACCEL := -accel kvm -cpu host
+else
+  ACCEL := -accel tcg,thread=multi
+endif
+
+OVMF_CODE := /usr/share/OVMF/OVMF_CODE_4M.fd
+OVMF_VARS := /usr/share/OVMF/OVMF_VARS_4M.fd
+
+QEMU_X86 = qemu-system-x86_64 $(ACCEL) -smp $(SMP) -m $(MEM) \
+	-drive format=raw,file=$(IMAGE_DIR)/$(BOOT).img,snapshot=on \
+	$(if $(filter uefi,$(BOOT)),-drive if=pflash,format=raw,readonly=on,file=$(OVMF_CODE) \
+	  -drive if=pflash,format=raw,snapshot=on,file=$(OVMF_VARS)) \
+	-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	$(if $(CMDLINE),-fw_cfg name=opt/cmdline$(comma)string="$(CMDLINE)")
+comma := ,
+
+.PHONY: all setup build kernel image run test test-host test-loom test-miri test-qemu \
+        debug lint fmt clean help
+
+all: image
+
+help:
+	@sed -n 's/^## //p' Makefile
+
+## setup      install QEMU, firmware and the pinned Rust toolchain if missing
+setup:
+	@scripts/setup.sh
+
+## build      build the kernel ELF and the host tools
+build: setup kernel
+	$(CARGO) build --release -j$(JOBS) -p boot -p qemu-tests
+
+kernel: setup
+	$(CARGO) build --release -j$(JOBS) -p kernel --target $(KTARGET) --target-dir $(KTARGET_DIR) $(KFEATURES)
+
+## image      build bios.img and uefi.img (SCHEME=legacy for the CAS-loop refcount)
+image: kernel
+	$(CARGO) build --release -j$(JOBS) -p boot
+	@target/release/boot $(KERNEL_ELF) $(IMAGE_DIR)
+
+## run        boot in QEMU with the console on this terminal (BOOT=uefi, SMP=, MEM=)
+run: image
+	@echo "QEMU: $(BOOT) boot, $(SMP) CPUs, $(MEM); quit with Ctrl-A X"
+	$(QEMU_X86) -serial mon:stdio -display none
+
+## test       every test: host (unit, proptest, loom, Miri) and QEMU boots
+test: setup
+	@scripts/test.sh
+
+## debug      boot halted with a gdb stub on :1234 (see docs/debugging.md)
+debug: image
+	@echo "QEMU waits for gdb: gdb $(KERNEL_ELF) -ex 'target remote :1234'"
+	$(QEMU_X86) -serial mon:stdio -display none -s -S
+
+## lint       rustfmt check and clippy -D warnings (kernel for its target, host crates)
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy -j$(JOBS) --all-targets -- -D warnings
+	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) -- -D warnings
+	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) --target-dir target/legacy --features legacy-refcount -- -D warnings
+	$(CARGO) clippy -j$(JOBS) -p mm --target aarch64-unknown-none -- -D warnings
+
+## fmt        format all code
+fmt:
+	$(CARGO) fmt --all
+
+## clean      remove build output
+clean:
+	$(CARGO) clean

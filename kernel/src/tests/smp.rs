@@ -1,0 +1,83 @@
+//! SMP bring-up and the cross-CPU primitives.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::ktest::{Case, Suite, TestResult};
+use crate::smp::{self, Barrier};
+use crate::{kassert, kassert_eq, kdiag};
+
+pub static SUITE: Suite = Suite {
+    name: "smp",
+    cases: &[
+        Case { name: "all_described_cpus_online", run: all_described_cpus_online },
+        Case { name: "every_cpu_runs_a_call", run: every_cpu_runs_a_call },
+        Case { name: "barrier_rounds", run: barrier_rounds },
+        Case { name: "per_cpu_index_matches", run: per_cpu_index_matches },
+    ],
+};
+
+fn all_described_cpus_online() -> TestResult {
+    let (online, possible) = (smp::nr_online(), smp::nr_possible());
+    kdiag!("{online} of {possible} CPUs online");
+    kassert_eq!(online, possible);
+    kassert!(smp::CPUS[0].online.load(Ordering::Acquire), "boot CPU not marked online");
+    Ok(())
+}
+
+/// Each online CPU runs the closure exactly once and reports its own index.
+fn every_cpu_runs_a_call() -> TestResult {
+    let n = smp::nr_online();
+    let ran: Vec<AtomicUsize> = (0..smp::MAX_CPUS).map(|_| AtomicUsize::new(0)).collect();
+    let wrong = AtomicUsize::new(0);
+    smp::on_each_cpu(&|cpu| {
+        ran[cpu].fetch_add(1, Ordering::Relaxed);
+        if smp::this_cpu().index != cpu {
+            wrong.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let total: usize = ran.iter().map(|r| r.load(Ordering::Relaxed)).sum();
+    kassert_eq!(total, n);
+    for c in smp::online_cpus() {
+        kassert_eq!(ran[c.index].load(Ordering::Relaxed), 1);
+    }
+    kassert_eq!(wrong.load(Ordering::Relaxed), 0);
+    Ok(())
+}
+
+/// All CPUs go through a barrier many times; between rounds every CPU must
+/// see every other CPU's increment of the round counter.
+fn barrier_rounds() -> TestResult {
+    const ROUNDS: usize = 200;
+    let n = smp::nr_online();
+    let barrier = Barrier::new(n);
+    let counter = AtomicUsize::new(0);
+    let errors = AtomicUsize::new(0);
+    smp::on_each_cpu(&|_| {
+        for round in 0..ROUNDS {
+            counter.fetch_add(1, Ordering::Relaxed);
+            barrier.wait();
+            if counter.load(Ordering::Relaxed) != (round + 1) * n {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+            barrier.wait();
+        }
+    });
+    kassert_eq!(errors.load(Ordering::Relaxed), 0);
+    kassert_eq!(counter.load(Ordering::Relaxed), ROUNDS * n);
+    Ok(())
+}
+
+/// The per-CPU register of every CPU points at its own slot with its
+/// own hardware id.
+fn per_cpu_index_matches() -> TestResult {
+    let mismatches = AtomicUsize::new(0);
+    smp::on_each_cpu(&|cpu| {
+        let me = smp::this_cpu();
+        if me.index != cpu || me.hw_id.load(Ordering::Relaxed) != crate::arch::cpu_id() {
+            mismatches.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    kassert_eq!(mismatches.load(Ordering::Relaxed), 0);
+    Ok(())
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make test`: every test, host side first (fast feedback), then QEMU boots.
+# Each step's result is collected; the run ends with one summary line and
+# fails if any step failed. Step output goes to the terminal as it happens.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS=${JOBS:-2}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+declare -a names results times
+failed=0
+
+step() {
+    local name=$1
+    shift
+    echo
+    echo "==> $name: $*"
+    local start=$SECONDS
+    if "$@"; then
+        results+=("ok  ")
+    else
+        results+=("FAIL")
+        failed=$((failed + 1))
+    fi
+    names+=("$name")
+    times+=($((SECONDS - start)))
+}
+
+# Host tests of the mm crate: unit, proptest and std-thread stress, both schemes.
+step "mm unit+proptest+stress" cargo test -j"$JOBS" -p mm
+# Exhaustive interleavings of the refcount races (own target dir: --cfg loom
+# changes every crate's build).
+step "mm loom models" env RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
+    cargo test -j"$JOBS" -p mm --release --test loom --target-dir target/loom
+# Undefined-behaviour check of the same host tests.
+step "mm miri" env MIRIFLAGS="${MIRIFLAGS:-}" cargo miri test -j"$JOBS" -p mm --target-dir target/miri
+# The runner's own unit tests (KTAP parser, verdicts).
+step "runner unit tests" cargo test -j"$JOBS" -p qemu-tests --lib --bins
+# Images for both refcount schemes, then the QEMU boots (BIOS + UEFI, injected
+# failures, legacy scheme).
+step "images (frozen-bit)" make --no-print-directory image SCHEME=frozen
+step "images (legacy)" make --no-print-directory image SCHEME=legacy
+step "QEMU boots" cargo test -j"$JOBS" -p qemu-tests --release --test boot -- --test-threads=2
+
+echo
+echo "==> summary"
+for i in "${!names[@]}"; do
+    printf '  %s %-28s %4ss\n' "${results[$i]}" "${names[$i]}" "${times[$i]}"
+done
+passed=$(( ${#names[@]} - failed ))
+echo "make test: $passed steps passed, $failed failed (${SECONDS}s)"
+[ "$failed" -eq 0 ]
