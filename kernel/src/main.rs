@@ -22,6 +22,7 @@ mod cmdline;
 mod heap;
 mod ktest;
 mod logger;
+mod mm;
 mod panic;
 mod shell;
 mod smp;
@@ -45,6 +46,7 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
     logger::init();
     heap::init();
     banner(info);
+    mm::init(info);
     smp::set_online(smp::this_cpu().index);
     let online = arch::start_secondary_cpus();
     println!("smp: {online} of {} CPUs online", smp::nr_possible());

@@ -89,7 +89,10 @@ where
     println!("KTAP version 1");
     println!("1..{}", suites().count());
     for (i, suite) in suites().enumerate() {
+        let start = crate::arch::read_cycles();
         let s = run_suite(suite);
+        let us = (crate::arch::read_cycles() - start) / crate::arch::cycles_per_us();
+        println!("    # {}: {} ms", suite.name, us / 1000);
         let verdict = if s.failed == 0 { "ok" } else { "not ok" };
         println!("{verdict} {} {}", i + 1, suite.name);
         total.passed += s.passed;

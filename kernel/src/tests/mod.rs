@@ -7,6 +7,7 @@ mod console;
 mod exceptions;
 mod heap;
 pub mod inject;
+mod mm;
 mod smp;
 
 /// Every suite, in run order.
@@ -16,6 +17,7 @@ static SUITES: &[&Suite] = &[
     &heap::SUITE,
     &bootinfo::SUITE,
     &smp::SUITE,
+    &mm::SUITE,
 ];
 
 /// The registered suites plus the injected-failure suite when one is configured.

@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::ktest::{Case, Suite, TestResult};
 use crate::smp::{self, Barrier};
-use crate::{kassert, kassert_eq, kdiag};
+use crate::{kassert, kassert_eq, kdiag, kskip};
 
 pub static SUITE: Suite = Suite {
     name: "smp",
@@ -14,6 +14,7 @@ pub static SUITE: Suite = Suite {
         Case { name: "every_cpu_runs_a_call", run: every_cpu_runs_a_call },
         Case { name: "barrier_rounds", run: barrier_rounds },
         Case { name: "per_cpu_index_matches", run: per_cpu_index_matches },
+        Case { name: "call_on_chosen_cpus", run: call_on_chosen_cpus },
     ],
 };
 
@@ -79,5 +80,22 @@ fn per_cpu_index_matches() -> TestResult {
         }
     });
     kassert_eq!(mismatches.load(Ordering::Relaxed), 0);
+    Ok(())
+}
+
+/// `on_cpus` runs on exactly the listed CPUs (here: every other one).
+fn call_on_chosen_cpus() -> TestResult {
+    if smp::nr_online() < 2 {
+        kskip!("needs at least 2 CPUs");
+    }
+    let chosen: Vec<usize> = smp::online_cpus().map(|c| c.index).step_by(2).collect();
+    let ran: Vec<AtomicUsize> = (0..smp::MAX_CPUS).map(|_| AtomicUsize::new(0)).collect();
+    smp::on_cpus(&mut chosen.iter().copied(), &|cpu| {
+        ran[cpu].fetch_add(1, Ordering::Relaxed);
+    });
+    for c in smp::online_cpus() {
+        let expected = usize::from(chosen.contains(&c.index));
+        kassert_eq!(ran[c.index].load(Ordering::Relaxed), expected);
+    }
     Ok(())
 }

@@ -20,7 +20,7 @@ pub use paging::virt_to_phys;
 pub use percpu::cpu_index;
 pub use power::{exit, hang, poweroff, reboot};
 pub use serial::{console_read, console_write, serial_loopback};
-pub use smp::{TRAMPOLINE_PAGES, idle_until, start_aps as start_secondary_cpus, trampoline_phys, wake_cpu};
+pub use smp::{idle_until, start_aps as start_secondary_cpus, wake_cpu};
 pub use tsc::{rdtsc as read_cycles, ticks_per_us as cycles_per_us};
 
 pub const NAME: &str = "x86_64";

@@ -33,7 +33,7 @@ unsafe extern "C" {
 }
 
 /// Pages the trampoline needs below 1 MiB: code+data, PML4 copy, PDPT, PD.
-pub const TRAMPOLINE_PAGES: u64 = 4;
+const TRAMPOLINE_PAGES: u64 = 4;
 /// Preferred trampoline address (any usable 4 pages below 1 MiB work).
 const TRAMPOLINE_PREFERRED: u64 = 0x8000;
 const AP_STACK_SIZE: usize = 64 * 1024;
@@ -46,7 +46,7 @@ fn offset_of(sym: *const u8) -> usize {
 
 /// Physical address for the trampoline: 4 usable pages below 1 MiB, above
 /// the real-mode IVT/BDA page.
-pub fn trampoline_phys() -> Option<u64> {
+fn trampoline_phys() -> Option<u64> {
     let info = bootinfo::get();
     let fits = |base: u64| {
         info.usable().any(|r| r.start <= base && base + TRAMPOLINE_PAGES * 4096 <= r.end)
