@@ -69,7 +69,11 @@ impl Arenas {
         };
         // SAFETY: forwarded from this function's contract.
         let heap = unsafe { Heap::new(start, len) };
-        *slot = Some(Arena { heap, start: start as usize, end: start as usize + len });
+        *slot = Some(Arena {
+            heap,
+            start: start as usize,
+            end: start as usize + len,
+        });
         true
     }
 

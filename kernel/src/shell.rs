@@ -16,15 +16,51 @@ struct Command {
 }
 
 static COMMANDS: &[Command] = &[
-    Command { name: "help", help: "list commands", run: cmd_help },
-    Command { name: "mem", help: "memory map from the firmware", run: cmd_mem },
-    Command { name: "heap", help: "kernel heap usage", run: cmd_heap },
-    Command { name: "meminfo", help: "memory accounting (total, free, reserved, memmap)", run: cmd_meminfo },
-    Command { name: "buddyinfo", help: "free blocks per order, like /proc/buddyinfo", run: cmd_buddyinfo },
-    Command { name: "cpus", help: "CPUs: hardware id, online, page counters", run: cmd_cpus },
-    Command { name: "test", help: "run the in-kernel tests: test [suite,...]", run: cmd_test },
-    Command { name: "reboot", help: "reset the machine", run: cmd_reboot },
-    Command { name: "poweroff", help: "power off (ACPI S5)", run: cmd_poweroff },
+    Command {
+        name: "help",
+        help: "list commands",
+        run: cmd_help,
+    },
+    Command {
+        name: "mem",
+        help: "memory map from the firmware",
+        run: cmd_mem,
+    },
+    Command {
+        name: "heap",
+        help: "kernel heap usage",
+        run: cmd_heap,
+    },
+    Command {
+        name: "meminfo",
+        help: "memory accounting (total, free, reserved, memmap)",
+        run: cmd_meminfo,
+    },
+    Command {
+        name: "buddyinfo",
+        help: "free blocks per order, like /proc/buddyinfo",
+        run: cmd_buddyinfo,
+    },
+    Command {
+        name: "cpus",
+        help: "CPUs: hardware id, online, page counters",
+        run: cmd_cpus,
+    },
+    Command {
+        name: "test",
+        help: "run the in-kernel tests: test [suite,...]",
+        run: cmd_test,
+    },
+    Command {
+        name: "reboot",
+        help: "reset the machine",
+        run: cmd_reboot,
+    },
+    Command {
+        name: "poweroff",
+        help: "power off (ACPI S5)",
+        run: cmd_poweroff,
+    },
 ];
 
 pub fn run() -> ! {
@@ -95,7 +131,12 @@ fn cmd_mem(_: &str) {
 
 fn cmd_heap(_: &str) {
     let s = heap::stats();
-    println!("heap: {} KiB used of {} KiB in {} arenas", s.used >> 10, s.size >> 10, s.arenas);
+    println!(
+        "heap: {} KiB used of {} KiB in {} arenas",
+        s.used >> 10,
+        s.size >> 10,
+        s.arenas
+    );
 }
 
 fn cmd_meminfo(_: &str) {

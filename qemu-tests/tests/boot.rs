@@ -46,10 +46,25 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-fn image(boot: Boot) -> PathBuf {
-    let dir = std::env::var_os("IMAGE_DIR")
+/// Which kernel build: the default frozen-bit refcount or the legacy CAS loop.
+#[derive(Clone, Copy)]
+enum Scheme {
+    Frozen,
+    Legacy,
+}
+
+fn image(boot: Boot, scheme: Scheme) -> PathBuf {
+    let default_dir = match scheme {
+        Scheme::Frozen => "target/image/x86_64",
+        Scheme::Legacy => "target/image/x86_64-legacy",
+    };
+    let var = match scheme {
+        Scheme::Frozen => "IMAGE_DIR",
+        Scheme::Legacy => "LEGACY_IMAGE_DIR",
+    };
+    let dir = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/image/x86_64"));
+        .unwrap_or_else(|| workspace().join(default_dir));
     let file = match boot {
         Boot::Bios => "bios.img",
         Boot::Uefi => "uefi.img",
@@ -57,7 +72,7 @@ fn image(boot: Boot) -> PathBuf {
     let path = dir.join(file);
     assert!(
         path.is_file(),
-        "{} not found: run `make image` first (or set IMAGE_DIR)",
+        "{} not found: run `make image` (and `make image SCHEME=legacy`) first (or set {var})",
         path.display()
     );
     path
@@ -65,8 +80,22 @@ fn image(boot: Boot) -> PathBuf {
 
 /// Boots `boot` with `cmdline` and prints the report (shown on failure or with --nocapture).
 fn boot(name: &str, boot: Boot, cmdline: &str, timeout_secs: u64) -> Verdict {
-    let mut cfg = Config::new(image(boot));
+    boot_with(name, boot, Scheme::Frozen, 4, cmdline, timeout_secs).1
+}
+
+/// Like [`boot`], with the kernel build and CPU count chosen; also returns
+/// the serial lines.
+fn boot_with(
+    name: &str,
+    boot: Boot,
+    scheme: Scheme,
+    smp: u32,
+    cmdline: &str,
+    timeout_secs: u64,
+) -> (Vec<String>, Verdict) {
+    let mut cfg = Config::new(image(boot, scheme));
     cfg.boot = boot;
+    cfg.smp = smp;
     cfg.cmdline = cmdline.into();
     cfg.timeout = Duration::from_secs(timeout_secs);
     cfg.name = name.into();
@@ -79,7 +108,11 @@ fn boot(name: &str, boot: Boot, cmdline: &str, timeout_secs: u64) -> Verdict {
         run.ending,
         run.elapsed
     );
-    verdict
+    (run.lines, verdict)
+}
+
+fn has_line(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
 }
 
 fn assert_passes(v: &Verdict) {
@@ -106,12 +139,21 @@ fn assert_fails_with(v: &Verdict, needle: &str) {
 
 #[test]
 fn bios_ktest_passes() {
-    assert_passes(&boot("bios-ktest", Boot::Bios, "ktest", 120));
+    let (lines, v) = boot_with("bios-ktest", Boot::Bios, Scheme::Frozen, 4, "ktest", 180);
+    assert_passes(&v);
+    assert!(
+        has_line(&lines, "refcount: frozen-bit"),
+        "image is not the frozen-bit build"
+    );
+    assert!(
+        has_line(&lines, "smp: 4 of 4 CPUs online"),
+        "not all 4 vCPUs online"
+    );
 }
 
 #[test]
 fn uefi_ktest_passes() {
-    assert_passes(&boot("uefi-ktest", Boot::Uefi, "ktest", 120));
+    assert_passes(&boot("uefi-ktest", Boot::Uefi, "ktest", 180));
 }
 
 #[test]
@@ -136,4 +178,64 @@ fn inject_fault_is_reported() {
 fn inject_hang_is_reported() {
     let v = boot("inject-hang", Boot::Bios, "ktest ktest.inject=hang", 20);
     assert_fails_with(&v, "timeout after 20 s");
+}
+
+#[test]
+fn inject_stack_overflow_is_reported() {
+    // Recursion on the last CPU hits its stack guard page; the double fault
+    // runs on its IST stack and names that CPU.
+    let v = boot(
+        "inject-overflow",
+        Boot::Bios,
+        "ktest ktest.inject=overflow ktest.filter=none",
+        120,
+    );
+    assert_fails_with(&v, "double fault");
+    assert_fails_with(&v, "on CPU 3");
+}
+
+/// Boots with `n` vCPUs and checks that all of them came online.
+fn smp_count(n: u32) {
+    let (lines, v) = boot_with(
+        &format!("smp{n}"),
+        Boot::Bios,
+        Scheme::Frozen,
+        n,
+        "ktest ktest.filter=smp",
+        120,
+    );
+    assert!(
+        v.is_pass(),
+        "smp suite failed with -smp {n}:\n{}",
+        v.render()
+    );
+    let want = format!("smp: {n} of {n} CPUs online");
+    assert!(has_line(&lines, &want), "no `{want}` line in the boot log");
+}
+
+#[test]
+fn smp_1_cpu() {
+    smp_count(1);
+}
+
+#[test]
+fn smp_2_cpus() {
+    smp_count(2);
+}
+
+#[test]
+fn legacy_scheme_bios_ktest_passes() {
+    let (lines, v) = boot_with(
+        "legacy-bios-ktest",
+        Boot::Bios,
+        Scheme::Legacy,
+        4,
+        "ktest",
+        180,
+    );
+    assert_passes(&v);
+    assert!(
+        has_line(&lines, "refcount: legacy"),
+        "the legacy image does not say it uses the legacy scheme"
+    );
 }

@@ -67,9 +67,10 @@ macro_rules! kdiag {
 pub fn run(cmdline: &CmdLine<'_>) -> bool {
     crate::tests::inject::configure(cmdline.get("ktest.inject"));
     let filter = cmdline.get("ktest.filter");
+    // The injected-failure suite runs whatever the filter says.
     let selected = || {
         crate::tests::all_suites().filter(move |s| {
-            filter.is_none_or(|f| f.split(',').any(|name| name == s.name))
+            s.name == "inject" || filter.is_none_or(|f| f.split(',').any(|name| name == s.name))
         })
     };
     let summary = run_suites(selected);

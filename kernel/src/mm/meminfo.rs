@@ -55,10 +55,20 @@ pub fn meminfo() -> MemInfo {
 pub fn print_meminfo() {
     let m = meminfo();
     let kib = |pages: usize| (pages * PAGE_SIZE) >> 10;
-    println!("UsableRAM:   {:>10} kB  (firmware memory map)", m.usable_bytes >> 10);
-    println!("Managed:     {:>10} kB  ({:.2}% of usable RAM, in the buddy allocator)", kib(m.managed_pages), m.managed_percent());
+    println!(
+        "UsableRAM:   {:>10} kB  (firmware memory map)",
+        m.usable_bytes >> 10
+    );
+    println!(
+        "Managed:     {:>10} kB  ({:.2}% of usable RAM, in the buddy allocator)",
+        kib(m.managed_pages),
+        m.managed_percent()
+    );
     println!("Free:        {:>10} kB", kib(m.free_pages));
-    println!("Reserved:    {:>10} kB  (below 1 MiB, memmap, partial pages)", m.reserved_bytes() >> 10);
+    println!(
+        "Reserved:    {:>10} kB  (below 1 MiB, memmap, partial pages)",
+        m.reserved_bytes() >> 10
+    );
     println!(
         "Memmap:      {:>10} kB  ({:.3}% of usable RAM; {} sections of 128 MiB, {} bytes per page)",
         m.memmap_bytes >> 10,
@@ -68,6 +78,9 @@ pub fn print_meminfo() {
     );
     let at = super::memmap_storage();
     println!("MemmapAt:    {:#x}..{:#x} (physical)", at.start, at.end);
-    println!("HeapPages:   {:>10} kB  (grown from the buddy allocator)", kib(m.heap_pages));
+    println!(
+        "HeapPages:   {:>10} kB  (grown from the buddy allocator)",
+        kib(m.heap_pages)
+    );
     println!("BadPages:    {:>10}", m.bad_pages);
 }

@@ -102,14 +102,21 @@ pub fn nr_online() -> usize {
 
 /// Prints the `cpus` table.
 pub fn print_cpus() {
-    println!("{:>4} {:>6} {:>7} {:>14} {:>14} {:>8}", "cpu", "hw id", "online", "pages alloc", "pages freed", "calls");
+    println!(
+        "{:>4} {:>6} {:>7} {:>14} {:>14} {:>8}",
+        "cpu", "hw id", "online", "pages alloc", "pages freed", "calls"
+    );
     for (i, c) in CPUS.iter().enumerate().take(nr_possible()) {
         let hw = c.hw_id.load(Ordering::Relaxed);
         println!(
             "{:>4} {:>6} {:>7} {:>14} {:>14} {:>8}",
             i,
             hw,
-            if c.online.load(Ordering::Acquire) { "yes" } else { "NO" },
+            if c.online.load(Ordering::Acquire) {
+                "yes"
+            } else {
+                "NO"
+            },
             c.stats.pages_allocated.load(Ordering::Relaxed),
             c.stats.pages_freed.load(Ordering::Relaxed),
             c.stats.calls_run.load(Ordering::Relaxed),

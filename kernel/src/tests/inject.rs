@@ -1,5 +1,5 @@
 //! Deliberate failures for testing the test harness itself
-//! (`ktest.inject=fail|panic|fault|hang`). The host runner's own tests boot
+//! (`ktest.inject=fail|panic|fault|hang|overflow`). The host runner's own tests boot
 //! with each and check that the failure is reported, so a harness that
 //! swallowed failures would be caught.
 
@@ -14,6 +14,9 @@ enum Injection {
     Panic,
     Fault,
     Hang,
+    /// Unbounded recursion on the last online CPU: its stack's guard page
+    /// must turn this into a reported double fault naming that CPU.
+    Overflow,
 }
 
 static INJECTION: Once<Injection> = Once::new();
@@ -27,6 +30,7 @@ pub fn configure(kind: Option<&str>) {
         "panic" => Injection::Panic,
         "fault" => Injection::Fault,
         "hang" => Injection::Hang,
+        "overflow" => Injection::Overflow,
         other => panic!("unknown ktest.inject={other}"),
     };
     INJECTION.call_once(|| injection);
@@ -34,7 +38,10 @@ pub fn configure(kind: Option<&str>) {
 
 static SUITE: Suite = Suite {
     name: "inject",
-    cases: &[Case { name: "injected_failure", run: injected_failure }],
+    cases: &[Case {
+        name: "injected_failure",
+        run: injected_failure,
+    }],
 };
 
 /// The injection suite, present only when armed.
@@ -50,5 +57,20 @@ fn injected_failure() -> TestResult {
         Some(Injection::Panic) => panic!("injected panic (ktest.inject=panic)"),
         Some(Injection::Fault) => arch::trigger_fault(),
         Some(Injection::Hang) => arch::hang(),
+        Some(Injection::Overflow) => {
+            let last = crate::smp::online_cpus().last().map_or(0, |c| c.index);
+            crate::smp::on_cpus(&mut core::iter::once(last), &|_| {
+                recurse(0);
+            });
+            Err(Failure::Fail("stack overflow was not caught".into()))
+        }
     }
+}
+
+/// Recursion the optimiser cannot turn into a loop (the array and the
+/// black_box keep every frame alive).
+#[allow(unconditional_recursion)] // the overflow is the point
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    recurse(depth + 1) + frame[7]
 }

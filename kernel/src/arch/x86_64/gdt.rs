@@ -24,8 +24,9 @@ const FAULT_STACK_SIZE: usize = 32 * 1024;
 struct FaultStack([u8; FAULT_STACK_SIZE]);
 
 static BSP_FAULT_STACK: FaultStack = FaultStack([0; FAULT_STACK_SIZE]);
-static BSP_TSS: Lazy<TaskStateSegment> =
-    Lazy::new(|| tss_with_fault_stack(VirtAddr::from_ptr(&BSP_FAULT_STACK) + FAULT_STACK_SIZE as u64));
+static BSP_TSS: Lazy<TaskStateSegment> = Lazy::new(|| {
+    tss_with_fault_stack(VirtAddr::from_ptr(&BSP_FAULT_STACK) + FAULT_STACK_SIZE as u64)
+});
 static BSP_GDT: Lazy<Gdt> = Lazy::new(|| Gdt::new(&BSP_TSS));
 
 struct Gdt {
@@ -41,7 +42,12 @@ impl Gdt {
         let code = table.append(Descriptor::kernel_code_segment());
         let data = table.append(Descriptor::kernel_data_segment());
         let tss = table.append(Descriptor::tss_segment(tss));
-        Self { table, code, data, tss }
+        Self {
+            table,
+            code,
+            data,
+            tss,
+        }
     }
 
     fn load(&'static self) {
@@ -96,7 +102,8 @@ pub fn fault_stack_ok() -> bool {
         let entries = gdtr.base.as_ptr::<u64>();
         (entries.add(index).read(), entries.add(index + 1).read())
     };
-    let base = ((low >> 16) & 0xFF_FFFF) | (((low >> 56) & 0xFF) << 24) | ((high & 0xFFFF_FFFF) << 32);
+    let base =
+        ((low >> 16) & 0xFF_FFFF) | (((low >> 56) & 0xFF) << 24) | ((high & 0xFFFF_FFFF) << 32);
     // SAFETY: the descriptor the CPU uses for TR points at a live TSS.
     let tss = unsafe { &*(base as *const TaskStateSegment) };
     let ist = tss.interrupt_stack_table[DOUBLE_FAULT_IST as usize].as_u64();

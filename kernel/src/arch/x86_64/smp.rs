@@ -7,13 +7,12 @@
 //! come up is reported, put back into INIT (so it cannot run the trampoline
 //! later with another CPU's data), and the kernel goes on without it.
 
-use alloc::vec::Vec;
 use core::arch::global_asm;
 use core::sync::atomic::Ordering;
 
 use x86_64::registers::control::Cr3;
 
-use super::{acpi, apic, gdt, interrupts, percpu, tsc};
+use super::{acpi, apic, gdt, interrupts, paging, percpu, tsc};
 use crate::bootinfo;
 use crate::smp::{self, CPUS, MAX_CPUS};
 
@@ -36,7 +35,8 @@ unsafe extern "C" {
 const TRAMPOLINE_PAGES: u64 = 4;
 /// Preferred trampoline address (any usable 4 pages below 1 MiB work).
 const TRAMPOLINE_PREFERRED: u64 = 0x8000;
-const AP_STACK_SIZE: usize = 64 * 1024;
+/// 64 KiB stacks (plus a guard page each).
+const AP_STACK_PAGES: u64 = 16;
 const AP_TIMEOUT_US: u64 = 1_000_000;
 
 /// Offset of a trampoline symbol from its start.
@@ -49,7 +49,8 @@ fn offset_of(sym: *const u8) -> usize {
 fn trampoline_phys() -> Option<u64> {
     let info = bootinfo::get();
     let fits = |base: u64| {
-        info.usable().any(|r| r.start <= base && base + TRAMPOLINE_PAGES * 4096 <= r.end)
+        info.usable()
+            .any(|r| r.start <= base && base + TRAMPOLINE_PAGES * 4096 <= r.end)
     };
     if fits(TRAMPOLINE_PREFERRED) {
         return Some(TRAMPOLINE_PREFERRED);
@@ -71,7 +72,10 @@ pub fn start_aps() -> usize {
     };
     smp::set_possible(ids.len());
     if ids.len() > MAX_CPUS {
-        println!("smp: {} CPUs described, only {MAX_CPUS} supported", ids.len());
+        println!(
+            "smp: {} CPUs described, only {MAX_CPUS} supported",
+            ids.len()
+        );
     }
     let Some(tramp) = trampoline_phys() else {
         println!("smp: no usable memory below 1 MiB for the AP trampoline");
@@ -93,8 +97,10 @@ pub fn start_aps() -> usize {
 }
 
 fn start_one(tramp: u64, index: usize, apic_id: u32) -> bool {
-    let stack = Vec::<u8>::with_capacity(AP_STACK_SIZE).leak();
-    let stack_top = (stack.as_ptr() as u64 + AP_STACK_SIZE as u64) & !0xF;
+    let Some(stack_top) = paging::map_kernel_stack(AP_STACK_PAGES) else {
+        println!("smp: no memory for CPU {index}'s stack");
+        return false;
+    };
     prepare_trampoline(tramp, stack_top, index as u64);
     apic::send_init_sipi_sipi(apic_id, (tramp >> 12) as u8);
     let deadline = tsc::rdtsc() + AP_TIMEOUT_US * tsc::ticks_per_us();
@@ -125,12 +131,21 @@ fn prepare_trampoline(tramp: u64, stack_top: u64, arg: u64) {
     // by the physical window; `start..start+len` is the trampoline's code.
     unsafe {
         core::ptr::copy_nonoverlapping(start, dst, len);
-        let put32 = |sym: *const u8, v: u32| dst.add(offset_of(sym)).cast::<u32>().write_unaligned(v);
+        let put32 =
+            |sym: *const u8, v: u32| dst.add(offset_of(sym)).cast::<u32>().write_unaligned(v);
         let put64 = |off: usize, v: u64| {
-            dst.add(offset_of(&raw const ap_tramp_data) + off).cast::<u64>().write_unaligned(v)
+            dst.add(offset_of(&raw const ap_tramp_data) + off)
+                .cast::<u64>()
+                .write_unaligned(v)
         };
-        put32(&raw const ap_tramp_far32, (tramp as usize + offset_of(&raw const ap_prot32)) as u32);
-        put32(&raw const ap_tramp_far64, (tramp as usize + offset_of(&raw const ap_long64)) as u32);
+        put32(
+            &raw const ap_tramp_far32,
+            (tramp as usize + offset_of(&raw const ap_prot32)) as u32,
+        );
+        put32(
+            &raw const ap_tramp_far64,
+            (tramp as usize + offset_of(&raw const ap_long64)) as u32,
+        );
         put32(
             (&raw const ap_tramp_gdt_ptr).add(2),
             (tramp as usize + offset_of(&raw const ap_tramp_gdt)) as u32,

@@ -1,0 +1,34 @@
+//! aarch64: booted as an arm64 Linux Image (QEMU `virt -kernel`, or any
+//! firmware that boots Linux Images, e.g. U-Boot `booti`), machine described
+//! by the device tree. See docs/aarch64.md.
+//!
+//! - `entry.s`: Image header, EL2 -> EL1, FP/SIMD, boot page tables, MMU on;
+//! - `boot.rs`: first Rust code: final page tables, console, boot info;
+//! - `mmu.rs`: the kernel page tables and the physical-memory window;
+//! - `dtb.rs`: what we read from the device tree;
+//! - `vectors.s` + `exceptions.rs`: exception vectors and reports;
+//! - `psci.rs`, `smp.rs`: power and secondary CPUs (PSCI CPU_ON);
+//! - `pl011.rs`: the UART; `cpu.rs`: ids, model, per-CPU register, timer;
+//! - `power.rs`: semihosting exit, poweroff, reboot.
+
+mod boot;
+mod cpu;
+mod dtb;
+mod exceptions;
+mod mmu;
+mod pl011;
+mod power;
+mod psci;
+mod smp;
+
+core::arch::global_asm!(include_str!("entry.s"));
+core::arch::global_asm!(include_str!("vectors.s"));
+
+pub use cpu::{cpu_id, cpu_index, cpu_model, cycles_per_us, read_cycles};
+pub use exceptions::{breakpoint, breakpoint_count, exception_tables, trigger_fault};
+pub use mmu::virt_to_phys;
+pub use pl011::{console_read, console_write, serial_loopback};
+pub use power::{exit, hang, poweroff, reboot};
+pub use smp::{idle_until, start_secondary_cpus, wake_cpu};
+
+pub const NAME: &str = "aarch64";
