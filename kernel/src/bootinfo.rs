@@ -30,11 +30,7 @@ pub struct MemRegion {
 }
 
 impl MemRegion {
-    pub const EMPTY: Self = Self {
-        start: 0,
-        end: 0,
-        kind: RegionKind::Usable,
-    };
+    pub const EMPTY: Self = Self { start: 0, end: 0, kind: RegionKind::Usable };
 
     pub fn len(&self) -> u64 {
         self.end - self.start
@@ -94,9 +90,7 @@ impl BootInfo {
     }
 
     pub fn usable(&self) -> impl Iterator<Item = &MemRegion> {
-        self.regions()
-            .iter()
-            .filter(|r| r.kind == RegionKind::Usable)
+        self.regions().iter().filter(|r| r.kind == RegionKind::Usable)
     }
 
     pub fn usable_bytes(&self) -> u64 {
@@ -135,17 +129,7 @@ pub fn get() -> &'static BootInfo {
 pub fn print_memory_map(info: &BootInfo) {
     println!("{:>18} {:>18} {:>10}  kind", "start", "end", "KiB");
     for r in info.regions() {
-        println!(
-            "{:#18x} {:#18x} {:>10}  {}",
-            r.start,
-            r.end,
-            r.len() >> 10,
-            r.kind
-        );
+        println!("{:#18x} {:#18x} {:>10}  {}", r.start, r.end, r.len() >> 10, r.kind);
     }
-    println!(
-        "{} regions, {} MiB usable",
-        info.regions().len(),
-        info.usable_bytes() >> 20
-    );
+    println!("{} regions, {} MiB usable", info.regions().len(), info.usable_bytes() >> 20);
 }

@@ -9,6 +9,7 @@
 pub enum Mode<'a> {
     Shell,
     Ktest,
+    Bench,
     Unknown(&'a str),
 }
 
@@ -23,6 +24,7 @@ impl<'a> CmdLine<'a> {
         let mode = match raw.split_whitespace().find(|w| !w.contains('=')) {
             None | Some("shell") => Mode::Shell,
             Some("ktest") => Mode::Ktest,
+            Some("bench") => Mode::Bench,
             Some(other) => Mode::Unknown(other),
         };
         Self { mode, raw }

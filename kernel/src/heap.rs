@@ -46,10 +46,8 @@ unsafe impl Send for Arenas {}
 pub struct KernelHeap(Mutex<Arenas>);
 
 #[global_allocator]
-static HEAP: KernelHeap = KernelHeap(Mutex::new(Arenas {
-    arenas: [const { None }; MAX_ARENAS],
-    grow: None,
-}));
+static HEAP: KernelHeap =
+    KernelHeap(Mutex::new(Arenas { arenas: [const { None }; MAX_ARENAS], grow: None }));
 
 /// Statistics for `meminfo` and the heap tests.
 #[derive(Clone, Copy, Debug, Default)]
@@ -69,11 +67,7 @@ impl Arenas {
         };
         // SAFETY: forwarded from this function's contract.
         let heap = unsafe { Heap::new(start, len) };
-        *slot = Some(Arena {
-            heap,
-            start: start as usize,
-            end: start as usize + len,
-        });
+        *slot = Some(Arena { heap, start: start as usize, end: start as usize + len });
         true
     }
 

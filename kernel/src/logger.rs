@@ -13,12 +13,7 @@ impl Log for ConsoleLogger {
     }
 
     fn log(&self, record: &Record<'_>) {
-        println!(
-            "[{:<5} {}] {}",
-            record.level(),
-            record.target(),
-            record.args()
-        );
+        println!("[{:<5} {}] {}", record.level(), record.target(), record.args());
     }
 
     fn flush(&self) {}

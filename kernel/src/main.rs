@@ -17,6 +17,7 @@ extern crate alloc;
 mod console;
 
 mod arch;
+mod bench;
 mod bootinfo;
 mod cmdline;
 mod heap;
@@ -56,11 +57,11 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
         Mode::Shell => shell::run(),
         Mode::Ktest => {
             let passed = ktest::run(&cmdline);
-            arch::exit(if passed {
-                arch::ExitStatus::Success
-            } else {
-                arch::ExitStatus::Failure
-            })
+            arch::exit(if passed { arch::ExitStatus::Success } else { arch::ExitStatus::Failure })
+        }
+        Mode::Bench => {
+            let passed = bench::run();
+            arch::exit(if passed { arch::ExitStatus::Success } else { arch::ExitStatus::Failure })
         }
         Mode::Unknown(mode) => {
             println!("unknown boot mode `{mode}`; starting the shell");
@@ -71,10 +72,7 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
 
 fn banner(info: &BootInfo) {
     println!();
-    println!(
-        "frozen-kernel {VERSION} ({}, refcount: {REFCOUNT_SCHEME})",
-        arch::NAME
-    );
+    println!("frozen-kernel {VERSION} ({}, refcount: {REFCOUNT_SCHEME})", arch::NAME);
     println!("cpu: {}", arch::cpu_model());
     println!(
         "boot: {} firmware, {} MiB usable RAM in {} memory map regions",

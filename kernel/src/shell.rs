@@ -16,21 +16,9 @@ struct Command {
 }
 
 static COMMANDS: &[Command] = &[
-    Command {
-        name: "help",
-        help: "list commands",
-        run: cmd_help,
-    },
-    Command {
-        name: "mem",
-        help: "memory map from the firmware",
-        run: cmd_mem,
-    },
-    Command {
-        name: "heap",
-        help: "kernel heap usage",
-        run: cmd_heap,
-    },
+    Command { name: "help", help: "list commands", run: cmd_help },
+    Command { name: "mem", help: "memory map from the firmware", run: cmd_mem },
+    Command { name: "heap", help: "kernel heap usage", run: cmd_heap },
     Command {
         name: "meminfo",
         help: "memory accounting (total, free, reserved, memmap)",
@@ -41,26 +29,11 @@ static COMMANDS: &[Command] = &[
         help: "free blocks per order, like /proc/buddyinfo",
         run: cmd_buddyinfo,
     },
-    Command {
-        name: "cpus",
-        help: "CPUs: hardware id, online, page counters",
-        run: cmd_cpus,
-    },
-    Command {
-        name: "test",
-        help: "run the in-kernel tests: test [suite,...]",
-        run: cmd_test,
-    },
-    Command {
-        name: "reboot",
-        help: "reset the machine",
-        run: cmd_reboot,
-    },
-    Command {
-        name: "poweroff",
-        help: "power off (ACPI S5)",
-        run: cmd_poweroff,
-    },
+    Command { name: "cpus", help: "CPUs: hardware id, online, page counters", run: cmd_cpus },
+    Command { name: "test", help: "run the in-kernel tests: test [suite,...]", run: cmd_test },
+    Command { name: "bench", help: "run the benchmarks (tables on the console)", run: cmd_bench },
+    Command { name: "reboot", help: "reset the machine", run: cmd_reboot },
+    Command { name: "poweroff", help: "power off (ACPI S5)", run: cmd_poweroff },
 ];
 
 pub fn run() -> ! {
@@ -131,12 +104,7 @@ fn cmd_mem(_: &str) {
 
 fn cmd_heap(_: &str) {
     let s = heap::stats();
-    println!(
-        "heap: {} KiB used of {} KiB in {} arenas",
-        s.used >> 10,
-        s.size >> 10,
-        s.arenas
-    );
+    println!("heap: {} KiB used of {} KiB in {} arenas", s.used >> 10, s.size >> 10, s.arenas);
 }
 
 fn cmd_meminfo(_: &str) {
@@ -159,6 +127,11 @@ fn cmd_test(args: &str) {
     };
     let passed = ktest::run(&crate::cmdline::CmdLine::parse(&cmdline));
     println!("{}", if passed { "PASS" } else { "FAIL" });
+}
+
+fn cmd_bench(_: &str) {
+    let passed = crate::bench::run();
+    println!("{}", if passed { "bench: all invariants held" } else { "bench: FAILED" });
 }
 
 fn cmd_reboot(_: &str) {

@@ -13,6 +13,10 @@
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub use self::x86_64::*;
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::*;
 
 /// How a test or benchmark run ends (only meaningful in a VM with an exit device).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

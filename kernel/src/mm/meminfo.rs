@@ -55,10 +55,7 @@ pub fn meminfo() -> MemInfo {
 pub fn print_meminfo() {
     let m = meminfo();
     let kib = |pages: usize| (pages * PAGE_SIZE) >> 10;
-    println!(
-        "UsableRAM:   {:>10} kB  (firmware memory map)",
-        m.usable_bytes >> 10
-    );
+    println!("UsableRAM:   {:>10} kB  (firmware memory map)", m.usable_bytes >> 10);
     println!(
         "Managed:     {:>10} kB  ({:.2}% of usable RAM, in the buddy allocator)",
         kib(m.managed_pages),
@@ -78,9 +75,6 @@ pub fn print_meminfo() {
     );
     let at = super::memmap_storage();
     println!("MemmapAt:    {:#x}..{:#x} (physical)", at.start, at.end);
-    println!(
-        "HeapPages:   {:>10} kB  (grown from the buddy allocator)",
-        kib(m.heap_pages)
-    );
+    println!("HeapPages:   {:>10} kB  (grown from the buddy allocator)", kib(m.heap_pages));
     println!("BadPages:    {:>10}", m.bad_pages);
 }

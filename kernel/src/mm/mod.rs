@@ -70,15 +70,8 @@ pub fn init(info: &BootInfo) {
     let pages = bytes.div_ceil(PAGE_SIZE);
 
     // The memmap's own storage: the top of the largest usable range.
-    let largest = ranges
-        .iter()
-        .max_by_key(|r| r.len())
-        .expect("no usable RAM")
-        .clone();
-    assert!(
-        largest.len() > pages,
-        "largest RAM range too small for the memmap"
-    );
+    let largest = ranges.iter().max_by_key(|r| r.len()).expect("no usable RAM").clone();
+    assert!(largest.len() > pages, "largest RAM range too small for the memmap");
     let storage_pfns = (largest.end - pages)..largest.end;
     let storage_phys = (storage_pfns.start * PAGE_SIZE) as u64;
     MEMMAP_STORAGE.call_once(|| storage_phys..storage_phys + (pages * PAGE_SIZE) as u64);
@@ -103,9 +96,8 @@ pub fn init(info: &BootInfo) {
         for a in subtract(r.clone(), &low) {
             for b in subtract(a, &storage_pfns) {
                 if b.start < b.end {
-                    managed += zone
-                        .free_memory_range(b.start, b.end)
-                        .expect("hand RAM to the zone");
+                    managed +=
+                        zone.free_memory_range(b.start, b.end).expect("hand RAM to the zone");
                 }
             }
         }

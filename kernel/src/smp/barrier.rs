@@ -11,11 +11,7 @@ pub struct Barrier {
 
 impl Barrier {
     pub const fn new(parties: usize) -> Self {
-        Self {
-            parties,
-            waiting: AtomicUsize::new(0),
-            generation: AtomicUsize::new(0),
-        }
+        Self { parties, waiting: AtomicUsize::new(0), generation: AtomicUsize::new(0) }
     }
 
     /// Blocks until `parties` callers have arrived; returns true for exactly

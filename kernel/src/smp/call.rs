@@ -27,9 +27,7 @@ pub(super) struct CallSlot {
 
 impl CallSlot {
     pub(super) const fn new() -> Self {
-        Self {
-            job: AtomicPtr::new(ptr::null_mut()),
-        }
+        Self { job: AtomicPtr::new(ptr::null_mut()) }
     }
 }
 
@@ -45,10 +43,7 @@ pub fn on_each_cpu(f: &(dyn Fn(usize) + Sync)) {
 pub fn on_cpus(cpus: &mut dyn Iterator<Item = usize>, f: &(dyn Fn(usize) + Sync)) {
     let _serial = CALL_LOCK.lock();
     let me = this_cpu().index;
-    let job = Job {
-        f,
-        remaining: AtomicUsize::new(0),
-    };
+    let job = Job { f, remaining: AtomicUsize::new(0) };
     let job_ptr = &job as *const Job<'_> as *mut ();
     let mut run_here = false;
     for cpu in cpus {

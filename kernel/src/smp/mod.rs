@@ -112,11 +112,7 @@ pub fn print_cpus() {
             "{:>4} {:>6} {:>7} {:>14} {:>14} {:>8}",
             i,
             hw,
-            if c.online.load(Ordering::Acquire) {
-                "yes"
-            } else {
-                "NO"
-            },
+            if c.online.load(Ordering::Acquire) { "yes" } else { "NO" },
             c.stats.pages_allocated.load(Ordering::Relaxed),
             c.stats.pages_freed.load(Ordering::Relaxed),
             c.stats.calls_run.load(Ordering::Relaxed),

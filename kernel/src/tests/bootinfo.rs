@@ -7,22 +7,10 @@ use crate::{kassert, kassert_eq};
 pub static SUITE: Suite = Suite {
     name: "bootinfo",
     cases: &[
-        Case {
-            name: "usable_memory_present",
-            run: usable_memory_present,
-        },
-        Case {
-            name: "regions_sorted_disjoint",
-            run: regions_sorted_disjoint,
-        },
-        Case {
-            name: "protocol_and_cmdline",
-            run: protocol_and_cmdline,
-        },
-        Case {
-            name: "phys_map_reads_memory",
-            run: phys_map_reads_memory,
-        },
+        Case { name: "usable_memory_present", run: usable_memory_present },
+        Case { name: "regions_sorted_disjoint", run: regions_sorted_disjoint },
+        Case { name: "protocol_and_cmdline", run: protocol_and_cmdline },
+        Case { name: "phys_map_reads_memory", run: phys_map_reads_memory },
     ],
 };
 
@@ -34,10 +22,8 @@ fn usable_memory_present() -> TestResult {
     kassert!(mib >= 200, "only {} MiB usable", mib);
     // Firmware maps need not be page-aligned (E820 often ends low RAM at
     // 0x9fc00); whole pages inside the usable ranges must still be nearly all of it.
-    let whole_pages: u64 = info
-        .usable()
-        .map(|r| (r.end & !0xfff).saturating_sub((r.start + 0xfff) & !0xfff))
-        .sum();
+    let whole_pages: u64 =
+        info.usable().map(|r| (r.end & !0xfff).saturating_sub((r.start + 0xfff) & !0xfff)).sum();
     kassert!(
         info.usable_bytes() - whole_pages < 64 << 10,
         "{} bytes lost to alignment",
@@ -49,33 +35,17 @@ fn usable_memory_present() -> TestResult {
 fn regions_sorted_disjoint() -> TestResult {
     let info = bootinfo::get();
     for pair in info.regions().windows(2) {
-        kassert!(
-            pair[0].end <= pair[1].start,
-            "overlap or disorder: {:x?}",
-            pair
-        );
+        kassert!(pair[0].end <= pair[1].start, "overlap or disorder: {:x?}", pair);
     }
-    kassert!(
-        info.regions()
-            .iter()
-            .any(|r| r.kind == RegionKind::Bootloader)
-    );
+    kassert!(info.regions().iter().any(|r| r.kind == RegionKind::Bootloader));
     Ok(())
 }
 
 fn protocol_and_cmdline() -> TestResult {
     let info = bootinfo::get();
-    kassert!(
-        ["BIOS", "UEFI", "DTB"].contains(&info.protocol),
-        "protocol {}",
-        info.protocol
-    );
+    kassert!(["BIOS", "UEFI", "DTB"].contains(&info.protocol), "protocol {}", info.protocol);
     // This suite only runs in ktest mode, so the command line must say so.
-    kassert!(
-        info.cmdline.split_whitespace().any(|w| w == "ktest"),
-        "cmdline {:?}",
-        info.cmdline
-    );
+    kassert!(info.cmdline.split_whitespace().any(|w| w == "ktest"), "cmdline {:?}", info.cmdline);
     Ok(())
 }
 
@@ -85,9 +55,7 @@ fn phys_map_reads_memory() -> TestResult {
     let info = bootinfo::get();
     let f = phys_map_reads_memory as *const u8;
     let Some(phys) = crate::arch::virt_to_phys(f as u64) else {
-        return Err(crate::ktest::Failure::Fail(
-            "kernel code not mapped?".into(),
-        ));
+        return Err(crate::ktest::Failure::Fail("kernel code not mapped?".into()));
     };
     let via_window = info.phys_to_virt(phys);
     // SAFETY: both pointers address the same 16 mapped bytes of kernel text.

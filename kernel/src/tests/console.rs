@@ -11,22 +11,10 @@ use crate::{kassert, kassert_eq};
 pub static SUITE: Suite = Suite {
     name: "console",
     cases: &[
-        Case {
-            name: "serial_loopback",
-            run: serial_loopback,
-        },
-        Case {
-            name: "print_long_line",
-            run: print_long_line,
-        },
-        Case {
-            name: "format_integers",
-            run: format_integers,
-        },
-        Case {
-            name: "cmdline_parse",
-            run: cmdline_parse,
-        },
+        Case { name: "serial_loopback", run: serial_loopback },
+        Case { name: "print_long_line", run: print_long_line },
+        Case { name: "format_integers", run: format_integers },
+        Case { name: "cmdline_parse", run: cmdline_parse },
     ],
 };
 
@@ -66,9 +54,6 @@ fn cmdline_parse() -> TestResult {
     kassert_eq!(c.get("missing"), None);
     kassert_eq!(CmdLine::parse("").mode, Mode::Shell);
     kassert_eq!(CmdLine::parse("  ").mode, Mode::Shell);
-    kassert!(matches!(
-        CmdLine::parse("x=1 bogus").mode,
-        Mode::Unknown("bogus")
-    ));
+    kassert!(matches!(CmdLine::parse("x=1 bogus").mode, Mode::Unknown("bogus")));
     Ok(())
 }

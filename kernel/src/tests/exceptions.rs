@@ -8,18 +8,9 @@ use crate::{kassert, kassert_eq};
 pub static SUITE: Suite = Suite {
     name: "exceptions",
     cases: &[
-        Case {
-            name: "breakpoint_resumes",
-            run: breakpoint_resumes,
-        },
-        Case {
-            name: "breakpoint_repeated",
-            run: breakpoint_repeated,
-        },
-        Case {
-            name: "tables_loaded",
-            run: tables_loaded,
-        },
+        Case { name: "breakpoint_resumes", run: breakpoint_resumes },
+        Case { name: "breakpoint_repeated", run: breakpoint_repeated },
+        Case { name: "tables_loaded", run: tables_loaded },
     ],
 };
 
@@ -46,13 +37,7 @@ fn breakpoint_repeated() -> TestResult {
 /// separate stack is set up for faults that cannot use the current one.
 fn tables_loaded() -> TestResult {
     let t = arch::exception_tables();
-    kassert!(
-        t.vectors_ours,
-        "the CPU's exception vector table is not the kernel's"
-    );
-    kassert!(
-        t.fault_stack_ok,
-        "no separate stack for double faults / SErrors"
-    );
+    kassert!(t.vectors_ours, "the CPU's exception vector table is not the kernel's");
+    kassert!(t.fault_stack_ok, "no separate stack for double faults / SErrors");
     Ok(())
 }

@@ -11,26 +11,11 @@ use crate::{kassert, kassert_eq};
 pub static SUITE: Suite = Suite {
     name: "heap",
     cases: &[
-        Case {
-            name: "box_alloc",
-            run: box_alloc,
-        },
-        Case {
-            name: "vec_grow",
-            run: vec_grow,
-        },
-        Case {
-            name: "large_alloc",
-            run: large_alloc,
-        },
-        Case {
-            name: "many_small_freed",
-            run: many_small_freed,
-        },
-        Case {
-            name: "page_aligned",
-            run: page_aligned,
-        },
+        Case { name: "box_alloc", run: box_alloc },
+        Case { name: "vec_grow", run: vec_grow },
+        Case { name: "large_alloc", run: large_alloc },
+        Case { name: "many_small_freed", run: many_small_freed },
+        Case { name: "page_aligned", run: page_aligned },
     ],
 };
 
@@ -59,11 +44,7 @@ fn large_alloc() -> TestResult {
     for (i, b) in v.iter_mut().enumerate() {
         *b = (i * 7 + i / 4096) as u8;
     }
-    kassert!(
-        v.iter()
-            .enumerate()
-            .all(|(i, &b)| b == (i * 7 + i / 4096) as u8)
-    );
+    kassert!(v.iter().enumerate().all(|(i, &b)| b == (i * 7 + i / 4096) as u8));
     Ok(())
 }
 

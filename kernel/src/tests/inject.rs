@@ -36,13 +36,8 @@ pub fn configure(kind: Option<&str>) {
     INJECTION.call_once(|| injection);
 }
 
-static SUITE: Suite = Suite {
-    name: "inject",
-    cases: &[Case {
-        name: "injected_failure",
-        run: injected_failure,
-    }],
-};
+static SUITE: Suite =
+    Suite { name: "inject", cases: &[Case { name: "injected_failure", run: injected_failure }] };
 
 /// The injection suite, present only when armed.
 pub fn suite() -> Option<&'static Suite> {

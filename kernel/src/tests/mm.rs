@@ -13,50 +13,17 @@ use crate::{bootinfo, heap, kassert, kassert_eq, kdiag};
 pub static SUITE: Suite = Suite {
     name: "mm",
     cases: &[
-        Case {
-            name: "memmap_covers_usable_ram",
-            run: memmap_covers_usable_ram,
-        },
-        Case {
-            name: "buddy_manages_98_percent",
-            run: buddy_manages_98_percent,
-        },
-        Case {
-            name: "every_order",
-            run: every_order,
-        },
-        Case {
-            name: "alloc_all_free_all_merges",
-            run: alloc_all_free_all_merges,
-        },
-        Case {
-            name: "misuse_double_free",
-            run: misuse_double_free,
-        },
-        Case {
-            name: "misuse_free_not_frozen",
-            run: misuse_free_not_frozen,
-        },
-        Case {
-            name: "misuse_free_tail_page",
-            run: misuse_free_tail_page,
-        },
-        Case {
-            name: "misuse_wrong_order",
-            run: misuse_wrong_order,
-        },
-        Case {
-            name: "misuse_put_on_frozen",
-            run: misuse_put_on_frozen,
-        },
-        Case {
-            name: "heap_grows_from_buddy",
-            run: heap_grows_from_buddy,
-        },
-        Case {
-            name: "buddyinfo_format",
-            run: buddyinfo_format,
-        },
+        Case { name: "memmap_covers_usable_ram", run: memmap_covers_usable_ram },
+        Case { name: "buddy_manages_98_percent", run: buddy_manages_98_percent },
+        Case { name: "every_order", run: every_order },
+        Case { name: "alloc_all_free_all_merges", run: alloc_all_free_all_merges },
+        Case { name: "misuse_double_free", run: misuse_double_free },
+        Case { name: "misuse_free_not_frozen", run: misuse_free_not_frozen },
+        Case { name: "misuse_free_tail_page", run: misuse_free_tail_page },
+        Case { name: "misuse_wrong_order", run: misuse_wrong_order },
+        Case { name: "misuse_put_on_frozen", run: misuse_put_on_frozen },
+        Case { name: "heap_grows_from_buddy", run: heap_grows_from_buddy },
+        Case { name: "buddyinfo_format", run: buddyinfo_format },
     ],
 };
 
@@ -84,26 +51,14 @@ fn memmap_covers_usable_ram() -> TestResult {
         m.memmap_percent(),
         pages
     );
-    kassert!(
-        m.memmap_percent() <= 0.8,
-        "memmap overhead {:.3}% > 0.8%",
-        m.memmap_percent()
-    );
+    kassert!(m.memmap_percent() <= 0.8, "memmap overhead {:.3}% > 0.8%", m.memmap_percent());
     Ok(())
 }
 
 fn buddy_manages_98_percent() -> TestResult {
     let m = kmm::meminfo();
-    kdiag!(
-        "buddy manages {:.2}% of usable RAM ({} pages)",
-        m.managed_percent(),
-        m.managed_pages
-    );
-    kassert!(
-        m.managed_percent() >= 98.0,
-        "only {:.2}% managed",
-        m.managed_percent()
-    );
+    kdiag!("buddy manages {:.2}% of usable RAM ({} pages)", m.managed_percent(), m.managed_pages);
+    kassert!(m.managed_percent() >= 98.0, "only {:.2}% managed", m.managed_percent());
     kassert_eq!(m.managed_pages, kmm::boot_managed_pages());
     Ok(())
 }
@@ -126,9 +81,7 @@ fn every_order() -> TestResult {
     let z = zone();
     let before = z.nr_free_pages();
     for order in 0..=MAX_ORDER {
-        let page = z
-            .alloc_pages(order)
-            .ok_or_else(|| fail(format!("order {order} failed")))?;
+        let page = z.alloc_pages(order).ok_or_else(|| fail(format!("order {order} failed")))?;
         let pfn = z.page_to_pfn(page);
         kassert_eq!(pfn % (1 << order), 0);
         kassert_eq!(z.page_count(page), 1);
@@ -157,26 +110,18 @@ fn alloc_all_free_all_merges() -> TestResult {
     while let Some(page) = z.alloc_frozen_pages(0) {
         let pfn = z.page_to_pfn(page);
         // SAFETY: we own this frozen page; its first word stores the link.
-        unsafe {
-            kmm::pfn_to_virt(pfn)
-                .cast::<usize>()
-                .write(head.map_or(usize::MAX, |h| h))
-        };
+        unsafe { kmm::pfn_to_virt(pfn).cast::<usize>().write(head.map_or(usize::MAX, |h| h)) };
         head = Some(pfn);
         n += 1;
     }
-    kdiag!(
-        "allocated {n} order-0 pages ({} MiB), all of free memory",
-        (n * PAGE_SIZE) >> 20
-    );
+    kdiag!("allocated {n} order-0 pages ({} MiB), all of free memory", (n * PAGE_SIZE) >> 20);
     kassert_eq!(n, free_before);
     kassert_eq!(z.nr_free_pages(), 0);
     while let Some(pfn) = head {
         // SAFETY: the page is still ours; read its link before freeing it.
         let next = unsafe { kmm::pfn_to_virt(pfn).cast::<usize>().read() };
         let page: &Page = kmm::MEMMAP.pfn_to_page(pfn).unwrap();
-        z.free_frozen_pages(page, 0)
-            .map_err(|b| fail(format!("{b}")))?;
+        z.free_frozen_pages(page, 0).map_err(|b| fail(format!("{b}")))?;
         head = (next != usize::MAX).then_some(next);
     }
     kassert_eq!(z.nr_free_pages(), free_before);
@@ -211,24 +156,13 @@ fn expect_bad(
 
 fn misuse_double_free() -> TestResult {
     let z = zone();
-    let page = z
-        .alloc_frozen_pages(2)
-        .ok_or_else(|| fail("alloc".into()))?;
+    let page = z.alloc_frozen_pages(2).ok_or_else(|| fail("alloc".into()))?;
     let pfn = z.page_to_pfn(page);
-    z.free_frozen_pages(page, 2)
-        .map_err(|b| fail(format!("{b}")))?;
-    expect_bad(
-        || z.free_frozen_pages(page, 2),
-        pfn,
-        BadPageReason::DoubleFree,
-    )?;
+    z.free_frozen_pages(page, 2).map_err(|b| fail(format!("{b}")))?;
+    expect_bad(|| z.free_frozen_pages(page, 2), pfn, BadPageReason::DoubleFree)?;
     // The same page freed again as part of a merged larger block is caught too.
     let inner = kmm::MEMMAP.pfn_to_page(pfn + 1).unwrap();
-    expect_bad(
-        || z.free_frozen_pages(inner, 0),
-        pfn + 1,
-        BadPageReason::DoubleFree,
-    )
+    expect_bad(|| z.free_frozen_pages(inner, 0), pfn + 1, BadPageReason::DoubleFree)
 }
 
 fn misuse_free_not_frozen() -> TestResult {
@@ -236,60 +170,37 @@ fn misuse_free_not_frozen() -> TestResult {
     let page = z.alloc_pages(0).ok_or_else(|| fail("alloc".into()))?;
     let pfn = z.page_to_pfn(page);
     // Count 1: an owned page freed as if frozen. Quarantined (leaks one page).
-    expect_bad(
-        || z.free_frozen_pages(page, 0),
-        pfn,
-        BadPageReason::NotFrozen,
-    )
+    expect_bad(|| z.free_frozen_pages(page, 0), pfn, BadPageReason::NotFrozen)
 }
 
 fn misuse_free_tail_page() -> TestResult {
     let z = zone();
-    let page = z
-        .alloc_frozen_pages(3)
-        .ok_or_else(|| fail("alloc".into()))?;
+    let page = z.alloc_frozen_pages(3).ok_or_else(|| fail("alloc".into()))?;
     let pfn = z.page_to_pfn(page);
     let tail = kmm::MEMMAP.pfn_to_page(pfn + 5).unwrap();
     let quarantined = z.quarantined_pages();
-    expect_bad(
-        || z.free_frozen_pages(tail, 0),
-        pfn + 5,
-        BadPageReason::TailPage,
-    )?;
+    expect_bad(|| z.free_frozen_pages(tail, 0), pfn + 5, BadPageReason::TailPage)?;
     // The whole block is quarantined: even its owner's later free keeps it
     // off the free lists, since its state can no longer be trusted.
     kassert_eq!(z.quarantined_pages(), quarantined + 8);
     let free = z.nr_free_pages();
-    z.free_frozen_pages(page, 3)
-        .map_err(|b| fail(format!("{b}")))?;
+    z.free_frozen_pages(page, 3).map_err(|b| fail(format!("{b}")))?;
     kassert_eq!(z.nr_free_pages(), free);
     Ok(())
 }
 
 fn misuse_wrong_order() -> TestResult {
     let z = zone();
-    let page = z
-        .alloc_frozen_pages(2)
-        .ok_or_else(|| fail("alloc".into()))?;
+    let page = z.alloc_frozen_pages(2).ok_or_else(|| fail("alloc".into()))?;
     let pfn = z.page_to_pfn(page);
-    expect_bad(
-        || z.free_frozen_pages(page, 3),
-        pfn,
-        BadPageReason::WrongOrder { allocated: 2 },
-    )
+    expect_bad(|| z.free_frozen_pages(page, 3), pfn, BadPageReason::WrongOrder { allocated: 2 })
 }
 
 fn misuse_put_on_frozen() -> TestResult {
     let z = zone();
-    let page = z
-        .alloc_frozen_pages(0)
-        .ok_or_else(|| fail("alloc".into()))?;
+    let page = z.alloc_frozen_pages(0).ok_or_else(|| fail("alloc".into()))?;
     let pfn = z.page_to_pfn(page);
-    expect_bad(
-        || z.put_page(page).map(|_| ()),
-        pfn,
-        BadPageReason::PutOnFrozen,
-    )
+    expect_bad(|| z.put_page(page).map(|_| ()), pfn, BadPageReason::PutOnFrozen)
 }
 
 /// More heap than the static boot arena holds: the heap takes 4 MiB blocks
@@ -298,12 +209,7 @@ fn heap_grows_from_buddy() -> TestResult {
     let z = zone();
     let (arenas, free) = (heap::stats().arenas, z.nr_free_pages());
     let chunks: Vec<Vec<u8>> = (0..3).map(|i| alloc::vec![i as u8; 3 << 20]).collect();
-    kassert!(
-        chunks
-            .iter()
-            .enumerate()
-            .all(|(i, c)| c.iter().all(|&b| b == i as u8))
-    );
+    kassert!(chunks.iter().enumerate().all(|(i, c)| c.iter().all(|&b| b == i as u8)));
     let grown = heap::stats().arenas - arenas;
     kdiag!("heap grew by {grown} arenas of 4 MiB");
     kassert!(grown >= 1);
@@ -315,9 +221,7 @@ fn buddyinfo_format() -> TestResult {
     let line = format!("{}", zone().buddyinfo());
     kdiag!("{line}");
     kassert!(line.starts_with("Node 0, zone   Normal "), "{}", line);
-    let counts = line["Node 0, zone   Normal ".len()..]
-        .split_whitespace()
-        .count();
+    let counts = line["Node 0, zone   Normal ".len()..].split_whitespace().count();
     kassert_eq!(counts, MAX_ORDER + 1);
     Ok(())
 }

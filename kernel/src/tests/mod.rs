@@ -11,14 +11,8 @@ mod mm;
 mod smp;
 
 /// Every suite, in run order.
-static SUITES: &[&Suite] = &[
-    &console::SUITE,
-    &exceptions::SUITE,
-    &heap::SUITE,
-    &bootinfo::SUITE,
-    &smp::SUITE,
-    &mm::SUITE,
-];
+static SUITES: &[&Suite] =
+    &[&console::SUITE, &exceptions::SUITE, &heap::SUITE, &bootinfo::SUITE, &smp::SUITE, &mm::SUITE];
 
 /// The registered suites plus the injected-failure suite when one is configured.
 pub fn all_suites() -> impl Iterator<Item = &'static Suite> {

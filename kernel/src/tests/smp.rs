@@ -10,26 +10,11 @@ use crate::{kassert, kassert_eq, kdiag, kskip};
 pub static SUITE: Suite = Suite {
     name: "smp",
     cases: &[
-        Case {
-            name: "all_described_cpus_online",
-            run: all_described_cpus_online,
-        },
-        Case {
-            name: "every_cpu_runs_a_call",
-            run: every_cpu_runs_a_call,
-        },
-        Case {
-            name: "barrier_rounds",
-            run: barrier_rounds,
-        },
-        Case {
-            name: "per_cpu_index_matches",
-            run: per_cpu_index_matches,
-        },
-        Case {
-            name: "call_on_chosen_cpus",
-            run: call_on_chosen_cpus,
-        },
+        Case { name: "all_described_cpus_online", run: all_described_cpus_online },
+        Case { name: "every_cpu_runs_a_call", run: every_cpu_runs_a_call },
+        Case { name: "barrier_rounds", run: barrier_rounds },
+        Case { name: "per_cpu_index_matches", run: per_cpu_index_matches },
+        Case { name: "call_on_chosen_cpus", run: call_on_chosen_cpus },
     ],
 };
 
@@ -37,10 +22,7 @@ fn all_described_cpus_online() -> TestResult {
     let (online, possible) = (smp::nr_online(), smp::nr_possible());
     kdiag!("{online} of {possible} CPUs online");
     kassert_eq!(online, possible);
-    kassert!(
-        smp::CPUS[0].online.load(Ordering::Acquire),
-        "boot CPU not marked online"
-    );
+    kassert!(smp::CPUS[0].online.load(Ordering::Acquire), "boot CPU not marked online");
     Ok(())
 }
 

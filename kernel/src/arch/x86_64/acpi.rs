@@ -181,20 +181,10 @@ pub fn enter_s5() -> Result<(), &'static str> {
     let tables = tables()?;
     let fadt = tables.find_table::<Fadt>().ok_or("no FADT")?;
     let (typ_a, typ_b) = s5_sleep_types(&tables)?;
-    let a = fadt
-        .pm1a_control_block()
-        .map_err(|_| "no PM1a control block")?;
-    write_gas_u16(
-        a.address_space,
-        a.address,
-        (u16::from(typ_a) << 10) | SLP_EN,
-    )?;
+    let a = fadt.pm1a_control_block().map_err(|_| "no PM1a control block")?;
+    write_gas_u16(a.address_space, a.address, (u16::from(typ_a) << 10) | SLP_EN)?;
     if let Ok(Some(b)) = fadt.pm1b_control_block() {
-        write_gas_u16(
-            b.address_space,
-            b.address,
-            (u16::from(typ_b) << 10) | SLP_EN,
-        )?;
+        write_gas_u16(b.address_space, b.address, (u16::from(typ_b) << 10) | SLP_EN)?;
     }
     Err("machine still running after S5 request")
 }

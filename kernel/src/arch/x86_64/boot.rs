@@ -30,15 +30,10 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
         .expect("bootloader did not map physical memory");
     // bootloader_api does not say which firmware booted us, but each firmware
     // leaves its own marks in the memory map.
-    let uefi = boot_info
-        .memory_regions
-        .iter()
-        .any(|r| matches!(r.kind, MemoryRegionKind::UnknownUefi(_)));
-    let mut info = BootInfo::new(
-        if uefi { "UEFI" } else { "BIOS" },
-        phys_offset,
-        fw_cfg::cmdline(),
-    );
+    let uefi =
+        boot_info.memory_regions.iter().any(|r| matches!(r.kind, MemoryRegionKind::UnknownUefi(_)));
+    let mut info =
+        BootInfo::new(if uefi { "UEFI" } else { "BIOS" }, phys_offset, fw_cfg::cmdline());
     info.rsdp = boot_info.rsdp_addr.into_option();
 
     boot_info.memory_regions.sort_unstable_by_key(|r| r.start);
@@ -51,11 +46,7 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
             }
             _ => RegionKind::Firmware(u32::MAX),
         };
-        info.push_region(MemRegion {
-            start: r.start,
-            end: r.end,
-            kind,
-        });
+        info.push_region(MemRegion { start: r.start, end: r.end, kind });
     }
     let info = bootinfo::set(info);
     tsc::calibrate();

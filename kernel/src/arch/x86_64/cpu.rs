@@ -40,11 +40,7 @@ impl fmt::Display for CpuModel {
                 }
             }
             let brand = core::str::from_utf8(&brand).unwrap_or("?");
-            write!(
-                f,
-                ", {}",
-                brand.trim_matches(|c: char| c == '\0' || c == ' ')
-            )?;
+            write!(f, ", {}", brand.trim_matches(|c: char| c == '\0' || c == ' '))?;
         }
         let features = __cpuid(1);
         write!(f, ", family {:#x}", (features.eax >> 8) & 0xf)

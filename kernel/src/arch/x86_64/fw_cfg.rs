@@ -48,9 +48,7 @@ static CMDLINE: Once<([u8; MAX_CMDLINE], usize)> = Once::new();
 /// started without one: both mean the interactive shell).
 pub fn cmdline() -> &'static str {
     let (buf, len) = CMDLINE.call_once(read_cmdline);
-    core::str::from_utf8(&buf[..*len])
-        .unwrap_or("")
-        .trim_end_matches(['\0', '\n', ' '])
+    core::str::from_utf8(&buf[..*len]).unwrap_or("").trim_end_matches(['\0', '\n', ' '])
 }
 
 fn read_cmdline() -> ([u8; MAX_CMDLINE], usize) {
@@ -59,10 +57,7 @@ fn read_cmdline() -> ([u8; MAX_CMDLINE], usize) {
     if !super::cpu::under_hypervisor() {
         return (out, 0);
     }
-    let mut fw = FwCfg {
-        selector: Port::new(SELECTOR),
-        data: Port::new(DATA),
-    };
+    let mut fw = FwCfg { selector: Port::new(SELECTOR), data: Port::new(DATA) };
     fw.select(SIG);
     let mut sig = [0u8; 4];
     fw.read(&mut sig);

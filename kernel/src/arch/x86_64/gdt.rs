@@ -42,12 +42,7 @@ impl Gdt {
         let code = table.append(Descriptor::kernel_code_segment());
         let data = table.append(Descriptor::kernel_data_segment());
         let tss = table.append(Descriptor::tss_segment(tss));
-        Self {
-            table,
-            code,
-            data,
-            tss,
-        }
+        Self { table, code, data, tss }
     }
 
     fn load(&'static self) {

@@ -24,3 +24,5 @@ pub use smp::{idle_until, start_aps as start_secondary_cpus, wake_cpu};
 pub use tsc::{rdtsc as read_cycles, ticks_per_us as cycles_per_us};
 
 pub const NAME: &str = "x86_64";
+/// How atomic read-modify-writes compile here (for benchmark reports).
+pub const ATOMICS: &str = "lock xadd / lock cmpxchg";

@@ -68,10 +68,8 @@ mod stacks {
 
     /// An unused upper-half PML4 slot for stacks.
     fn pick_slot(pml4: &PageTable) -> u64 {
-        let index = (256..512)
-            .rev()
-            .find(|&i| pml4[i].is_unused())
-            .expect("no free PML4 slot for stacks");
+        let index =
+            (256..512).rev().find(|&i| pml4[i].is_unused()).expect("no free PML4 slot for stacks");
         // Sign-extended canonical address of the slot.
         0xFFFF_0000_0000_0000 | ((index as u64) << 39)
     }
@@ -100,12 +98,7 @@ mod stacks {
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
             // SAFETY: `page` is in our private slot and not mapped yet; the
             // frame is fresh and exclusively ours.
-            unsafe {
-                mapper
-                    .map_to(page, frame, flags, &mut ZoneFrames)
-                    .ok()?
-                    .flush()
-            };
+            unsafe { mapper.map_to(page, frame, flags, &mut ZoneFrames).ok()?.flush() };
         }
         *next = top;
         Some(top)

@@ -62,10 +62,8 @@ pub fn reboot() -> ! {
     // SAFETY: 0xFE to the 8042 command port pulses the CPU reset line.
     unsafe { Port::<u8>::new(0x64).write(0xFE) };
     // Last resort: a triple fault (empty IDT, then an exception).
-    let empty = x86_64::structures::DescriptorTablePointer {
-        limit: 0,
-        base: x86_64::VirtAddr::zero(),
-    };
+    let empty =
+        x86_64::structures::DescriptorTablePointer { limit: 0, base: x86_64::VirtAddr::zero() };
     // SAFETY: loading an empty IDT is the intent; the following int3 then
     // triple-faults, which resets the machine.
     unsafe { x86_64::instructions::tables::lidt(&empty) };

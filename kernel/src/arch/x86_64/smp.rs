@@ -49,8 +49,7 @@ fn offset_of(sym: *const u8) -> usize {
 fn trampoline_phys() -> Option<u64> {
     let info = bootinfo::get();
     let fits = |base: u64| {
-        info.usable()
-            .any(|r| r.start <= base && base + TRAMPOLINE_PAGES * 4096 <= r.end)
+        info.usable().any(|r| r.start <= base && base + TRAMPOLINE_PAGES * 4096 <= r.end)
     };
     if fits(TRAMPOLINE_PREFERRED) {
         return Some(TRAMPOLINE_PREFERRED);
@@ -72,10 +71,7 @@ pub fn start_aps() -> usize {
     };
     smp::set_possible(ids.len());
     if ids.len() > MAX_CPUS {
-        println!(
-            "smp: {} CPUs described, only {MAX_CPUS} supported",
-            ids.len()
-        );
+        println!("smp: {} CPUs described, only {MAX_CPUS} supported", ids.len());
     }
     let Some(tramp) = trampoline_phys() else {
         println!("smp: no usable memory below 1 MiB for the AP trampoline");
@@ -134,18 +130,10 @@ fn prepare_trampoline(tramp: u64, stack_top: u64, arg: u64) {
         let put32 =
             |sym: *const u8, v: u32| dst.add(offset_of(sym)).cast::<u32>().write_unaligned(v);
         let put64 = |off: usize, v: u64| {
-            dst.add(offset_of(&raw const ap_tramp_data) + off)
-                .cast::<u64>()
-                .write_unaligned(v)
+            dst.add(offset_of(&raw const ap_tramp_data) + off).cast::<u64>().write_unaligned(v)
         };
-        put32(
-            &raw const ap_tramp_far32,
-            (tramp as usize + offset_of(&raw const ap_prot32)) as u32,
-        );
-        put32(
-            &raw const ap_tramp_far64,
-            (tramp as usize + offset_of(&raw const ap_long64)) as u32,
-        );
+        put32(&raw const ap_tramp_far32, (tramp as usize + offset_of(&raw const ap_prot32)) as u32);
+        put32(&raw const ap_tramp_far64, (tramp as usize + offset_of(&raw const ap_long64)) as u32);
         put32(
             (&raw const ap_tramp_gdt_ptr).add(2),
             (tramp as usize + offset_of(&raw const ap_tramp_gdt)) as u32,

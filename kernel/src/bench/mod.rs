@@ -1,0 +1,75 @@
+//! In-kernel benchmarks (`bench` boot mode, `make bench`, shell `bench`).
+//!
+//! Every claim is a ratio measured in this boot: frozen-bit vs legacy
+//! refcount, this allocator vs a peer, N CPUs vs 1. Output: a markdown table
+//! per benchmark plus `BENCH {json}` lines that the host turns into JSON, CSV
+//! and SVG plots. Each benchmark also checks its invariants and is reported as
+//! a KTAP case, so a benchmark that breaks something fails like a test.
+
+mod alloc;
+mod frag;
+mod harness;
+mod pagecache;
+mod refcount;
+mod report;
+
+use crate::ktest::{Case, Suite};
+use crate::{arch, smp};
+
+static SUITE: Suite = Suite {
+    name: "bench",
+    cases: &[
+        Case { name: "refcount_shared", run: refcount::shared },
+        Case { name: "refcount_percpu", run: refcount::per_cpu },
+        Case { name: "pagecache_read", run: pagecache::read },
+        Case { name: "alloc_order0", run: alloc::order0 },
+        Case { name: "alloc_mixed", run: alloc::mixed },
+        Case { name: "fragmentation", run: frag::churn },
+    ],
+};
+
+/// Runs every benchmark; true if all invariants held.
+pub fn run() -> bool {
+    println!(
+        "# bench: {} CPUs online, arch {}, cpu: {}",
+        smp::nr_online(),
+        arch::NAME,
+        arch::cpu_model()
+    );
+    println!(
+        "# bench: cycle counter at {} MHz; allocator built with the {} refcount",
+        arch::cycles_per_us(),
+        crate::REFCOUNT_SCHEME
+    );
+    println!(
+        "BENCH {{\"bench\":\"meta\",\"arch\":\"{}\",\"cpus\":{},\"cycles_per_us\":{},\"atomics\":\"{}\",\"scheme\":\"{}\"}}",
+        arch::NAME,
+        smp::nr_online(),
+        arch::cycles_per_us(),
+        arch::ATOMICS,
+        crate::REFCOUNT_SCHEME
+    );
+    let summary = crate::ktest::run_suites(|| core::iter::once(&SUITE));
+    summary.failed == 0
+}
+
+/// Small deterministic PRNG (xorshift64*) for reproducible workloads.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform-ish in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
