@@ -37,6 +37,29 @@ impl MemRegion {
     }
 }
 
+/// Pixel layout of a linear framebuffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelFormat {
+    Rgb,
+    Bgr,
+    /// One grey byte per pixel.
+    Gray,
+}
+
+/// A linear framebuffer the firmware set up (UEFI GOP or VESA via the bootloader).
+#[derive(Clone, Copy, Debug)]
+pub struct Framebuffer {
+    /// Kernel virtual address of the first pixel.
+    pub base: usize,
+    pub byte_len: usize,
+    pub width: usize,
+    pub height: usize,
+    /// Pixels per scan line (>= width).
+    pub stride: usize,
+    pub bytes_per_pixel: usize,
+    pub format: PixelFormat,
+}
+
 /// Boot-time facts handed from the arch entry to [`crate::kernel_main`].
 pub struct BootInfo {
     /// "BIOS", "UEFI", "DTB", ...
@@ -47,6 +70,8 @@ pub struct BootInfo {
     pub cmdline: &'static str,
     /// Physical address of the ACPI RSDP, if the firmware has one.
     pub rsdp: Option<u64>,
+    /// The screen, if there is one.
+    pub framebuffer: Option<Framebuffer>,
     regions: [MemRegion; MAX_REGIONS],
     nr_regions: usize,
 }
@@ -58,6 +83,7 @@ impl BootInfo {
             phys_offset,
             cmdline,
             rsdp: None,
+            framebuffer: None,
             regions: [MemRegion::EMPTY; MAX_REGIONS],
             nr_regions: 0,
         }

@@ -1,5 +1,6 @@
-//! The kernel console: `print!`/`println!` over every output the architecture
-//! offers (the serial port today; a framebuffer later).
+//! The kernel console: `print!`/`println!` over every output there is: the
+//! architecture's serial port and, when the firmware set one up, the screen
+//! (`fbcon`). Input comes from the serial port or the keyboard.
 //!
 //! One lock serialises whole `print!` calls so lines from different CPUs do
 //! not interleave mid-line. The panic and exception paths bypass the lock with
@@ -14,6 +15,7 @@ struct Console;
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         crate::arch::console_write(s.as_bytes());
+        crate::fbcon::write_str(s);
         Ok(())
     }
 }
@@ -32,7 +34,7 @@ pub fn emergency_write(args: fmt::Arguments<'_>) {
     let _ = Console.write_fmt(args);
 }
 
-/// Reads one input byte if one is waiting (serial today, keyboard later).
+/// Reads one input byte if one is waiting (serial port or keyboard).
 pub fn try_read_byte() -> Option<u8> {
     crate::arch::console_read()
 }

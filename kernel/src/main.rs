@@ -20,6 +20,7 @@ mod arch;
 mod bench;
 mod bootinfo;
 mod cmdline;
+mod fbcon;
 mod heap;
 mod ktest;
 mod logger;
@@ -46,6 +47,9 @@ pub const REFCOUNT_SCHEME: &str = if cfg!(feature = "legacy-refcount") {
 pub fn kernel_main(info: &'static BootInfo) -> ! {
     logger::init();
     heap::init();
+    if let Some(fb) = info.framebuffer {
+        fbcon::init(fb);
+    }
     banner(info);
     mm::init(info);
     smp::set_online(smp::this_cpu().index);
@@ -80,6 +84,9 @@ fn banner(info: &BootInfo) {
         info.usable_bytes() >> 20,
         info.regions().len()
     );
+    if let Some((w, h, cols, rows)) = fbcon::geometry() {
+        println!("screen: {w}x{h} framebuffer, {cols}x{rows} text console");
+    }
     if !info.cmdline.is_empty() {
         println!("cmdline: {}", info.cmdline);
     }

@@ -4,7 +4,7 @@ use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::info::MemoryRegionKind;
 
 use super::{apic, fw_cfg, gdt, interrupts, percpu, serial, tsc};
-use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
+use crate::bootinfo::{self, BootInfo, Framebuffer, MemRegion, PixelFormat, RegionKind};
 
 /// Asks the bootloader to map all physical memory (the memory manager reaches
 /// every `struct page` and frame through it) and for a roomy boot stack.
@@ -35,6 +35,7 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
     let mut info =
         BootInfo::new(if uefi { "UEFI" } else { "BIOS" }, phys_offset, fw_cfg::cmdline());
     info.rsdp = boot_info.rsdp_addr.into_option();
+    info.framebuffer = boot_info.framebuffer.as_mut().and_then(framebuffer);
 
     boot_info.memory_regions.sort_unstable_by_key(|r| r.start);
     for r in boot_info.memory_regions.iter() {
@@ -52,4 +53,26 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
     tsc::calibrate();
     apic::init();
     crate::kernel_main(info)
+}
+
+/// The bootloader's framebuffer in the kernel's terms (None for formats we
+/// cannot draw).
+fn framebuffer(fb: &mut bootloader_api::info::FrameBuffer) -> Option<Framebuffer> {
+    use bootloader_api::info::PixelFormat as Bl;
+    let i = fb.info();
+    let format = match i.pixel_format {
+        Bl::Rgb => PixelFormat::Rgb,
+        Bl::Bgr => PixelFormat::Bgr,
+        Bl::U8 => PixelFormat::Gray,
+        _ => return None,
+    };
+    Some(Framebuffer {
+        base: fb.buffer_mut().as_mut_ptr() as usize,
+        byte_len: i.byte_len,
+        width: i.width,
+        height: i.height,
+        stride: i.stride,
+        bytes_per_pixel: i.bytes_per_pixel,
+        format,
+    })
 }

@@ -7,6 +7,7 @@ mod cpu;
 mod fw_cfg;
 mod gdt;
 mod interrupts;
+mod keyboard;
 mod paging;
 mod percpu;
 mod power;
@@ -19,10 +20,15 @@ pub use interrupts::{breakpoint, breakpoint_count, exception_tables, trigger_fau
 pub use paging::virt_to_phys;
 pub use percpu::cpu_index;
 pub use power::{exit, hang, poweroff, reboot};
-pub use serial::{console_read, console_write, serial_loopback};
+pub use serial::{console_write, serial_loopback};
 pub use smp::{idle_until, start_aps as start_secondary_cpus, wake_cpu};
 pub use tsc::{rdtsc as read_cycles, ticks_per_us as cycles_per_us};
 
 pub const NAME: &str = "x86_64";
 /// How atomic read-modify-writes compile here (for benchmark reports).
 pub const ATOMICS: &str = "lock xadd / lock cmpxchg";
+
+/// One input byte from the serial port, else from the PS/2 keyboard.
+pub fn console_read() -> Option<u8> {
+    serial::console_read().or_else(keyboard::read)
+}
