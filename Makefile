@@ -42,8 +42,7 @@ QEMU_X86 = qemu-system-x86_64 $(ACCEL) -smp $(SMP) -m $(MEM) \
 	$(if $(CMDLINE),-fw_cfg name=opt/cmdline$(comma)string="$(CMDLINE)")
 comma := ,
 
-.PHONY: all setup build kernel image run test test-host test-loom test-miri test-qemu \
-        debug lint fmt clean help
+.PHONY: all setup build kernel image run test bench debug lint fmt clean help
 
 all: image
 
@@ -74,6 +73,13 @@ run: image
 ## test       every test: host (unit, proptest, loom, Miri) and QEMU boots
 test: setup
 	@scripts/test.sh
+
+## bench      run the benchmarks in QEMU; tables on the terminal, JSON/CSV/SVG in target/bench/
+bench: image
+	$(CARGO) build --release -j$(JOBS) -p qemu-tests
+	target/release/qemu-runner --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) --smp $(SMP) --mem $(MEM) \
+		--cmdline bench --name bench --timeout 1800 -v
+	target/release/bench-report target/qemu-logs/bench.log target/bench --accel $(if $(filter 1,$(KVM)),kvm,tcg)
 
 ## debug      boot halted with a gdb stub on :1234 (see docs/debugging.md)
 debug: image

@@ -9,6 +9,7 @@
 //! The `qemu-runner` binary and the `tests/boot.rs` integration tests are
 //! thin wrappers around [`boot`].
 
+pub mod bench;
 pub mod ktap;
 pub mod qemu;
 pub mod verdict;
