@@ -42,7 +42,7 @@ QEMU_X86 = qemu-system-x86_64 $(ACCEL) -smp $(SMP) -m $(MEM) \
 	$(if $(CMDLINE),-fw_cfg name=opt/cmdline$(comma)string="$(CMDLINE)")
 comma := ,
 
-.PHONY: all setup build kernel image run test bench debug lint fmt clean help
+.PHONY: all setup build kernel image run test bench usb debug lint fmt clean help
 
 all: image
 
@@ -80,6 +80,18 @@ bench: image
 	target/release/qemu-runner --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) --smp $(SMP) --mem $(MEM) \
 		--cmdline bench --name bench --timeout 1800 -v
 	target/release/bench-report target/qemu-logs/bench.log target/bench --accel $(if $(filter 1,$(KVM)),kvm,tcg)
+
+# `make usb` is UEFI unless BOOT is given (the global BOOT default, bios, is for `make run`).
+USB_BOOT := $(if $(filter command line environment,$(origin BOOT)),$(BOOT),uefi)
+ifneq ($(filter usb,$(MAKECMDGOALS)),)
+  ifeq ($(DEV),)
+    $(error usage: make usb DEV=/dev/sdX [BOOT=uefi|bios]; see docs/hardware.md)
+  endif
+endif
+
+## usb        write an image to a USB stick: make usb DEV=/dev/sdX [BOOT=bios] (UEFI by default; asks first)
+usb: image
+	@DEV="$(DEV)" BOOT="$(USB_BOOT)" IMAGE_DIR="$(IMAGE_DIR)" YES="$(YES)" scripts/usb.sh
 
 ## debug      boot halted with a gdb stub on :1234 (see docs/debugging.md)
 debug: image

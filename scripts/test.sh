@@ -41,6 +41,8 @@ step "runner unit tests" cargo test -j"$JOBS" -p qemu-tests --lib --bins
 step "images (frozen-bit)" make --no-print-directory image SCHEME=frozen
 step "images (legacy)" make --no-print-directory image SCHEME=legacy
 step "QEMU boots" cargo test -j"$JOBS" -p qemu-tests --release --test boot -- --test-threads=2
+# The shell over serial, and the screen (framebuffer) driven by the keyboard.
+step "QEMU shell+screen" cargo test -j"$JOBS" -p qemu-tests --release --test shell
 
 echo
 echo "==> summary"

@@ -165,15 +165,9 @@ fn classify(line: &str) -> Option<(usize, Line<'_>)> {
     }
     let body = body.trim_end();
     let kind = if let Some(v) = body.strip_prefix("KTAP version ") {
-        Line::Header {
-            ktap: true,
-            version: v,
-        }
+        Line::Header { ktap: true, version: v }
     } else if let Some(v) = body.strip_prefix("TAP version ") {
-        Line::Header {
-            ktap: false,
-            version: v,
-        }
+        Line::Header { ktap: false, version: v }
     } else if let Some(rest) = body.strip_prefix("1..") {
         let digits = rest.split([' ', '#']).next().unwrap_or("");
         Line::Plan(digits.parse().ok()?)
@@ -208,11 +202,7 @@ fn parse_result(ok: bool, rest: &str) -> Option<TestResult> {
                 "TODO" => Some(Directive::Todo),
                 _ => None,
             };
-            let reason = if d.is_some() {
-                c[word.len()..].trim()
-            } else {
-                c
-            };
+            let reason = if d.is_some() { c[word.len()..].trim() } else { c };
             (d, (!reason.is_empty()).then(|| reason.to_string()))
         }
     };
@@ -332,23 +322,14 @@ impl Parser {
             }
             self.close_below(depth);
         }
-        let group = Group {
-            name: name.map(str::to_string),
-            ..Group::default()
-        };
-        self.stack.push(Open {
-            group,
-            pending: Vec::new(),
-        });
+        let group = Group { name: name.map(str::to_string), ..Group::default() };
+        self.stack.push(Open { group, pending: Vec::new() });
     }
 
     /// Makes sure a group is open at `depth` (a plan or result line there).
     fn enter(&mut self, depth: usize) {
         if depth == self.stack.len() {
-            self.problem(format!(
-                "line {}: subtest without `KTAP version 1` header",
-                self.lineno
-            ));
+            self.problem(format!("line {}: subtest without `KTAP version 1` header", self.lineno));
             self.stack.push(Open::default());
         }
     }
@@ -380,21 +361,14 @@ impl Parser {
     fn finish(mut self) -> Document {
         if !self.started {
             self.problem("no `KTAP version 1` header in the output".into());
-            return Document {
-                problems: self.problems,
-                ..Document::default()
-            };
+            return Document { problems: self.problems, ..Document::default() };
         }
         self.close_below(1);
         let mut open = self.stack.pop().expect("root");
         open.group.trailing.append(&mut open.pending);
         let root = open.group;
         check_group(&root, None, false, &mut self.problems);
-        Document {
-            root: Some(root),
-            problems: self.problems,
-            fatal: Vec::new(),
-        }
+        Document { root: Some(root), problems: self.problems, fatal: Vec::new() }
     }
 }
 
@@ -413,9 +387,9 @@ fn check_group(g: &Group, path: Option<&str>, unfinished: bool, problems: &mut V
     let got = g.results.len();
     match g.plan {
         None => problems.push(format!("{prefix}missing plan")),
-        Some(n) if unfinished => problems.push(format!(
-            "{prefix}output ended inside the suite: planned {n}, got {got}"
-        )),
+        Some(n) if unfinished => {
+            problems.push(format!("{prefix}output ended inside the suite: planned {n}, got {got}"))
+        }
         Some(n) if got < n as usize => {
             problems.push(format!("{prefix}short plan: planned {n}, got {got}"))
         }
@@ -424,12 +398,7 @@ fn check_group(g: &Group, path: Option<&str>, unfinished: bool, problems: &mut V
         }
         Some(_) => {}
     }
-    if let Some((i, r)) = g
-        .results
-        .iter()
-        .enumerate()
-        .find(|(i, r)| r.number as usize != i + 1)
-    {
+    if let Some((i, r)) = g.results.iter().enumerate().find(|(i, r)| r.number as usize != i + 1) {
         problems.push(format!(
             "{prefix}result `{}` numbered {}, expected {} (out of order or duplicate)",
             r.name,
@@ -447,10 +416,7 @@ fn check_group(g: &Group, path: Option<&str>, unfinished: bool, problems: &mut V
         check_group(sub, Some(&sub_path), r.unfinished, problems);
         let mut cases = Vec::new();
         collect_cases(sub, &sub_path, &mut cases);
-        let failed = cases
-            .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
-            .count();
+        let failed = cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail(_))).count();
         let skipped = r.directive == Some(Directive::Skip);
         if r.ok && !skipped && failed > 0 {
             problems.push(format!(
@@ -478,19 +444,11 @@ fn collect_cases(g: &Group, path: &str, out: &mut Vec<Case>) {
     for r in &g.results {
         if let Some(sub) = &r.subtest {
             let name = suite_name(r, sub);
-            let sub_path = if path.is_empty() {
-                name
-            } else {
-                format!("{path}.{name}")
-            };
+            let sub_path = if path.is_empty() { name } else { format!("{path}.{name}") };
             collect_cases(sub, &sub_path, out);
             continue;
         }
-        let name = if path.is_empty() {
-            r.name.clone()
-        } else {
-            format!("{path}.{}", r.name)
-        };
+        let name = if path.is_empty() { r.name.clone() } else { format!("{path}.{}", r.name) };
         let outcome = if r.directive == Some(Directive::Skip) {
             Outcome::Skip(r.reason.clone())
         } else if r.ok {
@@ -504,11 +462,7 @@ fn collect_cases(g: &Group, path: &str, out: &mut Vec<Case>) {
 
 /// The `# reason` of a `not ok` line, else the diagnostics printed before it.
 fn failure_reason(r: &TestResult) -> String {
-    let todo = if r.directive == Some(Directive::Todo) {
-        "TODO: "
-    } else {
-        ""
-    };
+    let todo = if r.directive == Some(Directive::Todo) { "TODO: " } else { "" };
     let text = match (&r.reason, r.diagnostics.is_empty()) {
         (Some(reason), _) => reason.clone(),
         (None, false) => r.diagnostics.join("; "),

@@ -4,12 +4,15 @@
 //!
 //! - [`qemu`]: launcher (command line, live serial capture, timeout, log file);
 //! - [`ktap`]: KTAP version 1 parser and fatal-report scanner;
-//! - [`verdict`]: pass/fail judgement and the printed report.
+//! - [`verdict`]: pass/fail judgement and the printed report;
+//! - [`interactive`]: sessions with the shell (serial input, keyboard via
+//!   QMP, screendumps) for the shell and screen tests.
 //!
 //! The `qemu-runner` binary and the `tests/boot.rs` integration tests are
 //! thin wrappers around [`boot`].
 
 pub mod bench;
+pub mod interactive;
 pub mod ktap;
 pub mod qemu;
 pub mod verdict;

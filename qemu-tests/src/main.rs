@@ -81,12 +81,7 @@ fn main() -> ExitCode {
     } else {
         format!("cmdline `{}`", cfg.cmdline)
     };
-    eprintln!(
-        "qemu-runner: booting {} ({}, {}, {what})",
-        cfg.image.display(),
-        cfg.arch,
-        cfg.boot
-    );
+    eprintln!("qemu-runner: booting {} ({}, {}, {what})", cfg.image.display(), cfg.arch, cfg.boot);
     let (run, verdict) = match qemu_tests::boot(cfg) {
         Ok(r) => r,
         Err(e) => {
@@ -95,19 +90,12 @@ fn main() -> ExitCode {
         }
     };
     print!("{}", verdict.render());
-    eprintln!(
-        "qemu-runner: {} after {:.1} s",
-        run.ending,
-        run.elapsed.as_secs_f64()
-    );
+    eprintln!("qemu-runner: {} after {:.1} s", run.ending, run.elapsed.as_secs_f64());
     match (args.expect_fail, verdict.is_pass()) {
         (false, true) => ExitCode::SUCCESS,
         (false, false) => ExitCode::FAILURE,
         (true, false) => {
-            println!(
-                "expected failure observed: {}",
-                verdict.reason().replace('\n', "\n    ")
-            );
+            println!("expected failure observed: {}", verdict.reason().replace('\n', "\n    "));
             ExitCode::SUCCESS
         }
         (true, true) => {
@@ -145,17 +133,11 @@ mod tests {
         ])
         .unwrap();
         assert!(a.expect_fail);
-        assert_eq!(
-            (a.cfg.boot, a.cfg.smp, a.cfg.name.as_str()),
-            (Boot::Uefi, 2, "uefi")
-        );
+        assert_eq!((a.cfg.boot, a.cfg.smp, a.cfg.name.as_str()), (Boot::Uefi, 2, "uefi"));
         assert_eq!(a.cfg.cmdline, "ktest x=1");
         assert_eq!(a.cfg.timeout, Duration::from_secs(5));
         assert_eq!(a.cfg.extra_args, ["-s", "-S"]);
-        assert_eq!(
-            a.cfg.log_path().unwrap(),
-            PathBuf::from("target/qemu-logs/uefi.log")
-        );
+        assert_eq!(a.cfg.log_path().unwrap(), PathBuf::from("target/qemu-logs/uefi.log"));
     }
 
     #[test]

@@ -121,9 +121,7 @@ impl Config {
     /// the environment turn on KVM and echoing.
     pub fn new(image: impl Into<PathBuf>) -> Self {
         let image = image.into();
-        let name = image
-            .file_stem()
-            .map_or("qemu".into(), |s| s.to_string_lossy().into_owned());
+        let name = image.file_stem().map_or("qemu".into(), |s| s.to_string_lossy().into_owned());
         let env_on = |k: &str| std::env::var(k).is_ok_and(|v| v == "1");
         Self {
             arch: Arch::X86_64,
@@ -162,50 +160,26 @@ impl Config {
                         "aarch64 UEFI boot is not supported yet",
                     ));
                 }
-                push(&[
-                    "-M",
-                    "virt",
-                    "-cpu",
-                    "max",
-                    "-kernel",
-                    &image,
-                    "-semihosting",
-                ]);
+                push(&["-M", "virt", "-cpu", "max", "-kernel", &image, "-semihosting"]);
             }
         }
         push(&["-serial", "stdio", "-display", "none", "-no-reboot"]);
         if self.arch == Arch::X86_64 {
             push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         }
-        push(&[
-            "-smp",
-            &self.smp.to_string(),
-            "-m",
-            &self.memory,
-            "-monitor",
-            "none",
-        ]);
+        push(&["-smp", &self.smp.to_string(), "-m", &self.memory, "-monitor", "none"]);
         if !self.cmdline.is_empty() {
             match self.arch {
                 Arch::X86_64 => push(&[
                     "-fw_cfg",
-                    &format!(
-                        "name=opt/cmdline,string={}",
-                        self.cmdline.replace(',', ",,")
-                    ),
+                    &format!("name=opt/cmdline,string={}", self.cmdline.replace(',', ",,")),
                 ]),
                 Arch::Aarch64 => push(&["-append", &self.cmdline]),
             }
         }
         if self.boot == Boot::Uefi {
-            push(&[
-                "-drive",
-                &format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"),
-            ]);
-            push(&[
-                "-drive",
-                &format!("if=pflash,format=raw,snapshot=on,file={OVMF_VARS}"),
-            ]);
+            push(&["-drive", &format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}")]);
+            push(&["-drive", &format!("if=pflash,format=raw,snapshot=on,file={OVMF_VARS}")]);
         }
         a.extend(self.extra_args.iter().cloned());
         Ok(a)
@@ -214,23 +188,15 @@ impl Config {
     /// The full command, shell-quoted so it can be pasted to reproduce a run.
     pub fn command_line(&self) -> io::Result<String> {
         let quote = |a: &String| {
-            let plain = a
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=,./:+@%".contains(c));
-            if plain {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
+            let plain = a.chars().all(|c| c.is_ascii_alphanumeric() || "-_=,./:+@%".contains(c));
+            if plain { a.clone() } else { format!("'{}'", a.replace('\'', r"'\''")) }
         };
         let args: Vec<String> = self.args()?.iter().map(quote).collect();
         Ok(format!("{} {}", self.arch.qemu(), args.join(" ")))
     }
 
     pub fn log_path(&self) -> Option<PathBuf> {
-        self.log_dir
-            .as_ref()
-            .map(|d| d.join(format!("{}.log", self.name)))
+        self.log_dir.as_ref().map(|d| d.join(format!("{}.log", self.name)))
     }
 }
 
@@ -342,11 +308,7 @@ pub fn run(cfg: &Config) -> io::Result<Run> {
             // Kill and reap; the reader then sees EOF.
             let _ = child.kill();
             child.wait()?;
-            if cut_short {
-                Ending::NoExitAfterFatal
-            } else {
-                Ending::TimedOut
-            }
+            if cut_short { Ending::NoExitAfterFatal } else { Ending::TimedOut }
         }
     };
     let _ = reader.join();
@@ -357,10 +319,7 @@ pub fn run(cfg: &Config) -> io::Result<Run> {
     let elapsed = start.elapsed();
     if let Some(log) = log.as_mut() {
         let cmd = cfg.command_line()?;
-        let _ = write!(
-            log,
-            "---- qemu-runner: {ending} after {elapsed:.1?}\ncommand: {cmd}\n"
-        );
+        let _ = write!(log, "---- qemu-runner: {ending} after {elapsed:.1?}\ncommand: {cmd}\n");
         if !stderr.is_empty() {
             let _ = write!(log, "qemu stderr:\n{stderr}");
         }

@@ -51,10 +51,7 @@ impl Verdict {
             Outcome::Fail(why) => Some(format!("{}: {why}", c.name)),
             _ => None,
         });
-        cases
-            .chain(self.failures.iter().cloned())
-            .collect::<Vec<_>>()
-            .join("\n")
+        cases.chain(self.failures.iter().cloned()).collect::<Vec<_>>().join("\n")
     }
 
     /// `N passed, M failed` (plus `, K skipped` when there are any).
@@ -112,11 +109,7 @@ pub fn judge(run: &Run) -> Verdict {
     }
     failures.extend(doc.problems);
     let log_path = run.log_path.as_ref().map(|p| p.display().to_string());
-    Verdict {
-        cases,
-        failures,
-        log_path,
-    }
+    Verdict { cases, failures, log_path }
 }
 
 /// The failure implied by QEMU's exit status, if any. `explained`: other
@@ -145,6 +138,12 @@ fn status_failure(
         (Arch::X86_64, 35) if explained => return None,
         (Arch::X86_64, 35) => {
             "kernel reported failure (QEMU exit status 35) but its output shows no failing case"
+                .into()
+        }
+        // Semihosting SYS_EXIT passes the kernel's status through: 1 = failure.
+        (Arch::Aarch64, 1) if explained => return None,
+        (Arch::Aarch64, 1) => {
+            "kernel reported failure (semihosting exit status 1) but its output shows no failing case"
                 .into()
         }
         (Arch::X86_64, s) if s > 1 && s % 2 == 1 => format!(

@@ -40,10 +40,7 @@ impl Drop for Slot {
 
 fn workspace() -> PathBuf {
     let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir
-        .parent()
-        .expect("qemu-tests sits in the workspace")
-        .to_path_buf()
+    crate_dir.parent().expect("qemu-tests sits in the workspace").to_path_buf()
 }
 
 /// Which kernel build: the default frozen-bit refcount or the legacy CAS loop.
@@ -62,9 +59,8 @@ fn image(boot: Boot, scheme: Scheme) -> PathBuf {
         Scheme::Frozen => "IMAGE_DIR",
         Scheme::Legacy => "LEGACY_IMAGE_DIR",
     };
-    let dir = std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(default_dir));
+    let dir =
+        std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| workspace().join(default_dir));
     let file = match boot {
         Boot::Bios => "bios.img",
         Boot::Uefi => "uefi.img",
@@ -102,12 +98,7 @@ fn boot_with(
     cfg.log_dir = Some(workspace().join("target/qemu-logs"));
     let _slot = Slot::take();
     let (run, verdict) = qemu_tests::boot(&cfg).expect("cannot run QEMU");
-    println!(
-        "{}{} after {:.1?}",
-        verdict.render(),
-        run.ending,
-        run.elapsed
-    );
+    println!("{}{} after {:.1?}", verdict.render(), run.ending, run.elapsed);
     (run.lines, verdict)
 }
 
@@ -117,38 +108,20 @@ fn has_line(lines: &[String], needle: &str) -> bool {
 
 fn assert_passes(v: &Verdict) {
     assert!(v.is_pass(), "boot failed:\n{}", v.render());
-    assert!(
-        v.cases.len() >= 8,
-        "only {} KTAP cases (want >= 8)",
-        v.cases.len()
-    );
+    assert!(v.cases.len() >= 8, "only {} KTAP cases (want >= 8)", v.cases.len());
 }
 
 fn assert_fails_with(v: &Verdict, needle: &str) {
-    assert!(
-        !v.is_pass(),
-        "injected failure not detected:\n{}",
-        v.render()
-    );
-    assert!(
-        v.reason().contains(needle),
-        "reason lacks `{needle}`:\n{}",
-        v.reason()
-    );
+    assert!(!v.is_pass(), "injected failure not detected:\n{}", v.render());
+    assert!(v.reason().contains(needle), "reason lacks `{needle}`:\n{}", v.reason());
 }
 
 #[test]
 fn bios_ktest_passes() {
     let (lines, v) = boot_with("bios-ktest", Boot::Bios, Scheme::Frozen, 4, "ktest", 180);
     assert_passes(&v);
-    assert!(
-        has_line(&lines, "refcount: frozen-bit"),
-        "image is not the frozen-bit build"
-    );
-    assert!(
-        has_line(&lines, "smp: 4 of 4 CPUs online"),
-        "not all 4 vCPUs online"
-    );
+    assert!(has_line(&lines, "refcount: frozen-bit"), "image is not the frozen-bit build");
+    assert!(has_line(&lines, "smp: 4 of 4 CPUs online"), "not all 4 vCPUs online");
 }
 
 #[test]
@@ -184,31 +157,17 @@ fn inject_hang_is_reported() {
 fn inject_stack_overflow_is_reported() {
     // Recursion on the last CPU hits its stack guard page; the double fault
     // runs on its IST stack and names that CPU.
-    let v = boot(
-        "inject-overflow",
-        Boot::Bios,
-        "ktest ktest.inject=overflow ktest.filter=none",
-        120,
-    );
+    let v =
+        boot("inject-overflow", Boot::Bios, "ktest ktest.inject=overflow ktest.filter=none", 120);
     assert_fails_with(&v, "double fault");
     assert_fails_with(&v, "on CPU 3");
 }
 
 /// Boots with `n` vCPUs and checks that all of them came online.
 fn smp_count(n: u32) {
-    let (lines, v) = boot_with(
-        &format!("smp{n}"),
-        Boot::Bios,
-        Scheme::Frozen,
-        n,
-        "ktest ktest.filter=smp",
-        120,
-    );
-    assert!(
-        v.is_pass(),
-        "smp suite failed with -smp {n}:\n{}",
-        v.render()
-    );
+    let (lines, v) =
+        boot_with(&format!("smp{n}"), Boot::Bios, Scheme::Frozen, n, "ktest ktest.filter=smp", 120);
+    assert!(v.is_pass(), "smp suite failed with -smp {n}:\n{}", v.render());
     let want = format!("smp: {n} of {n} CPUs online");
     assert!(has_line(&lines, &want), "no `{want}` line in the boot log");
 }
@@ -225,14 +184,7 @@ fn smp_2_cpus() {
 
 #[test]
 fn legacy_scheme_bios_ktest_passes() {
-    let (lines, v) = boot_with(
-        "legacy-bios-ktest",
-        Boot::Bios,
-        Scheme::Legacy,
-        4,
-        "ktest",
-        180,
-    );
+    let (lines, v) = boot_with("legacy-bios-ktest", Boot::Bios, Scheme::Legacy, 4, "ktest", 180);
     assert_passes(&v);
     assert!(
         has_line(&lines, "refcount: legacy"),

@@ -73,6 +73,15 @@ pub fn run(cmdline: &CmdLine<'_>) -> bool {
             s.name == "inject" || filter.is_none_or(|f| f.split(',').any(|name| name == s.name))
         })
     };
+    if let Some(f) = filter
+        && selected().all(|s| s.name == "inject")
+    {
+        println!("ktest: no suite matches `{f}`; suites are:");
+        for s in crate::tests::all_suites() {
+            println!("  {}", s.name);
+        }
+        return false;
+    }
     let summary = run_suites(selected);
     println!(
         "# ktest: {} passed, {} failed, {} skipped",

@@ -32,10 +32,7 @@ fn passing_output() {
     let doc = parse(&lines(PASSING));
     assert_eq!(doc.problems, Vec::<String>::new());
     assert!(doc.fatal.is_empty());
-    assert_eq!(
-        names(&doc),
-        ["console.print_works", "console.log_works", "heap.box_alloc"]
-    );
+    assert_eq!(names(&doc), ["console.print_works", "console.log_works", "heap.box_alloc"]);
     assert!(doc.cases().iter().all(|c| c.outcome == Outcome::Pass));
 }
 
@@ -64,20 +61,14 @@ not ok 1 console
             outcome: Outcome::Fail("assertion failed: x == y at kernel/src/foo.rs:12".into()),
         }
     );
-    assert_eq!(
-        cases[2].outcome,
-        Outcome::Skip(Some("not on this arch".into()))
-    );
+    assert_eq!(cases[2].outcome, Outcome::Skip(Some("not on this arch".into())));
 }
 
 #[test]
 fn failure_reason_from_preceding_diagnostics() {
     let text = "KTAP version 1\n1..1\n# left: 1, right: 2\nnot ok 1 eq\n";
     let doc = parse(&lines(text));
-    assert_eq!(
-        doc.cases()[0].outcome,
-        Outcome::Fail("left: 1, right: 2".into())
-    );
+    assert_eq!(doc.cases()[0].outcome, Outcome::Fail("left: 1, right: 2".into()));
 }
 
 #[test]
@@ -104,34 +95,18 @@ fn missing_header() {
 #[test]
 fn wrong_version() {
     let doc = parse(&lines("TAP version 14\n1..1\nok 1 a\n"));
-    assert!(
-        doc.problems[0].contains("unsupported header `TAP version 14`"),
-        "{:?}",
-        doc.problems
-    );
+    assert!(doc.problems[0].contains("unsupported header `TAP version 14`"), "{:?}", doc.problems);
     let doc = parse(&lines("KTAP version 2\n1..1\nok 1 a\n"));
-    assert!(
-        doc.problems[0].contains("unsupported header"),
-        "{:?}",
-        doc.problems
-    );
+    assert!(doc.problems[0].contains("unsupported header"), "{:?}", doc.problems);
 }
 
 #[test]
 fn out_of_order_and_duplicate_numbers() {
     let doc = parse(&lines("KTAP version 1\n1..2\nok 2 b\nok 1 a\n"));
     assert_eq!(doc.problems.len(), 1);
-    assert!(
-        doc.problems[0].contains("numbered 2, expected 1"),
-        "{:?}",
-        doc.problems
-    );
+    assert!(doc.problems[0].contains("numbered 2, expected 1"), "{:?}", doc.problems);
     let doc = parse(&lines("KTAP version 1\n1..2\nok 1 a\nok 1 a\n"));
-    assert!(
-        doc.problems[0].contains("numbered 1, expected 2"),
-        "{:?}",
-        doc.problems
-    );
+    assert!(doc.problems[0].contains("numbered 1, expected 2"), "{:?}", doc.problems);
 }
 
 #[test]
@@ -159,10 +134,7 @@ ok 1 mm
 ";
     let doc = parse(&lines(text));
     assert!(doc.problems.is_empty(), "{:?}", doc.problems);
-    assert_eq!(
-        names(&doc),
-        ["mm.buddy.split", "mm.buddy.merge", "mm.frames"]
-    );
+    assert_eq!(names(&doc), ["mm.buddy.split", "mm.buddy.merge", "mm.frames"]);
 }
 
 #[test]
@@ -225,11 +197,7 @@ fn suite_ok_around_failed_case_is_inconsistent() {
 fn suite_not_ok_without_failed_case() {
     let text = "KTAP version 1\n1..1\n    KTAP version 1\n    1..1\n    ok 1 x\nnot ok 1 s # setup failed\n";
     let doc = parse(&lines(text));
-    assert!(
-        doc.problems[0].contains("suite reported not ok (setup failed)"),
-        "{:?}",
-        doc.problems
-    );
+    assert!(doc.problems[0].contains("suite reported not ok (setup failed)"), "{:?}", doc.problems);
 }
 
 #[test]
@@ -239,10 +207,7 @@ fn output_ends_inside_a_suite() {
     let doc = parse(&lines(text));
     assert_eq!(
         doc.problems,
-        [
-            "short plan: planned 2, got 1",
-            "heap: output ended inside the suite: planned 3, got 1"
-        ]
+        ["short plan: planned 2, got 1", "heap: output ended inside the suite: planned 3, got 1"]
     );
     assert_eq!(names(&doc), ["heap.a"]);
 }
@@ -259,10 +224,7 @@ fn subtest_without_header_is_a_problem() {
 fn panic_line_is_reported_with_context() {
     let text = "KTAP version 1\n1..1\n\nKERNEL PANIC on CPU 0: boom\n  at kernel/src/x.rs:1:2\n";
     let doc = parse(&lines(text));
-    assert_eq!(
-        doc.fatal,
-        ["KERNEL PANIC on CPU 0: boom\n      at kernel/src/x.rs:1:2"]
-    );
+    assert_eq!(doc.fatal, ["KERNEL PANIC on CPU 0: boom\n      at kernel/src/x.rs:1:2"]);
     let doc = parse(&["noise CPU EXCEPTION #PF at 0x0", "RIP=0x1"]);
     assert_eq!(doc.fatal, ["noise CPU EXCEPTION #PF at 0x0\n    RIP=0x1"]);
 }

@@ -29,22 +29,14 @@ fn uefi_kvm_commas_and_empty_cmdline() {
     let args = c.args().unwrap();
     assert_eq!(args[..2], ["-accel", "kvm"]);
     assert!(args.contains(&"name=opt/cmdline,string=a=1,,2".to_string()));
-    assert!(args.contains(&format!(
-        "if=pflash,format=raw,snapshot=on,file={OVMF_VARS}"
-    )));
+    assert!(args.contains(&format!("if=pflash,format=raw,snapshot=on,file={OVMF_VARS}")));
     let c = cfg("", Boot::Bios);
     assert!(!c.args().unwrap().contains(&"-fw_cfg".to_string()));
     let mut c = cfg("ktest it's", Boot::Bios);
     c.image = "/a b/x.img".into();
     let line = c.command_line().unwrap();
-    assert!(
-        line.contains(" 'format=raw,file=/a b/x.img,snapshot=on' "),
-        "{line}"
-    );
-    assert!(
-        line.ends_with(r"'name=opt/cmdline,string=ktest it'\''s'"),
-        "{line}"
-    );
+    assert!(line.contains(" 'format=raw,file=/a b/x.img,snapshot=on' "), "{line}");
+    assert!(line.ends_with(r"'name=opt/cmdline,string=ktest it'\''s'"), "{line}");
 }
 
 #[test]

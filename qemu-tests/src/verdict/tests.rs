@@ -22,10 +22,7 @@ fn run(text: &str, ending: Ending) -> Run {
 fn success_status_and_clean_ktap_passes() {
     let v = judge(&run(GOOD, Ending::Exited(Some(33))));
     assert!(v.is_pass(), "{}", v.render());
-    assert_eq!(
-        v.render(),
-        "ok    heap.a\nskip  heap.b\n1 passed, 0 failed, 1 skipped\n"
-    );
+    assert_eq!(v.render(), "ok    heap.a\nskip  heap.b\n1 passed, 0 failed, 1 skipped\n");
 }
 
 #[test]
@@ -36,8 +33,7 @@ fn status_zero_is_a_triple_fault() {
         ["QEMU exited with status 0 without the kernel reporting (triple fault or reset?)"]
     );
     assert!(
-        v.render()
-            .ends_with("serial log: target/qemu-logs/t.log\n1 passed, 1 failed, 1 skipped\n")
+        v.render().ends_with("serial log: target/qemu-logs/t.log\n1 passed, 1 failed, 1 skipped\n")
     );
 }
 
@@ -59,10 +55,7 @@ fn failure_status_explained_by_failed_case_is_not_repeated() {
 
 #[test]
 fn success_status_does_not_hide_failures() {
-    let v = judge(&run(
-        "KTAP version 1\n1..2\nok 1 a\n",
-        Ending::Exited(Some(33)),
-    ));
+    let v = judge(&run("KTAP version 1\n1..2\nok 1 a\n", Ending::Exited(Some(33))));
     assert_eq!(v.failures, ["short plan: planned 2, got 1"]);
     assert!(!v.is_pass());
 }
@@ -70,11 +63,7 @@ fn success_status_does_not_hide_failures() {
 #[test]
 fn other_statuses() {
     let v = judge(&run(GOOD, Ending::Exited(Some(7))));
-    assert!(
-        v.failures[0].contains("wrote 0x3 to isa-debug-exit"),
-        "{:?}",
-        v.failures
-    );
+    assert!(v.failures[0].contains("wrote 0x3 to isa-debug-exit"), "{:?}", v.failures);
     let mut r = run("", Ending::Exited(Some(1)));
     r.stderr = "qemu-system-x86_64: -drive x: Could not open 'x'\n".into();
     let v = judge(&r);
@@ -86,11 +75,7 @@ fn other_statuses() {
         "{:?}",
         v.failures
     );
-    assert!(
-        v.failures
-            .iter()
-            .any(|f| f.contains("no `KTAP version 1` header"))
-    );
+    assert!(v.failures.iter().any(|f| f.contains("no `KTAP version 1` header")));
     let v = judge(&run(GOOD, Ending::Exited(None)));
     assert_eq!(v.failures, ["QEMU was killed by a signal"]);
 }
@@ -105,10 +90,7 @@ fn timeout_quotes_last_lines() {
     );
     // The unfinished suite counts as the top level's one result: no second short-plan message.
     assert!(!v.failures.iter().any(|f| f.starts_with("short plan")));
-    assert!(
-        v.reason()
-            .contains("inject: output ended inside the suite: planned 1, got 0")
-    );
+    assert!(v.reason().contains("inject: output ended inside the suite: planned 1, got 0"));
 }
 
 #[test]
@@ -117,9 +99,23 @@ fn panic_report_and_no_exit() {
     let v = judge(&run(text, Ending::NoExitAfterFatal));
     assert!(v.failures[0].starts_with("KERNEL PANIC on CPU 2: oops\n      at kernel/src/a.rs:3:4"));
     assert!(v.failures[1].contains("still running"));
-    assert!(
-        v.failures
-            .contains(&"short plan: planned 1, got 0".to_string())
-    );
+    assert!(v.failures.contains(&"short plan: planned 1, got 0".to_string()));
     assert_eq!(v.summary(), "0 passed, 3 failed");
+}
+
+/// aarch64 exits through semihosting: 0 = success, 1 = failure, unshifted.
+#[test]
+fn aarch64_semihosting_statuses() {
+    let a64 =
+        |text: &str, status| Run { arch: Arch::Aarch64, ..run(text, Ending::Exited(Some(status))) };
+    assert!(judge(&a64(GOOD, 0)).is_pass());
+    let v = judge(&a64(GOOD, 1));
+    assert_eq!(v.failed(), 1);
+    assert!(v.failures[0].contains("semihosting exit status 1"), "{:?}", v.failures);
+    let failed_case = "KTAP version 1\n1..1\nnot ok 1 injected_failure # on purpose\n";
+    let v = judge(&a64(failed_case, 1));
+    assert!(v.failures.is_empty(), "{:?}", v.failures);
+    assert_eq!(v.summary(), "0 passed, 1 failed");
+    let v = judge(&a64(GOOD, 33));
+    assert_eq!(v.failures, ["QEMU exited with status 33"]);
 }
