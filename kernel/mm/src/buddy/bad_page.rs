@@ -1,0 +1,131 @@
+//! Bad-page reports: what misuse was detected, on which page.
+//!
+//! Detection runs in every build (not only debug), because a missed double
+//! free corrupts the free lists silently and much later. A report is logged
+//! through `log` as
+//! `BUG: Bad page state: pfn=0x... count=0x... flags=... order=N <reason>`,
+//! counted in the zone, kept as [`Zone::last_bad_page`](super::Zone::last_bad_page),
+//! and the block involved is quarantined (`PG_quarantined`: it never reaches a
+//! free list again) unless it is already free, in which case the free lists are
+//! left exactly as they were.
+
+use crate::page::PageFlags;
+use crate::refcount::{RefcountBug, RefcountBugKind};
+use core::fmt;
+
+/// One detected misuse. See the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadPage {
+    /// The page the operation was applied to; `None` if it is not a
+    /// descriptor of the zone's memmap at all.
+    pub pfn: Option<usize>,
+    /// Its raw refcount word when the misuse was found.
+    pub count: u32,
+    /// Its flags at that moment.
+    pub flags: PageFlags,
+    /// The order the caller passed (frees) or the page's recorded order.
+    pub order: usize,
+    /// What was attempted and why it is wrong.
+    pub reason: BadPageReason,
+    /// Whether a block was quarantined because of it.
+    pub quarantined: bool,
+}
+
+/// What was attempted. Free paths first, then refcount misuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadPageReason {
+    /// `free_frozen_pages` of a page that is already free (including one
+    /// inside a larger free block after merging).
+    DoubleFree,
+    /// `free_frozen_pages` of a page whose refcount is not frozen.
+    NotFrozen,
+    /// `free_frozen_pages` of a tail page of a compound block.
+    TailPage,
+    /// `free_frozen_pages` with an order different from the allocation's.
+    WrongOrder {
+        /// The order recorded in the block's head.
+        allocated: usize,
+    },
+    /// `free_frozen_pages` with `order > MAX_ORDER`.
+    OrderTooLarge,
+    /// `free_frozen_pages` of a page the allocator never managed.
+    Reserved,
+    /// `free_frozen_pages` of a block outside the zone's span.
+    OutsideZone,
+    /// `free_frozen_pages` of something that is not a descriptor of the memmap.
+    NotInMemmap,
+    /// A tail page of the block being freed is not a tail of it.
+    CorruptCompound,
+    /// The allocator found a non-frozen or flagged page in a free block.
+    FreeListCorrupt,
+    /// `get_page` on a page nobody holds a reference to.
+    GetWithoutRef,
+    /// `put_page` on a frozen page.
+    PutOnFrozen,
+    /// `put_page` on a page with fewer references than dropped.
+    Underflow,
+    /// `get_page` overflowed the reference count.
+    Overflow,
+}
+
+impl From<RefcountBugKind> for BadPageReason {
+    fn from(k: RefcountBugKind) -> Self {
+        match k {
+            RefcountBugKind::GetWithoutRef => BadPageReason::GetWithoutRef,
+            RefcountBugKind::PutOnFrozen => BadPageReason::PutOnFrozen,
+            RefcountBugKind::Underflow => BadPageReason::Underflow,
+            RefcountBugKind::Overflow => BadPageReason::Overflow,
+        }
+    }
+}
+
+impl From<RefcountBug> for BadPageReason {
+    fn from(b: RefcountBug) -> Self {
+        b.kind.into()
+    }
+}
+
+impl fmt::Display for BadPageReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadPageReason::DoubleFree => f.write_str("double free"),
+            BadPageReason::NotFrozen => f.write_str("freeing a page that is not frozen"),
+            BadPageReason::TailPage => f.write_str("freeing a tail page"),
+            BadPageReason::WrongOrder { allocated } => {
+                write!(f, "freeing with the wrong order (allocated with order {allocated})")
+            }
+            BadPageReason::OrderTooLarge => f.write_str("freeing with order > MAX_ORDER"),
+            BadPageReason::Reserved => f.write_str("freeing a reserved page"),
+            BadPageReason::OutsideZone => f.write_str("freeing a block outside the zone"),
+            BadPageReason::NotInMemmap => f.write_str("freeing a page that is not in the memmap"),
+            BadPageReason::CorruptCompound => f.write_str("corrupted compound tail"),
+            BadPageReason::FreeListCorrupt => {
+                f.write_str("non-frozen or flagged page in a free block")
+            }
+            BadPageReason::GetWithoutRef => f.write_str("get_page on a page without references"),
+            BadPageReason::PutOnFrozen => f.write_str("put_page on a frozen page"),
+            BadPageReason::Underflow => f.write_str("refcount underflow"),
+            BadPageReason::Overflow => f.write_str("refcount overflow"),
+        }
+    }
+}
+
+/// `BUG: Bad page state: pfn=0x1234 count=0x80000000 flags=0x...(...) order=0 double free`
+impl fmt::Display for BadPage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BUG: Bad page state: pfn=")?;
+        match self.pfn {
+            Some(pfn) => write!(f, "{pfn:#x}")?,
+            None => f.write_str("none")?,
+        }
+        write!(
+            f,
+            " count={:#010x} flags={} order={} {}",
+            self.count, self.flags, self.order, self.reason
+        )?;
+        if self.quarantined {
+            f.write_str(" (block quarantined)")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! Freeing and the zone-level refcount operations (tail resolution, misuse
+//! reports, quarantine).
+//!
+//! # Why the last put is safe against ABA (refcount.md case 6)
+//!
+//! A putter can stall between its decrement to 0 and its `0 -> FROZEN` CAS
+//! while the page is revived, put, freed, reallocated and put again by others;
+//! its CAS can then succeed on somebody else's transient 0 and make it the
+//! freer of an allocation it never knew. That is still exactly one free of
+//! that allocation (the real last putter's CAS fails), *provided the freer
+//! acts on the state found in the page, not on its own assumptions*. Here:
+//!
+//! * `put_page` keeps nothing about the page but the descriptor address: after
+//!   winning the CAS it calls [`Zone::free_block_found`], which reads the
+//!   order from the head's flags under the zone lock;
+//! * the CAS's Acquire pairs with the Release decrement of the allocation's
+//!   real last putter, so the freer sees that allocation's flags;
+//! * the free path validates under the zone lock (not a tail, not free, not
+//!   reserved, frozen, tails consistent) before touching any list, and
+//!   quarantines instead of freeing if anything is off;
+//! * a descriptor that became a tail of a larger block in between has a FROZEN
+//!   counter (tails are never counted), so a stale CAS on it fails.
+
+use super::Zone;
+use super::bad_page::{BadPage, BadPageReason};
+use super::free_area::ZoneInner;
+use crate::MAX_ORDER;
+use crate::page::{NONE, Page, PageFlags};
+use crate::refcount::{RefcountBug, RefcountScheme};
+use core::ptr;
+
+impl<'m, S: RefcountScheme> Zone<'m, S> {
+    /// Give back a frozen block of 2^order pages from `alloc_frozen_pages`
+    /// (or one whose last reference was dropped). The block stays FROZEN all
+    /// the way into the free list. Misuse (double free, not frozen, tail page,
+    /// wrong order, reserved, outside the zone) is reported and the block is
+    /// not freed; a quarantined block is silently kept out.
+    pub fn free_frozen_pages(&self, page: &Page, order: usize) -> Result<(), BadPage> {
+        self.free_block(page, Some(order))
+    }
+
+    /// The free of the last `put_page`: the order is the one recorded in the
+    /// head, read under the zone lock (see the module docs on ABA).
+    fn free_block_found(&self, head: &Page) -> Result<(), BadPage> {
+        self.free_block(head, None)
+    }
+
+    fn free_block(&self, page: &Page, order: Option<usize>) -> Result<(), BadPage> {
+        let mut z = self.inner.lock();
+        match self.check_free(&mut z, page, order) {
+            Ok(Some((pfn, order))) => {
+                self.clear_block(pfn, order);
+                self.free_one(&mut z, pfn, order);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(bad) => {
+                self.record_bad(&mut z, bad);
+                drop(z);
+                log::error!("{bad}");
+                Err(bad)
+            }
+        }
+    }
+
+    /// Validate a free. `Ok(Some((pfn, order)))`: free it. `Ok(None)`: the
+    /// block is quarantined, keep it out. `Err`: misuse (already quarantined
+    /// where appropriate).
+    fn check_free(
+        &self,
+        z: &mut ZoneInner,
+        page: &Page,
+        order: Option<usize>,
+    ) -> Result<Option<(usize, usize)>, BadPage> {
+        let raw = S::raw(page.refcount());
+        let flags = page.flags();
+        let shown_order = order.unwrap_or(flags.order());
+        let bad = |pfn, reason| BadPage {
+            pfn,
+            count: raw,
+            flags,
+            order: shown_order,
+            reason,
+            quarantined: false,
+        };
+        let Some(pfn) = self.memmap.try_page_to_pfn(page) else {
+            return Err(bad(None, BadPageReason::NotInMemmap));
+        };
+        if shown_order > MAX_ORDER {
+            return Err(bad(Some(pfn), BadPageReason::OrderTooLarge));
+        }
+        if !self.block_in_span(pfn, 0) {
+            return Err(bad(Some(pfn), BadPageReason::OutsideZone));
+        }
+        if flags.is_quarantined() {
+            return Ok(None);
+        }
+        if flags.is_tail() {
+            let head = page.tail_head_pfn() as usize;
+            let quarantined = self.quarantine(z, head);
+            return Err(BadPage { quarantined, ..bad(Some(pfn), BadPageReason::TailPage) });
+        }
+        if flags.is_reserved() {
+            return Err(bad(Some(pfn), BadPageReason::Reserved));
+        }
+        if self.is_free_locked(pfn) {
+            return Err(bad(Some(pfn), BadPageReason::DoubleFree));
+        }
+        // From here on the page is the head of an allocated block (or garbage).
+        let allocated = flags.order();
+        if !S::is_frozen(raw) {
+            let quarantined = self.quarantine(z, pfn);
+            return Err(BadPage { quarantined, ..bad(Some(pfn), BadPageReason::NotFrozen) });
+        }
+        if shown_order != allocated || flags.is_head() != (allocated > 0) {
+            let quarantined = self.quarantine(z, pfn);
+            let reason = BadPageReason::WrongOrder { allocated };
+            return Err(BadPage { quarantined, ..bad(Some(pfn), reason) });
+        }
+        if !self.block_in_span(pfn, allocated) || pfn & ((1 << allocated) - 1) != 0 {
+            return Err(bad(Some(pfn), BadPageReason::OutsideZone));
+        }
+        for p in pfn + 1..pfn + (1 << allocated) {
+            let tail = self.page(p);
+            if !tail.flags().is_tail() || tail.tail_head_pfn() as usize != pfn {
+                let quarantined = self.quarantine(z, pfn);
+                return Err(BadPage {
+                    quarantined,
+                    ..bad(Some(pfn), BadPageReason::CorruptCompound)
+                });
+            }
+        }
+        Ok(Some((pfn, allocated)))
+    }
+
+    /// Strip the allocation flags of a validated block. Tails stay FROZEN
+    /// (they always are); the head keeps its frozen value.
+    fn clear_block(&self, pfn: usize, order: usize) {
+        let head = self.page(pfn);
+        head.set_flags(head.flags().cleared());
+        for p in pfn + 1..pfn + (1 << order) {
+            let tail = self.page(p);
+            tail.set_flags(tail.flags().cleared());
+            tail.set_next(NONE);
+        }
+    }
+
+    /// Mark the allocated block headed by `head_pfn` `PG_quarantined` so it
+    /// never reaches a free list: its eventual free is swallowed. Refused
+    /// (false) if the block is free (the free lists stay as they are) or the
+    /// pfn is not an allocated head of this zone.
+    pub(super) fn quarantine(&self, z: &mut ZoneInner, head_pfn: usize) -> bool {
+        if !self.block_in_span(head_pfn, 0) || self.is_free_locked(head_pfn) {
+            return false;
+        }
+        let Some(head) = self.memmap.pfn_to_page(head_pfn) else {
+            return false;
+        };
+        let f = head.flags();
+        if f.is_quarantined() {
+            return true;
+        }
+        if f.is_tail() || f.is_reserved() || f.is_buddy() {
+            return false;
+        }
+        head.set_flags(f.with(PageFlags::QUARANTINED));
+        z.quarantined += 1 << f.order();
+        true
+    }
+
+    pub(super) fn record_bad(&self, z: &mut ZoneInner, bad: BadPage) {
+        z.bad_pages += 1;
+        z.last_bad = Some(bad);
+    }
+
+    /// Report a refcount misuse on `head` and quarantine its block unless it
+    /// is free.
+    #[cold]
+    fn refcount_bug(&self, head: &Page, bug: RefcountBug) -> BadPage {
+        let mut z = self.inner.lock();
+        let pfn = self.memmap.try_page_to_pfn(head);
+        let quarantined = pfn.is_some_and(|pfn| self.quarantine(&mut z, pfn));
+        let flags = head.flags();
+        let bad = BadPage {
+            pfn,
+            count: bug.raw,
+            flags,
+            order: flags.order(),
+            reason: bug.into(),
+            quarantined,
+        };
+        self.record_bad(&mut z, bad);
+        drop(z);
+        log::error!("{bad}");
+        bad
+    }
+
+    /// Drop one reference on `page`'s block (tails resolve to the head). If
+    /// it was the last, the block is freed and `Ok(true)` returned. A put on a
+    /// frozen page or an underflow is reported (`Err`) and nothing is freed.
+    pub fn put_page(&self, page: &Page) -> Result<bool, BadPage> {
+        self.put_head(self.memmap.compound_head(page), 1)
+    }
+
+    /// Drop `nr` references at once (Linux `folio_put_refs`); see
+    /// [`put_page`](Self::put_page). Dropping more than the page has is a
+    /// reported underflow.
+    pub fn put_page_refs(&self, page: &Page, nr: u32) -> Result<bool, BadPage> {
+        self.put_head(self.memmap.compound_head(page), nr)
+    }
+
+    /// `put_page_refs` on exactly this descriptor (already a head).
+    pub(crate) fn put_head(&self, head: &Page, nr: u32) -> Result<bool, BadPage> {
+        match S::sub_and_test(head.refcount(), nr) {
+            Ok(false) => Ok(false),
+            Ok(true) => self.free_block_found(head).map(|()| true),
+            Err(bug) => Err(self.refcount_bug(head, bug)),
+        }
+    }
+
+    /// Take another reference on a block the caller already holds one on
+    /// (tails resolve to the head). Misuse is reported and the block
+    /// quarantined; the counter is never left revivable.
+    pub fn get_page(&self, page: &Page) -> Result<(), BadPage> {
+        let head = self.memmap.compound_head(page);
+        S::get(head.refcount()).map_err(|bug| self.refcount_bug(head, bug))
+    }
+
+    /// Speculative get through a possibly stale pointer (tails resolve to the
+    /// head). On success the caller holds a reference on the block `page`
+    /// belongs to *now*, and must still revalidate how it found `page`.
+    pub fn get_page_unless_frozen(&self, page: &Page) -> bool {
+        self.try_get_head(page).is_some()
+    }
+
+    /// The speculative get, returning the head it took the reference on.
+    /// Linux `folio_try_get` + recheck: after the get, `page` must still
+    /// belong to the same head, else the block was freed and reorganised in
+    /// between and we drop the reference we took and retry.
+    pub(crate) fn try_get_head<'p>(&self, page: &'p Page) -> Option<&'p Page> {
+        loop {
+            let head = self.memmap.compound_head(page);
+            if !S::add_unless_frozen(head.refcount(), 1) {
+                return None;
+            }
+            // While we hold a reference the block cannot be freed, so if this
+            // still agrees the answer is stable.
+            if ptr::eq(self.memmap.compound_head(page), head) {
+                return Some(head);
+            }
+            let _ = self.put_head(head, 1);
+        }
+    }
+
+    /// References on `page`'s block (0 if frozen).
+    pub fn page_count(&self, page: &Page) -> u32 {
+        S::count(self.memmap.compound_head(page).refcount())
+    }
+}

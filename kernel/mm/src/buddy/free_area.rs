@@ -1,0 +1,201 @@
+//! Free lists and the merge/split primitives. Everything here runs with the
+//! zone lock held (the `&mut ZoneInner` is the proof).
+
+use super::Zone;
+use super::bad_page::BadPage;
+use crate::page::{NONE, PageFlags};
+use crate::refcount::RefcountScheme;
+use crate::{MAX_ORDER, NR_ORDERS};
+
+/// One `free_area[order]`: a doubly linked list of free block heads.
+#[derive(Clone, Copy)]
+pub(super) struct FreeArea {
+    /// First block's pfn, or NONE.
+    pub head: u32,
+    pub nr_free: usize,
+}
+
+/// What the zone lock protects.
+pub(super) struct ZoneInner {
+    pub free_area: [FreeArea; NR_ORDERS],
+    pub managed: usize,
+    pub free: usize,
+    pub quarantined: usize,
+    pub bad_pages: usize,
+    pub last_bad: Option<BadPage>,
+}
+
+impl ZoneInner {
+    pub const fn new() -> Self {
+        ZoneInner {
+            free_area: [FreeArea { head: NONE, nr_free: 0 }; NR_ORDERS],
+            managed: 0,
+            free: 0,
+            quarantined: 0,
+            bad_pages: 0,
+            last_bad: None,
+        }
+    }
+}
+
+impl<S: RefcountScheme> Zone<'_, S> {
+    /// Push the block at `pfn` onto `free_area[order]` and mark its head
+    /// `PG_buddy` + order. LIFO: the most recently freed block is reused first
+    /// (cache-warm).
+    pub(super) fn list_add(&self, z: &mut ZoneInner, pfn: usize, order: usize) {
+        let page = self.page(pfn);
+        page.set_flags(page.flags().cleared().with(PageFlags::BUDDY).with_order(order));
+        let area = &mut z.free_area[order];
+        page.set_prev(NONE);
+        page.set_next(area.head);
+        if area.head != NONE {
+            self.page(area.head as usize).set_prev(pfn as u32);
+        }
+        area.head = pfn as u32;
+        area.nr_free += 1;
+        z.free += 1 << order;
+    }
+
+    /// Unlink the free block at `pfn` (a `PG_buddy` head of `order`) and clear
+    /// its head's flags.
+    pub(super) fn list_del(&self, z: &mut ZoneInner, pfn: usize, order: usize) {
+        let page = self.page(pfn);
+        debug_assert!(page.flags().is_buddy() && page.flags().order() == order);
+        let (prev, next) = (page.prev(), page.next());
+        let area = &mut z.free_area[order];
+        if prev == NONE {
+            debug_assert_eq!(area.head, pfn as u32);
+            area.head = next;
+        } else {
+            self.page(prev as usize).set_next(next);
+        }
+        if next != NONE {
+            self.page(next as usize).set_prev(prev);
+        }
+        page.set_next(NONE);
+        page.set_prev(NONE);
+        page.set_flags(page.flags().cleared());
+        area.nr_free -= 1;
+        z.free -= 1 << order;
+    }
+
+    /// Free a block whose pages are already clean (no flags, FROZEN), merging
+    /// with free buddies of the same order inside the span.
+    pub(super) fn free_one(&self, z: &mut ZoneInner, mut pfn: usize, mut order: usize) {
+        while order < MAX_ORDER {
+            let buddy = pfn ^ (1 << order);
+            if !self.block_in_span(buddy, order) {
+                break;
+            }
+            let Some(bp) = self.memmap.pfn_to_page(buddy) else {
+                break;
+            };
+            let f = bp.flags();
+            if !(f.is_buddy() && f.order() == order) {
+                break;
+            }
+            self.list_del(z, buddy, order);
+            pfn &= !(1 << order);
+            order += 1;
+        }
+        self.list_add(z, pfn, order);
+    }
+
+    /// Take a free block of exactly `order`, splitting a larger one if needed
+    /// (the upper halves go back to the lists). `None` if nothing fits.
+    pub(super) fn take_block(&self, z: &mut ZoneInner, order: usize) -> Option<usize> {
+        let found = (order..=MAX_ORDER).find(|&o| z.free_area[o].head != NONE)?;
+        let pfn = z.free_area[found].head as usize;
+        self.list_del(z, pfn, found);
+        let mut o = found;
+        while o > order {
+            o -= 1;
+            self.list_add(z, pfn + (1 << o), o);
+        }
+        Some(pfn)
+    }
+
+    /// Whether `pfn` lies in a free block: for each order `o`, the block of
+    /// order `o` that would contain it starts at `pfn & !(2^o - 1)`; if that
+    /// page is a `PG_buddy` head of order >= `o`, it covers `pfn`.
+    /// O(MAX_ORDER); zone lock held.
+    pub(super) fn is_free_locked(&self, pfn: usize) -> bool {
+        for o in 0..=MAX_ORDER {
+            let head = pfn & !((1 << o) - 1);
+            if head < self.start_pfn {
+                break;
+            }
+            if let Some(p) = self.memmap.pfn_to_page(head) {
+                let f = p.flags();
+                if f.is_buddy() && f.order() >= o {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(any(test, feature = "std"))]
+impl<S: RefcountScheme> Zone<'_, S> {
+    /// Test helper: walk every free list and check the invariants the
+    /// allocator relies on (links both ways, `PG_buddy` + order on heads,
+    /// natural alignment, inside the span, non-head pages of free blocks clean
+    /// and frozen, no two free blocks overlapping, counters matching).
+    pub fn verify_free_lists(&self) -> Result<(), std::string::String> {
+        use std::format;
+        let z = self.inner.lock();
+        let mut seen = std::collections::BTreeMap::<usize, usize>::new();
+        let mut total = 0;
+        for (order, area) in z.free_area.iter().enumerate() {
+            let mut n = 0;
+            let mut prev = NONE;
+            let mut pfn = area.head;
+            while pfn != NONE {
+                let p = pfn as usize;
+                let page = self.page(p);
+                let f = page.flags();
+                if !f.is_buddy() || f.order() != order {
+                    return Err(format!("pfn {p:#x} on list {order} has flags {f}"));
+                }
+                if page.prev() != prev {
+                    return Err(format!("pfn {p:#x}: prev {:#x} != {prev:#x}", page.prev()));
+                }
+                if p & ((1 << order) - 1) != 0 || !self.block_in_span(p, order) {
+                    return Err(format!("block {p:#x}/{order} misaligned or outside the span"));
+                }
+                if !S::is_frozen(S::raw(page.refcount())) {
+                    return Err(format!("free head {p:#x} not frozen"));
+                }
+                for q in p + 1..p + (1 << order) {
+                    let t = self.page(q);
+                    if t.flags() != t.flags().cleared() || !S::is_frozen(S::raw(t.refcount())) {
+                        return Err(format!("page {q:#x} inside free block {p:#x} is {t:?}"));
+                    }
+                }
+                if let Some((&s, &o)) = seen.range(..p).next_back()
+                    && s + (1 << o) > p
+                {
+                    return Err(format!("free blocks {s:#x}/{o} and {p:#x}/{order} overlap"));
+                }
+                if let Some((&s, _)) = seen.range(p..).next()
+                    && s < p + (1 << order)
+                {
+                    return Err(format!("free blocks {p:#x}/{order} and {s:#x} overlap"));
+                }
+                seen.insert(p, order);
+                n += 1;
+                total += 1 << order;
+                prev = pfn;
+                pfn = page.next();
+            }
+            if n != area.nr_free {
+                return Err(format!("order {order}: {n} blocks listed, nr_free {}", area.nr_free));
+            }
+        }
+        if total != z.free {
+            return Err(format!("{total} free pages listed, counter {}", z.free));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! The buddy allocator: one [`Zone`] per physical range.
+//!
+//! `free_area[order]` (order `0..=MAX_ORDER`) holds doubly linked lists of
+//! free blocks of 2^order pages, naturally aligned. Allocation takes the
+//! smallest free block that fits and splits it, giving the upper halves back
+//! (`expand`); freeing merges a block with its buddy (`pfn ^ (1 << order)`)
+//! as long as the buddy is a free block of the same order inside the zone
+//! span. Free blocks are marked `PG_buddy` + order on their head page; list
+//! links are pfns stored in the descriptors.
+//!
+//! Blocks of order > 0 are handed out compound: the head carries `PG_head`,
+//! the order and the refcount; tails carry `PG_tail` and the head's pfn, and
+//! refcount operations through the zone resolve them to the head.
+//!
+//! Every page in the allocator (free, or allocated frozen) has a FROZEN
+//! refcount; the allocator never clears the frozen bit (a 0 could be revived
+//! by a stale speculative get). Only `alloc_pages`/`init_page_count` turns a
+//! block into a counted one, and the last `put_page` freezes it again before
+//! `free_frozen_pages` takes it back.
+//!
+//! All free-list state is protected by the zone lock, a fair ticket spinlock.
+//! Per-CPU page lists (Linux's pcp, a later issue) will sit in front of the
+//! zone lock for small orders: in `alloc_frozen_pages` before taking the lock
+//! and in `free_frozen_pages` before the checks, using `PageFlags::PCP`.
+//!
+//! Misuse is detected in every build: see [`BadPage`].
+
+mod alloc;
+mod bad_page;
+mod buddyinfo;
+mod free;
+mod free_area;
+
+pub use bad_page::{BadPage, BadPageReason};
+pub use buddyinfo::{BuddyInfo, ZoneStats};
+
+use crate::memmap::{MemMap, PAGES_PER_SECTION, PFN_SECTION_SHIFT};
+use crate::page::{NONE, Page};
+use crate::refcount::{DefaultScheme, RefcountScheme};
+use crate::sync::TicketLock;
+use crate::{MAX_ORDER, NR_ORDERS};
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::Range;
+use free_area::ZoneInner;
+
+/// A buddy-allocator zone over a pfn span of a [`MemMap`].
+///
+/// `S` is the refcount scheme (default: the build's). `Zone` is `Sync`: keep
+/// it in a `static` through e.g. `spin::Once<Zone<'static>>`.
+pub struct Zone<'m, S: RefcountScheme = DefaultScheme> {
+    name: &'static str,
+    memmap: &'m MemMap<S>,
+    start_pfn: usize,
+    end_pfn: usize,
+    present_pages: usize,
+    inner: TicketLock<ZoneInner>,
+    _scheme: PhantomData<fn() -> S>,
+}
+
+/// Why `free_memory_range` refused a range (nothing was handed over).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemRangeError {
+    /// The pfn is outside the zone span (or the range is reversed).
+    OutsideZone(usize),
+    /// The pfn has no memmap descriptor (its section is absent).
+    NoMemmap(usize),
+    /// The page is not `PG_reserved`: already managed by a zone, or its
+    /// descriptor was never initialised (zero-filled memory).
+    NotReserved(usize),
+}
+
+impl fmt::Display for MemRangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemRangeError::OutsideZone(p) => write!(f, "pfn {p:#x} outside the zone"),
+            MemRangeError::NoMemmap(p) => write!(f, "pfn {p:#x} has no memmap section"),
+            MemRangeError::NotReserved(p) => write!(f, "pfn {p:#x} is not reserved"),
+        }
+    }
+}
+
+impl<'m, S: RefcountScheme> Zone<'m, S> {
+    /// A zone over `span` (pfns) of `memmap` with no free memory yet: hand
+    /// memory over with [`free_memory_range`](Self::free_memory_range).
+    pub fn new(name: &'static str, memmap: &'m MemMap<S>, span: Range<usize>) -> Self {
+        assert!(span.start <= span.end, "reversed zone span");
+        let mut present_pages = 0;
+        let mut pfn = span.start;
+        while pfn < span.end {
+            let section_end = ((pfn >> PFN_SECTION_SHIFT) + 1) << PFN_SECTION_SHIFT;
+            let next = section_end.min(span.end);
+            if memmap.pfn_to_page(pfn).is_some() {
+                present_pages += next - pfn;
+            }
+            pfn = next;
+        }
+        Zone {
+            name,
+            memmap,
+            start_pfn: span.start,
+            end_pfn: span.end,
+            present_pages,
+            inner: TicketLock::new(ZoneInner::new()),
+            _scheme: PhantomData,
+        }
+    }
+
+    /// The zone's name (`"Normal"`, ...).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The pfn span.
+    pub fn span(&self) -> Range<usize> {
+        self.start_pfn..self.end_pfn
+    }
+
+    /// The memmap the zone's descriptors live in.
+    pub fn memmap(&self) -> &'m MemMap<S> {
+        self.memmap
+    }
+
+    /// `memmap().pfn_to_page(pfn)`.
+    pub fn pfn_to_page(&self, pfn: usize) -> Option<&'m Page> {
+        self.memmap.pfn_to_page(pfn)
+    }
+
+    /// `memmap().page_to_pfn(page)`.
+    pub fn page_to_pfn(&self, page: &Page) -> usize {
+        self.memmap.page_to_pfn(page)
+    }
+
+    /// Hand the pages `start..end` to the allocator (Linux
+    /// `__free_pages_core` / memblock release): each page must be present and
+    /// still `PG_reserved` as the memmap initialised it. They are cut into the
+    /// largest naturally aligned blocks, refcounts reset to exactly FROZEN,
+    /// and freed (merging with neighbours already free). Returns the
+    /// number of pages added. Boot/hotplug time; not to be called concurrently
+    /// for overlapping ranges.
+    pub fn free_memory_range(&self, start: usize, end: usize) -> Result<usize, MemRangeError> {
+        if start > end || start < self.start_pfn {
+            return Err(MemRangeError::OutsideZone(start));
+        }
+        if end > self.end_pfn {
+            return Err(MemRangeError::OutsideZone(self.end_pfn));
+        }
+        // Check everything first so a refused range changes nothing.
+        for pfn in start..end {
+            let page = self.memmap.pfn_to_page(pfn).ok_or(MemRangeError::NoMemmap(pfn))?;
+            if !page.flags().is_reserved() {
+                return Err(MemRangeError::NotReserved(pfn));
+            }
+        }
+        let mut pfn = start;
+        while pfn < end {
+            let mut order = (pfn.trailing_zeros() as usize).min(MAX_ORDER);
+            while pfn + (1 << order) > end {
+                order -= 1;
+            }
+            let mut z = self.inner.lock();
+            for p in pfn..pfn + (1 << order) {
+                let page = self.page(p);
+                page.set_flags(page.flags().cleared());
+                page.set_next(NONE);
+                page.set_prev(NONE);
+                S::set_frozen(page.refcount());
+            }
+            z.managed += 1 << order;
+            self.free_one(&mut z, pfn, order);
+            drop(z);
+            pfn += 1 << order;
+        }
+        Ok(end - start)
+    }
+
+    /// Pages on the free lists.
+    pub fn nr_free_pages(&self) -> usize {
+        self.inner.lock().free
+    }
+
+    /// Free blocks of `order`.
+    pub fn nr_free(&self, order: usize) -> usize {
+        self.inner.lock().free_area[order].nr_free
+    }
+
+    /// Pages handed to the allocator.
+    pub fn managed_pages(&self) -> usize {
+        self.inner.lock().managed
+    }
+
+    /// Number of bad-page reports so far.
+    pub fn bad_page_count(&self) -> usize {
+        self.inner.lock().bad_pages
+    }
+
+    /// Managed pages leaked on purpose after bad-page reports.
+    pub fn quarantined_pages(&self) -> usize {
+        self.inner.lock().quarantined
+    }
+
+    /// The most recent bad-page report.
+    pub fn last_bad_page(&self) -> Option<BadPage> {
+        self.inner.lock().last_bad
+    }
+
+    /// All counters in one snapshot.
+    pub fn stats(&self) -> ZoneStats {
+        let z = self.inner.lock();
+        ZoneStats {
+            spanned: self.end_pfn - self.start_pfn,
+            present: self.present_pages,
+            managed: z.managed,
+            free: z.free,
+            reserved: self.present_pages - z.managed,
+            quarantined: z.quarantined,
+            bad_pages: z.bad_pages,
+            nr_free: core::array::from_fn(|o| z.free_area[o].nr_free),
+        }
+    }
+
+    /// A `/proc/buddyinfo` line for this zone (format it with `{}`).
+    pub fn buddyinfo(&self) -> BuddyInfo {
+        let z = self.inner.lock();
+        BuddyInfo {
+            node: 0,
+            name: self.name,
+            nr_free: core::array::from_fn(|o| z.free_area[o].nr_free),
+        }
+    }
+
+    /// Whether `pfn` is currently inside a free block (takes the zone lock;
+    /// O(MAX_ORDER)).
+    pub fn is_page_free(&self, pfn: usize) -> bool {
+        let _z = self.inner.lock();
+        self.is_free_locked(pfn)
+    }
+
+    /// The descriptor of a pfn the zone manages (checked by the caller).
+    #[inline]
+    fn page(&self, pfn: usize) -> &'m Page {
+        self.memmap.pfn_to_page(pfn).expect("zone pfn without memmap descriptor")
+    }
+
+    /// Whether the block `[pfn, pfn + 2^order)` lies inside the span.
+    #[inline]
+    fn block_in_span(&self, pfn: usize, order: usize) -> bool {
+        pfn >= self.start_pfn && pfn + (1 << order) <= self.end_pfn
+    }
+}
+
+// A block never crosses a section: descriptors of one block are contiguous.
+const _: () = assert!((1 << MAX_ORDER) <= PAGES_PER_SECTION);
+const _: () = assert!(NR_ORDERS == MAX_ORDER + 1);
+
+impl<S: RefcountScheme> fmt::Debug for Zone<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Zone")
+            .field("name", &self.name)
+            .field("span", &(self.start_pfn..self.end_pfn))
+            .field("scheme", &S::NAME)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

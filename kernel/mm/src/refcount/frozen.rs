@@ -1,0 +1,196 @@
+//! The frozen-bit refcount (refcount.md; LKML "mm: implement page refcount
+//! locking via dedicated bit").
+//!
+//! ```text
+//! 1 ..= 0x7FFF_FFFF        owned: that many references
+//! 0                        transient, inside the last put (decrement done,
+//!                          0 -> FROZEN CAS not yet); a lasting 0 is a bug
+//! 0x8000_0000 (FROZEN)     owned by nobody: free, allocated frozen, or frozen
+//! 0x8000_0001 ..           FROZEN + leftovers of failed speculative gets,
+//!                          scrubbed back to FROZEN from 0xC000_0000 on
+//! ```
+
+use super::{RefcountBug, RefcountBugKind, RefcountScheme};
+use crate::sync::{AtomicU32, Ordering::*, store_refcount};
+
+/// The frozen-bit scheme: bit 31 set = owned by nobody.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Frozen;
+
+impl Frozen {
+    /// Leftovers of failed gets are scrubbed once the counter reaches this, so
+    /// 2^30 concurrent failed gets would still be needed to wrap into "owned".
+    pub const SCRUB_LIMIT: u32 = 0xC000_0000;
+
+    /// CAS the counter back to FROZEN while it holds frozen leftovers at or
+    /// above the limit. `v` is the value we last saw. Stops as soon as one CAS
+    /// succeeds, or the value drops below the limit (another scrubber won) or
+    /// loses FROZEN (someone unfroze the page: their count must survive).
+    #[cold]
+    fn scrub(c: &AtomicU32, mut v: u32) {
+        // Relaxed: the CAS only replaces frozen noise by frozen noise; it can
+        // never overwrite an owner's count because it succeeds only if the
+        // word still holds the frozen value `v`, and it publishes nothing.
+        while v >= Self::SCRUB_LIMIT {
+            match c.compare_exchange(v, Self::FROZEN, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(now) => v = now,
+            }
+        }
+    }
+
+    /// Undo our `nr` from a failed put and make sure no lasting 0 is left
+    /// behind: a 0 that no putter will CAS to FROZEN could be revived later.
+    /// If the word ends at 0 we freeze it ourselves: the page is then owned by
+    /// nobody and nobody frees it (leaked, safe); the caller quarantines it.
+    #[cold]
+    fn repair_put(c: &AtomicU32, nr: u32) {
+        // Relaxed: bug path; the value is what matters, not what it publishes.
+        let now = c.fetch_add(nr, Relaxed).wrapping_add(nr);
+        if now == 0 {
+            let _ = c.compare_exchange(0, Self::FROZEN, Relaxed, Relaxed);
+        } else if now >= Self::SCRUB_LIMIT {
+            Self::scrub(c, now);
+        }
+    }
+}
+
+impl RefcountScheme for Frozen {
+    const NAME: &'static str = "frozen-bit";
+    const FROZEN: u32 = 0x8000_0000;
+
+    #[inline]
+    fn is_frozen(raw: u32) -> bool {
+        raw & Self::FROZEN != 0
+    }
+
+    #[inline]
+    fn add_unless_frozen(c: &AtomicU32, nr: u32) -> bool {
+        // ONE unconditional add, checked afterwards: no loop on the hot path.
+        // SeqCst like Linux (which keeps page_ref_add_unless fully ordered);
+        // Acquire is what correctness needs: on success it pairs with the
+        // Release of the last put / unfreeze / init_page_count that published
+        // the page, so we see its contents and the allocator's flag writes.
+        let v = c.fetch_add(nr, SeqCst).wrapping_add(nr);
+        if v & Self::FROZEN == 0 {
+            // Owned (including the revive of a transient 0: we now own a
+            // reference and the stalled putter's 0 -> FROZEN CAS will fail).
+            return true;
+        }
+        // Frozen: our increment is a harmless leftover (nobody owns the page,
+        // and the next owner overwrites the word). Bound the leftovers.
+        if v >= Self::SCRUB_LIMIT {
+            Self::scrub(c, v);
+        }
+        false
+    }
+
+    #[inline]
+    fn sub_and_test(c: &AtomicU32, nr: u32) -> Result<bool, RefcountBug> {
+        debug_assert!(nr != 0 && nr & Self::FROZEN == 0);
+        // Release: our writes to the page happen before whoever frees it.
+        // Acquire: if we are the last, we see every other holder's writes.
+        let old = c.fetch_sub(nr, AcqRel);
+        if old == nr {
+            // Count hit 0. Claim the free: 0 -> FROZEN. Acquire on success
+            // (also pairs with a reviver's put that left the 0 we now see, in
+            // the ABA case: see README "last-put ABA"). If it fails, a
+            // speculative getter revived the page 0 -> 1 and owns it now.
+            return Ok(c.compare_exchange(0, Self::FROZEN, Acquire, Relaxed).is_ok());
+        }
+        if old & Self::FROZEN == 0 && old > nr {
+            return Ok(false);
+        }
+        let kind = if old & Self::FROZEN != 0 {
+            RefcountBugKind::PutOnFrozen
+        } else {
+            RefcountBugKind::Underflow
+        };
+        Self::repair_put(c, nr);
+        Err(RefcountBug { raw: old, kind })
+    }
+
+    #[inline]
+    fn get(c: &AtomicU32) -> Result<(), RefcountBug> {
+        // Relaxed, like Linux's page_ref_inc: the caller already holds a
+        // reference, so the page cannot change owner under us; nothing to
+        // order against.
+        let old = c.fetch_add(1, Relaxed);
+        if old != 0 && old.wrapping_add(1) & Self::FROZEN == 0 {
+            return Ok(());
+        }
+        Err(Self::repair_get(c, old))
+    }
+
+    #[inline]
+    fn freeze(c: &AtomicU32, expected: u32) -> bool {
+        debug_assert!(expected != 0 && expected & Self::FROZEN == 0);
+        // AcqRel: Acquire so the freezer sees the writes of every reference
+        // holder that dropped out before; Release so its own prior writes are
+        // visible to whoever later unfreezes/frees.
+        c.compare_exchange(expected, Self::FROZEN, AcqRel, Relaxed).is_ok()
+    }
+
+    #[inline]
+    fn unfreeze(c: &AtomicU32, count: u32) {
+        debug_assert!(count & Self::FROZEN == 0);
+        // A lasting 0 here means a descriptor that was never initialised
+        // (zero-filled memory): refcount.md's "steady-state 0".
+        debug_assert!(
+            Self::is_frozen(c.load(Relaxed)),
+            "page_ref_unfreeze on a page that is not frozen: {:#x}",
+            c.load(Relaxed)
+        );
+        // Release: publishes everything the freezer did; a speculative getter
+        // whose add succeeds on `count` acquires it. The store overwrites
+        // leftovers of failed gets.
+        store_refcount(c, count, Release);
+    }
+
+    #[inline]
+    fn set_frozen(c: &AtomicU32) {
+        // Relaxed: only on allocator init paths, under the zone lock or before
+        // the descriptor is published; the lock provides the ordering.
+        store_refcount(c, Self::FROZEN, Relaxed);
+    }
+
+    #[inline]
+    fn init_count(c: &AtomicU32) {
+        // Release: a stale speculative getter that succeeds on this 1 (case 3
+        // in refcount.md) acquires the allocator's flag writes (PG_head, order).
+        store_refcount(c, 1, Release);
+    }
+
+    #[inline]
+    fn count(c: &AtomicU32) -> u32 {
+        // Relaxed like Linux's page_count: a snapshot, not a synchronisation.
+        let v = c.load(Relaxed);
+        if Self::is_frozen(v) { 0 } else { v }
+    }
+}
+
+impl Frozen {
+    /// `get` found no reference (`old` frozen or 0) or overflowed.
+    #[cold]
+    fn repair_get(c: &AtomicU32, old: u32) -> RefcountBug {
+        if old == 0 {
+            // We turned a 0 (a putter's transient 0 or a lasting one) into 1,
+            // so in the protocol's eyes we revived the page and own the free.
+            // Drop the reference again; if that makes us the freer, the page
+            // is left FROZEN with nobody freeing it: leaked, never revived.
+            let _ = Self::sub_and_test(c, 1);
+            RefcountBug { raw: old, kind: RefcountBugKind::GetWithoutRef }
+        } else if Self::is_frozen(old) {
+            // A harmless leftover on a frozen page; keep leftovers bounded.
+            let now = old.wrapping_add(1);
+            if now >= Self::SCRUB_LIMIT {
+                Self::scrub(c, now);
+            }
+            RefcountBug { raw: old, kind: RefcountBugKind::GetWithoutRef }
+        } else {
+            // 0x7FFF_FFFF + 1 reads as FROZEN: undo.
+            c.fetch_sub(1, Relaxed);
+            RefcountBug { raw: old, kind: RefcountBugKind::Overflow }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The classic "zero is dead" refcount, kept as the baseline for benchmarks
+//! and as the `legacy-refcount` build option.
+//!
+//! `0` means owned by nobody (free or frozen); `1 ..= u32::MAX` are references.
+//! A speculative get must not revive a 0, so it is a load + CAS loop
+//! (`atomic_add_unless(v, nr, 0)`), the serialisation point the frozen bit
+//! removes. There is no transient state in the last put (`fetch_sub == 1`
+//! frees), hence no revive race and no last-put ABA.
+
+use super::{RefcountBug, RefcountBugKind, RefcountScheme};
+use crate::sync::{AtomicU32, Ordering::*, store_refcount};
+
+/// The "zero is dead" scheme.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Legacy;
+
+impl RefcountScheme for Legacy {
+    const NAME: &'static str = "legacy";
+    const FROZEN: u32 = 0;
+
+    #[inline]
+    fn is_frozen(raw: u32) -> bool {
+        raw == 0
+    }
+
+    #[inline]
+    fn add_unless_frozen(c: &AtomicU32, nr: u32) -> bool {
+        // Relaxed load: only a guess for the first CAS.
+        let mut v = c.load(Relaxed);
+        loop {
+            if v == 0 {
+                return false;
+            }
+            // SeqCst on success, as Linux's atomic_add_unless (fully ordered);
+            // Acquire is the part that matters (pairs with the Release of
+            // unfreeze / init_page_count). Relaxed on failure: we just retry.
+            match c.compare_exchange_weak(v, v.wrapping_add(nr), SeqCst, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => v = now,
+            }
+        }
+    }
+
+    #[inline]
+    fn sub_and_test(c: &AtomicU32, nr: u32) -> Result<bool, RefcountBug> {
+        // AcqRel: Release publishes our writes to the freer, Acquire lets the
+        // freer (old == nr) see everybody's.
+        let old = c.fetch_sub(nr, AcqRel);
+        if old >= nr && old != 0 {
+            return Ok(old == nr);
+        }
+        // Undo (Relaxed: bug path). A 0 (dead) page stays dead.
+        c.fetch_add(nr, Relaxed);
+        let kind = if old == 0 { RefcountBugKind::PutOnFrozen } else { RefcountBugKind::Underflow };
+        Err(RefcountBug { raw: old, kind })
+    }
+
+    #[inline]
+    fn get(c: &AtomicU32) -> Result<(), RefcountBug> {
+        // Relaxed: the caller holds a reference (see Frozen::get).
+        let old = c.fetch_add(1, Relaxed);
+        if old != 0 && old != u32::MAX {
+            return Ok(());
+        }
+        // We revived a dead page (0 -> 1) or wrapped to 0: undo so it stays
+        // dead / owned. The caller reports and quarantines.
+        c.fetch_sub(1, Relaxed);
+        let kind =
+            if old == 0 { RefcountBugKind::GetWithoutRef } else { RefcountBugKind::Overflow };
+        Err(RefcountBug { raw: old, kind })
+    }
+
+    #[inline]
+    fn freeze(c: &AtomicU32, expected: u32) -> bool {
+        debug_assert!(expected != 0);
+        // AcqRel: see Frozen::freeze.
+        c.compare_exchange(expected, 0, AcqRel, Relaxed).is_ok()
+    }
+
+    #[inline]
+    fn unfreeze(c: &AtomicU32, count: u32) {
+        debug_assert!(count != 0);
+        debug_assert_eq!(c.load(Relaxed), 0, "page_ref_unfreeze on a live page");
+        // Release: see Frozen::unfreeze.
+        store_refcount(c, count, Release);
+    }
+
+    #[inline]
+    fn set_frozen(c: &AtomicU32) {
+        // Relaxed: allocator init paths (see Frozen::set_frozen).
+        store_refcount(c, 0, Relaxed);
+    }
+
+    #[inline]
+    fn init_count(c: &AtomicU32) {
+        // Release: see Frozen::init_count.
+        store_refcount(c, 1, Release);
+    }
+
+    #[inline]
+    fn count(c: &AtomicU32) -> u32 {
+        c.load(Relaxed)
+    }
+}

@@ -1,0 +1,226 @@
+//! Page reference counting: the frozen-bit scheme and the legacy baseline.
+//!
+//! The counter is a `u32` in [`Page`]. [`Frozen`] reserves bit 31: a set bit
+//! means "owned by nobody" (free, just allocated frozen, or frozen by
+//! `page_ref_freeze`), so a speculative get is one unconditional `fetch_add`
+//! checked afterwards, with no CAS loop on the hot path. [`Legacy`] is the
+//! classic "zero is dead" scheme whose speculative get is a load + CAS loop;
+//! it is kept for side-by-side benchmarks and as a build option.
+//!
+//! Both implement [`RefcountScheme`] on a raw `&AtomicU32` and both are always
+//! compiled. [`DefaultScheme`] (`Frozen`, or `Legacy` with the
+//! `legacy-refcount` feature) is what the Linux-named functions below and the
+//! default type parameter of [`Zone`](crate::Zone) use.
+//!
+//! The functions in this module act on **exactly the page passed in**, like
+//! Linux's `page_ref_*`: pass a block head (or an order-0 page). A tail page of
+//! a compound block is always frozen, so a speculative get on a tail fails
+//! harmlessly. To follow tails to their head, and to get misuse reported to a
+//! zone and the block quarantined, use the [`Zone`](crate::Zone) methods
+//! (`get_page`, `put_page`, `get_page_unless_frozen`, `page_count`) or the
+//! [`PageRef`](crate::PageRef) handle.
+
+mod frozen;
+mod legacy;
+
+pub use frozen::Frozen;
+pub use legacy::Legacy;
+
+use crate::page::Page;
+use crate::sync::{AtomicU32, Ordering::Relaxed};
+use core::fmt;
+
+/// The scheme the kernel is built with.
+#[cfg(not(feature = "legacy-refcount"))]
+pub type DefaultScheme = Frozen;
+/// The scheme the kernel is built with.
+#[cfg(feature = "legacy-refcount")]
+pub type DefaultScheme = Legacy;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Frozen {}
+    impl Sealed for super::Legacy {}
+}
+
+/// A refcount operation found the counter in a state the caller's contract
+/// excludes. The scheme has already repaired the counter as far as it can
+/// (see each method); the caller reports it and quarantines the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefcountBug {
+    /// The counter value the failed operation found (before its change).
+    pub raw: u32,
+    /// What went wrong.
+    pub kind: RefcountBugKind,
+}
+
+/// See [`RefcountBug`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefcountBugKind {
+    /// `get_page` on a page nobody holds a reference to (frozen, or 0).
+    GetWithoutRef,
+    /// `put_page` on a frozen page.
+    PutOnFrozen,
+    /// `put_page` (sub_and_test) of more references than the page has.
+    Underflow,
+    /// `get_page` would overflow the owned range (2^31 - 1 references).
+    Overflow,
+}
+
+impl fmt::Display for RefcountBugKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RefcountBugKind::GetWithoutRef => "get_page on a page without references",
+            RefcountBugKind::PutOnFrozen => "put_page on a frozen page",
+            RefcountBugKind::Underflow => "refcount underflow",
+            RefcountBugKind::Overflow => "refcount overflow",
+        })
+    }
+}
+
+/// A page refcount protocol, operating on the raw counter word.
+///
+/// Sealed: the allocator's correctness depends on the exact protocol, so only
+/// [`Frozen`] and [`Legacy`] implement it.
+pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
+    /// Name for reports and benchmark output.
+    const NAME: &'static str;
+    /// The value of a page nobody owns: `0x8000_0000` (frozen bit) or `0`.
+    const FROZEN: u32;
+
+    /// Whether a raw counter value means "owned by nobody".
+    fn is_frozen(raw: u32) -> bool;
+
+    /// Speculative get of `nr` references through a possibly stale pointer:
+    /// succeeds only if the page is owned (not frozen). Acquire on success.
+    fn add_unless_frozen(c: &AtomicU32, nr: u32) -> bool;
+
+    /// Drop `nr` references. `Ok(true)`: the count reached zero and the caller
+    /// must free the page (it has Acquire ordering and the counter is left
+    /// FROZEN). `Ok(false)`: other references remain (or a speculative getter
+    /// revived the page and now owns the free). `Err`: the page had fewer than
+    /// `nr` references; the counter was restored and nobody frees.
+    fn sub_and_test(c: &AtomicU32, nr: u32) -> Result<bool, RefcountBug>;
+
+    /// `get_page`: the caller already holds a reference, so a plain increment.
+    /// `Err` if the page turned out to have none (or would overflow); the
+    /// counter has then been repaired so that no free page is revived (the
+    /// page may be left frozen and owner-less: the caller must quarantine it).
+    fn get(c: &AtomicU32) -> Result<(), RefcountBug>;
+
+    /// `page_ref_freeze`: `expected -> FROZEN` if the count is exactly
+    /// `expected` (AcqRel). Later speculative gets fail until `unfreeze`.
+    fn freeze(c: &AtomicU32, expected: u32) -> bool;
+
+    /// `page_ref_unfreeze`: the page must be frozen (by us); publish it with
+    /// `count` references (Release), overwriting any leftovers.
+    fn unfreeze(c: &AtomicU32, count: u32);
+
+    /// `set_page_count_frozen`: plain store of FROZEN (allocator init paths).
+    fn set_frozen(c: &AtomicU32);
+
+    /// `init_page_count`: plain store of 1 (`alloc_pages`).
+    fn init_count(c: &AtomicU32);
+
+    /// `page_count`: number of references; 0 for every frozen value.
+    fn count(c: &AtomicU32) -> u32;
+
+    /// The raw counter, leftovers included (for diagnostics).
+    #[inline]
+    fn raw(c: &AtomicU32) -> u32 {
+        c.load(Relaxed)
+    }
+}
+
+/// Log a refcount bug found by one of the zone-less functions below (the zone
+/// methods produce a full [`BadPage`](crate::BadPage) report instead).
+#[cold]
+fn report_unzoned(page: &Page, op: &str, bug: RefcountBug) {
+    log::error!(
+        "BUG: Bad page state: page={:p} count={:#010x} flags={} {}: {} ({})",
+        page,
+        bug.raw,
+        page.flags(),
+        op,
+        bug.kind,
+        DefaultScheme::NAME
+    );
+}
+
+/// Speculative get of `nr` references (Linux `page_ref_add_unless`): one
+/// atomic add, fails if the page is frozen.
+#[inline]
+pub fn page_ref_add_unless_frozen(page: &Page, nr: u32) -> bool {
+    DefaultScheme::add_unless_frozen(page.refcount(), nr)
+}
+
+/// Speculative get of one reference through a possibly stale pointer. On
+/// success the caller must revalidate how it found the page (reload the slot)
+/// and `put_page` if it is not the page it wanted.
+#[inline]
+pub fn get_page_unless_frozen(page: &Page) -> bool {
+    page_ref_add_unless_frozen(page, 1)
+}
+
+/// Drop `nr` references; true if the caller must now free the block (with
+/// `Zone::free_frozen_pages`, order from the head's flags). Misuse is logged
+/// and returns false (the page is never freed on a bug).
+#[inline]
+pub fn page_ref_sub_and_test(page: &Page, nr: u32) -> bool {
+    match DefaultScheme::sub_and_test(page.refcount(), nr) {
+        Ok(last) => last,
+        Err(bug) => {
+            report_unzoned(page, "page_ref_sub_and_test", bug);
+            false
+        }
+    }
+}
+
+/// Take another reference on a page the caller holds a reference to. Misuse
+/// (the page is frozen) is logged; use `Zone::get_page` to have it counted and
+/// the page quarantined.
+#[inline]
+pub fn get_page(page: &Page) {
+    if let Err(bug) = DefaultScheme::get(page.refcount()) {
+        report_unzoned(page, "get_page", bug);
+    }
+}
+
+/// Freeze the page if its count is exactly `expected` (migration, reclaim).
+#[inline]
+pub fn page_ref_freeze(page: &Page, expected: u32) -> bool {
+    DefaultScheme::freeze(page.refcount(), expected)
+}
+
+/// Unfreeze a page we froze, publishing it with `count` references.
+#[inline]
+pub fn page_ref_unfreeze(page: &Page, count: u32) {
+    DefaultScheme::unfreeze(page.refcount(), count)
+}
+
+/// Store FROZEN (allocator init paths only).
+#[inline]
+pub fn set_page_count_frozen(page: &Page) {
+    DefaultScheme::set_frozen(page.refcount())
+}
+
+/// Store a count of 1 (`alloc_pages` only).
+#[inline]
+pub fn init_page_count(page: &Page) {
+    DefaultScheme::init_count(page.refcount())
+}
+
+/// Number of references; 0 for a frozen page (leftovers hidden).
+#[inline]
+pub fn page_count(page: &Page) -> u32 {
+    DefaultScheme::count(page.refcount())
+}
+
+/// The raw counter word including FROZEN and leftovers (diagnostics).
+#[inline]
+pub fn page_ref_count_raw(page: &Page) -> u32 {
+    DefaultScheme::raw(page.refcount())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

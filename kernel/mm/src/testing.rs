@@ -1,0 +1,42 @@
+//! Host-only helpers: memmaps and zones on leaked heap storage.
+//!
+//! Compiled for the crate's own unit tests and with the `std` feature (which
+//! the integration tests enable); never part of the kernel build. Storage is
+//! leaked on purpose: descriptors must be `'static`, exactly as in the kernel
+//! (under Miri this needs `-Zmiri-ignore-leaks`).
+
+use crate::buddy::Zone;
+use crate::memmap::{MemMap, PAGES_PER_SECTION, SectionStorage};
+use crate::page::Page;
+use crate::refcount::RefcountScheme;
+use core::mem::MaybeUninit;
+use core::ops::Range;
+use std::boxed::Box;
+
+/// Fresh uninitialised storage for one section, leaked.
+pub fn section_storage() -> &'static mut SectionStorage {
+    let b: Box<[MaybeUninit<Page>]> = Box::new_uninit_slice(PAGES_PER_SECTION);
+    Box::leak(b).try_into().expect("PAGES_PER_SECTION long")
+}
+
+/// A leaked memmap whose present sections cover `ranges` (pfn ranges).
+pub fn memmap<S: RefcountScheme>(ranges: &[Range<usize>]) -> &'static MemMap<S> {
+    let mm: &'static MemMap<S> = Box::leak(Box::new(MemMap::new()));
+    let n = crate::memmap::sections_needed(ranges) * PAGES_PER_SECTION;
+    let storage: &'static mut [MaybeUninit<Page>] = Box::leak(Box::new_uninit_slice(n));
+    mm.populate(ranges, storage).expect("populate");
+    mm
+}
+
+/// A zone named "Normal" over a fresh memmap, spanning from the lowest to the
+/// highest pfn of `ranges`, with every range handed to the buddy allocator.
+pub fn zone<S: RefcountScheme>(ranges: &[Range<usize>]) -> Zone<'static, S> {
+    let mm = memmap::<S>(ranges);
+    let start = ranges.iter().map(|r| r.start).min().unwrap_or(0);
+    let end = ranges.iter().map(|r| r.end).max().unwrap_or(0);
+    let zone = Zone::new("Normal", mm, start..end);
+    for r in ranges {
+        zone.free_memory_range(r.start, r.end).expect("free_memory_range");
+    }
+    zone
+}

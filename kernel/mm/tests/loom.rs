@@ -1,0 +1,384 @@
+//! Loom models of the six races of refcount.md, on the real refcount code
+//! (under `--cfg loom` the crate's atomics are loom's) and a real `Page`.
+//!
+//! The allocator is modelled by a loom `Mutex<State>` (no spin zone lock:
+//! spinning is hostile to loom): `free()` asserts the current allocation is
+//! not already free and records its free, `alloc()` asserts the page is free,
+//! starts a new allocation and does `init_page_count`. Every model checks
+//! exactly-once free per allocation and that no successful get sees a free
+//! page.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test -p mm --release --test loom`
+//! (exhaustive; `LOOM_MAX_PREEMPTIONS=N` bounds it if a model grows).
+#![cfg(loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering::*};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use mm::{Frozen, Legacy, Page, RefcountScheme};
+use std::sync::atomic::AtomicUsize as Seen;
+
+/// Counts, across all explored executions, how often an interesting
+/// interleaving happened, so a model that never reaches its race fails.
+fn seen(c: &'static Seen) {
+    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+fn assert_seen(c: &'static Seen, what: &str) {
+    assert!(c.load(std::sync::atomic::Ordering::Relaxed) > 0, "never explored: {what}");
+}
+
+struct State {
+    /// Current allocation id (1, 2, ...).
+    id: usize,
+    free: bool,
+    /// frees[id]: how often allocation `id` was freed.
+    frees: [u8; 4],
+    /// Set by the owner just before it unfreezes / after it freezes.
+    frozen_by_owner: bool,
+}
+
+struct Model<S: RefcountScheme> {
+    page: Page,
+    st: Mutex<State>,
+    _s: core::marker::PhantomData<S>,
+}
+
+impl<S: RefcountScheme> Model<S> {
+    /// A page owned by allocation 1 with one reference.
+    fn owned() -> Arc<Self> {
+        let m = Self::free_page();
+        m.alloc();
+        m
+    }
+
+    /// A free page (FROZEN).
+    fn free_page() -> Arc<Self> {
+        Arc::new(Model {
+            page: Page::new(S::FROZEN),
+            st: Mutex::new(State { id: 0, free: true, frees: [0; 4], frozen_by_owner: false }),
+            _s: core::marker::PhantomData,
+        })
+    }
+
+    fn c(&self) -> &mm::sync::AtomicU32 {
+        self.page.refcount()
+    }
+
+    /// The allocator's free: acts on whatever allocation the page holds now
+    /// (the state found in the page, not the caller's idea of it).
+    fn free(&self) {
+        let mut st = self.st.lock().unwrap();
+        assert!(!st.free, "double free of allocation {}", st.id);
+        assert!(S::is_frozen(S::raw(self.c())), "freeing a page that is not frozen");
+        st.free = true;
+        let id = st.id;
+        st.frees[id] += 1;
+        assert_eq!(st.frees[id], 1, "allocation {id} freed twice");
+    }
+
+    fn alloc(&self) -> usize {
+        let mut st = self.st.lock().unwrap();
+        assert!(st.free, "allocating a page that is in use");
+        st.free = false;
+        st.id += 1;
+        S::init_count(self.c());
+        st.id
+    }
+
+    /// After a successful get: the page must be owned.
+    fn assert_live(&self) {
+        let st = self.st.lock().unwrap();
+        assert!(!st.free, "successful get on a free page");
+        assert!(!st.frozen_by_owner, "successful get on a page frozen by its owner");
+    }
+
+    /// put_page: free if this was the last reference.
+    fn put(&self) {
+        if S::sub_and_test(self.c(), 1).expect("refcount misuse") {
+            self.free();
+        }
+    }
+
+    /// A speculative get followed by use and put.
+    fn try_get_use_put(&self) -> bool {
+        if S::add_unless_frozen(self.c(), 1) {
+            self.assert_live();
+            self.put();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn final_check(&self, allocations: usize) {
+        let st = self.st.lock().unwrap();
+        assert!(st.free, "page leaked");
+        assert_eq!(st.id, allocations);
+        for (id, &n) in st.frees.iter().enumerate().skip(1).take(allocations) {
+            assert_eq!(n, 1, "allocation {id} freed {n} times");
+        }
+        assert!(S::is_frozen(S::raw(self.c())));
+    }
+}
+
+/// Exhaustive unless `LOOM_MAX_PREEMPTIONS` bounds it: the models are small
+/// enough (the whole file explores every interleaving in well under a second
+/// in release mode).
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    loom::model::Builder::new().check(f);
+}
+
+/// 1. Revive race: T1's last put (1 -> 0, then CAS) against T2's speculative
+///    get; whoever ends up with the last reference frees, exactly once.
+fn revive_race<S: RefcountScheme>() {
+    static REVIVED: Seen = Seen::new(0);
+    model(|| {
+        let m = Model::<S>::owned();
+        let m2 = m.clone();
+        let t = thread::spawn(move || {
+            m2.try_get_use_put();
+        });
+        let freed_by_us = S::sub_and_test(m.c(), 1).unwrap();
+        if freed_by_us {
+            m.free();
+        }
+        t.join().unwrap();
+        m.final_check(1);
+        if !freed_by_us && S::FROZEN != 0 {
+            // T2 held the last reference: either it got in before our put, or
+            // it revived our transient 0 (frozen scheme only).
+            seen(&REVIVED);
+        }
+    });
+    assert_seen(&REVIVED, "the getter ending up with the last reference");
+    // Two speculative getters against the last put.
+    model(|| {
+        let m = Model::<S>::owned();
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let m = m.clone();
+                thread::spawn(move || {
+                    m.try_get_use_put();
+                })
+            })
+            .collect();
+        m.put();
+        for t in ts {
+            t.join().unwrap();
+        }
+        m.final_check(1);
+    });
+}
+
+/// 2. Stale get on a freed page: a getter holding a stale pointer races with
+///    the page being freed (frozen) and reallocated; a failed get leaves only
+///    leftovers, which the next allocation's init_page_count erases.
+fn stale_get_on_freed_page<S: RefcountScheme>() {
+    static LEFTOVERS: Seen = Seen::new(0);
+    model(|| {
+        let m = Model::<S>::owned();
+        let m2 = m.clone();
+        let t = thread::spawn(move || {
+            m2.try_get_use_put();
+            m2.try_get_use_put();
+        });
+        m.put();
+        t.join().unwrap();
+        // Leftovers of failed gets are hidden and erased by the next owner.
+        assert_eq!(S::count(m.c()), 0);
+        if S::raw(m.c()) != S::FROZEN {
+            seen(&LEFTOVERS);
+        }
+        m.alloc();
+        assert_eq!(S::raw(m.c()), 1);
+        m.put();
+        m.final_check(2);
+    });
+    if S::FROZEN != 0 {
+        assert_seen(&LEFTOVERS, "failed gets leaving leftovers on the freed page");
+    }
+}
+
+/// 3. Stale get on a page freed and reallocated to someone else: the get may
+///    succeed; the reader revalidates its slot and puts the page if it is not
+///    the one it looked up. That put must never free the new owner's page.
+fn stale_get_on_reallocated_page<S: RefcountScheme>() {
+    static REALLOCATED: Seen = Seen::new(0);
+    model(|| {
+        let m = Model::<S>::owned();
+        // The slot holds allocation 1 (and the slot owns its reference).
+        let slot = Arc::new(AtomicUsize::new(1));
+        let (m2, slot2) = (m.clone(), slot.clone());
+        let reader = thread::spawn(move || {
+            let want = slot2.load(Acquire);
+            if want == 0 || !S::add_unless_frozen(m2.c(), 1) {
+                return;
+            }
+            if slot2.load(Acquire) == want {
+                // Revalidated: it is the allocation we looked up.
+                let st = m2.st.lock().unwrap();
+                assert!(!st.free);
+                assert_eq!(st.id, want, "revalidated get on the wrong allocation");
+            } else if m2.st.lock().unwrap().id == 2 {
+                // The get succeeded on the reallocated page: put it back.
+                seen(&REALLOCATED);
+            }
+            m2.put();
+        });
+        // Writer: remove from the slot, drop the slot's reference (frees
+        // allocation 1 unless the reader holds it), reallocate when free and
+        // install allocation 2.
+        slot.store(0, Release);
+        m.put();
+        let freed = m.st.lock().unwrap().free;
+        if freed {
+            let id = m.alloc();
+            slot.store(id, Release);
+        }
+        reader.join().unwrap();
+        if !freed {
+            // The reader's put freed allocation 1; reallocate now.
+            let id = m.alloc();
+            slot.store(id, Release);
+        }
+        // Remove allocation 2 and drop its last reference.
+        slot.store(0, Release);
+        m.put();
+        m.final_check(2);
+    });
+    assert_seen(&REALLOCATED, "a stale get succeeding on the reallocated page");
+}
+
+/// 4. Overflow scrub: failed gets near 0xC000_0000 never wrap the counter
+///    into "owned" and are scrubbed back; a concurrent unfreeze by the owner
+///    is never overwritten by a scrub. (Frozen scheme only.)
+#[test]
+fn overflow_scrub() {
+    // Gets alone: always fail, and the counter ends frozen below the limit.
+    model(|| {
+        let m = Model::<Frozen>::free_page();
+        m.c().store(Frozen::SCRUB_LIMIT - 2, Relaxed);
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let m = m.clone();
+                thread::spawn(move || assert!(!m.try_get_use_put()))
+            })
+            .collect();
+        assert!(!m.try_get_use_put());
+        for t in ts {
+            t.join().unwrap();
+        }
+        let v = Frozen::raw(m.c());
+        assert!(Frozen::is_frozen(v) && v < Frozen::SCRUB_LIMIT, "{v:#x}");
+    });
+    // With the owner unfreezing concurrently (allocated frozen, then published).
+    model(|| {
+        let m = Model::<Frozen>::free_page();
+        m.c().store(Frozen::SCRUB_LIMIT - 1, Relaxed);
+        {
+            let mut st = m.st.lock().unwrap();
+            st.free = false;
+            st.id = 1;
+            st.frozen_by_owner = true;
+        }
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let m = m.clone();
+                thread::spawn(move || {
+                    m.try_get_use_put();
+                })
+            })
+            .collect();
+        m.st.lock().unwrap().frozen_by_owner = false;
+        Frozen::unfreeze(m.c(), 1);
+        for t in ts {
+            t.join().unwrap();
+        }
+        // Our reference survived every scrub: the last put frees.
+        assert!(Frozen::count(m.c()) >= 1);
+        m.put();
+        m.final_check(1);
+    });
+}
+
+/// 5. Freeze vs get: a successful freeze makes every speculative get fail
+///    until unfreeze; a get that lands first makes the freeze fail.
+fn freeze_vs_get<S: RefcountScheme>() {
+    static FROZE: Seen = Seen::new(0);
+    static GOT_FIRST: Seen = Seen::new(0);
+    model(|| {
+        let m = Model::<S>::owned();
+        let m2 = m.clone();
+        let t = thread::spawn(move || {
+            m2.try_get_use_put();
+        });
+        let froze = S::freeze(m.c(), 1);
+        seen(if froze { &FROZE } else { &GOT_FIRST });
+        if froze {
+            m.st.lock().unwrap().frozen_by_owner = true;
+            // Exclusive: nobody can have gained a reference.
+            assert_eq!(S::count(m.c()), 0);
+            m.st.lock().unwrap().frozen_by_owner = false;
+            S::unfreeze(m.c(), 1);
+        }
+        t.join().unwrap();
+        m.put();
+        m.final_check(1);
+    });
+    assert_seen(&FROZE, "the freeze winning");
+    assert_seen(&GOT_FIRST, "the get winning");
+}
+
+/// 6. Last-put ABA: T1's decrement to 0 stalls before its CAS; T2 revives the
+///    page, puts it (freeing allocation 1), reallocates it (allocation 2) and
+///    puts again. T1's late CAS may then claim allocation 2's free; exactly
+///    one party frees each allocation, and the freer frees what the page holds
+///    now.
+fn last_put_aba<S: RefcountScheme>() {
+    static ABA: Seen = Seen::new(0);
+    model(|| {
+        let m = Model::<S>::owned();
+        let m2 = m.clone();
+        let t = thread::spawn(move || {
+            if !S::add_unless_frozen(m2.c(), 1) {
+                return 1;
+            }
+            m2.assert_live();
+            m2.put();
+            if m2.st.lock().unwrap().free {
+                m2.alloc();
+                m2.put();
+                return 2;
+            }
+            1
+        });
+        if S::sub_and_test(m.c(), 1).unwrap() {
+            // The freer frees whatever allocation the page holds now.
+            let id = m.st.lock().unwrap().id;
+            m.free();
+            if id == 2 {
+                // Our stalled CAS claimed the free of allocation 2.
+                seen(&ABA);
+            }
+        }
+        let allocations = t.join().unwrap();
+        m.final_check(allocations);
+    });
+    if S::FROZEN != 0 {
+        assert_seen(&ABA, "a stalled last put freeing the next allocation");
+    }
+}
+
+macro_rules! both {
+    ($($name:ident),*) => {
+        mod frozen { $( #[test] fn $name() { super::$name::<super::Frozen>() } )* }
+        mod legacy { $( #[test] fn $name() { super::$name::<super::Legacy>() } )* }
+    };
+}
+both!(
+    revive_race,
+    stale_get_on_freed_page,
+    stale_get_on_reallocated_page,
+    freeze_vs_get,
+    last_put_aba
+);
