@@ -1,6 +1,6 @@
 # frozen-kernel: see README.md. Every target that needs tools runs `setup` first.
 #
-# Knobs: ARCH=x86_64 (aarch64 to come)  BOOT=bios|uefi  SMP=4  MEM=1G
+# Knobs: ARCH=x86_64|aarch64  BOOT=bios|uefi  SMP=4  MEM=1G
 #        SCHEME=frozen|legacy (refcount scheme of the image)  KVM=1 (opt-in)
 
 ARCH    ?= x86_64
@@ -42,12 +42,14 @@ QEMU_X86 = qemu-system-x86_64 $(ACCEL) -smp $(SMP) -m $(MEM) \
 	$(if $(CMDLINE),-fw_cfg name=opt/cmdline$(comma)string="$(CMDLINE)")
 comma := ,
 
+include mk/aarch64.mk
+
 .PHONY: all setup build kernel image run test bench usb debug lint fmt clean help
 
 all: image
 
 help:
-	@sed -n 's/^## //p' Makefile
+	@sed -n 's/^## //p' Makefile mk/aarch64.mk
 
 ## setup      install QEMU, firmware and the pinned Rust toolchain if missing
 setup:
@@ -57,6 +59,7 @@ setup:
 build: setup kernel
 	$(CARGO) build --release -j$(JOBS) -p boot -p qemu-tests
 
+ifneq ($(ARCH),aarch64)
 kernel: setup
 	$(CARGO) build --release -j$(JOBS) -p kernel --target $(KTARGET) --target-dir $(KTARGET_DIR) $(KFEATURES)
 
@@ -69,17 +72,20 @@ image: kernel
 run: image
 	@echo "QEMU: $(BOOT) boot, $(SMP) CPUs, $(MEM); quit with Ctrl-A X"
 	$(QEMU_X86) -serial mon:stdio -display none
+endif
 
 ## test       every test: host (unit, proptest, loom, Miri) and QEMU boots
 test: setup
 	@scripts/test.sh
 
+ifneq ($(ARCH),aarch64)
 ## bench      run the benchmarks in QEMU; tables on the terminal, JSON/CSV/SVG in target/bench/
 bench: image
 	$(CARGO) build --release -j$(JOBS) -p qemu-tests
 	target/release/qemu-runner --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) --smp $(SMP) --mem $(MEM) \
 		--cmdline bench --name bench --timeout 1800 -v
 	target/release/bench-report target/qemu-logs/bench.log target/bench --accel $(if $(filter 1,$(KVM)),kvm,tcg)
+endif
 
 # `make usb` is UEFI unless BOOT is given (the global BOOT default, bios, is for `make run`).
 USB_BOOT := $(if $(filter command line environment,$(origin BOOT)),$(BOOT),uefi)
@@ -93,10 +99,12 @@ endif
 usb: image
 	@DEV="$(DEV)" BOOT="$(USB_BOOT)" IMAGE_DIR="$(IMAGE_DIR)" YES="$(YES)" scripts/usb.sh
 
+ifneq ($(ARCH),aarch64)
 ## debug      boot halted with a gdb stub on :1234 (see docs/debugging.md)
 debug: image
 	@echo "QEMU waits for gdb: gdb $(KERNEL_ELF) -ex 'target remote :1234'"
 	$(QEMU_X86) -serial mon:stdio -display none -s -S
+endif
 
 ## lint       rustfmt check and clippy -D warnings (kernel for its target, host crates)
 lint: setup
@@ -104,7 +112,7 @@ lint: setup
 	$(CARGO) clippy -j$(JOBS) --all-targets -- -D warnings
 	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) -- -D warnings
 	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) --target-dir target/legacy --features legacy-refcount -- -D warnings
-	$(CARGO) clippy -j$(JOBS) -p mm --target aarch64-unknown-none -- -D warnings
+	$(CARGO) clippy -j$(JOBS) -p kernel --target aarch64-unknown-none -- -D warnings
 
 ## fmt        format all code
 fmt:

@@ -41,6 +41,14 @@ step "runner unit tests" cargo test -j"$JOBS" -p qemu-tests --lib --bins
 step "images (frozen-bit)" make --no-print-directory image SCHEME=frozen
 step "images (legacy)" make --no-print-directory image SCHEME=legacy
 step "QEMU boots" cargo test -j"$JOBS" -p qemu-tests --release --test boot -- --test-threads=2
+# aarch64: the same suites on QEMU virt with 4 CPUs (LSE atomics, -cpu max),
+# both refcount schemes, and the harness catching a stack overflow there.
+step "image (aarch64)" make --no-print-directory image ARCH=aarch64
+step "QEMU aarch64 ktest" make --no-print-directory test-aarch64
+step "QEMU aarch64 ktest (legacy)" make --no-print-directory test-aarch64 SCHEME=legacy
+step "QEMU aarch64 overflow caught" cargo run -q --release -p qemu-tests --bin qemu-runner -- \
+    --arch aarch64 --image target/image/aarch64/Image --cmdline "ktest ktest.inject=overflow ktest.filter=none" \
+    --name aarch64-overflow --timeout 300 --expect-fail
 # The shell over serial, and the screen (framebuffer) driven by the keyboard.
 step "QEMU shell+screen" cargo test -j"$JOBS" -p qemu-tests --release --test shell
 

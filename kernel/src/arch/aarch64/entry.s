@@ -74,7 +74,8 @@ primary_entry:
     orr     x3, x2, #TABLE_DESC
     str     x3, [x1, #510 * 8]
     ldr     x3, =__image_size
-    add     x3, x3, #0x1fffff
+    mov     x4, #0x1fffff
+    add     x3, x3, x4
     lsr     x3, x3, #21             // number of 2 MiB blocks
     mov     x4, x20
     mov     x5, #BOOT_BLOCK_ATTRS
@@ -114,12 +115,13 @@ primary_entry:
     ldr     x0, =primary_high
     br      x0
 
-// Maps the 1 GiB containing x0 (< 512 GiB) 1:1 in boot_l1_id. Clobbers x0-x2.
+// Maps the 1 GiB containing x0 (< 512 GiB) 1:1 in boot_l1_id. Clobbers x0-x3.
 boot_map_gib:
     lsr     x0, x0, #30
     adrp    x1, boot_l1_id
     lsl     x2, x0, #30
-    orr     x2, x2, #BOOT_BLOCK_ATTRS
+    mov     x3, #BOOT_BLOCK_ATTRS
+    orr     x2, x2, x3
     str     x2, [x1, x0, lsl #3]
     ret
 

@@ -8,6 +8,7 @@
 //! - `dtb.rs`: what we read from the device tree;
 //! - `vectors.s` + `exceptions.rs`: exception vectors and reports;
 //! - `psci.rs`, `smp.rs`: power and secondary CPUs (PSCI CPU_ON);
+//! - `gic.rs`: GICv2 wake-up SGIs for idle CPUs;
 //! - `pl011.rs`: the UART; `cpu.rs`: ids, model, per-CPU register, timer;
 //! - `power.rs`: semihosting exit, poweroff, reboot.
 
@@ -15,6 +16,7 @@ mod boot;
 mod cpu;
 mod dtb;
 mod exceptions;
+mod gic;
 mod mmu;
 mod pl011;
 mod power;
@@ -27,8 +29,16 @@ core::arch::global_asm!(include_str!("vectors.s"));
 pub use cpu::{cpu_id, cpu_index, cpu_model, cycles_per_us, read_cycles};
 pub use exceptions::{breakpoint, breakpoint_count, exception_tables, trigger_fault};
 pub use mmu::virt_to_phys;
+pub use pl011::serial_loopback_unsupported;
 pub use pl011::{console_read, console_write, serial_loopback};
 pub use power::{exit, hang, poweroff, reboot};
 pub use smp::{idle_until, start_secondary_cpus, wake_cpu};
 
 pub const NAME: &str = "aarch64";
+/// How atomic read-modify-writes compile here (for benchmark reports): the
+/// image is built with `+lse` (.cargo/config.toml), see cpu.rs and docs/aarch64.md.
+pub const ATOMICS: &str = if cfg!(target_feature = "lse") {
+    "LSE (ARMv8.1): ldadd / swp / cas, single instructions"
+} else {
+    "LL/SC (ARMv8.0): ldxr / stxr loops"
+};

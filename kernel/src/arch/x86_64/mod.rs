@@ -20,7 +20,7 @@ pub use interrupts::{breakpoint, breakpoint_count, exception_tables, trigger_fau
 pub use paging::virt_to_phys;
 pub use percpu::cpu_index;
 pub use power::{exit, hang, poweroff, reboot};
-pub use serial::{console_write, serial_loopback};
+pub use serial::{console_write, serial_loopback, serial_loopback_unsupported};
 pub use smp::{idle_until, start_aps as start_secondary_cpus, wake_cpu};
 pub use tsc::{rdtsc as read_cycles, ticks_per_us as cycles_per_us};
 

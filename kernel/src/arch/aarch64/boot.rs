@@ -1,0 +1,172 @@
+//! First Rust code on the boot CPU (called by entry.s with the MMU on, the
+//! image at its link address, TTBR0 identity-mapping the image and the DTB).
+//!
+//! Order matters: until the LSE check below, nothing may use an atomic
+//! read-modify-write (this image is built with `+lse`, and a CPU without LSE
+//! would fault on the first one), so no locks, no `Once`, no panics if it
+//! can be helped.
+
+use fdt::Fdt;
+
+use super::dtb::{self, MAX_RANGES, Ranges};
+use super::{cpu, gic, mmu, pl011, power, psci};
+use crate::arch::ExitStatus;
+use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
+use crate::smp::CPUS;
+
+/// `RegionKind::Firmware` codes for the DTB's reservations.
+pub const FW_RESERVED_MEMORY: u32 = 1;
+pub const FW_MEMRESERVE: u32 = 2;
+
+#[unsafe(no_mangle)]
+extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
+    cpu::set_cpu_index(0);
+    // The DTB through the boot identity map.
+    // SAFETY: x0 at entry is the DTB's physical address (booting.rst), and
+    // entry.s identity-mapped the 2 MiB from there.
+    let Ok(early_fdt) = (unsafe { Fdt::from_ptr(dtb_phys as *const u8) }) else {
+        // No console without a DTB: all we can do is end the run.
+        power::exit(ExitStatus::Failure)
+    };
+    let facts = dtb::early_facts(&early_fdt);
+    let dtb_end = dtb_phys + facts.dtb_size;
+
+    // The physical window: RAM minus `no-map` reservations, the DTB (if it
+    // is outside RAM) and the UART.
+    let mut window = subtract(facts.ram.as_slice(), facts.nomap.as_slice());
+    let dtb_in_ram = facts.ram.as_slice().iter().any(|&(s, e)| s <= dtb_phys && dtb_end <= e);
+    if !dtb_in_ram {
+        let _ = window.push(dtb_phys & !0xFFF, dtb_end.next_multiple_of(0x1000));
+    }
+    let mut devices = Ranges::<4>::new();
+    if let Some((s, e)) = facts.uart {
+        let _ = devices.push(s, e);
+    }
+    for (s, e) in facts.gicv2.into_iter().flatten() {
+        let _ = devices.push(s, e);
+    }
+    // SAFETY: boot CPU, no other CPU running yet.
+    let root = unsafe { mmu::build(kernel_phys, window.as_slice(), devices.as_slice()) };
+    // SAFETY: the new tables map the image exactly like the boot tables;
+    // TTBR0 still holds the identity map the switch runs from.
+    unsafe { mmu::switch(root) };
+
+    dtb::set_phys(dtb_phys);
+    if let Some((uart, _)) = facts.uart {
+        pl011::init(mmu::PHYS_OFFSET + uart);
+    }
+    if cfg!(target_feature = "lse") && !cpu::has_lse() {
+        pl011::early_write(
+            "\nFATAL: this kernel image is built with LSE atomics (ARMv8.1) and this CPU has none;\n\
+             run it on an ARMv8.1+ CPU (QEMU: -cpu max) or build without +lse (see docs/aarch64.md)\n",
+        );
+        power::exit(ExitStatus::Failure);
+    }
+    // From here on atomics, locks and panics are fine.
+    if let Some([(gicd, _), (gicc, _)]) = facts.gicv2 {
+        gic::init(mmu::PHYS_OFFSET + gicd, mmu::PHYS_OFFSET + gicc);
+        gic::init_cpu(0);
+    }
+
+    let fdt = dtb::get();
+    pl011::set_machine(dtb::is_qemu_virt(&fdt));
+    match dtb::psci(&fdt) {
+        Some((method, cpu_on)) => psci::init(method, cpu_on),
+        None => log::warn!("DTB has no usable /psci node: no SMP, no poweroff"),
+    }
+    CPUS[0].hw_id.store(cpu::cpu_id(), core::sync::atomic::Ordering::Relaxed);
+    if facts.uart.is_none() {
+        // Nobody will see this unless a console appears later; say it anyway.
+        log::warn!("DTB has no arm,pl011 UART: no console");
+    }
+
+    let mut info = BootInfo::new("DTB", mmu::PHYS_OFFSET, dtb::bootargs(&fdt));
+    let (kstart, kend) = mmu::kernel_range();
+    push_regions(
+        &mut info,
+        &facts,
+        (kernel_phys, kernel_phys + (kend - kstart)),
+        (dtb_phys, dtb_end),
+    );
+    let info = bootinfo::set(info);
+    crate::kernel_main(info)
+}
+
+/// `ranges` minus `holes`, both sorted or not.
+fn subtract(ranges: &[(u64, u64)], holes: &[(u64, u64)]) -> Ranges<MAX_RANGES> {
+    let mut out = Ranges::<MAX_RANGES>::new();
+    for &(s, e) in ranges {
+        // Cut [s, e) by every hole, left to right.
+        let mut cur = s;
+        let mut sorted = Ranges::<MAX_RANGES>::new();
+        for &(hs, he) in holes {
+            let _ = sorted.push(hs.max(s), he.min(e));
+        }
+        sorted.sort();
+        for &(hs, he) in sorted.as_slice() {
+            if hs > cur {
+                let _ = out.push(cur, hs);
+            }
+            cur = cur.max(he);
+        }
+        if cur < e {
+            let _ = out.push(cur, e);
+        }
+    }
+    out
+}
+
+/// Fills the memory map: RAM is usable except the kernel image (with its
+/// boot page tables and stacks, all in .bss) and the DTB (`Bootloader`) and
+/// the DTB's reservations (`Firmware`). Holes are widened to whole pages.
+/// Pushed sorted and disjoint, by cutting at every boundary.
+fn push_regions(info: &mut BootInfo, facts: &dtb::EarlyFacts, kernel: (u64, u64), dtb: (u64, u64)) {
+    const MAX_HOLES: usize = 2 + 2 * MAX_RANGES + 1;
+    let page_out = |(s, e): (u64, u64)| (s & !0xFFF, e.next_multiple_of(0x1000));
+    let mut holes: [((u64, u64), RegionKind); MAX_HOLES] =
+        [((0, 0), RegionKind::Usable); MAX_HOLES];
+    let mut n = 0;
+    let mut add = |r: (u64, u64), kind| {
+        if n < MAX_HOLES && r.0 < r.1 {
+            holes[n] = (page_out(r), kind);
+            n += 1;
+        }
+    };
+    add(kernel, RegionKind::Bootloader);
+    add(dtb, RegionKind::Bootloader);
+    for &r in facts.reserved.as_slice().iter().chain(facts.nomap.as_slice()) {
+        add(r, RegionKind::Firmware(FW_RESERVED_MEMORY));
+    }
+    for &r in facts.memreserve.as_slice() {
+        add(r, RegionKind::Firmware(FW_MEMRESERVE));
+    }
+    let holes = &holes[..n];
+
+    let mut points = [0u64; 2 * (MAX_RANGES + MAX_HOLES)];
+    let mut np = 0;
+    for &(s, e) in facts.ram.as_slice() {
+        points[np] = s;
+        points[np + 1] = e;
+        np += 2;
+    }
+    for &((s, e), _) in holes {
+        points[np] = s;
+        points[np + 1] = e;
+        np += 2;
+    }
+    let points = &mut points[..np];
+    points.sort_unstable();
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if a == b || !facts.ram.as_slice().iter().any(|&(s, e)| s <= a && b <= e) {
+            continue;
+        }
+        let covering = |want: fn(RegionKind) -> bool| {
+            holes.iter().find(|&&((s, e), k)| want(k) && s <= a && b <= e).map(|&(_, k)| k)
+        };
+        let kind = covering(|k| k == RegionKind::Bootloader)
+            .or_else(|| covering(|k| matches!(k, RegionKind::Firmware(_))))
+            .unwrap_or(RegionKind::Usable);
+        info.push_region(MemRegion { start: a, end: b, kind });
+    }
+}

@@ -1,0 +1,68 @@
+//! Ending the machine: semihosting `SYS_EXIT` for test runs under QEMU
+//! (`-semihosting`), PSCI for poweroff and reset, and a halt as the fallback.
+
+use super::psci;
+use crate::arch::ExitStatus;
+
+unsafe extern "C" {
+    /// `hlt #0xf000; ret` (vectors.s): x0 = operation, x1 = parameter block.
+    fn aarch64_semihosting_call(op: u64, param: u64) -> u64;
+    /// The `hlt` itself, so the exception handler can recognise the trap
+    /// taken when no semihosting host is listening.
+    pub(super) static aarch64_semihosting_hlt: u8;
+}
+
+const SYS_EXIT: u64 = 0x18;
+/// ADP_Stopped_ApplicationExit: with it, QEMU exits with the given status.
+const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
+
+/// Ends a test or benchmark run: QEMU exits with status 0 (success) or 1
+/// (failure). Without a semihosting host the `hlt` traps instead; the
+/// exception handler then says so and halts (see exceptions.rs).
+pub fn exit(status: ExitStatus) -> ! {
+    let code = match status {
+        ExitStatus::Success => 0,
+        ExitStatus::Failure => 1,
+    };
+    let block = [ADP_STOPPED_APPLICATION_EXIT, code];
+    // SAFETY: SYS_EXIT reads the two-word block and ends the program; the
+    // block outlives the call.
+    unsafe { aarch64_semihosting_call(SYS_EXIT, block.as_ptr() as u64) };
+    crate::console::emergency_write(format_args!(
+        "[kernel stopped: {status:?}; semihosting SYS_EXIT returned, halting]\n"
+    ));
+    halt_forever()
+}
+
+/// Called by the exception handler when the semihosting `hlt` trapped.
+pub fn semihosting_missing() -> ! {
+    crate::console::emergency_write(format_args!(
+        "[kernel stopped; no semihosting host to exit to, halting]\n"
+    ));
+    halt_forever()
+}
+
+/// Stops this CPU for good (interrupts masked, `wfe` in a loop).
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: masking interrupts and waiting for an event have no other effect.
+        unsafe { core::arch::asm!("msr daifset, #0xf", "wfe", options(nomem, nostack)) };
+    }
+}
+
+/// Spins forever without reporting: `ktest.inject=hang`.
+pub fn hang() -> ! {
+    halt_forever()
+}
+
+pub fn poweroff() -> ! {
+    let e = psci::system_off();
+    println!("PSCI SYSTEM_OFF failed: {e}; trying semihosting exit");
+    exit(ExitStatus::Success)
+}
+
+pub fn reboot() -> ! {
+    let e = psci::system_reset();
+    println!("PSCI SYSTEM_RESET failed: {e}; halting");
+    halt_forever()
+}

@@ -1,0 +1,209 @@
+//! Secondary CPUs: found in the DTB's `/cpus` (`reg` = MPIDR affinity),
+//! started one at a time with PSCI `CPU_ON`.
+//!
+//! For each CPU the boot CPU maps a kernel stack and an exception stack
+//! (with guard pages, mmu.rs), fills the CPU's [`ApBoot`] record, cleans it
+//! to memory (the new CPU reads it with its caches off) and calls CPU_ON
+//! with `aarch64_secondary_entry` (entry.s) and the record's physical
+//! address. The CPU turns its MMU on with the boot identity map and the
+//! final kernel tables, and arrives in [`aarch64_secondary_main`]. A CPU
+//! that does not check in within [`CPU_TIMEOUT_US`] is reported and
+//! abandoned: if it shows up later it sees that and switches itself off
+//! (PSCI CPU_OFF), so a late CPU never runs with a reused record.
+//!
+//! Idle CPUs sleep in `wfi` and are woken by a GICv2 SGI (gic.rs), or, with
+//! no GICv2, in `wfe` woken by `sev`.
+
+use core::alloc::Layout;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::{cpu, dtb, gic, mmu, power, psci};
+use crate::smp::{self, CPUS, Cpu, MAX_CPUS};
+
+const CPU_TIMEOUT_US: u64 = 1_000_000;
+
+const STARTING: u64 = 1;
+const ONLINE: u64 = 2;
+const ABANDONED: u64 = 3;
+
+/// What a starting CPU needs before it can run Rust. Read by entry.s (first
+/// four fields, offsets checked below) with the MMU off.
+#[repr(C)]
+pub struct ApBoot {
+    ttbr1: AtomicU64,
+    stack_top: AtomicU64,
+    exc_stack_top: AtomicU64,
+    index: AtomicU64,
+    /// STARTING -> ONLINE (by the CPU) or -> ABANDONED (by the boot CPU).
+    state: AtomicU64,
+}
+
+const _: () = {
+    assert!(core::mem::offset_of!(ApBoot, ttbr1) == 0);
+    assert!(core::mem::offset_of!(ApBoot, stack_top) == 8);
+    assert!(core::mem::offset_of!(ApBoot, exc_stack_top) == 16);
+    assert!(core::mem::offset_of!(ApBoot, index) == 24);
+};
+
+static AP_BOOT: [ApBoot; MAX_CPUS] = [const {
+    ApBoot {
+        ttbr1: AtomicU64::new(0),
+        stack_top: AtomicU64::new(0),
+        exc_stack_top: AtomicU64::new(0),
+        index: AtomicU64::new(0),
+        state: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+unsafe extern "C" {
+    fn aarch64_secondary_entry();
+}
+
+/// Starts every CPU the DTB describes. Returns the number online.
+pub fn start_secondary_cpus() -> usize {
+    let me = cpu::cpu_id();
+    CPUS[0].hw_id.store(me, Ordering::Relaxed);
+    let fdt = dtb::get();
+    let (nodes, total) = dtb::cpus::<MAX_CPUS>(&fdt);
+    smp::set_possible(total.max(1));
+    if total > MAX_CPUS {
+        println!("smp: {total} CPUs described, only {MAX_CPUS} supported");
+    }
+    if total > 1 && !psci::available() {
+        println!("smp: no PSCI in the DTB; running on the boot CPU only");
+    } else if total > 1 {
+        if let Some((major, minor)) = psci::version() {
+            println!(
+                "smp: PSCI {major}.{minor}, starting {} secondary CPUs",
+                total.min(MAX_CPUS) - 1
+            );
+        }
+        let entry = mmu::image_virt_to_phys(aarch64_secondary_entry as *const () as u64);
+        let mut index = 1;
+        for node in nodes.iter().flatten() {
+            let id = cpu::mpidr_to_id(node.mpidr);
+            if id == me {
+                continue;
+            }
+            if index >= MAX_CPUS {
+                break;
+            }
+            CPUS[index].hw_id.store(id, Ordering::Relaxed);
+            if !node.psci {
+                println!(
+                    "smp: CPU {index} (MPIDR {:#x}) is not started with PSCI; left offline",
+                    node.mpidr
+                );
+            } else if let Err(why) = start_one(index, node.mpidr, entry) {
+                println!("smp: CPU {index} (MPIDR {:#x}) {why}; continuing without it", node.mpidr);
+            }
+            index += 1;
+        }
+    }
+    // Nothing needs the boot identity map on this CPU any more.
+    mmu::disable_identity_map();
+    smp::nr_online()
+}
+
+fn start_one(index: usize, mpidr: u64, entry: u64) -> Result<(), &'static str> {
+    let size = (mmu::STACK_SIZE + mmu::EXC_STACK_SIZE) as usize;
+    let layout =
+        Layout::from_size_align(size, mmu::PAGE_SIZE as usize).map_err(|_| "bad stack layout")?;
+    // SAFETY: non-zero size; the block is never freed (the CPU's stacks).
+    let backing = unsafe { alloc::alloc::alloc(layout) };
+    if backing.is_null() {
+        return Err("got no memory for its stacks");
+    }
+    // SAFETY: we are the boot CPU (the only caller of start_secondary_cpus),
+    // and `backing` is ours forever.
+    let (stack_top, exc_top) = unsafe { mmu::map_stack(index, backing) };
+    let rec = &AP_BOOT[index];
+    // Relaxed: the record reaches the new CPU through the cache clean below
+    // and the CPU_ON call, not through atomics (it reads it with the MMU off).
+    rec.ttbr1.store(mmu::root(), Ordering::Relaxed);
+    rec.stack_top.store(stack_top, Ordering::Relaxed);
+    rec.exc_stack_top.store(exc_top, Ordering::Relaxed);
+    rec.index.store(index as u64, Ordering::Relaxed);
+    rec.state.store(STARTING, Ordering::Relaxed);
+    let rec_va = rec as *const ApBoot as u64;
+    mmu::clean_dcache_range(rec_va, core::mem::size_of::<ApBoot>() as u64);
+    if let Err(e) = psci::cpu_on(mpidr, entry, mmu::image_virt_to_phys(rec_va)) {
+        println!("smp: CPU_ON failed: {e}");
+        return Err("could not be started");
+    }
+    let deadline = cpu::read_cycles() + CPU_TIMEOUT_US * cpu::cycles_per_us();
+    while cpu::read_cycles() < deadline {
+        // Acquire: pairs with the CPU's AcqRel exchange to ONLINE.
+        if rec.state.load(Ordering::Acquire) == ONLINE {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    // AcqRel: either we abandon it (and it will see that), or it got there
+    // first and we see everything it did before.
+    match rec.state.compare_exchange(STARTING, ABANDONED, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Err("did not come up within 1 s"),
+        Err(_) => {
+            // It is ONLINE and marks itself online in the next instructions.
+            while !CPUS[index].online.load(Ordering::Acquire) {
+                core::hint::spin_loop();
+            }
+            Ok(())
+        }
+    }
+}
+
+/// First Rust code on a secondary CPU (entry.s, on its own stacks, MMU on).
+#[unsafe(no_mangle)]
+extern "C" fn aarch64_secondary_main(index: usize) -> ! {
+    cpu::set_cpu_index(index);
+    mmu::disable_identity_map();
+    CPUS[index].hw_id.store(cpu::cpu_id(), Ordering::Relaxed);
+    // AcqRel: publishes our setup to the boot CPU, or sees its ABANDONED.
+    if AP_BOOT[index]
+        .state
+        .compare_exchange(STARTING, ONLINE, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        // Too late: the boot CPU gave up on us and may reuse nothing of ours,
+        // but must not find an extra CPU running either.
+        let _ = psci::cpu_off();
+        power::halt_forever();
+    }
+    gic::init_cpu(index);
+    smp::set_online(index);
+    smp::secondary_idle_loop(&CPUS[index])
+}
+
+/// Wakes `cpu` from [`idle_until`]. With a GICv2: a wake-up SGI to that
+/// CPU; without: `sev` (an event to every CPU). Either way the `dsb` first
+/// makes the caller's stores (the posted job) visible before the wake-up.
+pub fn wake_cpu(cpu: &Cpu) {
+    // SAFETY: a barrier; no other effect.
+    unsafe { core::arch::asm!("dsb ish", options(nostack, preserves_flags)) };
+    if gic::can_wake(cpu.index) {
+        gic::send_wake(cpu.index);
+    } else {
+        // SAFETY: signals an event; no other effect.
+        unsafe { core::arch::asm!("sev", options(nostack, preserves_flags)) };
+    }
+}
+
+/// Sleeps unless `ready()` is already true, and never misses a wake-up:
+/// with a GICv2, `wfi` (a real sleep, also in QEMU) ends when the wake SGI
+/// is pending, including one sent between the check and the `wfi`, and the
+/// SGI is then acknowledged (IRQs stay masked: it is never taken). Without,
+/// `wfe`: a `sev` after the check leaves the event register set, so the
+/// `wfe` returns at once. Spurious returns just go round the caller's loop.
+pub fn idle_until(ready: &dyn Fn() -> bool) {
+    if gic::can_wake(super::cpu::cpu_index()) {
+        if !ready() {
+            // SAFETY: waits for an interrupt to become pending; no other effect.
+            unsafe { core::arch::asm!("wfi", options(nostack, preserves_flags)) };
+        }
+        gic::ack_all();
+    } else if !ready() {
+        // SAFETY: waits for an event; no other effect.
+        unsafe { core::arch::asm!("wfe", options(nostack, preserves_flags)) };
+    }
+}

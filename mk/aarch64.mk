@@ -1,0 +1,91 @@
+# aarch64 (QEMU virt) build and run rules; included by the top Makefile.
+#
+# With ARCH=aarch64 this file provides `kernel`, `image`, `run`, `debug` and
+# `bench`, so the top Makefile must only define its x86_64 versions of those
+# when ARCH is not aarch64. `test-aarch64` is always available (scripts/test.sh
+# runs it from an x86_64 `make test`).
+#
+# The image is an arm64 Linux Image (64-byte header, `ARM\x64` magic): the
+# kernel ELF, linked by kernel/src/arch/aarch64/linker.ld with the header at
+# its start, flattened by llvm-objcopy. QEMU -kernel and U-Boot `booti` load
+# it. It is built with LSE atomics (.cargo/config.toml), so it needs an
+# ARMv8.1+ CPU: QEMU `-cpu max` (cortex-a72 is ARMv8.0 and would be refused
+# at boot with a message). See docs/aarch64.md.
+#
+# Uses from the top Makefile: CARGO JOBS SMP MEM SCHEME CMDLINE, `setup`.
+# Own knobs: LSE=0 (ARMv8.0 build), A64_CPU=max (QEMU -cpu).
+
+A64_TARGET := aarch64-unknown-none
+# LSE=0: build for ARMv8.0 (LL/SC atomics), e.g. with A64_CPU=cortex-a72.
+LSE ?= 1
+A64_CPU ?= max
+ifeq ($(SCHEME),legacy)
+  A64_FEATURES := --features legacy-refcount
+  A64_TARGET_DIR := target/legacy
+  A64_IMAGE_DIR := target/image/aarch64-legacy
+else
+  A64_FEATURES :=
+  A64_TARGET_DIR := target
+  A64_IMAGE_DIR := target/image/aarch64
+endif
+ifeq ($(LSE),0)
+  # Appended after .cargo/config.toml's +lse, so it wins.
+  A64_ENV := CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS='-C target-feature=-lse'
+  A64_TARGET_DIR := $(A64_TARGET_DIR)/nolse
+  A64_IMAGE_DIR := $(A64_IMAGE_DIR)-nolse
+else
+  A64_ENV :=
+endif
+A64_ELF := $(A64_TARGET_DIR)/$(A64_TARGET)/release/kernel
+A64_IMAGE := $(A64_IMAGE_DIR)/Image
+# llvm-objcopy from the pinned toolchain's llvm-tools component (rustc here
+# is the rustup proxy, which picks the toolchain of rust-toolchain.toml).
+A64_OBJCOPY = $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin/llvm-objcopy
+A64_RUNNER = $(CARGO) run -q --release -j$(JOBS) -p qemu-tests --bin qemu-runner --
+# The runner says `-cpu max`; a later -cpu overrides it.
+A64_RUNNER_CPU = $(if $(filter-out max,$(A64_CPU)),-- -cpu $(A64_CPU))
+# Always TCG: the host is x86_64, there is no KVM for aarch64 guests.
+QEMU_A64 = qemu-system-aarch64 -M virt -cpu $(A64_CPU) -accel tcg,thread=multi -smp $(SMP) -m $(MEM) \
+	-kernel $(A64_IMAGE) -semihosting -no-reboot $(if $(CMDLINE),-append "$(CMDLINE)")
+
+.PHONY: kernel-aarch64 image-aarch64 run-aarch64 test-aarch64 bench-aarch64 debug-aarch64
+
+kernel-aarch64: setup
+	$(A64_ENV) $(CARGO) build --release -j$(JOBS) -p kernel --target $(A64_TARGET) --target-dir $(A64_TARGET_DIR) $(A64_FEATURES)
+
+## image-aarch64  arm64 Image for QEMU virt / U-Boot booti (also: make image ARCH=aarch64)
+image-aarch64: kernel-aarch64
+	@mkdir -p $(A64_IMAGE_DIR)
+	$(A64_OBJCOPY) -O binary $(A64_ELF) $(A64_IMAGE)
+	@echo "arm64 Image: $(A64_IMAGE) ($$(stat -c %s $(A64_IMAGE)) bytes)"
+
+## run-aarch64    boot the Image in QEMU virt, console on this terminal (quit: Ctrl-A X)
+run-aarch64: image-aarch64
+	@echo "QEMU virt: -cpu max, $(SMP) CPUs, $(MEM); quit with Ctrl-A X"
+	$(QEMU_A64) -serial mon:stdio -display none
+
+## test-aarch64   boot the Image in ktest mode and judge it (SMP=4 by default)
+test-aarch64: image-aarch64
+	$(A64_RUNNER) --arch aarch64 --image $(A64_IMAGE) --cmdline ktest --smp $(SMP) --mem $(MEM) \
+		--timeout 900 --name aarch64$(if $(filter legacy,$(SCHEME)),-legacy)-ktest $(A64_RUNNER_CPU)
+
+## bench-aarch64  bench mode (LSE atomics, -cpu max); JSON/CSV/SVG in target/bench/aarch64/
+bench-aarch64: image-aarch64
+	$(CARGO) build --release -j$(JOBS) -p qemu-tests
+	target/release/qemu-runner --arch aarch64 --image $(A64_IMAGE) --smp $(SMP) --mem $(MEM) \
+		--cmdline bench --name aarch64-bench --timeout 1800 -v $(A64_RUNNER_CPU)
+	target/release/bench-report target/qemu-logs/aarch64-bench.log target/bench/aarch64 --accel tcg
+
+## debug-aarch64  boot halted with a gdb stub on :1234
+debug-aarch64: image-aarch64
+	@echo "QEMU waits for gdb: gdb-multiarch $(A64_ELF) -ex 'target remote :1234'"
+	$(QEMU_A64) -serial mon:stdio -display none -s -S
+
+ifeq ($(ARCH),aarch64)
+.PHONY: kernel image run bench debug
+kernel: kernel-aarch64
+image: image-aarch64
+run: run-aarch64
+bench: bench-aarch64
+debug: debug-aarch64
+endif
