@@ -48,7 +48,10 @@ pub mod sync;
 #[cfg(any(test, feature = "std"))]
 pub mod testing;
 
-pub use buddy::{BadPage, BadPageReason, BuddyInfo, MemRangeError, Zone, ZoneStats};
+pub use buddy::{
+    BadPage, BadPageReason, BuddyInfo, MemRangeError, NR_CPUS, PCP_BATCH, PCP_HIGH, PCP_MAX_ORDER,
+    Zone, ZoneStats,
+};
 pub use handle::{FrozenPages, PageRef};
 pub use memmap::{MemMap, MemMapError, SectionStorage};
 pub use page::{Page, PageFlags};

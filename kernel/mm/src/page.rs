@@ -176,6 +176,10 @@ impl PageFlags {
     const fn has(self, flag: u32) -> bool {
         self.0 & flag != 0
     }
+    /// `PG_pcp`: head of a free block cached on a per-CPU list.
+    pub const fn is_pcp(self) -> bool {
+        self.has(Self::PCP)
+    }
     /// `PG_buddy`: head of a free block.
     pub const fn is_buddy(self) -> bool {
         self.has(Self::BUDDY)

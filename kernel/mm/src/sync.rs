@@ -34,15 +34,11 @@ pub(crate) fn store_refcount(c: &AtomicU32, v: u32, order: Ordering) {
     c.store(v, order);
 }
 
-/// The zone lock: a fair ticket spinlock (FIFO, so no CPU starves on a busy
-/// zone).
-pub(crate) type TicketLock<T> = spin::mutex::TicketMutex<T, LockRelax>;
-
-/// How a waiter of the zone lock passes time. In the kernel the holder runs
-/// with preemption off, so spinning (`spin_loop` hint) is right. Host tests run
-/// more threads than cores; a descheduled ticket holder would then make every
-/// waiter burn its whole time slice, so with `std` the waiter yields instead.
-/// Lock semantics are identical.
+/// How a waiter of a lock passes time. In the kernel the holder runs with
+/// interrupts off, so spinning (`spin_loop` hint) is right. Host tests run
+/// more threads than cores; a descheduled holder would then make every waiter
+/// burn its whole time slice, so with `std` the waiter yields instead. Lock
+/// semantics are identical.
 pub(crate) struct LockRelax;
 
 impl spin::relax::RelaxStrategy for LockRelax {
@@ -54,3 +50,7 @@ impl spin::relax::RelaxStrategy for LockRelax {
         core::hint::spin_loop();
     }
 }
+
+/// The zone lock and the per-CPU page lists' locks: a plain test-and-set
+/// spinlock (see `buddy/mod.rs` for why not a ticket lock).
+pub(crate) type SpinLock<T> = spin::mutex::SpinMutex<T, LockRelax>;

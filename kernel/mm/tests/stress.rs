@@ -113,7 +113,12 @@ fn page_cache<S: RefcountScheme>() {
                         failed.fetch_add(1, Relaxed);
                         continue;
                     }
-                    if slot.load(Acquire) == v {
+                    // Our reference pins the block `page` belongs to; for an
+                    // order-0 allocation `pfn + 1` is a neighbour, not a tail,
+                    // and pins nothing of `pfn`: then only count the lookup.
+                    let pinned =
+                        std::ptr::eq(z.memmap().compound_head(page), z.pfn_to_page(pfn).unwrap());
+                    if slot.load(Acquire) == v && pinned {
                         // Revalidated: it must be the allocation we looked up,
                         // alive, and referenced.
                         assert_eq!(

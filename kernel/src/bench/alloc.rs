@@ -40,6 +40,21 @@ fn ours_order0(ops: u64) -> usize {
     failures
 }
 
+fn pcp_order0(ops: u64) -> usize {
+    let mut failures = 0;
+    for _ in 0..ops {
+        match crate::mm::alloc_frozen_pages(0) {
+            Some(p) => {
+                if crate::mm::free_frozen_pages(p, 0).is_err() {
+                    failures += 1;
+                }
+            }
+            None => failures += 1,
+        }
+    }
+    failures
+}
+
 fn peer_order0(ops: u64) -> usize {
     let mut failures = 0;
     for _ in 0..ops {
@@ -54,26 +69,36 @@ fn peer_order0(ops: u64) -> usize {
 
 pub fn order0() -> TestResult {
     ensure_peer();
+    crate::mm::drain_all_pages();
     let free_before = zone().nr_free_pages();
     let failures = AtomicUsize::new(0);
     let mut table = Table::new(
         "Allocator: order-0 alloc+free pairs per CPU (ns per pair)",
         "ns",
-        &["this buddy (zone lock)", "buddy_system_allocator + lock"],
-        ("this", "peer"),
+        &[
+            "this buddy + per-CPU lists",
+            "this buddy, zone lock only",
+            "buddy_system_allocator + lock",
+        ],
+        ("this+pcp", "peer"),
     );
     for n in harness::cpu_steps() {
+        let pcp = harness::measure(n, OPS, &|_, ops| {
+            failures.fetch_add(pcp_order0(ops), Ordering::Relaxed);
+        });
         let ours = harness::measure(n, OPS, &|_, ops| {
             failures.fetch_add(ours_order0(ops), Ordering::Relaxed);
         });
         let peer = harness::measure(n, OPS, &|_, ops| {
             failures.fetch_add(peer_order0(ops), Ordering::Relaxed);
         });
+        record("alloc_order0", "buddy+pcp", &pcp);
         record("alloc_order0", "buddy", &ours);
         record("alloc_order0", "peer", &peer);
-        table.row(n, &[ours.ns_per_op(), peer.ns_per_op()], (0, 1));
+        table.row(n, &[pcp.ns_per_op(), ours.ns_per_op(), peer.ns_per_op()], (0, 2));
     }
     table.print();
+    crate::mm::drain_all_pages();
     if failures.into_inner() != 0 || zone().nr_free_pages() != free_before {
         return Err(Failure::Fail("order-0 benchmark lost pages or failed allocations".into()));
     }

@@ -61,7 +61,8 @@ pub fn print_meminfo() {
         kib(m.managed_pages),
         m.managed_percent()
     );
-    println!("Free:        {:>10} kB", kib(m.free_pages));
+    println!("Free:        {:>10} kB  (zone free lists)", kib(m.free_pages));
+    println!("PerCpuLists: {:>10} kB  (free, cached on per-CPU lists)", kib(super::nr_pcp_pages()));
     println!(
         "Reserved:    {:>10} kB  (below 1 MiB, memmap, partial pages)",
         m.reserved_bytes() >> 10

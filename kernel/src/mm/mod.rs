@@ -106,6 +106,33 @@ pub fn init(info: &BootInfo) {
     heap_grow::enable();
 }
 
+/// Allocates 2^order frozen pages through this CPU's per-CPU list (orders
+/// above `mm::PCP_MAX_ORDER` go to the zone) and counts them for `cpus`.
+pub fn alloc_frozen_pages(order: usize) -> Option<&'static Page> {
+    let cpu = crate::smp::this_cpu();
+    let page = zone().alloc_frozen_pages_pcp(cpu.index, order)?;
+    cpu.stats.pages_allocated.fetch_add(1 << order, Ordering::Relaxed);
+    Some(page)
+}
+
+/// Frees a frozen block through this CPU's per-CPU list.
+pub fn free_frozen_pages(page: &Page, order: usize) -> Result<(), mm::BadPage> {
+    let cpu = crate::smp::this_cpu();
+    zone().free_frozen_pages_pcp(cpu.index, page, order)?;
+    cpu.stats.pages_freed.fetch_add(1 << order, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Returns every page cached on per-CPU lists to the zone.
+pub fn drain_all_pages() {
+    zone().drain_all_pages();
+}
+
+/// Pages cached on all per-CPU lists.
+pub fn nr_pcp_pages() -> usize {
+    (0..crate::smp::MAX_CPUS.min(mm::NR_CPUS)).map(|cpu| zone().nr_pcp_pages(cpu)).sum()
+}
+
 /// Pages handed to the zone at boot.
 pub fn boot_managed_pages() -> usize {
     BOOT_MANAGED.load(Ordering::Relaxed)

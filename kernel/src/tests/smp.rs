@@ -15,6 +15,7 @@ pub static SUITE: Suite = Suite {
         Case { name: "barrier_rounds", run: barrier_rounds },
         Case { name: "per_cpu_index_matches", run: per_cpu_index_matches },
         Case { name: "call_on_chosen_cpus", run: call_on_chosen_cpus },
+        Case { name: "alloc_free_across_cpus", run: alloc_free_across_cpus },
     ],
 };
 
@@ -97,5 +98,56 @@ fn call_on_chosen_cpus() -> TestResult {
         let expected = usize::from(chosen.contains(&c.index));
         kassert_eq!(ran[c.index].load(Ordering::Relaxed), expected);
     }
+    Ok(())
+}
+
+/// Every CPU allocates through its per-CPU list and frees half of its blocks
+/// itself and half on the next CPU (cross-CPU frees). Afterwards, once the
+/// per-CPU lists are drained, every page is back and fully merged.
+fn alloc_free_across_cpus() -> TestResult {
+    use crate::mm as kmm;
+    const ROUNDS: usize = 2000;
+    let n = smp::nr_online();
+    let zone = kmm::zone();
+    kmm::drain_all_pages();
+    let before = zone.buddyinfo();
+    // Blocks handed from CPU i to CPU i+1, as (pfn, order); capacity reserved
+    // up front so the heap does not grow (from the zone) mid-test.
+    let handoff: Vec<spin::Mutex<Vec<(usize, usize)>>> =
+        (0..smp::MAX_CPUS).map(|_| spin::Mutex::new(Vec::with_capacity(ROUNDS))).collect();
+    let failures = AtomicUsize::new(0);
+    let barrier = Barrier::new(n);
+    smp::on_each_cpu(&|cpu| {
+        let rank = smp::online_cpus().position(|c| c.index == cpu).unwrap_or(0);
+        let next = smp::online_cpus().nth((rank + 1) % n).map_or(cpu, |c| c.index);
+        for i in 0..ROUNDS {
+            let order = (i + cpu) % 4;
+            let Some(page) = kmm::alloc_frozen_pages(order) else {
+                failures.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let pfn = zone.page_to_pfn(page);
+            if i % 2 == 0 {
+                if kmm::free_frozen_pages(page, order).is_err() {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            } else {
+                handoff[next].lock().push((pfn, order));
+            }
+        }
+        barrier.wait();
+        let mine = core::mem::take(&mut *handoff[cpu].lock());
+        for (pfn, order) in mine {
+            let page = kmm::MEMMAP.pfn_to_page(pfn).expect("pfn from the zone");
+            if kmm::free_frozen_pages(page, order).is_err() {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    kassert_eq!(failures.load(Ordering::Relaxed), 0);
+    kdiag!("{} pages cached on per-CPU lists before the drain", kmm::nr_pcp_pages());
+    kmm::drain_all_pages();
+    kassert_eq!(kmm::nr_pcp_pages(), 0);
+    kassert_eq!(zone.buddyinfo(), before);
     Ok(())
 }

@@ -17,20 +17,38 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if order > MAX_ORDER {
             return None;
         }
-        // (Per-CPU page lists, a later issue, will be tried here first.)
+        let mut bad = None;
+        let mut z = self.inner.lock();
+        let pfn = self.take_checked_block(&mut z, order, &mut bad);
+        if let Some(pfn) = pfn {
+            self.prep_new_block(pfn, order);
+        }
+        drop(z);
+        // Logged outside the zone lock: the logger may allocate, and the heap
+        // grows from this allocator.
+        if let Some(bad) = bad {
+            log::error!("{bad}");
+        }
+        pfn.map(|pfn| self.page(pfn))
+    }
+
+    /// Take a free block of `order` whose descriptors pass
+    /// `check_new_block`. A block that fails is leaked instead of handed
+    /// out (somebody may still be using it): every page is marked
+    /// quarantined, so a stray free of any of them is swallowed too; the
+    /// report is recorded and left in `bad` for the caller to log once the
+    /// zone lock is dropped. Then the next block is tried.
+    pub(super) fn take_checked_block(
+        &self,
+        z: &mut super::free_area::ZoneInner,
+        order: usize,
+        bad: &mut Option<BadPage>,
+    ) -> Option<usize> {
         loop {
-            let mut z = self.inner.lock();
-            let pfn = self.take_block(&mut z, order)?;
+            let pfn = self.take_block(z, order)?;
             match self.check_new_block(pfn, order) {
-                Ok(()) => {
-                    self.prep_new_block(pfn, order);
-                    return Some(self.page(pfn));
-                }
-                Err(bad) => {
-                    // Leak the block instead of handing out memory somebody
-                    // may still be using; try the next one.
-                    // Every page is marked, so a stray free of any of them
-                    // is swallowed too.
+                Ok(()) => return Some(pfn),
+                Err(b) => {
                     for p in pfn..pfn + (1 << order) {
                         let page = self.page(p);
                         page.set_flags(
@@ -38,10 +56,9 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                         );
                     }
                     z.quarantined += 1 << order;
-                    let bad = BadPage { quarantined: true, ..bad };
-                    self.record_bad(&mut z, bad);
-                    drop(z);
-                    log::error!("{bad}");
+                    let b = BadPage { quarantined: true, ..b };
+                    self.record_bad(z, b);
+                    *bad = Some(b);
                 }
             }
         }
@@ -79,7 +96,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// Mark a block allocated: order on the head (also for order 0, so
     /// `put_page` can find it), compound flags for order > 0. The head's
     /// counter is set to exactly FROZEN, erasing leftovers of failed gets.
-    fn prep_new_block(&self, pfn: usize, order: usize) {
+    pub(super) fn prep_new_block(&self, pfn: usize, order: usize) {
         let head = self.page(pfn);
         let mut f = head.flags().cleared().with_order(order);
         if order > 0 {

@@ -112,7 +112,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             let quarantined = self.quarantine(z, pfn);
             return Err(BadPage { quarantined, ..bad(Some(pfn), BadPageReason::NotFrozen) });
         }
-        if shown_order != allocated || flags.is_head() != (allocated > 0) {
+        if allocated > MAX_ORDER || shown_order != allocated || flags.is_head() != (allocated > 0) {
             let quarantined = self.quarantine(z, pfn);
             let reason = BadPageReason::WrongOrder { allocated };
             return Err(BadPage { quarantined, ..bad(Some(pfn), reason) });
@@ -121,8 +121,11 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             return Err(bad(Some(pfn), BadPageReason::OutsideZone));
         }
         for p in pfn + 1..pfn + (1 << allocated) {
-            let tail = self.page(p);
-            if !tail.flags().is_tail() || tail.tail_head_pfn() as usize != pfn {
+            let tail_ok = self
+                .memmap
+                .pfn_to_page(p)
+                .is_some_and(|tail| tail.flags().is_tail() && tail.tail_head_pfn() as usize == pfn);
+            if !tail_ok {
                 let quarantined = self.quarantine(z, pfn);
                 return Err(BadPage {
                     quarantined,

@@ -127,7 +127,8 @@ impl<S: RefcountScheme> Zone<'_, S> {
             }
             if let Some(p) = self.memmap.pfn_to_page(head) {
                 let f = p.flags();
-                if f.is_buddy() && f.order() >= o {
+                // Blocks cached on per-CPU lists are free too.
+                if (f.is_buddy() || f.is_pcp()) && f.order() >= o {
                     return true;
                 }
             }

@@ -1,0 +1,219 @@
+//! Per-CPU page lists (Linux's `per_cpu_pages`): a small cache of free blocks
+//! of order 0..=[`PCP_MAX_ORDER`] per CPU in front of the zone lock.
+//!
+//! Allocation pops from the CPU's list and refills it with `batch` pages'
+//! worth of blocks under one zone-lock acquisition when it is empty; freeing
+//! pushes onto the list and drains `batch` pages back to the zone (merging
+//! there) when the list holds more than `high` pages. So the zone lock is
+//! taken once per batch instead of once per page, which is what keeps order-0
+//! traffic from serialising all CPUs on it.
+//!
+//! The crate knows nothing about CPUs: callers pass their CPU index
+//! (`0..NR_CPUS`). Each list has its own lock, uncontended in the common case
+//! (only its CPU uses it; `drain_pages` from elsewhere is the exception).
+//! Lock order: a per-CPU lock, then the zone lock.
+//!
+//! A block on a per-CPU list is free: its head carries `PG_pcp` + order (tails
+//! are clean), the refcount stays FROZEN, and the double-free check
+//! (`is_free_locked`) counts `PG_pcp` heads as free, so freeing a cached page
+//! again is reported like any double free. Every free into a list is
+//! validated like a zone free (`check_free` under the zone lock would cost the
+//! lock; instead the same checks run on the block's own descriptors, and any
+//! doubt sends the block down the zone path, which reports and quarantines).
+
+use super::Zone;
+use crate::page::{NONE, Page, PageFlags};
+use crate::refcount::RefcountScheme;
+use crate::sync::SpinLock;
+
+/// Largest order cached per CPU (8 pages = 32 KiB).
+pub const PCP_MAX_ORDER: usize = 3;
+/// CPU indexes the per-CPU lists accept.
+pub const NR_CPUS: usize = 64;
+/// Pages moved between a list and the zone at once.
+pub const PCP_BATCH: usize = 32;
+/// A list holding more pages than this drains a batch.
+pub const PCP_HIGH: usize = 4 * PCP_BATCH;
+
+/// One CPU's lists: singly linked through the heads' `next` pfn, LIFO
+/// (cache-warm blocks first).
+pub(super) struct PerCpuPages {
+    head: [u32; PCP_MAX_ORDER + 1],
+    /// Pages (not blocks) cached, all orders together.
+    count: usize,
+}
+
+impl PerCpuPages {
+    pub(super) const fn new() -> Self {
+        Self { head: [NONE; PCP_MAX_ORDER + 1], count: 0 }
+    }
+}
+
+pub(super) type PcpLock = SpinLock<PerCpuPages>;
+
+impl<'m, S: RefcountScheme> Zone<'m, S> {
+    /// [`alloc_frozen_pages`](Self::alloc_frozen_pages) through CPU `cpu`'s
+    /// list (orders above [`PCP_MAX_ORDER`] go straight to the zone).
+    pub fn alloc_frozen_pages_pcp(&self, cpu: usize, order: usize) -> Option<&'m Page> {
+        if order > PCP_MAX_ORDER || cpu >= NR_CPUS {
+            return self.alloc_frozen_pages(order);
+        }
+        let mut pcp = self.pcp[cpu].lock();
+        if pcp.head[order] == NONE {
+            self.refill(&mut pcp, order);
+        }
+        let pfn = pcp.head[order];
+        if pfn == NONE {
+            // The zone is empty, but other CPUs may be caching pages: give
+            // them back and try the zone once more (Linux drains on OOM too).
+            drop(pcp);
+            self.drain_all_pages();
+            return self.alloc_frozen_pages(order);
+        }
+        let page = self.page(pfn as usize);
+        pcp.head[order] = page.next();
+        pcp.count -= 1 << order;
+        drop(pcp);
+        page.set_next(NONE);
+        self.prep_new_block(pfn as usize, order);
+        Some(page)
+    }
+
+    /// [`alloc_pages`](Self::alloc_pages) through CPU `cpu`'s list.
+    pub fn alloc_pages_pcp(&self, cpu: usize, order: usize) -> Option<&'m Page> {
+        let page = self.alloc_frozen_pages_pcp(cpu, order)?;
+        S::init_count(page.refcount());
+        Some(page)
+    }
+
+    /// [`free_frozen_pages`](Self::free_frozen_pages) through CPU `cpu`'s list.
+    pub fn free_frozen_pages_pcp(
+        &self,
+        cpu: usize,
+        page: &Page,
+        order: usize,
+    ) -> Result<(), super::BadPage> {
+        if order > PCP_MAX_ORDER || cpu >= NR_CPUS {
+            return self.free_frozen_pages(page, order);
+        }
+        let mut pcp = self.pcp[cpu].lock();
+        let Some(pfn) = self.pcp_free_ok(page, order) else {
+            drop(pcp);
+            // The zone path validates under its lock, reports, quarantines.
+            return self.free_frozen_pages(page, order);
+        };
+        let head = self.page(pfn);
+        for p in pfn + 1..pfn + (1 << order) {
+            let tail = self.page(p);
+            tail.set_flags(tail.flags().cleared());
+            tail.set_next(NONE);
+        }
+        head.set_flags(head.flags().cleared().with(PageFlags::PCP).with_order(order));
+        head.set_next(pcp.head[order]);
+        pcp.head[order] = pfn as u32;
+        pcp.count += 1 << order;
+        if pcp.count > PCP_HIGH {
+            self.drain_some(&mut pcp, PCP_BATCH);
+        }
+        Ok(())
+    }
+
+    /// `put_page` whose final free goes through CPU `cpu`'s list. The order
+    /// comes from the head found in the page once the put has won (see the
+    /// ABA notes in `free.rs`).
+    pub fn put_page_pcp(&self, cpu: usize, page: &Page) -> Result<bool, super::BadPage> {
+        let head = self.memmap.compound_head(page);
+        match S::sub_and_test(head.refcount(), 1) {
+            Ok(false) => Ok(false),
+            Ok(true) => self.free_frozen_pages_pcp(cpu, head, head.flags().order()).map(|()| true),
+            Err(_) => self.put_page(page),
+        }
+    }
+
+    /// Whether `page` is the head of an allocated block of exactly `order`,
+    /// frozen, with consistent tails, and not already free: then its pfn.
+    /// Anything else returns None (the zone path then reports it).
+    fn pcp_free_ok(&self, page: &Page, order: usize) -> Option<usize> {
+        let pfn = self.memmap.try_page_to_pfn(page)?;
+        let f = page.flags();
+        let allocated_head = !f.is_tail()
+            && !f.is_buddy()
+            && !f.is_pcp()
+            && !f.is_reserved()
+            && !f.is_quarantined()
+            && f.order() == order
+            && f.is_head() == (order > 0);
+        if !allocated_head
+            || !S::is_frozen(S::raw(page.refcount()))
+            || !self.block_in_span(pfn, order)
+            || pfn & ((1 << order) - 1) != 0
+            || self.is_free_locked(pfn)
+        {
+            return None;
+        }
+        let tails_ok = (pfn + 1..pfn + (1 << order)).all(|p| {
+            let t = self.page(p);
+            t.flags().is_tail() && t.tail_head_pfn() as usize == pfn
+        });
+        tails_ok.then_some(pfn)
+    }
+
+    /// Moves up to `PCP_BATCH` pages' worth of `order` blocks from the zone
+    /// onto the list, under one zone-lock acquisition.
+    fn refill(&self, pcp: &mut PerCpuPages, order: usize) {
+        let blocks = (PCP_BATCH >> order).max(1);
+        let mut bad = None;
+        let mut z = self.inner.lock();
+        for _ in 0..blocks {
+            let Some(pfn) = self.take_checked_block(&mut z, order, &mut bad) else { break };
+            let head = self.page(pfn);
+            head.set_flags(head.flags().cleared().with(PageFlags::PCP).with_order(order));
+            head.set_next(pcp.head[order]);
+            pcp.head[order] = pfn as u32;
+            pcp.count += 1 << order;
+        }
+        drop(z);
+        if let Some(bad) = bad {
+            log::error!("{bad}");
+        }
+    }
+
+    /// Gives at least `pages` pages (or everything) back to the zone.
+    fn drain_some(&self, pcp: &mut PerCpuPages, pages: usize) {
+        let mut z = self.inner.lock();
+        let mut moved = 0;
+        for order in 0..=PCP_MAX_ORDER {
+            while moved < pages && pcp.head[order] != NONE {
+                let pfn = pcp.head[order] as usize;
+                let head = self.page(pfn);
+                pcp.head[order] = head.next();
+                head.set_next(NONE);
+                head.set_flags(head.flags().cleared());
+                pcp.count -= 1 << order;
+                moved += 1 << order;
+                self.free_one(&mut z, pfn, order);
+            }
+        }
+    }
+
+    /// Returns every page on CPU `cpu`'s lists to the zone.
+    pub fn drain_pages(&self, cpu: usize) {
+        if cpu < NR_CPUS {
+            let mut pcp = self.pcp[cpu].lock();
+            self.drain_some(&mut pcp, usize::MAX);
+        }
+    }
+
+    /// Returns every per-CPU page to the zone (before checking that all
+    /// memory merged back, or when memory runs short).
+    pub fn drain_all_pages(&self) {
+        for cpu in 0..NR_CPUS {
+            self.drain_pages(cpu);
+        }
+    }
+
+    /// Pages cached on CPU `cpu`'s lists.
+    pub fn nr_pcp_pages(&self, cpu: usize) -> usize {
+        if cpu < NR_CPUS { self.pcp[cpu].lock().count } else { 0 }
+    }
+}
