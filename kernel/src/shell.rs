@@ -32,8 +32,17 @@ static COMMANDS: &[Command] = &[
     Command { name: "cpus", help: "CPUs: hardware id, online, page counters", run: cmd_cpus },
     Command { name: "test", help: "run the in-kernel tests: test [suite,...]", run: cmd_test },
     Command { name: "bench", help: "run the benchmarks (tables on the console)", run: cmd_bench },
+    Command {
+        name: "stress",
+        help: "run the SMP stress suites in a loop: stress [seconds]",
+        run: cmd_stress,
+    },
     Command { name: "reboot", help: "reset the machine", run: cmd_reboot },
-    Command { name: "poweroff", help: "power off (ACPI S5)", run: cmd_poweroff },
+    Command {
+        name: "poweroff",
+        help: "power off (ACPI S5 on PCs, PSCI on arm64)",
+        run: cmd_poweroff,
+    },
 ];
 
 pub fn run() -> ! {
@@ -132,6 +141,10 @@ fn cmd_test(args: &str) {
 fn cmd_bench(_: &str) {
     let passed = crate::bench::run();
     println!("{}", if passed { "bench: all invariants held" } else { "bench: FAILED" });
+}
+
+fn cmd_stress(args: &str) {
+    crate::tests::stress::run_for(args);
 }
 
 fn cmd_reboot(_: &str) {

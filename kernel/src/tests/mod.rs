@@ -9,6 +9,7 @@ mod heap;
 pub mod inject;
 mod mm;
 mod smp;
+pub mod stress;
 
 /// Every suite, in run order.
 static SUITES: &[&Suite] =
@@ -16,5 +17,5 @@ static SUITES: &[&Suite] =
 
 /// The registered suites plus the injected-failure suite when one is configured.
 pub fn all_suites() -> impl Iterator<Item = &'static Suite> {
-    SUITES.iter().copied().chain(inject::suite())
+    SUITES.iter().copied().chain(stress::SUITES).chain(inject::suite())
 }
