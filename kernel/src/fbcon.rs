@@ -67,7 +67,11 @@ pub fn write_str(s: &str) {
 /// Colour for a line, chosen from how it starts.
 fn line_color(s: &str) -> (u8, u8, u8) {
     let t = s.trim_start();
-    if t.starts_with("not ok") || t.starts_with("KERNEL PANIC") || t.starts_with("CPU EXCEPTION") || t.starts_with("FAIL") {
+    if t.starts_with("not ok")
+        || t.starts_with("KERNEL PANIC")
+        || t.starts_with("CPU EXCEPTION")
+        || t.starts_with("FAIL")
+    {
         RED
     } else if t.starts_with("ok") || t.starts_with("PASS") {
         GREEN
@@ -140,12 +144,18 @@ impl FbCon {
                 let px: [u8; 4] = match fb.format {
                     PixelFormat::Rgb => [r, g, b, 0],
                     PixelFormat::Bgr => [b, g, r, 0],
-                    PixelFormat::Gray => [((u16::from(r) + u16::from(g) + u16::from(b)) / 3) as u8, 0, 0, 0],
+                    PixelFormat::Gray => {
+                        [((u16::from(r) + u16::from(g) + u16::from(b)) / 3) as u8, 0, 0, 0]
+                    }
                 };
                 let n = fb.bytes_per_pixel.min(4);
                 // SAFETY: `offset + bytes_per_pixel <= byte_len` (checked above).
                 unsafe {
-                    core::ptr::copy_nonoverlapping(px.as_ptr(), (fb.base as *mut u8).add(offset), n);
+                    core::ptr::copy_nonoverlapping(
+                        px.as_ptr(),
+                        (fb.base as *mut u8).add(offset),
+                        n,
+                    );
                 }
             }
         }

@@ -100,7 +100,10 @@ pub fn summary_markdown(env: &BTreeMap<String, String>, records: &[Record]) -> S
         if bench == "fragmentation" {
             for r in records.iter().filter(|r| r.bench == bench) {
                 let share = r.fields.get("big_block_share").map(String::as_str).unwrap_or("?");
-                let _ = writeln!(s, "### fragmentation\n\n{share}% of free memory in order-9/10 blocks after the churn.\n");
+                let _ = writeln!(
+                    s,
+                    "### fragmentation\n\n{share}% of free memory in order-9/10 blocks after the churn.\n"
+                );
             }
             continue;
         }
@@ -120,12 +123,14 @@ pub fn summary_markdown(env: &BTreeMap<String, String>, records: &[Record]) -> S
             rule.push_str("---:|");
         }
         let _ = writeln!(s, "{header}\n{rule}");
-        let mut cpus: Vec<usize> = records.iter().filter(|r| r.bench == bench).map(|r| r.cpus).collect();
+        let mut cpus: Vec<usize> =
+            records.iter().filter(|r| r.bench == bench).map(|r| r.cpus).collect();
         cpus.sort_unstable();
         cpus.dedup();
         for n in cpus {
             let mut row = format!("| {n} |");
-            let vals: Vec<Option<f64>> = variants.iter().map(|v| find(records, &bench, v, n).map(|r| r.ns_per_op)).collect();
+            let vals: Vec<Option<f64>> =
+                variants.iter().map(|v| find(records, &bench, v, n).map(|r| r.ns_per_op)).collect();
             for v in &vals {
                 let _ = write!(row, " {} |", v.map_or("-".into(), |x| format!("{x:.1}")));
             }
@@ -156,7 +161,8 @@ const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 
 /// One SVG with a panel per benchmark: ns per op (y) against CPUs (x).
 pub fn render_svg(env: &BTreeMap<String, String>, records: &[Record]) -> String {
-    let panels: Vec<(String, Vec<String>)> = groups(records).into_iter().filter(|(b, _)| b != "fragmentation").collect();
+    let panels: Vec<(String, Vec<String>)> =
+        groups(records).into_iter().filter(|(b, _)| b != "fragmentation").collect();
     let (pw, ph, cols) = (420.0, 300.0, 2usize);
     let rows = panels.len().div_ceil(cols);
     let (w, h) = (pw * cols as f64, ph * rows as f64 + 40.0);
@@ -176,34 +182,74 @@ pub fn render_svg(env: &BTreeMap<String, String>, records: &[Record]) -> String 
     for (i, (bench, variants)) in panels.iter().enumerate() {
         let (ox, oy) = ((i % cols) as f64 * pw, 40.0 + (i / cols) as f64 * ph);
         let (l, r, t, b) = (ox + 55.0, ox + pw - 15.0, oy + 25.0, oy + ph - 40.0);
-        let pts: Vec<&Record> = records.iter().filter(|r| &r.bench == bench && r.ns_per_op.is_finite()).collect();
+        let pts: Vec<&Record> =
+            records.iter().filter(|r| &r.bench == bench && r.ns_per_op.is_finite()).collect();
         let max_x = pts.iter().map(|r| r.cpus).max().unwrap_or(1).max(2) as f64;
         let max_y = pts.iter().map(|r| r.ns_per_op).fold(0.0, f64::max).max(1e-9) * 1.1;
         let x = |c: usize| l + (c as f64 - 1.0) / (max_x - 1.0) * (r - l);
         let y = |v: f64| b - v / max_y * (b - t);
-        let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" font-size=\"12\" font-weight=\"bold\">{bench}</text>", l, oy + 15.0);
-        let _ = writeln!(s, "<line x1=\"{l}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/><line x1=\"{l}\" y1=\"{t}\" x2=\"{l}\" y2=\"{b}\" stroke=\"black\"/>");
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" font-size=\"12\" font-weight=\"bold\">{bench}</text>",
+            l,
+            oy + 15.0
+        );
+        let _ = writeln!(
+            s,
+            "<line x1=\"{l}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/><line x1=\"{l}\" y1=\"{t}\" x2=\"{l}\" y2=\"{b}\" stroke=\"black\"/>"
+        );
         for k in 0..=4 {
             let v = max_y * k as f64 / 4.0;
-            let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v:.0}</text>", l - 4.0, y(v) + 4.0);
+            let _ = writeln!(
+                s,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v:.0}</text>",
+                l - 4.0,
+                y(v) + 4.0
+            );
         }
         let mut cpus: Vec<usize> = pts.iter().map(|r| r.cpus).collect();
         cpus.sort_unstable();
         cpus.dedup();
         for c in &cpus {
-            let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{c}</text>", x(*c), b + 14.0);
+            let _ = writeln!(
+                s,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{c}</text>",
+                x(*c),
+                b + 14.0
+            );
         }
-        let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">CPUs (ns per op on the y axis)</text>", (l + r) / 2.0, b + 30.0);
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">CPUs (ns per op on the y axis)</text>",
+            (l + r) / 2.0,
+            b + 30.0
+        );
         for (vi, v) in variants.iter().enumerate() {
             let color = COLORS[vi % COLORS.len()];
-            let mut line: Vec<(usize, f64)> = pts.iter().filter(|r| &r.variant == v).map(|r| (r.cpus, r.ns_per_op)).collect();
+            let mut line: Vec<(usize, f64)> =
+                pts.iter().filter(|r| &r.variant == v).map(|r| (r.cpus, r.ns_per_op)).collect();
             line.sort_by_key(|p| p.0);
-            let path: Vec<String> = line.iter().map(|&(c, n)| format!("{:.1},{:.1}", x(c), y(n))).collect();
-            let _ = writeln!(s, "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>", path.join(" "));
+            let path: Vec<String> =
+                line.iter().map(|&(c, n)| format!("{:.1},{:.1}", x(c), y(n))).collect();
+            let _ = writeln!(
+                s,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+                path.join(" ")
+            );
             for &(c, n) in &line {
-                let _ = writeln!(s, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>", x(c), y(n));
+                let _ = writeln!(
+                    s,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
+                    x(c),
+                    y(n)
+                );
             }
-            let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" fill=\"{color}\">{v}</text>", l + 10.0, t + 12.0 + vi as f64 * 13.0);
+            let _ = writeln!(
+                s,
+                "<text x=\"{}\" y=\"{}\" fill=\"{color}\">{v}</text>",
+                l + 10.0,
+                t + 12.0 + vi as f64 * 13.0
+            );
         }
     }
     s.push_str("</svg>\n");

@@ -57,7 +57,8 @@ fn write_all(
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     let mut json = String::from("{\n  \"environment\": {");
-    let fields: Vec<String> = env.iter().map(|(k, v)| format!("\"{k}\": {}", json_value(v))).collect();
+    let fields: Vec<String> =
+        env.iter().map(|(k, v)| format!("\"{k}\": {}", json_value(v))).collect();
     json.push_str(&fields.join(", "));
     json.push_str("},\n  \"results\": [\n");
     let rows: Vec<String> = records.iter().map(|r| format!("    {}", r.raw)).collect();
@@ -67,7 +68,11 @@ fn write_all(
 
     let mut csv = String::from("bench,variant,cpus,ns_per_op,cycles_per_op\n");
     for r in records {
-        let _ = writeln!(csv, "{},{},{},{},{}", r.bench, r.variant, r.cpus, r.ns_per_op, r.cycles_per_op);
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{}",
+            r.bench, r.variant, r.cpus, r.ns_per_op, r.cycles_per_op
+        );
     }
     std::fs::write(out.join("results.csv"), csv)?;
     std::fs::write(out.join("summary.md"), summary_markdown(env, records))?;
