@@ -33,10 +33,12 @@ struct Arena {
     end: usize,
 }
 
+/// Asked for more memory when every arena is full: returns a fresh `(ptr, len)`.
+type GrowFn = fn(min_bytes: usize) -> Option<(*mut u8, usize)>;
+
 struct Arenas {
     arenas: [Option<Arena>; MAX_ARENAS],
-    /// Called when every arena is full; returns a fresh `(ptr, len)` region.
-    grow: Option<fn(min_bytes: usize) -> Option<(*mut u8, usize)>>,
+    grow: Option<GrowFn>,
 }
 
 // SAFETY: the raw pointers inside `Heap` refer to memory owned by the heap
@@ -134,7 +136,7 @@ pub fn init() {
 /// # Safety
 /// Every region `grow` returns must be valid, writable, unused memory that
 /// belongs to the heap for the rest of the kernel's life.
-pub unsafe fn set_grow_hook(grow: fn(usize) -> Option<(*mut u8, usize)>) {
+pub unsafe fn set_grow_hook(grow: GrowFn) {
     HEAP.0.lock().grow = Some(grow);
 }
 

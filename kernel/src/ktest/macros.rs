@@ -6,7 +6,8 @@
 #[macro_export]
 macro_rules! kassert {
     ($cond:expr $(,)?) => {
-        if !$cond {
+        let ok: bool = $cond;
+        if !ok {
             return Err($crate::ktest::Failure::Fail(alloc::format!(
                 "assertion failed: {} at {}:{}",
                 stringify!($cond),
@@ -16,7 +17,8 @@ macro_rules! kassert {
         }
     };
     ($cond:expr, $($arg:tt)+) => {
-        if !$cond {
+        let ok: bool = $cond;
+        if !ok {
             return Err($crate::ktest::Failure::Fail(alloc::format!(
                 "{} ({}) at {}:{}",
                 format_args!($($arg)+),

@@ -24,7 +24,7 @@ fn box_alloc() -> TestResult {
     let b = Box::new([7u8; 100]);
     kassert_eq!(*a + 1, 42);
     kassert!(b.iter().all(|&x| x == 7));
-    kassert!(&*a as *const u64 as usize != b.as_ptr() as usize);
+    kassert!(!core::ptr::eq((&*a as *const u64).cast::<u8>(), b.as_ptr()));
     Ok(())
 }
 

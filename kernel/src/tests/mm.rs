@@ -110,7 +110,7 @@ fn alloc_all_free_all_merges() -> TestResult {
     while let Some(page) = z.alloc_frozen_pages(0) {
         let pfn = z.page_to_pfn(page);
         // SAFETY: we own this frozen page; its first word stores the link.
-        unsafe { kmm::pfn_to_virt(pfn).cast::<usize>().write(head.map_or(usize::MAX, |h| h)) };
+        unsafe { kmm::pfn_to_virt(pfn).cast::<usize>().write(head.unwrap_or(usize::MAX)) };
         head = Some(pfn);
         n += 1;
     }

@@ -146,7 +146,7 @@ pub fn breakpoint_count() -> u64 {
 pub fn exception_tables() -> ExceptionTables {
     let idtr = x86_64::instructions::tables::sidt();
     ExceptionTables {
-        vectors_ours: idtr.base.as_ptr::<InterruptDescriptorTable>() == &*IDT as *const _,
+        vectors_ours: core::ptr::eq(idtr.base.as_ptr::<InterruptDescriptorTable>(), &*IDT),
         fault_stack_ok: gdt::fault_stack_ok(),
     }
 }

@@ -77,17 +77,14 @@ pub fn start_aps() -> usize {
         println!("smp: no usable memory below 1 MiB for the AP trampoline");
         return 1;
     };
-    let mut index = 1;
-    for &apic_id in ids.iter().filter(|&&id| id != bsp_apic) {
-        if index >= MAX_CPUS {
-            break;
-        }
+    // CPU 0 is the BSP; the others get indexes 1.. in MADT order.
+    let aps = ids.iter().copied().filter(|&id| id != bsp_apic);
+    for (index, apic_id) in (1..MAX_CPUS).zip(aps) {
         CPUS[index].hw_id.store(apic_id, Ordering::Relaxed);
         if !start_one(tramp, index, apic_id) {
             println!("smp: CPU {index} (APIC id {apic_id}) did not come up; continuing without it");
             apic::send_init(apic_id);
         }
-        index += 1;
     }
     smp::nr_online()
 }
