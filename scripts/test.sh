@@ -33,7 +33,8 @@ step "mm unit+proptest+stress" cargo test -j"$JOBS" -p mm
 step "mm loom models" env RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
     cargo test -j"$JOBS" -p mm --release --test loom --target-dir target/loom
 # Undefined-behaviour check of the same host tests.
-step "mm miri" env MIRIFLAGS="${MIRIFLAGS:-}" cargo miri test -j"$JOBS" -p mm --target-dir target/miri
+# Test storage is leaked on purpose ('static memmaps), hence ignore-leaks.
+step "mm miri" env MIRIFLAGS="${MIRIFLAGS:--Zmiri-ignore-leaks}" cargo miri test -j"$JOBS" -p mm --target-dir target/miri
 # The runner's own unit tests (KTAP parser, verdicts).
 step "runner unit tests" cargo test -j"$JOBS" -p qemu-tests --lib --bins
 # Images for both refcount schemes, then the QEMU boots (BIOS + UEFI, injected
