@@ -2,8 +2,10 @@
 //!
 //! Compiled for the crate's own unit tests and with the `std` feature (which
 //! the integration tests enable); never part of the kernel build. Storage is
-//! leaked on purpose: descriptors must be `'static`, exactly as in the kernel
-//! (under Miri this needs `-Zmiri-ignore-leaks`).
+//! leaked on purpose: descriptors must be `'static`, exactly as in the kernel.
+//! Every leaked allocation is also recorded in a static ([`keep`]): Miri's leak
+//! checker ignores memory reachable from statics, so `cargo miri test` needs
+//! no `-Zmiri-ignore-leaks`.
 
 use crate::buddy::Zone;
 use crate::memmap::{MemMap, PAGES_PER_SECTION, SectionStorage};
@@ -11,19 +13,34 @@ use crate::page::Page;
 use crate::refcount::RefcountScheme;
 use core::mem::MaybeUninit;
 use core::ops::Range;
+use core::sync::atomic::AtomicPtr;
 use std::boxed::Box;
+use std::sync::Mutex;
+use std::vec::Vec;
+
+static LEAKED: Mutex<Vec<AtomicPtr<u8>>> = Mutex::new(Vec::new());
+
+/// Record a deliberately leaked allocation so it stays reachable from a
+/// static (see the module docs).
+pub fn keep<T: ?Sized>(p: *const T) {
+    LEAKED.lock().unwrap().push(AtomicPtr::new(p.cast::<u8>().cast_mut()));
+}
 
 /// Fresh uninitialised storage for one section, leaked.
 pub fn section_storage() -> &'static mut SectionStorage {
     let b: Box<[MaybeUninit<Page>]> = Box::new_uninit_slice(PAGES_PER_SECTION);
-    Box::leak(b).try_into().expect("PAGES_PER_SECTION long")
+    let storage = Box::leak(b);
+    keep(storage as *const [MaybeUninit<Page>]);
+    storage.try_into().expect("PAGES_PER_SECTION long")
 }
 
 /// A leaked memmap whose present sections cover `ranges` (pfn ranges).
 pub fn memmap<S: RefcountScheme>(ranges: &[Range<usize>]) -> &'static MemMap<S> {
     let mm: &'static MemMap<S> = Box::leak(Box::new(MemMap::new()));
+    keep(mm);
     let n = crate::memmap::sections_needed(ranges) * PAGES_PER_SECTION;
     let storage: &'static mut [MaybeUninit<Page>] = Box::leak(Box::new_uninit_slice(n));
+    keep(storage as *const [MaybeUninit<Page>]);
     mm.populate(ranges, storage).expect("populate");
     mm
 }
