@@ -34,12 +34,19 @@ endif
 OVMF_CODE := /usr/share/OVMF/OVMF_CODE_4M.fd
 OVMF_VARS := /usr/share/OVMF/OVMF_VARS_4M.fd
 
+# UEFI boots need the OVMF firmware as pflash (a snapshot of the VARS, so the
+# shared file is never written).
+ifeq ($(BOOT),uefi)
+  QEMU_FIRMWARE := -drive if=pflash,format=raw,readonly=on,file=$(OVMF_CODE) \
+	-drive if=pflash,format=raw,snapshot=on,file=$(OVMF_VARS)
+else
+  QEMU_FIRMWARE :=
+endif
+
 QEMU_X86 = qemu-system-x86_64 $(ACCEL) -smp $(SMP) -m $(MEM) \
-	-drive format=raw,file=$(IMAGE_DIR)/$(BOOT).img,snapshot=on \
-	$(if $(filter uefi,$(BOOT)),-drive if=pflash,format=raw,readonly=on,file=$(OVMF_CODE) \
-	  -drive if=pflash,format=raw,snapshot=on,file=$(OVMF_VARS)) \
+	-drive format=raw,file=$(IMAGE_DIR)/$(BOOT).img,snapshot=on $(QEMU_FIRMWARE) \
 	-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	$(if $(CMDLINE),-fw_cfg name=opt/cmdline$(comma)string="$(CMDLINE)")
+	$(if $(CMDLINE),-fw_cfg 'name=opt/cmdline$(comma)string=$(CMDLINE)')
 comma := ,
 
 include mk/aarch64.mk
