@@ -26,6 +26,20 @@ step() {
     times+=($((SECONDS - start)))
 }
 
+# The QEMU command lines `make run` uses (the runner tests start QEMU
+# themselves, so they would not notice a broken Makefile line).
+qemu_run_lines() {
+    local bios uefi
+    bios=$(make -s -n run | tail -n 1)
+    uefi=$(make -s -n run BOOT=uefi CMDLINE="ktest x=1" | tail -n 1)
+    [ "$(grep -o -- '-drive ' <<<"$bios" | wc -l)" -eq 1 ] &&
+        grep -q -- "-drive format=raw,file=target/image/x86_64/bios.img,snapshot=on " <<<"$bios" &&
+        [ "$(grep -o -- '-drive ' <<<"$uefi" | wc -l)" -eq 3 ] &&
+        grep -q -- "-drive if=pflash,format=raw,readonly=on,file=" <<<"$uefi" &&
+        grep -q -- "-fw_cfg 'name=opt/cmdline,string=ktest x=1'" <<<"$uefi" ||
+        { echo "bad QEMU lines:"; echo "$bios"; echo "$uefi"; return 1; }
+}
+step "make run QEMU lines" qemu_run_lines
 # Host tests of the mm crate: unit, proptest and std-thread stress, both schemes.
 step "mm unit+proptest+stress" cargo test -j"$JOBS" -p mm
 # Exhaustive interleavings of the refcount races (own target dir: --cfg loom
