@@ -167,9 +167,9 @@ pub fn page_of(pfn: usize) -> &'static Page {
     MEMMAP.pfn_to_page(pfn).expect("stress: pfn without descriptor")
 }
 
-/// A table of "cache slots": each holds `pfn + 1` of a page it owns one
-/// reference to, or 0 when empty. Installs and removals are CAS so racing
-/// writers never lose a page.
+/// A table of "cache slots": each holds `pfn + 1` of a page, or 0 when
+/// empty; in most suites the slot owns one reference to its page. Installs
+/// and removals are CAS so racing writers never lose a page.
 pub struct Slots(Vec<AtomicUsize>);
 
 impl Slots {
@@ -243,12 +243,8 @@ impl Snapshot {
     }
 }
 
-/// Empties the per-CPU page lists into the buddy free lists so free counts
-/// and buddyinfo are exact.
-///
-/// LEAD: the single call site for `crate::mm::drain_all_pages()`. The mm crate
-/// has no per-CPU lists yet; once it does, replace the body with that call
-/// (until then every suite's free-count check would fail on pcp pages).
+/// Empties every CPU's per-CPU page lists into the buddy free lists so free
+/// counts and buddyinfo are exact (the suites' workers are done by then).
 pub fn drain_all_pages() {
-    // crate::mm::drain_all_pages();
+    crate::mm::drain_all_pages();
 }

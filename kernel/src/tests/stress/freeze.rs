@@ -29,7 +29,7 @@ pub static SUITE: Suite =
 
 const SLOTS: usize = 16;
 /// Operations per CPU.
-pub const OPS: usize = 120_000;
+pub const OPS: usize = 200_000;
 /// One operation in this many is a migration attempt.
 const MIGRATE_ONE_IN: usize = 4;
 /// One successful freeze in this many is undone instead of migrated.
@@ -94,7 +94,12 @@ pub fn run(knob: &FaultKnob, ops: usize) -> TestResult {
     smp::on_each_cpu(&|cpu| {
         let mut rng = Rng::new(seed, cpu);
         let mut l = Local::default();
+        let mut done = 0;
         for _ in 0..ops {
+            if r.pages.stopped() {
+                break;
+            }
+            done += 1;
             let i = rng.below(SLOTS);
             if rng.one_in(MIGRATE_ONE_IN) {
                 r.migrate(i, &mut rng, &mut l);
@@ -102,8 +107,13 @@ pub fn run(knob: &FaultKnob, ops: usize) -> TestResult {
                 r.read(i, &mut rng, &mut l);
             }
         }
-        tally.add(cpu, [ops as u64, l.reads, l.moves, l.aborts, l.freeze_failed, l.refops]);
+        tally.add(cpu, [done, l.reads, l.moves, l.aborts, l.freeze_failed, l.refops]);
     });
+    tally.report();
+    kassert_eq!(r.errors.after_freeze.load(Relaxed), 0);
+    kassert_eq!(r.errors.poison.load(Relaxed), 0);
+    kassert_eq!(r.errors.bad_content.load(Relaxed), 0);
+    kassert_eq!(r.errors.slot_changed.load(Relaxed), 0);
     // Teardown: exactly the slot's reference left, contents intact.
     let mut moves = 0;
     for (i, &d) in data.iter().enumerate() {
@@ -118,12 +128,6 @@ pub fn run(knob: &FaultKnob, ops: usize) -> TestResult {
         moves += w[3].load(Relaxed);
         kassert_eq!(r.pages.put(page_of(pfn), 0), true);
     }
-    tally.add(smp::this_cpu().index, [0, 0, 0, 0, 0, SLOTS as u64]);
-    tally.report();
-    kassert_eq!(r.errors.after_freeze.load(Relaxed), 0);
-    kassert_eq!(r.errors.poison.load(Relaxed), 0);
-    kassert_eq!(r.errors.bad_content.load(Relaxed), 0);
-    kassert_eq!(r.errors.slot_changed.load(Relaxed), 0);
     // Every completed migration left one more move in some slot's page.
     kassert_eq!(moves, tally.total("moves"));
     r.pages.check()?;
@@ -178,7 +182,7 @@ impl Run<'_> {
             POISON => &self.errors.poison,
             _ => &self.errors.bad_content,
         };
-        counter.fetch_add(1, Relaxed);
+        self.pages.error(counter);
         None
     }
 
@@ -231,7 +235,7 @@ impl Run<'_> {
         mm::init_page_count(new);
         l.refops += 1;
         if !self.slots.replace(i, Some(pfn), Some(new_pfn)) {
-            self.errors.slot_changed.fetch_add(1, Relaxed);
+            self.pages.error(&self.errors.slot_changed);
         }
         // Both references (the slot's and ours) went with the freeze.
         self.pages.free_poisoned(page, 0);

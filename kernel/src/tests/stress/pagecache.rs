@@ -27,7 +27,7 @@ pub static SUITE: Suite = Suite {
 /// Slots in the table: few enough that readers and writers collide often.
 const SLOTS: usize = 32;
 /// Operations per CPU.
-pub const OPS: usize = 150_000;
+pub const OPS: usize = 300_000;
 /// Lookup attempts before a reader declares the slot stuck.
 const MAX_TRIES: usize = 100_000;
 /// One operation in this many is a write (install, remove or replace).
@@ -71,7 +71,12 @@ pub fn run(knob: &FaultKnob, ops: usize) -> TestResult {
     smp::on_each_cpu(&|cpu| {
         let mut rng = Rng::new(seed, cpu);
         let mut l = Local { generation: (cpu as u64 + 1) << 40, ..Local::default() };
+        let mut done = 0;
         for _ in 0..ops {
+            if r.pages.stopped() {
+                break;
+            }
+            done += 1;
             let i = rng.below(SLOTS);
             if rng.one_in(WRITE_ONE_IN) {
                 r.write(i, &mut rng, &mut l);
@@ -79,22 +84,19 @@ pub fn run(knob: &FaultKnob, ops: usize) -> TestResult {
                 r.read(i, &mut rng, &mut l);
             }
         }
-        tally.add(cpu, [ops as u64, l.hits, l.retries, l.writes, l.refops]);
+        tally.add(cpu, [done, l.hits, l.retries, l.writes, l.refops]);
     });
-    // Teardown: the slots' references are the only ones left.
-    let mut refops = 0;
-    for i in 0..r.slots.len() {
-        if let Some(pfn) = r.slots.take(i) {
-            kassert_eq!(mm::page_count(page_of(pfn)), 1);
-            kassert_eq!(r.pages.put(page_of(pfn), 0), true);
-            refops += 1;
-        }
-    }
-    tally.add(smp::this_cpu().index, [0, 0, 0, 0, refops]);
     tally.report();
     kassert_eq!(r.errors.poison.load(Relaxed), 0);
     kassert_eq!(r.errors.bad_stamp.load(Relaxed), 0);
     kassert_eq!(r.errors.stuck.load(Relaxed), 0);
+    // Teardown: the slots' references are the only ones left.
+    for i in 0..r.slots.len() {
+        if let Some(pfn) = r.slots.take(i) {
+            kassert_eq!(mm::page_count(page_of(pfn)), 1);
+            kassert_eq!(r.pages.put(page_of(pfn), 0), true);
+        }
+    }
     r.pages.check()?;
     before.check()
 }
@@ -126,8 +128,8 @@ impl Run<'_> {
             // SAFETY: we hold a validated reference to this page of ours.
             match unsafe { check_stamp(pfn, i) } {
                 Seen::Good => l.hits += 1,
-                Seen::Poison => _ = self.errors.poison.fetch_add(1, Relaxed),
-                Seen::Bad => _ = self.errors.bad_stamp.fetch_add(1, Relaxed),
+                Seen::Poison => self.pages.error(&self.errors.poison),
+                Seen::Bad => self.pages.error(&self.errors.bad_stamp),
             }
             l.refops += 1;
             self.pages.put(page, 0);
@@ -135,7 +137,7 @@ impl Run<'_> {
         }
         // A published page always has the slot's reference, so gets on it
         // cannot keep failing: the slot holds a freed page.
-        self.errors.stuck.fetch_add(1, Relaxed);
+        self.pages.error(&self.errors.stuck);
     }
 
     /// Install into an empty slot, or remove / replace the page it holds.

@@ -2,23 +2,29 @@
 //! fault-injection knob, poisoning on free (checked on allocation), stamps
 //! that readers validate, and the hand-made put path.
 //!
-//! Zone calls go through a gate (a test-and-set spinlock) that lets one CPU
-//! at a time into the allocator. The zone lock is a fair ticket lock; when
-//! vCPUs outnumber host cores (4 vCPUs of TCG on 2 cores, or two test boots
-//! at once) a queued waiter whose vCPU thread is descheduled stalls every
-//! later ticket, and each contended zone operation costs a host scheduling
-//! quantum: the suites ran ~100x slower (tens of seconds each) that way.
-//! With the gate the ticket lock never has waiters. It changes nothing the
-//! suites check: the zone lock serialises the allocator anyway, and the
-//! refcount races happen outside it. `stress.gate=0` on the command line
-//! (or [`Pages::ungated`]) hammers the zone lock directly.
+//! Allocations go through the kernel's allocation path: this CPU's per-CPU
+//! list in front of the zone (`crate::mm::alloc_frozen_pages` /
+//! `free_frozen_pages`), so the lists' refill, drain and cross-CPU frees are
+//! stressed too; [`Pages::zone_direct`] calls the zone itself instead.
+//!
+//! `stress.gate=1` on the command line sends every allocator call through a
+//! gate (a test-and-set spinlock) that lets one CPU at a time in. The zone
+//! lock is a fair ticket lock; when vCPUs outnumber host cores (4 vCPUs of
+//! TCG on 2 cores, or two test boots at once) a queued waiter whose vCPU
+//! thread is descheduled stalls every later ticket, and each contended zone
+//! operation costs a host scheduling quantum. Before the per-CPU lists, every
+//! order-0 alloc and free took the zone lock and the suites ran ~100x slower
+//! that way (tens of seconds each); the gate, under which the ticket lock
+//! never has waiters, is the escape hatch should that come back. It changes
+//! nothing the suites check (the zone lock serialises the allocator anyway,
+//! the refcount races happen outside it) but hides per-CPU list concurrency.
 //!
 //! Page memory is accessed through `AtomicU64` words (Relaxed): in a correct
 //! kernel no two parties touch a page at once, but the suites exist to catch
 //! the case where they do, and a racy plain access would be undefined
 //! behaviour rather than a reported failure.
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use spin::Mutex;
 
@@ -29,7 +35,7 @@ use crate::kassert_eq;
 use crate::ktest::TestResult;
 use crate::mm::{pfn_to_virt, zone};
 
-/// One CPU at a time in the allocator (see the module docs).
+/// One CPU at a time in the allocator with `stress.gate=1` (module docs).
 static GATE: Mutex<()> = Mutex::new(());
 
 /// Words in one page.
@@ -84,6 +90,7 @@ impl FaultKnob {
         if self.every == 0 && self.per_million == 0 {
             return false;
         }
+        // Relaxed: a shared call counter and a statistic, nothing to order.
         let n = self.calls.fetch_add(1, Relaxed) + 1;
         let fail = (self.every != 0 && n.is_multiple_of(self.every))
             || (self.per_million != 0 && rng.below(1_000_000) < self.per_million);
@@ -106,6 +113,8 @@ pub static NO_FAULTS: FaultKnob = FaultKnob::new(0, 0);
 /// checks, counting everything so the suite can prove nothing leaked.
 pub struct Pages<'k> {
     knob: &'k FaultKnob,
+    /// Through this CPU's per-CPU list (false: the zone directly).
+    per_cpu: bool,
     gated: bool,
     allocs: AtomicU64,
     frees: AtomicU64,
@@ -116,22 +125,28 @@ pub struct Pages<'k> {
     bad_frees: AtomicU64,
     /// A put found the page frozen or without references.
     refcount_bugs: AtomicU64,
+    /// Set by the first error of the run: the workers stop early, so a
+    /// broken protocol fails fast instead of flooding the console with
+    /// bad-page reports.
+    stop: AtomicBool,
 }
 
 impl<'k> Pages<'k> {
-    /// Zone calls through the gate unless `stress.gate=0`.
+    /// The kernel's allocation path (per-CPU lists), gated with
+    /// `stress.gate=1`.
     pub fn new(knob: &'k FaultKnob) -> Self {
-        Self::with_gate(knob, option("stress.gate") != Some("0"))
+        Self::with(knob, true, option("stress.gate") == Some("1"))
     }
 
-    /// Zone calls straight into the zone lock, however slow.
-    pub fn ungated(knob: &'k FaultKnob) -> Self {
-        Self::with_gate(knob, false)
+    /// The zone itself, every CPU straight into the zone lock.
+    pub fn zone_direct(knob: &'k FaultKnob) -> Self {
+        Self::with(knob, false, false)
     }
 
-    fn with_gate(knob: &'k FaultKnob, gated: bool) -> Self {
+    fn with(knob: &'k FaultKnob, per_cpu: bool, gated: bool) -> Self {
         Self {
             knob,
+            per_cpu,
             gated,
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
@@ -139,6 +154,7 @@ impl<'k> Pages<'k> {
             written_after_free: AtomicU64::new(0),
             bad_frees: AtomicU64::new(0),
             refcount_bugs: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
         }
     }
 
@@ -149,7 +165,13 @@ impl<'k> Pages<'k> {
             self.failed.fetch_add(1, Relaxed);
             return None;
         }
-        let Some(page) = self.zone_call(|| zone().alloc_frozen_pages(order)) else {
+        let Some(page) = self.zone_call(|| {
+            if self.per_cpu {
+                crate::mm::alloc_frozen_pages(order)
+            } else {
+                zone().alloc_frozen_pages(order)
+            }
+        }) else {
             self.failed.fetch_add(1, Relaxed);
             return None;
         };
@@ -166,14 +188,32 @@ impl<'k> Pages<'k> {
         Some(page)
     }
 
+    /// Counts an invariant violation and stops the run's workers.
+    /// Relaxed: the flag is only a hint to stop early; the counters are read
+    /// after `on_each_cpu` returns, which orders them.
+    pub fn error(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+        self.stop.store(true, Relaxed);
+    }
+
+    /// Whether an error was seen: workers check it before every operation.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Relaxed)
+    }
+
     fn zone_call<T>(&self, f: impl FnOnce() -> T) -> T {
         let _gate = self.gated.then(|| GATE.lock());
         f()
     }
 
-    /// Whether zone calls go through the gate.
-    pub fn is_gated(&self) -> bool {
-        self.gated
+    /// How allocator calls are made, for the suites' diagnostics.
+    pub fn path(&self) -> &'static str {
+        match (self.per_cpu, self.gated) {
+            (true, false) => "per-CPU lists, all CPUs at once",
+            (true, true) => "per-CPU lists, one CPU at a time (stress.gate=1)",
+            (false, false) => "zone directly, all CPUs at once",
+            (false, true) => "zone directly, one CPU at a time",
+        }
     }
 
     /// A page whose first word is POISON must be poison throughout: anything
@@ -183,7 +223,7 @@ impl<'k> Pages<'k> {
             // SAFETY: the block was just allocated to us.
             let w = unsafe { page_words(p) };
             if w[0].load(Relaxed) == POISON && w.iter().any(|x| x.load(Relaxed) != POISON) {
-                self.written_after_free.fetch_add(1, Relaxed);
+                self.error(&self.written_after_free);
             }
         }
     }
@@ -200,8 +240,15 @@ impl<'k> Pages<'k> {
     /// Gives back a frozen block without poisoning it.
     pub fn free_frozen(&self, page: &Page, order: usize) {
         self.frees.fetch_add(1, Relaxed);
-        if self.zone_call(|| zone().free_frozen_pages(page, order)).is_err() {
-            self.bad_frees.fetch_add(1, Relaxed);
+        let freed = self.zone_call(|| {
+            if self.per_cpu {
+                crate::mm::free_frozen_pages(page, order)
+            } else {
+                zone().free_frozen_pages(page, order)
+            }
+        });
+        if freed.is_err() {
+            self.error(&self.bad_frees);
         }
     }
 
@@ -222,9 +269,10 @@ impl<'k> Pages<'k> {
     pub fn sub_and_test(&self, page: &Page) -> bool {
         DefaultScheme::sub_and_test(page.refcount(), 1).unwrap_or_else(|bug| {
             // Only the first one is logged: a broken protocol makes many.
-            if self.refcount_bugs.fetch_add(1, Relaxed) == 0 {
+            if self.refcount_bugs.load(Relaxed) == 0 {
                 log::error!("stress: put on {page:?}: {} (raw {:#x})", bug.kind, bug.raw);
             }
+            self.error(&self.refcount_bugs);
             false
         })
     }
