@@ -24,35 +24,31 @@ fn ensure_peer() {
     INIT.call_once(|| PEER.lock().add_frame(0, zone().nr_free_pages()));
 }
 
-fn ours_order0(ops: u64) -> usize {
-    let z = zone();
+/// `ops` order-0 alloc+free pairs through `alloc`/`free`; returns failures.
+fn order0_pairs(
+    ops: u64,
+    alloc: impl Fn() -> Option<&'static mm::Page>,
+    free: impl Fn(&mm::Page) -> Result<(), mm::BadPage>,
+) -> usize {
     let mut failures = 0;
     for _ in 0..ops {
-        match z.alloc_frozen_pages(0) {
-            Some(p) => {
-                if z.free_frozen_pages(p, 0).is_err() {
-                    failures += 1;
-                }
-            }
+        match alloc() {
+            Some(p) => failures += usize::from(free(p).is_err()),
             None => failures += 1,
         }
     }
     failures
 }
 
+/// Straight to the zone (its lock on every call).
+fn ours_order0(ops: u64) -> usize {
+    let z = zone();
+    order0_pairs(ops, || z.alloc_frozen_pages(0), |p| z.free_frozen_pages(p, 0))
+}
+
+/// Through this CPU's per-CPU list.
 fn pcp_order0(ops: u64) -> usize {
-    let mut failures = 0;
-    for _ in 0..ops {
-        match crate::mm::alloc_frozen_pages(0) {
-            Some(p) => {
-                if crate::mm::free_frozen_pages(p, 0).is_err() {
-                    failures += 1;
-                }
-            }
-            None => failures += 1,
-        }
-    }
-    failures
+    order0_pairs(ops, || crate::mm::alloc_frozen_pages(0), |p| crate::mm::free_frozen_pages(p, 0))
 }
 
 fn peer_order0(ops: u64) -> usize {
