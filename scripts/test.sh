@@ -70,6 +70,9 @@ aarch64_overflow() {
         grep -q "CPU EXCEPTION" target/qemu-logs/aarch64-overflow.log
 }
 step "QEMU aarch64 overflow caught" aarch64_overflow
+# aarch64 device-tree shapes: secure=on, 33/40 memory nodes, too many nodes,
+# a -dtb firmware DTB, unaligned no-map reserved memory (6 short boots).
+step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 # The shell over serial, and the screen (framebuffer) driven by the keyboard.
 step "QEMU shell+screen" cargo test -j"$JOBS" -p qemu-tests --release --test shell
 

@@ -222,6 +222,9 @@ impl TablesInner {
 /// `devices` (physical `(start, end)` ranges) in the window. Returns the
 /// root's physical address. Boot CPU only, once, before [`switch`].
 ///
+/// # Panics
+/// If a `ram` range is not page-aligned (devices are rounded out to pages).
+///
 /// # Safety
 /// Must be called once, by the boot CPU, before any other CPU runs.
 pub unsafe fn build(kernel_phys: u64, ram: &[(u64, u64)], devices: &[(u64, u64)]) -> u64 {
@@ -242,7 +245,14 @@ pub unsafe fn build(kernel_phys: u64, ram: &[(u64, u64)], devices: &[(u64, u64)]
     // [guard, guard + 4 KiB) stays unmapped: the boot stack's overflow guard.
     t.map(guard + PAGE_SIZE, image(guard + PAGE_SIZE), end - guard - PAGE_SIZE, Kind::Data);
     for &(s, e) in ram {
-        let (s, e) = (s & !(PAGE_SIZE - 1), e.next_multiple_of(PAGE_SIZE).min(PHYS_WINDOW_SIZE));
+        // Never widen a RAM range: the caller cut whole pages out of RAM
+        // and out of no-map holes (boot.rs); rounding here would map the
+        // bytes next to them (secure firmware's, on boards).
+        assert!(
+            (s | e).is_multiple_of(PAGE_SIZE),
+            "mmu: window range {s:#x}..{e:#x} not page-aligned"
+        );
+        let e = e.min(PHYS_WINDOW_SIZE);
         if s < e {
             t.map(PHYS_OFFSET + s, s, e - s, Kind::Data);
         }

@@ -64,7 +64,13 @@ pub fn start_secondary_cpus() -> usize {
     let me = cpu::cpu_id();
     CPUS[0].hw_id.store(me, Ordering::Relaxed);
     let fdt = dtb::get();
-    let (nodes, total) = dtb::cpus::<MAX_CPUS>(&fdt);
+    let (nodes, total) = match dtb::cpus::<MAX_CPUS>(&fdt) {
+        Ok(found) => found,
+        Err(e) => {
+            println!("{e}; running on the boot CPU only");
+            ([None; MAX_CPUS], 0)
+        }
+    };
     smp::set_possible(total.max(1));
     if total > MAX_CPUS {
         println!("smp: {total} CPUs described, only {MAX_CPUS} supported");
