@@ -133,7 +133,7 @@ fn boot(name: &str, cmdline: &str, mem: &str, extra: &[String]) -> (Vec<String>,
     cfg.memory = mem.into();
     cfg.cmdline = cmdline.into();
     cfg.extra_args = extra.to_vec();
-    cfg.timeout = Duration::from_secs(240);
+    cfg.timeout = Duration::from_secs(120);
     cfg.name = format!("aarch64-dtb-{name}");
     cfg.log_dir = Some(workspace().join("target/qemu-logs"));
     let _slot = Slot::take();
