@@ -113,6 +113,9 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
             holes.as_slice().len()
         );
     }
+    for e in facts.errors() {
+        println!("{e}");
+    }
     if let Some(why) = facts.stdout_path_problem {
         println!("DTB error: /chosen: {why}; console on the first enabled arm,pl011");
     }

@@ -252,6 +252,9 @@ pub struct EarlyFacts {
     pub uart: Option<(u64, u64)>,
     /// Why `/chosen/stdout-path` was not used, if it exists and was not.
     pub stdout_path_problem: Option<&'static str>,
+    /// Nodes the early parse had to skip, as `(node, what)` (first few):
+    /// printed as DTB errors once the console is up.
+    pub skipped: [Option<(&'static str, &'static str)>; 4],
     /// GICv2 distributor and CPU interface registers, if the DTB has one.
     pub gicv2: Option<[(u64, u64); 2]>,
     /// Size of the DTB blob (`totalsize`, bytes).
@@ -259,6 +262,18 @@ pub struct EarlyFacts {
 }
 
 impl EarlyFacts {
+    /// Notes a node the early parse skipped (the first four are kept).
+    fn skip(&mut self, node: &'static str, what: &'static str) {
+        if let Some(slot) = self.skipped.iter_mut().find(|s| s.is_none()) {
+            *slot = Some((node, what));
+        }
+    }
+
+    /// The nodes the early parse skipped, as errors to print.
+    pub fn errors(&self) -> impl Iterator<Item = DtbError> + '_ {
+        self.skipped.iter().flatten().map(|&(node, what)| DtbError { node, what })
+    }
+
     /// The first list that overflowed: (what it holds, how many ranges the
     /// DTB had for it). Boot must stop then (memory would be lost).
     pub fn overflow(&self) -> Option<(&'static str, usize)> {
@@ -332,6 +347,7 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
         memreserve: Ranges::new(),
         uart: None,
         stdout_path_problem: None,
+        skipped: [None; 4],
         gicv2: None,
         dtb_size: fdt.total_size() as u64,
     };
@@ -340,6 +356,10 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
             || node.name == "memory"
             || node.name.starts_with("memory@");
         if is_memory && enabled(node) {
+            let full = node.reg().is_some_and(|mut r| r.all(|r| r.size.is_some()));
+            if !full {
+                facts.skip("/memory", "a memory node without reg (address and size): ignored");
+            }
             reg_ranges(node, &mut facts.ram);
         }
     }
@@ -361,14 +381,17 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
     let gic_compat = ["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"];
     if let Some(gic) = fdt.all_nodes().find(|&n| {
         enabled(n) && n.compatible().is_some_and(|c| c.all().any(|s| gic_compat.contains(&s)))
-    }) && let Some(mut regs) = gic.reg()
-        && let (Some(d), Some(c)) = (regs.next(), regs.next())
-    {
-        let range = |r: fdt::standard_nodes::MemoryRegion| {
-            let start = r.starting_address as u64;
-            (start, start + r.size.unwrap_or(0x1000) as u64)
-        };
-        facts.gicv2 = Some([range(d), range(c)]);
+    }) {
+        let mut regs = gic.reg().into_iter().flatten();
+        if let (Some(d), Some(c)) = (regs.next(), regs.next()) {
+            let range = |r: fdt::standard_nodes::MemoryRegion| {
+                let start = r.starting_address as u64;
+                (start, start + r.size.unwrap_or(0x1000) as u64)
+            };
+            facts.gicv2 = Some([range(d), range(c)]);
+        } else {
+            facts.skip("interrupt-controller (GICv2)", "fewer than 2 reg entries: no wfi wake-ups");
+        }
     }
     facts
 }
