@@ -95,8 +95,8 @@ const FDT_MAGIC: u32 = 0xD00D_FEED;
 /// which is still a valid DTB up to the bad token.
 ///
 /// # Safety
-/// `dtb` must point to a writable DTB of `totalsize` bytes (header field)
-/// that nothing else accesses meanwhile.
+/// `dtb` must point to a DTB of `totalsize` bytes (header field) that
+/// nothing else accesses meanwhile, writable if it holds NOP tokens.
 pub unsafe fn compact_nops(dtb: *mut u8) -> Result<usize, &'static str> {
     let be32 = |off: usize| -> u32 {
         // SAFETY: callers keep `off + 4` within the blob (checked below);
@@ -144,7 +144,11 @@ pub unsafe fn compact_nops(dtb: *mut u8) -> Result<usize, &'static str> {
         if r + len > end {
             return Err("DTB token past the structure block");
         }
-        blob.copy_within(r..r + len, w);
+        if w != r {
+            // Only once a NOP was seen: a blob without NOPs is never written
+            // (it may sit in memory that must not be, e.g. flash).
+            blob.copy_within(r..r + len, w);
+        }
         w += len;
         r += len;
         if token == FDT_END {
