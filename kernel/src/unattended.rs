@@ -87,13 +87,17 @@ fn serial_banner(word: &str) {
         .collect();
     let Some(first) = rasters.first() else { return };
     let mut out = alloc::string::String::from("\n");
-    // Every other raster row: 16-pixel glyphs become 8 text lines, which
-    // look about square in a terminal's tall character cells.
+    // Two raster rows per text line and two characters per pixel: glyphs
+    // look about as wide as tall in a terminal's tall character cells. The
+    // anti-aliased strokes of a 16-pixel font are thin, so a pixel is ink
+    // when either row has a quarter of its intensity.
     for row in (0..first.height()).step_by(2) {
         let mut line = alloc::string::String::from("    ");
         for r in &rasters {
-            for &v in r.raster()[row] {
-                line.push(if v >= 128 { '#' } else { ' ' });
+            let rows = r.raster();
+            for x in 0..r.width() {
+                let v = rows[row][x].max(rows.get(row + 1).map_or(0, |next| next[x]));
+                line.push_str(if v >= 64 { "##" } else { "  " });
             }
             line.push_str("  ");
         }
