@@ -2,6 +2,7 @@
 
 use crate::ktest::Suite;
 
+mod apic_mmio;
 mod bootinfo;
 mod console;
 mod exceptions;
@@ -13,7 +14,7 @@ pub mod stress;
 
 /// Every suite, in run order.
 static SUITES: &[&Suite] =
-    &[&console::SUITE, &exceptions::SUITE, &heap::SUITE, &bootinfo::SUITE, &smp::SUITE, &mm::SUITE];
+    &[&console::SUITE, &exceptions::SUITE, &heap::SUITE, &bootinfo::SUITE, &smp::SUITE, &mm::SUITE, &apic_mmio::SUITE];
 
 /// The registered suites plus the injected-failure suite when one is configured.
 pub fn all_suites() -> impl Iterator<Item = &'static Suite> {

@@ -1,5 +1,7 @@
-//! Bringing up the application processors (APs): CPUs from the ACPI MADT,
-//! xAPIC INIT-SIPI-SIPI, and the real-mode trampoline in `trampoline.s`.
+//! Bringing up the application processors (APs): CPUs from the ACPI MADT
+//! (local APIC and x2APIC entries), INIT-SIPI-SIPI through the local APIC in
+//! whichever mode it runs (xAPIC or x2APIC, see `apic.rs`), and the real-mode
+//! trampoline in `trampoline.s`.
 //!
 //! APs are started one at a time: the BSP fills the trampoline's data (stack,
 //! entry, CPU index, page table root), sends the IPIs and waits up to
@@ -60,6 +62,7 @@ fn trampoline_phys() -> Option<u64> {
 /// Starts every enabled CPU of the MADT. Returns the number online.
 pub fn start_aps() -> usize {
     let bsp_apic = apic::id();
+    println!("apic: {}, boot CPU APIC id {bsp_apic}", apic::describe());
     CPUS[0].hw_id.store(bsp_apic, Ordering::Relaxed);
     let ids = match acpi::local_apic_ids() {
         Ok(ids) => ids,
