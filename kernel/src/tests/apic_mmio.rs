@@ -90,17 +90,27 @@ mod x86 {
         use core::arch::x86_64::__cpuid;
         // CPUID leaf 0xB EDX: the full x2APIC id; leaf 1 EBX[31:24]: its low 8 bits.
         let initial = __cpuid(1).ebx >> 24;
-        let full = if __cpuid(0).eax >= 0xB { Some(__cpuid(0xB).edx) } else { None };
+        let leaf_b = (__cpuid(0).eax >= 0xB).then(|| core::arch::x86_64::__cpuid_count(0xB, 0));
+        let full = leaf_b.filter(|r| r.ebx != 0).map(|r| r.edx);
         let id = apic_id();
         crate::kdiag!(
-            "APIC id {id} ({} mode), CPUID initial id {initial}, x2APIC id {full:?}",
+            "CPU {}: APIC id {id} ({} mode), CPUID initial id {initial}, x2APIC id {full:?}",
+            crate::arch::cpu_index(),
             if apic_x2apic() { "x2APIC" } else { "xAPIC" }
         );
-        kassert_eq!(id & 0xff, initial);
-        if let Some(full) = full
-            && apic_x2apic()
-        {
-            kassert_eq!(id, full);
+        let ids: alloc::vec::Vec<u32> = crate::smp::CPUS
+            .iter()
+            .filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire))
+            .map(|c| c.hw_id.load(core::sync::atomic::Ordering::Relaxed))
+            .collect();
+        crate::kdiag!("online CPUs' APIC ids: {ids:?}");
+        // Leaf 0xB is the reliable one: QEMU overflows leaf 1's logical CPU
+        // count (EBX[23:16]) into the id byte when a package has more than
+        // 255 possible CPUs (`-smp 4,maxcpus=288`).
+        match full {
+            Some(full) if apic_x2apic() => kassert_eq!(id, full),
+            Some(full) => kassert_eq!(id, full & 0xff),
+            None => kassert_eq!(id, initial),
         }
         Ok(())
     }

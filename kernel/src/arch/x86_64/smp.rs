@@ -82,6 +82,12 @@ pub fn start_aps() -> usize {
     };
     // CPU 0 is the BSP; the others get indexes 1.. in MADT order.
     let aps = ids.iter().copied().filter(|&id| id != bsp_apic);
+    // xAPIC destinations are 8 bits: a larger id would wrap onto another CPU.
+    let (aps, unreachable): (alloc::vec::Vec<u32>, alloc::vec::Vec<u32>) =
+        aps.partition(|&id| apic::x2apic() || id <= 0xFF);
+    for id in unreachable {
+        println!("smp: CPU with APIC id {id} needs x2APIC (boot with apic=x2apic); left off");
+    }
     for (index, apic_id) in (1..MAX_CPUS).zip(aps) {
         CPUS[index].hw_id.store(apic_id, Ordering::Relaxed);
         if !start_one(tramp, index, apic_id) {
