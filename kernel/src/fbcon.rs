@@ -186,7 +186,9 @@ impl FbCon {
         let px: [u8; 4] = match fb.format {
             PixelFormat::Rgb => [r, g, b, 0],
             PixelFormat::Bgr => [b, g, r, 0],
-            PixelFormat::Gray => [((u16::from(r) + u16::from(g) + u16::from(b)) / 3) as u8, 0, 0, 0],
+            PixelFormat::Gray => {
+                [((u16::from(r) + u16::from(g) + u16::from(b)) / 3) as u8, 0, 0, 0]
+            }
         };
         // SAFETY: `offset + bytes_per_pixel <= byte_len` (checked above).
         unsafe {
@@ -221,13 +223,18 @@ impl FbCon {
             let x0 = bx + pad + i * char_width * scale;
             for (dy, row) in raster.raster().iter().enumerate() {
                 for (dx, &intensity) in row.iter().enumerate() {
-                    // Anti-aliased glyph: ink where it is more than half on.
-                    if intensity < 128 {
+                    // Anti-aliased glyph with thin strokes: ink where it is
+                    // a quarter on, which keeps the scaled strokes solid.
+                    if intensity < 64 {
                         continue;
                     }
                     for y in 0..scale {
                         for x in 0..scale {
-                            self.put_pixel(x0 + dx * scale + x, by + pad + dy * scale + y, (0, 0, 0));
+                            self.put_pixel(
+                                x0 + dx * scale + x,
+                                by + pad + dy * scale + y,
+                                (0, 0, 0),
+                            );
                         }
                     }
                 }

@@ -1,7 +1,7 @@
 //! Unattended mode, after memtest86+: boot from a stick, test, show the
 //! verdict, never wait for a key.
 //!
-//! Chosen by the command line `unattended [stress.secs=N] [poweroff]`,
+//! Chosen by the command line `unattended [stress.secs=N] [poweroff|exit]`,
 //! usually baked into the image (`make usb CMDLINE="unattended
 //! stress.secs=600"`, docs/hardware.md). Phases:
 //!
@@ -12,9 +12,10 @@
 //! 3. the verdict: `unattended: PASS` or `unattended: FAIL` with a summary,
 //!    a large banner on the framebuffer (crate::fbcon::banner) and block
 //!    letters on the serial port;
-//! 4. the end: halt (under QEMU the isa-debug-exit device, when present, ends
-//!    QEMU with the ktest status 33 or 35), or ACPI/PSCI power-off with the
-//!    word `poweroff` on the command line.
+//! 4. the end: halt, with the verdict left on the screen (default); ACPI/PSCI
+//!    power-off with the word `poweroff`; or with the word `exit`, the test
+//!    exit (under QEMU the isa-debug-exit device ends QEMU with status 33 for
+//!    PASS, 35 for FAIL; elsewhere it halts like the default).
 
 use crate::arch;
 use crate::cmdline::CmdLine;
@@ -33,10 +34,17 @@ pub fn run(cmdline: &CmdLine<'_>) -> ! {
         }
     };
     let poweroff = cmdline.has_word("poweroff");
+    let exit = cmdline.has_word("exit");
     let cpus = crate::smp::nr_online();
     println!(
         "unattended: ktest, then stress on {cpus} CPUs for {secs} s, then {}; no input needed",
-        if poweroff { "power off" } else { "halt" }
+        if poweroff {
+            "power off"
+        } else if exit {
+            "exit"
+        } else {
+            "halt"
+        }
     );
     let start = arch::read_cycles();
     println!("unattended: phase 1 of 2: ktest suites");
@@ -73,8 +81,11 @@ pub fn run(cmdline: &CmdLine<'_>) -> ! {
         println!("unattended: powering off");
         arch::poweroff();
     }
-    println!("unattended: done; halting (switch the machine off or reset it)");
-    arch::exit(if pass { arch::ExitStatus::Success } else { arch::ExitStatus::Failure })
+    if exit {
+        arch::exit(if pass { arch::ExitStatus::Success } else { arch::ExitStatus::Failure })
+    }
+    println!("unattended: done; halted (switch the machine off or reset it)");
+    arch::hang()
 }
 
 /// `word` in block letters (`#`), from the console font, on the serial port

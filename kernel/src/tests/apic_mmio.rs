@@ -48,7 +48,14 @@ mod x86 {
         kassert!(flags.is_some(), "{} at {:#x} is not mapped", what, virt);
         let flags = flags.unwrap_or(F::empty());
         let want = F::PRESENT | F::WRITABLE | F::NO_CACHE | F::WRITE_THROUGH | F::NO_EXECUTE;
-        kassert!(flags.contains(want), "{} at {:#x}: flags {:?} lack {:?}", what, virt, flags, want);
+        kassert!(
+            flags.contains(want),
+            "{} at {:#x}: flags {:?} lack {:?}",
+            what,
+            virt,
+            flags,
+            want
+        );
         kassert!(!flags.contains(F::HUGE_PAGE), "{} at {:#x} is in a huge page", what, virt);
         Ok(())
     }

@@ -15,9 +15,9 @@ mod serial;
 mod smp;
 mod tsc;
 
+pub use apic::{id as apic_id, mmio_base as apic_mmio_base, x2apic as apic_x2apic};
 pub use cpu::{cpu_id, cpu_model};
 pub use interrupts::{breakpoint, breakpoint_count, exception_tables, trigger_fault};
-pub use apic::{id as apic_id, mmio_base as apic_mmio_base, x2apic as apic_x2apic};
 pub use paging::{leaf_flags as page_flags, map_mmio, virt_to_phys};
 pub use percpu::cpu_index;
 pub use power::{exit, hang, poweroff, reboot};
