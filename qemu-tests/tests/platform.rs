@@ -157,10 +157,10 @@ const RED: (u8, u8, u8) = (0xff, 0x50, 0x50);
 fn unattended_mode_shows_pass() {
     let name = "unattended";
     let dir = baked_images(name, Some("unattended ktest.filter=heap,apic_mmio stress.secs=2"));
-    let cfg = config(name, dir.join("uefi.img"), Boot::Uefi, 2, 240);
+    let cfg = config(name, dir.join("uefi.img"), Boot::Uefi, 2, 150);
     let _slot = Slot::take();
     let mut s = Session::start(&cfg, true).unwrap_or_else(|e| panic!("{e}"));
-    let wait = Duration::from_secs(240);
+    let wait = Duration::from_secs(150);
     let out = s.expect("unattended: done; halted", wait).unwrap_or_else(|e| panic!("{e}"));
     println!("verdict after {:.1?}", s.elapsed());
     for needle in [
