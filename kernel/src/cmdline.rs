@@ -60,6 +60,8 @@ impl<'a> CmdLine<'a> {
 
 /// First line of a command line baked into an image by the `boot` tool
 /// (boot/src/main.rs has the same constant).
+// Baked lines exist on x86_64 only (aarch64 boots with a DTB's bootargs).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub const BAKED_MAGIC: &[u8] = b"FROZEN-CMDLINE v1\n";
 
 /// The command line in a baked ramdisk file: [`BAKED_MAGIC`], then the line
@@ -68,6 +70,7 @@ pub const BAKED_MAGIC: &[u8] = b"FROZEN-CMDLINE v1\n";
 /// # Errors
 /// A short description when `file` is not such a file (another ramdisk, or
 /// a damaged one): the caller reports it and boots without a command line.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub fn parse_baked(file: &[u8]) -> Result<&str, &'static str> {
     let rest = file.strip_prefix(BAKED_MAGIC).ok_or("no FROZEN-CMDLINE header")?;
     let end = rest.iter().position(|&b| b == b'\n' || b == 0).unwrap_or(rest.len());
