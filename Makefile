@@ -25,6 +25,17 @@ else
 endif
 KERNEL_ELF := $(KTARGET_DIR)/$(KTARGET)/release/kernel
 
+# `make image CMDLINE="..."` / `make usb CMDLINE="..."` bake the command line
+# into the images (the bootloader's ramdisk file; fw_cfg still wins, see
+# docs/hardware.md). Baked images live in their own directory, `-cmdline`
+# appended, with the line in cmdline.txt beside them, so a plain image is
+# never silently replaced by a baked one. `make run CMDLINE=...` does not bake:
+# it passes the line to the plain image through fw_cfg.
+ifneq ($(and $(CMDLINE),$(filter image usb,$(MAKECMDGOALS))),)
+  BAKE_CMDLINE := 1
+  IMAGE_DIR := $(IMAGE_DIR)-cmdline
+endif
+
 ifeq ($(KVM),1)
   ACCEL := -accel kvm -cpu host
 else
@@ -70,10 +81,10 @@ ifneq ($(ARCH),aarch64)
 kernel: setup
 	$(CARGO) build --release -j$(JOBS) -p kernel --target $(KTARGET) --target-dir $(KTARGET_DIR) $(KFEATURES)
 
-## image      build bios.img and uefi.img (SCHEME=legacy for the CAS-loop refcount)
+## image      build bios.img and uefi.img (SCHEME=legacy for the CAS-loop refcount; CMDLINE= bakes a command line)
 image: kernel
 	$(CARGO) build --release -j$(JOBS) -p boot
-	@target/release/boot $(KERNEL_ELF) $(IMAGE_DIR)
+	@target/release/boot $(if $(BAKE_CMDLINE),--cmdline '$(CMDLINE)') $(KERNEL_ELF) $(IMAGE_DIR)
 
 ## run        boot in QEMU with the console on this terminal (BOOT=uefi, SMP=, MEM=)
 run: image
@@ -102,7 +113,7 @@ ifneq ($(filter usb,$(MAKECMDGOALS)),)
   endif
 endif
 
-## usb        write an image to a USB stick: make usb DEV=/dev/sdX [BOOT=bios] (UEFI by default; asks first)
+## usb        write an image to a USB stick: make usb DEV=/dev/sdX [BOOT=bios] [CMDLINE=...] (UEFI by default; asks first)
 usb: image
 	@DEV="$(DEV)" BOOT="$(USB_BOOT)" IMAGE_DIR="$(IMAGE_DIR)" YES="$(YES)" scripts/usb.sh
 

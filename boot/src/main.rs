@@ -1,22 +1,55 @@
 //! `boot`: turns the kernel ELF into bootable disk images.
 //!
-//! Usage: `boot <kernel-elf> <out-dir>`; writes `<out-dir>/bios.img` and
-//! `<out-dir>/uefi.img`. Both images carry the same kernel, so the image
-//! `make test` proves is the one `make run` and `make usb` ship.
+//! Usage: `boot [--cmdline "<kernel command line>"] <kernel-elf> <out-dir>`;
+//! writes `<out-dir>/bios.img` and `<out-dir>/uefi.img`. Both images carry the
+//! same kernel, so the image `make test` proves is the one `make run` and
+//! `make usb` ship.
+//!
+//! `--cmdline` bakes a kernel command line into both images: the bootloader
+//! loads it as its "ramdisk" file (`BiosBoot/UefiBoot::set_ramdisk`), the
+//! kernel finds it through `BootInfo::ramdisk_addr` and uses it when the
+//! firmware gives none (QEMU's fw_cfg on x86 wins; see docs/hardware.md). The
+//! file is [`BAKED_MAGIC`] followed by the command line and a newline, also
+//! kept as `<out-dir>/cmdline.txt` so a person can see what an image carries.
+//! Without `--cmdline` a stale `cmdline.txt` is removed.
+//!
+//! Both images also carry a bootloader config that limits the bootloader's own
+//! log to warnings and errors: its ~25 INFO lines per boot would otherwise
+//! bury the kernel's banner on screen and serial.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bootloader::BootConfig;
+use bootloader_boot_config::LevelFilter;
+
+/// First line of a baked command-line file; the kernel ignores a ramdisk
+/// without it (kernel/src/cmdline.rs has the same constant).
+const BAKED_MAGIC: &str = "FROZEN-CMDLINE v1\n";
+/// Longest command line the kernel keeps (bytes), as for fw_cfg.
+const MAX_CMDLINE: usize = 512;
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let [_, kernel, out_dir] = args.as_slice() else {
-        eprintln!("usage: boot <kernel-elf> <out-dir>");
-        return ExitCode::from(2);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut cmdline = None;
+    if args.first().is_some_and(|a| a == "--cmdline") {
+        if args.len() < 2 {
+            return usage();
+        }
+        cmdline = Some(args.remove(1));
+        args.remove(0);
+    }
+    let [kernel, out_dir] = args.as_slice() else {
+        return usage();
     };
-    match build_images(Path::new(kernel), Path::new(out_dir)) {
+    match build_images(Path::new(kernel), Path::new(out_dir), cmdline.as_deref()) {
         Ok((bios, uefi)) => {
             println!("BIOS image: {}", bios.display());
             println!("UEFI image: {}", uefi.display());
+            match cmdline {
+                Some(c) => println!("baked kernel command line: \"{c}\" (fw_cfg still wins)"),
+                None => println!("no baked command line (the kernel starts its shell)"),
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -26,18 +59,78 @@ fn main() -> ExitCode {
     }
 }
 
-fn build_images(kernel: &Path, out_dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+fn usage() -> ExitCode {
+    eprintln!("usage: boot [--cmdline \"<kernel command line>\"] <kernel-elf> <out-dir>");
+    ExitCode::from(2)
+}
+
+/// Checks a command line to bake: printable ASCII, at most [`MAX_CMDLINE`]
+/// bytes, not empty.
+fn check_cmdline(c: &str) -> Result<(), String> {
+    if c.trim().is_empty() {
+        return Err("--cmdline is empty (leave it out for an image without one)".into());
+    }
+    if c.len() > MAX_CMDLINE {
+        return Err(format!("--cmdline is {} bytes; the kernel keeps {MAX_CMDLINE}", c.len()));
+    }
+    if let Some(bad) = c.chars().find(|ch| !(' '..='~').contains(ch)) {
+        return Err(format!("--cmdline has the character {bad:?}; only printable ASCII"));
+    }
+    Ok(())
+}
+
+/// The bootloader's own log: warnings and errors only, on screen and serial.
+fn boot_config() -> BootConfig {
+    let mut config = BootConfig::default();
+    config.log_level = LevelFilter::Warn;
+    config
+}
+
+fn build_images(
+    kernel: &Path,
+    out_dir: &Path,
+    cmdline: Option<&str>,
+) -> Result<(PathBuf, PathBuf), String> {
     if !kernel.is_file() {
         return Err(format!("kernel ELF {} not found", kernel.display()));
     }
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let bios = out_dir.join("bios.img");
     let uefi = out_dir.join("uefi.img");
-    bootloader::BiosBoot::new(kernel)
-        .create_disk_image(&bios)
-        .map_err(|e| format!("BIOS image: {e:#}"))?;
-    bootloader::UefiBoot::new(kernel)
-        .create_disk_image(&uefi)
-        .map_err(|e| format!("UEFI image: {e:#}"))?;
+    let baked = out_dir.join("cmdline.txt");
+    let config = boot_config();
+    let mut bios_boot = bootloader::BiosBoot::new(kernel);
+    let mut uefi_boot = bootloader::UefiBoot::new(kernel);
+    bios_boot.set_boot_config(&config);
+    uefi_boot.set_boot_config(&config);
+    match cmdline {
+        Some(c) => {
+            check_cmdline(c)?;
+            std::fs::write(&baked, format!("{BAKED_MAGIC}{c}\n"))
+                .map_err(|e| format!("{}: {e}", baked.display()))?;
+            bios_boot.set_ramdisk(&baked);
+            uefi_boot.set_ramdisk(&baked);
+        }
+        None => match std::fs::remove_file(&baked) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", baked.display())),
+        },
+    }
+    bios_boot.create_disk_image(&bios).map_err(|e| format!("BIOS image: {e:#}"))?;
+    uefi_boot.create_disk_image(&uefi).map_err(|e| format!("UEFI image: {e:#}"))?;
     Ok((bios, uefi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_cmdline;
+
+    #[test]
+    fn cmdline_checks() {
+        assert!(check_cmdline("ktest ktest.filter=heap").is_ok());
+        assert!(check_cmdline("  ").is_err());
+        assert!(check_cmdline("ktest\nx").is_err());
+        assert!(check_cmdline(&"x".repeat(513)).is_err());
+    }
 }

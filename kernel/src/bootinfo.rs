@@ -68,6 +68,9 @@ pub struct BootInfo {
     pub phys_offset: u64,
     /// Kernel command line (empty when the firmware gave none).
     pub cmdline: &'static str,
+    /// Where `cmdline` came from ("fw_cfg", "DTB", "image" for a line baked
+    /// into the boot image; "" when unknown or empty).
+    pub cmdline_source: &'static str,
     /// Physical address of the ACPI RSDP, if the firmware has one.
     pub rsdp: Option<u64>,
     /// The screen, if there is one.
@@ -82,6 +85,7 @@ impl BootInfo {
             protocol,
             phys_offset,
             cmdline,
+            cmdline_source: "",
             rsdp: None,
             framebuffer: None,
             regions: [MemRegion::EMPTY; MAX_REGIONS],

@@ -161,3 +161,87 @@ impl FbCon {
         }
     }
 }
+
+/// Clears the screen and draws `word` in large letters (the console font
+/// scaled up to fill about half the screen width), black on a box of green
+/// (`pass`) or red; the text console continues below the box. For verdicts
+/// meant to be read from across a room (the unattended mode). Does nothing
+/// without a screen.
+pub fn banner(word: &str, pass: bool) {
+    if let Some(con) = FBCON.lock().as_mut() {
+        con.banner(word, if pass { GREEN } else { RED });
+    }
+}
+
+impl FbCon {
+    fn put_pixel(&self, x: usize, y: usize, (r, g, b): (u8, u8, u8)) {
+        let fb = self.fb;
+        if x >= fb.width || y >= fb.height {
+            return;
+        }
+        let offset = (y * fb.stride + x) * fb.bytes_per_pixel;
+        if offset + fb.bytes_per_pixel > fb.byte_len {
+            return;
+        }
+        let px: [u8; 4] = match fb.format {
+            PixelFormat::Rgb => [r, g, b, 0],
+            PixelFormat::Bgr => [b, g, r, 0],
+            PixelFormat::Gray => {
+                [((u16::from(r) + u16::from(g) + u16::from(b)) / 3) as u8, 0, 0, 0]
+            }
+        };
+        // SAFETY: `offset + bytes_per_pixel <= byte_len` (checked above).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                px.as_ptr(),
+                (fb.base as *mut u8).add(offset),
+                fb.bytes_per_pixel.min(4),
+            );
+        }
+    }
+
+    fn banner(&mut self, word: &str, color: (u8, u8, u8)) {
+        let fb = self.fb;
+        let char_width = get_raster_width(WEIGHT, HEIGHT);
+        let chars = word.chars().count().max(1);
+        // Letters: half the screen wide at most, a third of it tall at most.
+        let scale = (fb.width / 2 / (chars * char_width)).min(fb.height / 3 / LINE_HEIGHT).max(1);
+        let (text_w, text_h) = (chars * char_width * scale, LINE_HEIGHT * scale);
+        let pad = 2 * MARGIN.max(scale * 2);
+        let (box_w, box_h) = ((text_w + 2 * pad).min(fb.width), (text_h + 2 * pad).min(fb.height));
+        let (bx, by) = ((fb.width - box_w) / 2, MARGIN);
+        // SAFETY: the framebuffer is `byte_len` bytes of mapped video memory
+        // that only this console writes (we hold its lock).
+        unsafe { core::ptr::write_bytes(fb.base as *mut u8, 0, fb.byte_len) };
+        for y in by..by + box_h {
+            for x in bx..bx + box_w {
+                self.put_pixel(x, y, color);
+            }
+        }
+        for (i, c) in word.chars().enumerate() {
+            let Some(raster) = get_raster(c, WEIGHT, HEIGHT) else { continue };
+            let x0 = bx + pad + i * char_width * scale;
+            for (dy, row) in raster.raster().iter().enumerate() {
+                for (dx, &intensity) in row.iter().enumerate() {
+                    // Anti-aliased glyph with thin strokes: ink where it is
+                    // a quarter on, which keeps the scaled strokes solid.
+                    if intensity < 64 {
+                        continue;
+                    }
+                    for y in 0..scale {
+                        for x in 0..scale {
+                            self.put_pixel(
+                                x0 + dx * scale + x,
+                                by + pad + dy * scale + y,
+                                (0, 0, 0),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // The console continues on the first text row below the box.
+        self.row = ((by + box_h).saturating_sub(MARGIN)).div_ceil(LINE_HEIGHT).min(self.rows - 1);
+        self.col = 0;
+    }
+}

@@ -4,7 +4,8 @@
 //! sane state (console, descriptor tables, exception handlers), describes the
 //! machine in an arch-neutral [`bootinfo::BootInfo`] and calls [`kernel_main`].
 //! From there everything is shared: heap, memory manager, then the mode chosen
-//! on the command line: the interactive shell (default), `ktest` or `bench`.
+//! on the command line: the interactive shell (default), `ktest`, `bench` or
+//! `unattended`.
 
 #![no_std]
 #![no_main]
@@ -29,6 +30,7 @@ mod panic;
 mod shell;
 mod smp;
 mod tests;
+mod unattended;
 
 use bootinfo::BootInfo;
 use cmdline::Mode;
@@ -67,6 +69,7 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
             let passed = bench::run();
             arch::exit(if passed { arch::ExitStatus::Success } else { arch::ExitStatus::Failure })
         }
+        Mode::Unattended => unattended::run(&cmdline),
         Mode::Unknown(mode) => {
             println!("unknown boot mode `{mode}`; starting the shell");
             shell::run()
@@ -88,6 +91,9 @@ fn banner(info: &BootInfo) {
         println!("screen: {w}x{h} framebuffer, {cols}x{rows} text console");
     }
     if !info.cmdline.is_empty() {
-        println!("cmdline: {}", info.cmdline);
+        match info.cmdline_source {
+            "" => println!("cmdline: {}", info.cmdline),
+            from => println!("cmdline: {} (from {from})", info.cmdline),
+        }
     }
 }

@@ -44,8 +44,13 @@ fn regions_sorted_disjoint() -> TestResult {
 fn protocol_and_cmdline() -> TestResult {
     let info = bootinfo::get();
     kassert!(["BIOS", "UEFI", "DTB"].contains(&info.protocol), "protocol {}", info.protocol);
-    // This suite only runs in ktest mode, so the command line must say so.
-    kassert!(info.cmdline.split_whitespace().any(|w| w == "ktest"), "cmdline {:?}", info.cmdline);
+    // This suite only runs in ktest mode (or the unattended mode, which runs
+    // ktest first), so the command line must say so.
+    kassert!(
+        info.cmdline.split_whitespace().any(|w| w == "ktest" || w == "unattended"),
+        "cmdline {:?}",
+        info.cmdline
+    );
     Ok(())
 }
 

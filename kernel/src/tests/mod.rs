@@ -2,6 +2,7 @@
 
 use crate::ktest::Suite;
 
+mod apic_mmio;
 mod bootinfo;
 mod console;
 mod exceptions;
@@ -12,8 +13,15 @@ mod smp;
 pub mod stress;
 
 /// Every suite, in run order.
-static SUITES: &[&Suite] =
-    &[&console::SUITE, &exceptions::SUITE, &heap::SUITE, &bootinfo::SUITE, &smp::SUITE, &mm::SUITE];
+static SUITES: &[&Suite] = &[
+    &console::SUITE,
+    &exceptions::SUITE,
+    &heap::SUITE,
+    &bootinfo::SUITE,
+    &smp::SUITE,
+    &mm::SUITE,
+    &apic_mmio::SUITE,
+];
 
 /// The registered suites plus the injected-failure suite when one is configured.
 pub fn all_suites() -> impl Iterator<Item = &'static Suite> {

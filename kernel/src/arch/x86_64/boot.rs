@@ -32,8 +32,9 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
     // leaves its own marks in the memory map.
     let uefi =
         boot_info.memory_regions.iter().any(|r| matches!(r.kind, MemoryRegionKind::UnknownUefi(_)));
-    let mut info =
-        BootInfo::new(if uefi { "UEFI" } else { "BIOS" }, phys_offset, fw_cfg::cmdline());
+    let (cmdline, source) = cmdline(boot_info);
+    let mut info = BootInfo::new(if uefi { "UEFI" } else { "BIOS" }, phys_offset, cmdline);
+    info.cmdline_source = source;
     info.rsdp = boot_info.rsdp_addr.into_option();
     info.framebuffer = boot_info.framebuffer.as_mut().and_then(framebuffer);
 
@@ -53,6 +54,45 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
     tsc::calibrate();
     apic::init();
     crate::kernel_main(info)
+}
+
+/// Longest baked command line kept (bytes); the `boot` tool refuses longer.
+const MAX_BAKED: usize = 512;
+static BAKED: spin::Once<([u8; MAX_BAKED], usize)> = spin::Once::new();
+
+/// The kernel command line and where it came from: QEMU's fw_cfg wins, then
+/// a line baked into the image (the bootloader's ramdisk, see
+/// crate::cmdline::parse_baked), else none ("").
+fn cmdline(boot_info: &bootloader_api::BootInfo) -> (&'static str, &'static str) {
+    let fw = fw_cfg::cmdline();
+    if !fw.is_empty() {
+        return (fw, "fw_cfg");
+    }
+    let Some(addr) = boot_info.ramdisk_addr.into_option() else {
+        return ("", "");
+    };
+    let len = boot_info.ramdisk_len as usize;
+    // SAFETY: the bootloader mapped the ramdisk file at `addr` (virtual,
+    // `ramdisk_len` bytes, config.mappings.ramdisk_memory) and keeps its
+    // frames out of the usable memory map; nothing writes it.
+    let file = unsafe { core::slice::from_raw_parts(addr as *const u8, len) };
+    let (buf, n) = BAKED.call_once(|| {
+        let mut buf = [0u8; MAX_BAKED];
+        match crate::cmdline::parse_baked(file) {
+            Ok(line) => {
+                let n = line.len().min(MAX_BAKED);
+                buf[..n].copy_from_slice(&line.as_bytes()[..n]);
+                (buf, n)
+            }
+            Err(e) => {
+                println!("boot: ignoring the image's ramdisk ({len} bytes): {e}");
+                (buf, 0)
+            }
+        }
+    });
+    // Checked printable ASCII by parse_baked.
+    let line = core::str::from_utf8(&buf[..*n]).unwrap_or("");
+    (line, if line.is_empty() { "" } else { "image" })
 }
 
 /// The bootloader's framebuffer in the kernel's terms (None for formats we

@@ -3,9 +3,21 @@
 use core::arch::x86_64::__cpuid;
 use core::fmt;
 
-/// The current CPU's initial local APIC id (CPUID leaf 1, EBX[31:24]).
-/// Needs no per-CPU setup, so it works in the panic path too.
+/// The current CPU's initial local APIC id: CPUID leaf 0xB EDX (all 32
+/// bits of the x2APIC id) where the CPU has that leaf, else leaf 1
+/// EBX[31:24] (8 bits). Needs no per-CPU setup, so it works in the panic
+/// path too.
 pub fn cpu_id() -> u32 {
+    use core::arch::x86_64::__cpuid_count;
+    // Leaf 0xB is valid when the CPU lists it and its EBX is non-zero (SDM
+    // vol. 2A, CPUID). Leaf 1 alone is wrong above id 255, and QEMU even
+    // overflows its CPU count into the id byte with > 255 possible CPUs.
+    if __cpuid(0).eax >= 0xB {
+        let r = __cpuid_count(0xB, 0);
+        if r.ebx != 0 {
+            return r.edx;
+        }
+    }
     __cpuid(1).ebx >> 24
 }
 

@@ -15,9 +15,10 @@ mod serial;
 mod smp;
 mod tsc;
 
+pub use apic::{id as apic_id, mmio_base as apic_mmio_base, x2apic as apic_x2apic};
 pub use cpu::{cpu_id, cpu_model};
 pub use interrupts::{breakpoint, breakpoint_count, exception_tables, trigger_fault};
-pub use paging::virt_to_phys;
+pub use paging::{leaf_flags as page_flags, map_mmio, virt_to_phys};
 pub use percpu::cpu_index;
 pub use power::{exit, hang, poweroff, reboot};
 pub use serial::{console_write, serial_loopback, serial_loopback_unsupported};

@@ -1,4 +1,10 @@
-//! Read-only page-table walks through the physical-memory window.
+//! The kernel's own page-table edits on top of the bootloader's tables:
+//! read-only walks ([`virt_to_phys`]), guarded kernel stacks
+//! ([`map_kernel_stack`]) and uncacheable MMIO mappings ([`map_mmio`]).
+//!
+//! Each kind gets its own unused upper-half PML4 slot (512 GiB of virtual
+//! space), chosen on first use from the top down. One lock serialises every
+//! edit, so two first uses never pick the same slot.
 
 use x86_64::registers::control::Cr3;
 use x86_64::structures::paging::{PageTable, PageTableFlags};
@@ -30,8 +36,10 @@ pub fn virt_to_phys(virt: u64) -> Option<u64> {
 /// Kernel stacks live in their own PML4 slot, each with an unmapped guard
 /// page below it, so an overflow faults (and the double-fault handler, on its
 /// IST stack, reports it) instead of silently overwriting the neighbour.
-mod stacks {
-    use core::sync::atomic::{AtomicU64, Ordering};
+///
+/// MMIO lives in another slot, mapped 4 KiB at a time with caching disabled.
+mod kmap {
+    use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     use spin::Mutex;
     use x86_64::VirtAddr;
@@ -41,57 +49,113 @@ mod stacks {
         Size4KiB,
     };
 
-    /// Next free virtual address in the stack slot (0 = slot not chosen yet).
-    static NEXT: Mutex<u64> = Mutex::new(0);
+    /// Most distinct MMIO ranges [`map_mmio`] keeps (APIC, I/O APIC, a few
+    /// device BARs); more is a kernel bug and panics.
+    const MAX_MMIO_RANGES: usize = 32;
+
+    /// One mapped MMIO range: page-aligned physical start, length in bytes
+    /// (whole pages), kernel virtual start.
+    #[derive(Clone, Copy)]
+    struct MmioRange {
+        phys: u64,
+        len: u64,
+        virt: u64,
+    }
+
+    /// Everything the lock protects: the next free address in each slot
+    /// (0 = slot not chosen yet) and the MMIO ranges mapped so far.
+    struct State {
+        stack_next: u64,
+        mmio_next: u64,
+        mmio: [MmioRange; MAX_MMIO_RANGES],
+        nr_mmio: usize,
+    }
+
+    static STATE: Mutex<State> = Mutex::new(State {
+        stack_next: 0,
+        mmio_next: 0,
+        mmio: [MmioRange { phys: 0, len: 0, virt: 0 }; MAX_MMIO_RANGES],
+        nr_mmio: 0,
+    });
     /// Frames handed to page tables and stacks, for `meminfo`-style accounting.
     pub static PAGES_USED: AtomicU64 = AtomicU64::new(0);
 
-    /// Frames for stacks and page tables, straight from the buddy allocator
-    /// (frozen, owned by the mapping for good).
+    /// Page tables for the first MMIO mappings, which come before the memory
+    /// manager exists (the local APIC is mapped in the arch entry): a PDPT,
+    /// a PD and a page table cover the first 2 MiB of the MMIO slot.
+    const BOOT_TABLES: usize = 3;
+    #[repr(C, align(4096))]
+    struct BootTables([[u64; 512]; BOOT_TABLES]);
+    static mut BOOT_TABLE_POOL: BootTables = BootTables([[0; 512]; BOOT_TABLES]);
+    /// Boot tables handed out so far (only under the STATE lock).
+    static BOOT_TABLES_USED: AtomicUsize = AtomicUsize::new(0);
+
+    /// Frames for stacks and page tables: the boot pool first, then straight
+    /// from the buddy allocator (frozen, owned by the mapping for good).
     struct ZoneFrames;
 
-    // SAFETY: every frame returned is a fresh, exclusively owned page from the zone.
+    // SAFETY: every frame returned is a fresh, exclusively owned, zeroed page.
     unsafe impl FrameAllocator<Size4KiB> for ZoneFrames {
         fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
-            let zone = crate::mm::zone();
-            let page = zone.alloc_frozen_pages(0)?;
-            let phys = (zone.page_to_pfn(page) * mm::PAGE_SIZE) as u64;
-            // Page tables must start zeroed; stacks do not care.
-            // SAFETY: the frame is ours and mapped by the physical window.
-            unsafe {
-                core::ptr::write_bytes(crate::bootinfo::get().phys_to_virt(phys), 0, mm::PAGE_SIZE)
+            // Relaxed: callers hold the STATE lock, which orders these.
+            let used = BOOT_TABLES_USED.load(Ordering::Relaxed);
+            let phys = if used < BOOT_TABLES {
+                BOOT_TABLES_USED.store(used + 1, Ordering::Relaxed);
+                // SAFETY: pool entry `used` is handed out once, here, under
+                // the STATE lock; it is zero (static, never written before).
+                let table = unsafe { (&raw mut BOOT_TABLE_POOL.0[used]) as u64 };
+                super::virt_to_phys(table)?
+            } else {
+                let zone = crate::mm::zone();
+                let page = zone.alloc_frozen_pages(0)?;
+                let phys = (zone.page_to_pfn(page) * mm::PAGE_SIZE) as u64;
+                // Page tables must start zeroed; stacks do not care.
+                // SAFETY: the frame is ours and mapped by the physical window.
+                unsafe {
+                    core::ptr::write_bytes(
+                        crate::bootinfo::get().phys_to_virt(phys),
+                        0,
+                        mm::PAGE_SIZE,
+                    )
+                };
+                phys
             };
             PAGES_USED.fetch_add(1, Ordering::Relaxed);
             Some(PhysFrame::containing_address(x86_64::PhysAddr::new(phys)))
         }
     }
 
-    /// An unused upper-half PML4 slot for stacks.
+    /// An unused upper-half PML4 slot.
     fn pick_slot(pml4: &PageTable) -> u64 {
         let index =
-            (256..512).rev().find(|&i| pml4[i].is_unused()).expect("no free PML4 slot for stacks");
+            (256..512).rev().find(|&i| pml4[i].is_unused()).expect("no free PML4 slot left");
         // Sign-extended canonical address of the slot.
         0xFFFF_0000_0000_0000 | ((index as u64) << 39)
     }
 
-    /// Maps a stack of `pages` pages below a guard page; returns its top.
-    pub fn map_kernel_stack(pages: u64) -> Option<u64> {
+    /// The active PML4 and a mapper for it; call with the STATE lock held.
+    fn active_tables() -> (&'static mut PageTable, u64) {
         let info = crate::bootinfo::get();
-        let mut next = NEXT.lock();
         let pml4_phys = Cr3::read().0.start_address().as_u64();
         // SAFETY: the active PML4, reached through the physical window. The
-        // NEXT lock serialises all kernel edits of the page tables (this is
-        // the only place that edits them), and we only add entries in a slot
-        // nobody else uses.
-        let pml4 = unsafe { &mut *info.phys_to_virt(pml4_phys).cast::<PageTable>() };
-        if *next == 0 {
-            *next = pick_slot(pml4);
+        // STATE lock serialises all kernel edits of the page tables (this
+        // module is the only place that edits them), and we only add entries
+        // in slots nobody else uses.
+        (unsafe { &mut *info.phys_to_virt(pml4_phys).cast::<PageTable>() }, info.phys_offset)
+    }
+
+    /// Maps a stack of `pages` pages below a guard page; returns its top.
+    pub fn map_kernel_stack(pages: u64) -> Option<u64> {
+        let mut state = STATE.lock();
+        let (pml4, offset) = active_tables();
+        if state.stack_next == 0 {
+            state.stack_next = pick_slot(pml4);
         }
-        let guard = *next;
+        let guard = state.stack_next;
         let bottom = guard + 4096;
         let top = bottom + pages * 4096;
-        // SAFETY: as above; the window maps all physical memory at the offset.
-        let mut mapper = unsafe { OffsetPageTable::new(pml4, VirtAddr::new(info.phys_offset)) };
+        // SAFETY: as in active_tables; the window maps all RAM at the offset.
+        let mut mapper = unsafe { OffsetPageTable::new(pml4, VirtAddr::new(offset)) };
         let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
         for addr in (bottom..top).step_by(4096) {
             let frame = ZoneFrames.allocate_frame()?;
@@ -100,9 +164,86 @@ mod stacks {
             // frame is fresh and exclusively ours.
             unsafe { mapper.map_to(page, frame, flags, &mut ZoneFrames).ok()?.flush() };
         }
-        *next = top;
+        state.stack_next = top;
         Some(top)
+    }
+
+    /// Maps `len` bytes of device memory at physical `phys` uncacheable and
+    /// returns the kernel virtual address of `phys` (byte offset kept).
+    ///
+    /// Memory type: PCD|PWT with the PAT bit clear selects PAT entry 3,
+    /// which is UC (strong uncacheable) in the power-on PAT that the kernel
+    /// never reprograms (Intel SDM vol. 3, 11.12.3); the pages are writable
+    /// and no-execute. Idempotent: a range inside one mapped before returns
+    /// the same addresses (every CPU's local APIC is at the same physical
+    /// page). Linux: `ioremap()` / `ioremap_uc()`.
+    ///
+    /// The bootloader's write-back physical window may still cover the same
+    /// range; the kernel never touches MMIO through it (on PCs the MTRRs
+    /// make those ranges UC whatever the page tables say).
+    ///
+    /// # Panics
+    /// When `len` is 0, the range wraps, [`MAX_MMIO_RANGES`] ranges are
+    /// mapped already, or there is no memory for page tables: all are
+    /// driver or boot bugs, and a device reached through a bad mapping
+    /// would be worse.
+    pub fn map_mmio(phys: u64, len: usize) -> *mut u8 {
+        assert!(len > 0, "map_mmio({phys:#x}, 0): empty range");
+        let end = phys.checked_add(len as u64).expect("map_mmio: range wraps");
+        let mut state = STATE.lock();
+        if let Some(r) =
+            state.mmio[..state.nr_mmio].iter().find(|r| r.phys <= phys && end <= r.phys + r.len)
+        {
+            return (r.virt + (phys - r.phys)) as *mut u8;
+        }
+        assert!(state.nr_mmio < MAX_MMIO_RANGES, "map_mmio: more than {MAX_MMIO_RANGES} ranges");
+        let first = phys & !0xfff;
+        let pages_len = (end - first).div_ceil(4096) * 4096;
+        let (pml4, offset) = active_tables();
+        if state.mmio_next == 0 {
+            state.mmio_next = pick_slot(pml4);
+        }
+        let virt = state.mmio_next;
+        // SAFETY: as in active_tables.
+        let mut mapper = unsafe { OffsetPageTable::new(pml4, VirtAddr::new(offset)) };
+        let flags = PageTableFlags::PRESENT
+            | PageTableFlags::WRITABLE
+            | PageTableFlags::NO_CACHE
+            | PageTableFlags::WRITE_THROUGH
+            | PageTableFlags::NO_EXECUTE;
+        for at in (0..pages_len).step_by(4096) {
+            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt + at));
+            let frame = PhysFrame::containing_address(x86_64::PhysAddr::new(first + at));
+            // SAFETY: `page` is fresh in our private MMIO slot; `frame` is
+            // device memory, which no Rust object aliases.
+            unsafe {
+                mapper
+                    .map_to(page, frame, flags, &mut ZoneFrames)
+                    .expect("map_mmio: no memory for page tables")
+                    .flush()
+            };
+        }
+        // A guard page between ranges: an overrun faults instead of
+        // reaching the next device.
+        state.mmio_next = virt + pages_len + 4096;
+        let n = state.nr_mmio;
+        state.mmio[n] = MmioRange { phys: first, len: pages_len, virt };
+        state.nr_mmio += 1;
+        (virt + (phys - first)) as *mut u8
+    }
+
+    /// Page-table flags of the page that maps `virt` (any size), if mapped.
+    pub fn leaf_flags(virt: u64) -> Option<PageTableFlags> {
+        use x86_64::structures::paging::mapper::{Translate, TranslateResult};
+        let _state = STATE.lock();
+        let (pml4, offset) = active_tables();
+        // SAFETY: as in active_tables; read only.
+        let mapper = unsafe { OffsetPageTable::new(pml4, VirtAddr::new(offset)) };
+        match mapper.translate(VirtAddr::new(virt)) {
+            TranslateResult::Mapped { flags, .. } => Some(flags),
+            _ => None,
+        }
     }
 }
 
-pub use stacks::map_kernel_stack;
+pub use kmap::{leaf_flags, map_kernel_stack, map_mmio};

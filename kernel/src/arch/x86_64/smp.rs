@@ -1,5 +1,7 @@
-//! Bringing up the application processors (APs): CPUs from the ACPI MADT,
-//! xAPIC INIT-SIPI-SIPI, and the real-mode trampoline in `trampoline.s`.
+//! Bringing up the application processors (APs): CPUs from the ACPI MADT
+//! (local APIC and x2APIC entries), INIT-SIPI-SIPI through the local APIC in
+//! whichever mode it runs (xAPIC or x2APIC, see `apic.rs`), and the real-mode
+//! trampoline in `trampoline.s`.
 //!
 //! APs are started one at a time: the BSP fills the trampoline's data (stack,
 //! entry, CPU index, page table root), sends the IPIs and waits up to
@@ -60,6 +62,7 @@ fn trampoline_phys() -> Option<u64> {
 /// Starts every enabled CPU of the MADT. Returns the number online.
 pub fn start_aps() -> usize {
     let bsp_apic = apic::id();
+    println!("apic: {}, boot CPU APIC id {bsp_apic}", apic::describe());
     CPUS[0].hw_id.store(bsp_apic, Ordering::Relaxed);
     let ids = match acpi::local_apic_ids() {
         Ok(ids) => ids,
@@ -79,6 +82,12 @@ pub fn start_aps() -> usize {
     };
     // CPU 0 is the BSP; the others get indexes 1.. in MADT order.
     let aps = ids.iter().copied().filter(|&id| id != bsp_apic);
+    // xAPIC destinations are 8 bits: a larger id would wrap onto another CPU.
+    let (aps, unreachable): (alloc::vec::Vec<u32>, alloc::vec::Vec<u32>) =
+        aps.partition(|&id| apic::x2apic() || id <= 0xFF);
+    for id in unreachable {
+        println!("smp: CPU with APIC id {id} needs x2APIC (boot with apic=x2apic); left off");
+    }
     for (index, apic_id) in (1..MAX_CPUS).zip(aps) {
         CPUS[index].hw_id.store(apic_id, Ordering::Relaxed);
         if !start_one(tramp, index, apic_id) {

@@ -56,13 +56,14 @@ const DEFAULT_SECONDS: u64 = 60;
 /// is up (a suite that started is finished), one progress line per suite
 /// instead of the suites' diagnostics. Stops at the first failure, naming
 /// the seed to replay it with (`stress.seed=N` on the boot command line).
-pub fn run_for(args: &str) {
+/// Returns true when every suite run passed (false on bad arguments too).
+pub fn run_for(args: &str) -> bool {
     let seconds = match args.parse::<u64>() {
         Ok(n) if n > 0 => n,
         _ if args.is_empty() => DEFAULT_SECONDS,
         _ => {
             println!("usage: stress [seconds]   (default {DEFAULT_SECONDS})");
-            return;
+            return false;
         }
     };
     let ms_since = |t: u64| (arch::read_cycles() - t) / arch::cycles_per_us() / 1000;
@@ -99,6 +100,7 @@ pub fn run_for(args: &str) {
         ms_since(start) / 1000,
         common::refops_total()
     );
+    !failed
 }
 
 /// Runs every case of `suite`, printing only failures; true if one failed.
