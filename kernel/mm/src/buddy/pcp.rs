@@ -189,7 +189,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         head.set_flags(head.flags().cleared().with(PageFlags::PCP).with_order(order));
         pcp.push(self, head, pfn, order);
         if pcp.count > PCP_HIGH {
-            self.drain_some(&mut pcp, PCP_BATCH);
+            self.drain_some(&mut pcp, PCP_BATCH, order);
         }
         Ok(())
     }
@@ -253,11 +253,14 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     }
 
     /// Gives at least `pages` pages (or everything) back to the zone, the
-    /// coldest blocks (list tails) first.
-    fn drain_some(&self, pcp: &mut PerCpuPages, pages: usize) {
+    /// coldest blocks (list tails) first, starting with the list of order
+    /// `first` (the one a free just overfilled) and going round the others
+    /// (Linux's `free_pcppages_bulk` does the same).
+    fn drain_some(&self, pcp: &mut PerCpuPages, pages: usize, first: usize) {
         let mut z = self.inner.lock();
         let mut moved = 0;
-        for order in 0..=PCP_MAX_ORDER {
+        for i in 0..=PCP_MAX_ORDER {
+            let order = (first + i) % (PCP_MAX_ORDER + 1);
             while moved < pages && pcp.tail[order] != NONE {
                 let pfn = pcp.tail[order] as usize;
                 let head = self.page(pfn);
@@ -273,7 +276,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     pub fn drain_pages(&self, cpu: usize) {
         if cpu < NR_CPUS {
             let mut pcp = self.pcp[cpu].lock();
-            self.drain_some(&mut pcp, usize::MAX);
+            self.drain_some(&mut pcp, usize::MAX, 0);
         }
     }
 
@@ -345,6 +348,38 @@ mod tests {
     #[test]
     fn drains_cold_end_first_legacy() {
         drains_cold_end_first::<Legacy>();
+    }
+
+    /// A free that overfills the lists drains the list it freed to first
+    /// (the other orders' cached blocks stay for their next allocations).
+    fn drains_the_overfilled_order_first<S: RefcountScheme>() {
+        let z = testing::zone::<S>(&[0..2 << crate::MAX_ORDER]);
+        let small: Vec<&Page> = (0..64).map(|_| z.alloc_frozen_pages(0).unwrap()).collect();
+        let pairs: Vec<&Page> = (0..33).map(|_| z.alloc_frozen_pages(1).unwrap()).collect();
+        for p in &small {
+            z.free_frozen_pages_pcp(2, p, 0).unwrap();
+        }
+        for p in &pairs {
+            z.free_frozen_pages_pcp(2, p, 1).unwrap();
+        }
+        // 64 + 66 pages > PCP_HIGH: one batch (16 order-1 blocks) drained.
+        assert_eq!(z.nr_pcp_pages(2), 64 + 66 - PCP_BATCH);
+        assert!(small.iter().all(|p| p.flags().is_pcp()), "order-0 list drained");
+        assert!(pairs[..16].iter().all(|p| !p.flags().is_pcp()));
+        assert!(pairs[16..].iter().all(|p| p.flags().is_pcp()));
+        z.drain_all_pages();
+        assert_eq!(z.nr_free_pages(), 2 << crate::MAX_ORDER);
+        z.verify_free_lists().unwrap();
+    }
+
+    #[test]
+    fn drains_the_overfilled_order_first_frozen() {
+        drains_the_overfilled_order_first::<Frozen>();
+    }
+
+    #[test]
+    fn drains_the_overfilled_order_first_legacy() {
+        drains_the_overfilled_order_first::<Legacy>();
     }
 
     /// Every CPU index's lock and lists on its own 128-byte slot.
