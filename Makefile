@@ -2,6 +2,7 @@
 #
 # Knobs: ARCH=x86_64|aarch64  BOOT=bios|uefi  SMP=4  MEM=1G
 #        SCHEME=frozen|legacy (refcount scheme of the image)  KVM=1 (opt-in)
+#        bench-host: THREADS=1,2 (default 1,2,4,.. up to nproc)  TRIALS=15  TRIAL_MS=300
 
 ARCH    ?= x86_64
 BOOT    ?= bios
@@ -60,9 +61,20 @@ QEMU_X86 = qemu-system-x86_64 $(ACCEL) -smp $(SMP) -m $(MEM) \
 	$(if $(CMDLINE),-fw_cfg 'name=opt/cmdline$(comma)string=$(CMDLINE)')
 comma := ,
 
+# `make bench` runs as many vCPUs as the host has cores unless SMP is given:
+# with more vCPUs than cores, TCG vCPUs are preempted for whole host time
+# slices and the timings measure the host scheduler.
+HOST_CPUS := $(shell nproc 2>/dev/null || echo 1)
+BENCH_SMP := $(if $(filter command line environment,$(origin SMP)),$(SMP),$(HOST_CPUS))
+
+# make bench-host knobs (empty THREADS: 1, 2, 4, ... up to the host's CPUs).
+THREADS  ?=
+TRIALS   ?= 15
+TRIAL_MS ?= 300
+
 include mk/aarch64.mk
 
-.PHONY: all setup build kernel image run test bench usb debug lint fmt clean help
+.PHONY: all setup build kernel image run test bench bench-host usb debug lint fmt clean help
 
 all: image
 
@@ -97,13 +109,20 @@ test: setup
 	@scripts/test.sh
 
 ifneq ($(ARCH),aarch64)
-## bench      run the benchmarks in QEMU; tables on the terminal, JSON/CSV/SVG in target/bench/
+## bench      run the benchmarks in QEMU (SMP defaults to the host's cores); tables on the terminal, JSON/CSV/SVG in target/bench/
 bench: image
+	@if [ $(BENCH_SMP) -gt $(HOST_CPUS) ]; then \
+		echo "warning: SMP=$(BENCH_SMP) vCPUs on $(HOST_CPUS) host cores: oversubscribed, timings will show host time slices" >&2; fi
 	$(CARGO) build --release -j$(JOBS) -p qemu-tests
-	target/release/qemu-runner --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) --smp $(SMP) --mem $(MEM) \
+	target/release/qemu-runner --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) --smp $(BENCH_SMP) --mem $(MEM) \
 		--cmdline bench --name bench --timeout 1800 -v
 	target/release/bench-report target/qemu-logs/bench.log target/bench --accel $(if $(filter 1,$(KVM)),kvm,tcg)
 endif
+
+## bench-host the mm crate on the host's real cores (THREADS=1,2 TRIALS= TRIAL_MS=); results in target/bench/host/
+bench-host: setup
+	$(CARGO) build --release -j$(JOBS) -p bench-host
+	target/release/bench-host --threads "$(THREADS)" --trials $(TRIALS) --trial-ms $(TRIAL_MS) --out target/bench/host
 
 # `make usb` is UEFI unless BOOT is given (the global BOOT default, bios, is for `make run`).
 USB_BOOT := $(if $(filter command line environment,$(origin BOOT)),$(BOOT),uefi)
