@@ -290,6 +290,7 @@ impl Controller {
             return Err("BAR0 not assigned by the firmware");
         }
         if crate::arch::virt_to_phys(map_mmio(base, size as usize) as u64) != Some(base) {
+            println!("usb: xhci {name}: registers at {base:#x} ({size:#x} bytes) are not mapped");
             return Err("BAR0 outside the mapped physical window");
         }
         // SAFETY: `base` is this controller's register BAR, mapped by
