@@ -45,7 +45,11 @@ fn image(boot: Boot) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target/image/x86_64"));
     let path = dir.join(format!("{boot}.img"));
-    assert!(path.is_file(), "{} not found: run `make image` first (or set IMAGE_DIR)", path.display());
+    assert!(
+        path.is_file(),
+        "{} not found: run `make image` first (or set IMAGE_DIR)",
+        path.display()
+    );
     path
 }
 
@@ -71,8 +75,12 @@ fn usb_disk_command_line_has_no_other_disk() {
     cfg.boot = Boot::Uefi;
     cfg.usb_disk = true;
     let args = cfg.args().unwrap();
-    let drives: Vec<&String> =
-        args.iter().zip(args.iter().skip(1)).filter(|(a, _)| *a == "-drive").map(|(_, v)| v).collect();
+    let drives: Vec<&String> = args
+        .iter()
+        .zip(args.iter().skip(1))
+        .filter(|(a, _)| *a == "-drive")
+        .map(|(_, v)| v)
+        .collect();
     let with_image: Vec<&&String> = drives.iter().filter(|d| d.contains("/img/uefi.img")).collect();
     assert_eq!(with_image.len(), 1, "image attached once: {drives:?}");
     assert!(with_image[0].starts_with("if=none,"), "image drive is not if=none: {drives:?}");

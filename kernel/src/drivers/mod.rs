@@ -13,10 +13,8 @@ pub fn init() {
 }
 
 /// One input byte from a driver's keyboard, if one was typed (polled by the
-/// console's input path).
+/// architecture's console input path).
+#[cfg(target_arch = "x86_64")]
 pub fn read_input() -> Option<u8> {
-    #[cfg(target_arch = "x86_64")]
-    return usb::read();
-    #[cfg(not(target_arch = "x86_64"))]
-    None
+    usb::read()
 }

@@ -34,9 +34,17 @@ static KEYBOARDS: AtomicBool = AtomicBool::new(false);
 
 /// Takes over every xHCI controller and sets up its keyboards; one line
 /// per controller (devices found, or why it was skipped), none without xHCI.
+/// `usb=off` on the kernel command line leaves every controller untouched
+/// (an escape hatch for a PC where the driver misbehaves).
 pub fn init() {
+    let cmdline = crate::cmdline::CmdLine::parse(crate::bootinfo::get().cmdline);
+    if cmdline.get("usb") == Some("off") {
+        println!("usb: off (usb=off on the command line)");
+        return;
+    }
     crate::arch::pci::for_each_function(|header| {
-        let (_, class, subclass, prog_if) = header.revision_and_class(crate::arch::pci::PortConfigAccess);
+        let (_, class, subclass, prog_if) =
+            header.revision_and_class(crate::arch::pci::PortConfigAccess);
         if (class, subclass, prog_if) != (CLASS_SERIAL_BUS, SUBCLASS_USB, PROG_IF_XHCI) {
             return;
         }
@@ -53,6 +61,10 @@ pub fn init() {
                     STATE.lock().controllers.push(c);
                     // Release: the controller is in the list before readers look.
                     KEYBOARDS.store(true, Ordering::Release);
+                } else {
+                    // Nothing to poll: stop the controller, so it writes no
+                    // more events into memory nobody reads.
+                    c.halt();
                 }
             }
             Err(e) => println!("usb: xhci {address}: {e}; controller skipped"),

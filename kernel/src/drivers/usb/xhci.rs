@@ -272,6 +272,8 @@ impl Controller {
     /// halted or as it was; the caller reports it and goes on.
     pub fn init(header: PciHeader) -> Result<Controller, Error> {
         let name = alloc::format!("{}", header.address());
+        let header_address = header.address();
+        let (vendor, device) = header.id(PortConfigAccess);
         let mut endpoint =
             EndpointHeader::from_header(header, PortConfigAccess).ok_or("not a type 0 header")?;
         // Size the BAR with memory decoding off (sizing writes all ones).
@@ -306,14 +308,15 @@ impl Controller {
             mmio_base: base,
             ac64,
             csz,
-            dcbaa: Dma { phys: 0, virt: core::ptr::null_mut() },
-            commands: Ring { dma: Dma { phys: 0, virt: core::ptr::null_mut() }, enqueue: 0, cycle: true },
-            events: EventRing { segment: Dma { phys: 0, virt: core::ptr::null_mut() }, dequeue: 0, cycle: true },
+            dcbaa: Dma::page(ac64)?,
+            commands: Ring::new(ac64)?,
+            events: EventRing { segment: Dma::page(ac64)?, dequeue: 0, cycle: true },
             devices: Vec::new(),
         };
         if xecp != 0 {
             c.take_from_firmware(xecp);
         }
+        route_intel_ports(header_address, vendor, device);
         c.reset()?;
         c.start()?;
         c.enumerate_ports();
@@ -368,6 +371,16 @@ impl Controller {
         }
     }
 
+    /// Stops the controller (Run/Stop = 0) and waits up to 100 ms for it
+    /// to halt; devices stay addressed, nothing is reset.
+    pub fn halt(mut self) {
+        let op = &mut self.regs.operational;
+        op.usbcmd.update_volatile(|c| {
+            c.clear_run_stop();
+        });
+        let _ = wait_until(100, || op.usbsts.read_volatile().hc_halted());
+    }
+
     /// Halts (if running) and resets the controller (xHCI 4.2).
     fn reset(&mut self) -> Result<(), Error> {
         let op = &mut self.regs.operational;
@@ -390,7 +403,8 @@ impl Controller {
         if !ready { Err("controller reset timed out") } else { Ok(()) }
     }
 
-    /// Device context array, scratchpad, command ring and event ring; then run.
+    /// Hands the controller its device context array, scratchpad, command
+    /// ring and event ring (all allocated by `init`), then runs it.
     fn start(&mut self) -> Result<(), Error> {
         let ac64 = self.ac64;
         let slots = self.regs.capability.hcsparams1.read_volatile().number_of_device_slots();
@@ -401,7 +415,6 @@ impl Controller {
             c.set_max_device_slots_enabled(slots);
         });
 
-        self.dcbaa = Dma::page(ac64)?;
         let scratchpads = self.regs.capability.hcsparams2.read_volatile().max_scratchpad_buffers();
         if scratchpads > 0 {
             if scratchpads as usize > PAGE / 8 {
@@ -416,7 +429,6 @@ impl Controller {
         let dcbaa = self.dcbaa.phys;
         self.regs.operational.dcbaap.update_volatile(|d| d.set(dcbaa));
 
-        self.commands = Ring::new(ac64)?;
         let crp = self.commands.dma.phys;
         self.regs.operational.crcr.update_volatile(|c| {
             c.set_command_ring_pointer(crp);
@@ -425,11 +437,10 @@ impl Controller {
 
         // One event ring segment, described by a one-entry segment table
         // (base address, size in TRBs).
-        let segment = Dma::page(ac64)?;
+        let segment = self.events.segment;
         let erst = Dma::page(ac64)?;
         erst.write_u64(0, segment.phys);
         erst.write_u64(1, RING_TRBS as u64);
-        self.events = EventRing { segment, dequeue: 0, cycle: true };
         let mut int0 = self.regs.interrupter_register_set.interrupter_mut(0);
         int0.erstsz.update_volatile(|s| s.set(1));
         int0.erdp.update_volatile(|d| d.set_event_ring_dequeue_pointer(segment.phys));
@@ -650,13 +661,8 @@ impl Controller {
         configure.set_input_context_pointer(dev.input.phys).set_slot_id(slot);
         self.command(configure.into_raw())?;
 
-        dev.keyboard = Some(KeyboardEndpoint {
-            dci,
-            ring,
-            report,
-            decoder: BootKeyboard::new(),
-            alive: true,
-        });
+        dev.keyboard =
+            Some(KeyboardEndpoint { dci, ring, report, decoder: BootKeyboard::new(), alive: true });
         println!(
             "usb: xhci {} port {port}: keyboard {vendor:04x}:{product:04x} (HID boot protocol, slot {slot})",
             self.name
@@ -786,9 +792,10 @@ impl Controller {
         });
         self.update_erdp();
         match (ok, result) {
-            (true, Some(Ok(event::CompletionCode::Success | event::CompletionCode::ShortPacket))) => {
-                Ok(())
-            }
+            (
+                true,
+                Some(Ok(event::CompletionCode::Success | event::CompletionCode::ShortPacket)),
+            ) => Ok(()),
             (true, Some(Ok(event::CompletionCode::StallError))) => Err("request stalled"),
             (true, Some(_)) => Err("control transfer failed"),
             _ => Err("control transfer timed out"),
@@ -846,7 +853,8 @@ impl Controller {
                 continue;
             };
             let Some(i) = self.devices.iter().position(|d| {
-                d.slot == t.slot_id() && d.keyboard.as_ref().is_some_and(|k| k.dci == t.endpoint_id())
+                d.slot == t.slot_id()
+                    && d.keyboard.as_ref().is_some_and(|k| k.dci == t.endpoint_id())
             }) else {
                 continue;
             };
@@ -876,6 +884,27 @@ impl Controller {
     }
 }
 
+/// Intel 7- to 9-series chipsets (Panther Point, Lynx Point, Wildcat Point)
+/// route their USB ports to the EHCI controllers until the OS switches them
+/// to xHCI through PCI config registers XUSB2PR (0xD0, mask in 0xD4) and
+/// USB3_PSSEN (0xD8, mask in 0xDC). Linux: `usb_enable_intel_xhci_ports`
+/// in drivers/usb/host/pci-quirks.c.
+fn route_intel_ports(address: pci_types::PciAddress, vendor: u16, device: u16) {
+    const SWITCHABLE: [u16; 5] = [0x1E31, 0x8C31, 0x9C31, 0x8CB1, 0x9CB1];
+    if vendor != 0x8086 || !SWITCHABLE.contains(&device) {
+        return;
+    }
+    use pci_types::ConfigRegionAccess;
+    // SAFETY: documented Intel xHCI config registers; writing the masks the
+    // chipset reports only moves ports from EHCI to this controller.
+    unsafe {
+        let usb3 = PortConfigAccess.read(address, 0xDC);
+        PortConfigAccess.write(address, 0xD8, usb3);
+        let usb2 = PortConfigAccess.read(address, 0xD4);
+        PortConfigAccess.write(address, 0xD0, usb2);
+    }
+}
+
 /// Parses a configuration descriptor (`len` bytes in `buf`) for an
 /// interface of class HID (3), subclass boot (1), protocol keyboard (1) and
 /// its interrupt IN endpoint (USB 2.0 9.6.3-9.6.6, HID 1.11 4.2-4.3).
@@ -892,7 +921,8 @@ fn find_boot_keyboard(buf: &Dma, len: usize) -> Option<KeyboardInterface> {
         match dtype {
             4 if dlen >= 9 => {
                 let (number, alt) = (buf.read_u8(offset + 2), buf.read_u8(offset + 3));
-                let class = (buf.read_u8(offset + 5), buf.read_u8(offset + 6), buf.read_u8(offset + 7));
+                let class =
+                    (buf.read_u8(offset + 5), buf.read_u8(offset + 6), buf.read_u8(offset + 7));
                 in_keyboard = (class == (3, 1, 1) && alt == 0).then_some(number);
             }
             5 if dlen >= 7 => {
