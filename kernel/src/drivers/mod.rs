@@ -2,6 +2,9 @@
 //! on x86_64 PCs). Arch-specific bus access (PCI configuration ports) lives
 //! under `arch/`; the drivers here use it through `crate::arch`.
 
+/// HID boot keyboard reports to ASCII: arch-neutral logic, tested by the
+/// `hid` ktest suite on every architecture.
+pub mod hid;
 #[cfg(target_arch = "x86_64")]
 pub mod usb;
 

@@ -7,7 +7,6 @@
 //! A machine without xHCI is skipped quietly; a controller or a device that
 //! fails prints one line and is left alone, and boot goes on.
 
-pub mod hid;
 mod xhci;
 
 use alloc::collections::VecDeque;

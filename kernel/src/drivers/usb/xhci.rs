@@ -33,7 +33,7 @@ use xhci::context::{EndpointType, Input32Byte, Input64Byte, InputHandler};
 use xhci::registers::operational::PortStatusAndControlRegister;
 use xhci::ring::trb::{Link, command, event, transfer};
 
-use super::hid::{BootKeyboard, REPORT_LEN};
+use crate::drivers::hid::{BootKeyboard, REPORT_LEN};
 use crate::arch::pci::PortConfigAccess;
 
 /// Maps `len` bytes of device registers at physical address `phys` and
