@@ -27,6 +27,7 @@ pub struct BootKeyboard {
 }
 
 impl BootKeyboard {
+    /// A keyboard with no key down and Caps Lock off.
     pub const fn new() -> Self {
         Self { previous: [0; 6], caps_lock: false }
     }

@@ -33,8 +33,8 @@ use xhci::context::{EndpointType, Input32Byte, Input64Byte, InputHandler};
 use xhci::registers::operational::PortStatusAndControlRegister;
 use xhci::ring::trb::{Link, command, event, transfer};
 
-use crate::drivers::hid::{BootKeyboard, REPORT_LEN};
 use crate::arch::pci::PortConfigAccess;
+use crate::drivers::hid::{BootKeyboard, REPORT_LEN};
 
 /// Maps `len` bytes of device registers at physical address `phys` and
 /// returns their virtual address. Every BAR access of the USB driver goes
@@ -230,6 +230,25 @@ struct Device {
     /// Descriptor buffer.
     buffer: Dma,
     keyboard: Option<KeyboardEndpoint>,
+}
+
+impl Device {
+    /// The input context, zeroed, in the controller's context size (`csz`:
+    /// 64-byte contexts).
+    fn input_context(&mut self, csz: bool) -> &mut dyn InputHandler {
+        // SAFETY: the input page belongs to this device, is page aligned and
+        // larger than either context layout (33 x 64 bytes at most); the
+        // controller reads it only during the command that follows, which
+        // the caller issues after this borrow ends.
+        unsafe {
+            core::ptr::write_bytes(self.input.virt, 0, PAGE);
+            if csz {
+                &mut *self.input.virt.cast::<Input64Byte>()
+            } else {
+                &mut *self.input.virt.cast::<Input32Byte>()
+            }
+        }
+    }
 }
 
 /// What a configuration descriptor says about a boot keyboard interface.
@@ -564,7 +583,7 @@ impl Controller {
         };
         let ep0_ring = dev.ep0.dma.phys;
         {
-            let input = self.input_context(&dev);
+            let input = dev.input_context(self.csz);
             input.control_mut().set_add_context_flag(0);
             input.control_mut().set_add_context_flag(1);
             let slot_cx = input.device_mut().slot_mut();
@@ -592,7 +611,7 @@ impl Controller {
         };
         if real_mps0 != mps0 && real_mps0 >= 8 {
             {
-                let input = self.input_context(&dev);
+                let input = dev.input_context(self.csz);
                 input.control_mut().set_add_context_flag(1);
                 input.device_mut().endpoint_mut(1).set_max_packet_size(real_mps0);
             }
@@ -637,7 +656,7 @@ impl Controller {
         let mps = kbd.max_packet & 0x7FF;
         let burst = ((kbd.max_packet >> 11) & 3) as u8;
         {
-            let input = self.input_context(&dev);
+            let input = dev.input_context(self.csz);
             input.control_mut().set_add_context_flag(0);
             input.control_mut().set_add_context_flag(usize::from(dci));
             input.control_mut().set_configuration_value(kbd.configuration);
@@ -669,22 +688,6 @@ impl Controller {
         );
         self.devices.push(dev);
         Ok(())
-    }
-
-    /// The device's input context, zeroed, in the controller's context size.
-    fn input_context(&self, dev: &Device) -> &'static mut dyn InputHandler {
-        // SAFETY: the input page belongs to `dev`, is page aligned and larger
-        // than either context layout (33 x 64 bytes at most); the controller
-        // reads it only during the command that follows, which the caller
-        // issues after this borrow ends.
-        unsafe {
-            core::ptr::write_bytes(dev.input.virt, 0, PAGE);
-            if self.csz {
-                &mut *dev.input.virt.cast::<Input64Byte>()
-            } else {
-                &mut *dev.input.virt.cast::<Input32Byte>()
-            }
-        }
     }
 
     fn ring_doorbell(&mut self, slot: u8, target: u8) {
