@@ -37,24 +37,47 @@ use crate::arch::pci::PortConfigAccess;
 use crate::drivers::hid::{BootKeyboard, REPORT_LEN};
 
 /// Maps `len` bytes of device registers at physical address `phys` and
-/// returns their virtual address. Every BAR access of the USB driver goes
-/// through here. Today the bootloader's physical-memory window (write-back
-/// cached, which QEMU and PC chipsets tolerate for xHCI registers because
-/// every access is volatile and uncached MTRRs cover PCI holes on PCs); an
+/// returns their virtual address. The USB driver's only way to its BARs: it
+/// is called once per controller for the whole BAR 0. Today the bootloader's
+/// physical-memory window (mapped write-back; PC firmware's MTRRs make the
+/// PCI holes uncacheable, and every register access is volatile); an
 /// uncacheable mapping can replace it without touching the callers.
 pub fn map_mmio(phys: u64, len: usize) -> *mut u8 {
     let _ = len;
     crate::bootinfo::get().phys_to_virt(phys)
 }
 
-/// `accessor::Mapper` over [`map_mmio`] for the `xhci` crate's registers.
+/// One controller's BAR 0 as [`map_mmio`] mapped it; the `accessor::Mapper`
+/// that the `xhci` crate's register accessors use (they "map" each register
+/// block: here an offset into the BAR, so no mapping is made per access).
 #[derive(Clone, Copy, Debug)]
-struct Mmio;
+struct Mmio {
+    /// Physical address of BAR 0.
+    phys: u64,
+    /// Its virtual address, from `map_mmio`.
+    virt: usize,
+    /// Its size in bytes.
+    len: u64,
+}
+
+impl Mmio {
+    /// Virtual address of register byte `phys` (inside BAR 0, else a panic:
+    /// a register outside the BAR is a driver bug).
+    fn virt(&self, phys: u64, bytes: usize) -> usize {
+        let offset = phys.wrapping_sub(self.phys);
+        assert!(
+            phys >= self.phys && offset + bytes as u64 <= self.len,
+            "xHCI register {phys:#x}+{bytes} outside BAR0 {:#x}+{:#x}",
+            self.phys,
+            self.len
+        );
+        self.virt + offset as usize
+    }
+}
 
 impl Mapper for Mmio {
     unsafe fn map(&mut self, phys_start: usize, bytes: usize) -> NonZeroUsize {
-        NonZeroUsize::new(map_mmio(phys_start as u64, bytes) as usize)
-            .expect("MMIO mapped at virtual address 0")
+        NonZeroUsize::new(self.virt(phys_start as u64, bytes)).expect("BAR0 mapped at 0")
     }
 
     fn unmap(&mut self, _virt_start: usize, _bytes: usize) {}
@@ -264,7 +287,7 @@ struct KeyboardInterface {
 pub struct Controller {
     name: alloc::string::String,
     regs: xhci::Registers<Mmio>,
-    mmio_base: u64,
+    mmio: Mmio,
     ac64: bool,
     csz: bool,
     dcbaa: Dma,
@@ -310,13 +333,18 @@ impl Controller {
         if base == 0 || size < 0x1000 {
             return Err("BAR0 not assigned by the firmware");
         }
-        if crate::arch::virt_to_phys(map_mmio(base, size as usize) as u64) != Some(base) {
+        let virt = map_mmio(base, size as usize) as u64;
+        let last = size - 1;
+        if crate::arch::virt_to_phys(virt) != Some(base)
+            || crate::arch::virt_to_phys(virt + last) != Some(base + last)
+        {
             println!("usb: xhci {name}: registers at {base:#x} ({size:#x} bytes) are not mapped");
             return Err("BAR0 outside the mapped physical window");
         }
+        let mmio = Mmio { phys: base, virt: virt as usize, len: size };
         // SAFETY: `base` is this controller's register BAR, mapped by
         // map_mmio; only this `Controller` accesses it.
-        let regs = unsafe { xhci::Registers::new(base as usize, Mmio) };
+        let regs = unsafe { xhci::Registers::new(base as usize, mmio) };
         let hcc = regs.capability.hccparams1.read_volatile();
         let ac64 = hcc.addressing_capability();
         let csz = hcc.context_size();
@@ -324,7 +352,7 @@ impl Controller {
         let mut c = Controller {
             name,
             regs,
-            mmio_base: base,
+            mmio,
             ac64,
             csz,
             dcbaa: Dma::page(ac64)?,
@@ -362,7 +390,10 @@ impl Controller {
     /// go within a second is overruled, as Linux does.
     fn take_from_firmware(&mut self, mut offset: u64) {
         for _ in 0..256 {
-            let cap = map_mmio(self.mmio_base + offset, 8).cast::<u32>();
+            if offset + 8 > self.mmio.len {
+                return; // a broken capability list: leave it
+            }
+            let cap = self.mmio.virt(self.mmio.phys + offset, 8) as *mut u32;
             // SAFETY: `offset` walks the extended capability list inside BAR0
             // (each entry's next pointer, in dwords, from the controller).
             let dword = unsafe { cap.read_volatile() };
@@ -482,9 +513,9 @@ impl Controller {
     /// accept only dword accesses).
     fn portsc(&self, port: u8) -> single::ReadWrite<PortStatusAndControlRegister, Mmio> {
         let caplength = u64::from(self.regs.capability.caplength.read_volatile().get());
-        let addr = self.mmio_base + caplength + 0x400 + 0x10 * u64::from(port - 1);
+        let addr = self.mmio.phys + caplength + 0x400 + 0x10 * u64::from(port - 1);
         // SAFETY: PORTSC of an existing port of this controller (xHCI 5.4.8).
-        unsafe { single::ReadWrite::new(addr as usize, Mmio) }
+        unsafe { single::ReadWrite::new(addr as usize, self.mmio) }
     }
 
     /// Writes PORTSC with `f` applied, never clearing PED or a change bit by
