@@ -41,7 +41,10 @@ use crate::drivers::hid::{BootKeyboard, REPORT_LEN};
 /// is called once per controller for the whole BAR 0. Today the bootloader's
 /// physical-memory window (mapped write-back; PC firmware's MTRRs make the
 /// PCI holes uncacheable, and every register access is volatile); an
-/// uncacheable mapping can replace it without touching the callers.
+/// uncacheable mapping can replace it without touching the callers: the
+/// body becomes `crate::arch::map_mmio(phys, len)` once the x86 paging code
+/// has it (checked on a trial merge: UEFI boots then reach controllers whose
+/// BAR OVMF put above the window, e.g. at 0xE0_0000_0000).
 pub fn map_mmio(phys: u64, len: usize) -> *mut u8 {
     let _ = len;
     crate::bootinfo::get().phys_to_virt(phys)
