@@ -89,6 +89,9 @@ step "QEMU aarch64 overflow caught" aarch64_overflow
 step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 # The shell over serial, and the screen (framebuffer) driven by the keyboard.
 step "QEMU shell+screen" cargo test -j"$JOBS" -p qemu-tests --release --test shell
+# USB: UEFI boot from the image on a USB stick only (xHCI + usb-storage), and
+# the shell typed on a USB keyboard with the PS/2 controller removed.
+step "QEMU usb stick+keyboard" cargo test -j"$JOBS" -p qemu-tests --release --test usb
 
 echo
 echo "==> summary"

@@ -21,6 +21,7 @@ mod arch;
 mod bench;
 mod bootinfo;
 mod cmdline;
+mod drivers;
 mod fbcon;
 mod heap;
 mod ktest;
@@ -57,6 +58,7 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
     smp::set_online(smp::this_cpu().index);
     let online = arch::start_secondary_cpus();
     println!("smp: {online} of {} CPUs online", smp::nr_possible());
+    drivers::init();
 
     let cmdline = cmdline::CmdLine::parse(info.cmdline);
     match cmdline.mode {

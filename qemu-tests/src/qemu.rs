@@ -106,6 +106,10 @@ pub struct Config {
     pub timeout: Duration,
     /// Appended after the generated arguments.
     pub extra_args: Vec<String>,
+    /// x86_64: attach the image as USB mass storage on its own xHCI
+    /// controller (`qemu-xhci` + `usb-storage`) instead of as an IDE disk,
+    /// like a PC booting from a USB stick.
+    pub usb_disk: bool,
     /// `-accel kvm` instead of multi-threaded TCG.
     pub kvm: bool,
     /// Echo serial lines to stderr as they arrive.
@@ -132,6 +136,7 @@ impl Config {
             memory: "1G".into(),
             timeout: Duration::from_secs(120),
             extra_args: Vec::new(),
+            usb_disk: false,
             kvm: env_on("KVM"),
             verbose: env_on("VERBOSE"),
             name,
@@ -146,6 +151,19 @@ impl Config {
         let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
         push(&["-accel", if self.kvm { "kvm" } else { "tcg,thread=multi" }]);
         match self.arch {
+            Arch::X86_64 if self.usb_disk => {
+                push(&[
+                    "-device",
+                    "qemu-xhci,id=usbstick-xhci",
+                    "-drive",
+                    &format!(
+                        "if=none,id=usbstick,format=raw,file={},snapshot=on",
+                        image.replace(',', ",,")
+                    ),
+                    "-device",
+                    "usb-storage,bus=usbstick-xhci.0,drive=usbstick",
+                ]);
+            }
             Arch::X86_64 => {
                 // A `,` inside a QEMU option value is written `,,`.
                 push(&[

@@ -7,6 +7,7 @@ mod bootinfo;
 mod console;
 mod exceptions;
 mod heap;
+mod hid;
 pub mod inject;
 mod mm;
 mod smp;
@@ -17,6 +18,7 @@ static SUITES: &[&Suite] = &[
     &console::SUITE,
     &exceptions::SUITE,
     &heap::SUITE,
+    &hid::SUITE,
     &bootinfo::SUITE,
     &smp::SUITE,
     &mm::SUITE,

@@ -186,6 +186,9 @@ pub fn enter_s5() -> Result<(), &'static str> {
     if let Ok(Some(b)) = fadt.pm1b_control_block() {
         write_gas_u16(b.address_space, b.address, (u16::from(typ_b) << 10) | SLP_EN)?;
     }
+    // The chipset (and QEMU's main loop) takes a moment to cut the power:
+    // give it a second before calling S5 failed and trying the fallbacks.
+    super::tsc::delay_us(1_000_000);
     Err("machine still running after S5 request")
 }
 

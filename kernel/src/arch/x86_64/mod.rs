@@ -9,6 +9,7 @@ mod gdt;
 mod interrupts;
 mod keyboard;
 mod paging;
+pub mod pci;
 mod percpu;
 mod power;
 mod serial;
@@ -29,7 +30,8 @@ pub const NAME: &str = "x86_64";
 /// How atomic read-modify-writes compile here (for benchmark reports).
 pub const ATOMICS: &str = "lock xadd / lock cmpxchg";
 
-/// One input byte from the serial port, else from the PS/2 keyboard.
+/// One input byte from the serial port, else from the PS/2 keyboard, else
+/// from a USB keyboard.
 pub fn console_read() -> Option<u8> {
-    serial::console_read().or_else(keyboard::read)
+    serial::console_read().or_else(keyboard::read).or_else(crate::drivers::read_input)
 }
