@@ -9,9 +9,10 @@
 //! four spaces (the nesting depth). KTAP v1 tolerates unknown lines; this
 //! project's kernel never prints any (its console turns log lines into
 //! diagnostics while ktest runs), so here a line that is not KTAP, or any
-//! control character (NUL, `\r`, tab, escape...) in the block, is a *format
-//! error* naming the line number and its escaped content. Nothing is stripped
-//! or cleaned before parsing.
+//! control character (NUL, a stray `\r`, tab, escape...) in the block, is a
+//! *format error* naming the line number and its escaped content. Nothing is
+//! stripped or cleaned before parsing; the one CR of a serial console's CR LF
+//! line ending is the line ending, not content.
 //!
 //! Parsing never fails: format errors and structural problems (missing header
 //! or plan, short plan, misnumbered results, a suite that says `ok` around a
@@ -272,6 +273,9 @@ struct Parser {
 impl Parser {
     fn line(&mut self, line: &str) {
         self.lineno += 1;
+        // A serial console ends lines with CR LF (the 16550 driver sends
+        // `\r\n`): one CR before the LF is the line ending, not content.
+        let line = line.strip_suffix('\r').unwrap_or(line);
         let late_result = self.ended
             && matches!(classify(line, self.unit.unwrap_or(4)), Some((0, Line::Result(_))));
         if (!self.started || self.ended) && !late_result {

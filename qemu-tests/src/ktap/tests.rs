@@ -158,7 +158,7 @@ fn noise_before_the_header_is_ignored_but_not_inside_the_block() {
         "    # Subtest: heap",
         "  two-space noise ok 1 fake",
         "    1..1",
-        "    ok 1 box_alloc\r",
+        "    ok 1 box_alloc\r\r",
         "\0    ok 1 box_alloc",
         "    RIP: 0xffff8000 (register dump style noise)",
         "ok 1 heap",
@@ -177,6 +177,13 @@ fn noise_before_the_header_is_ignored_but_not_inside_the_block() {
     );
     assert_eq!(doc.problems.len(), 6, "{:?}", doc.problems);
     assert!(doc.problems[5].contains("heap: short plan: planned 1, got 0"), "{:?}", doc.problems);
+}
+
+#[test]
+fn crlf_line_endings_are_line_endings() {
+    let doc = parse(&["KTAP version 1\r", "1..1\r", "# note\r", "ok 1 a\r"]);
+    assert!(doc.problems.is_empty(), "{:?}", doc.problems);
+    assert_eq!(doc.cases()[0].outcome, Outcome::Pass);
 }
 
 #[test]
