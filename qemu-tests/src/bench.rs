@@ -175,8 +175,12 @@ pub fn summary_markdown(env: &BTreeMap<String, String>, records: &[Record]) -> S
     s
 }
 
-const COLORS: [RGBColor; 4] =
-    [RGBColor(0x1f, 0x77, 0xb4), RGBColor(0xd6, 0x27, 0x28), RGBColor(0x2c, 0xa0, 0x2c), RGBColor(0x94, 0x67, 0xbd)];
+const COLORS: [RGBColor; 4] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0x94, 0x67, 0xbd),
+];
 
 /// One SVG with a panel per benchmark: ns per op (y) against CPUs (x), one
 /// line per variant.

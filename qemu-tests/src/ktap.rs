@@ -160,11 +160,8 @@ pub fn fatal_reports<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
         let line = lines[i].as_ref();
         if FATAL_MARKERS.iter().any(|m| line.contains(m)) {
             let end = (i + 1 + FATAL_CONTEXT).min(lines.len());
-            let report: Vec<String> = lines[i..end]
-                .iter()
-                .map(|l| show(l.as_ref()))
-                .filter(|l| !l.is_empty())
-                .collect();
+            let report: Vec<String> =
+                lines[i..end].iter().map(|l| show(l.as_ref())).filter(|l| !l.is_empty()).collect();
             out.push(report.join("\n    "));
             i = end;
         } else {

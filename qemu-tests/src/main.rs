@@ -168,8 +168,9 @@ mod tests {
         assert_eq!(a.cfg.extra_args, ["-s", "-S"]);
         assert_eq!(a.cfg.log_path().unwrap(), PathBuf::from("target/qemu-logs/uefi.log"));
         assert_eq!(a.cfg.result_path("json").unwrap(), PathBuf::from("target/qemu-logs/uefi.json"));
-        let a = parse(&["--arch", "aarch64", "--image", "Image", "--name", "x", "--", "-cpu", "a72"])
-            .unwrap();
+        let a =
+            parse(&["--arch", "aarch64", "--image", "Image", "--name", "x", "--", "-cpu", "a72"])
+                .unwrap();
         assert_eq!((a.cfg.arch, a.cfg.name.as_str()), (Arch::Aarch64, "x"));
         assert_eq!(a.cfg.extra_args, ["-cpu", "a72"]);
     }

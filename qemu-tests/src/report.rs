@@ -154,7 +154,11 @@ fn junit(cfg: &Config, run: &Run, verdict: &Verdict) -> io::Result<String> {
             order.push(suite);
             order.len() - 1
         });
-        suites.entry(i).or_insert((suite, Vec::new())).1.push(XmlCase { name, outcome: &c.outcome });
+        suites
+            .entry(i)
+            .or_insert((suite, Vec::new()))
+            .1
+            .push(XmlCase { name, outcome: &c.outcome });
     }
     let count = |cases: &[XmlCase<'_>], f: fn(&Outcome) -> bool| {
         cases.iter().filter(|c| f(c.outcome)).count().to_string()

@@ -106,7 +106,9 @@ pub fn run(cmdline: &CmdLine<'_>) -> bool {
     let summary = run_suites(selected);
     ktap!(
         "# ktest: {} passed, {} failed, {} skipped",
-        summary.passed, summary.failed, summary.skipped
+        summary.passed,
+        summary.failed,
+        summary.skipped
     );
     summary.failed == 0
 }

@@ -55,7 +55,11 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn write_all(out: &Path, env: &BTreeMap<String, String>, records: &[Record]) -> std::io::Result<()> {
+fn write_all(
+    out: &Path,
+    env: &BTreeMap<String, String>,
+    records: &[Record],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     let environment: serde_json::Map<String, Value> =
         env.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();

@@ -250,7 +250,8 @@ fn subtest_without_header_is_a_problem() {
 #[test]
 fn panic_line_is_reported_with_context() {
     // In KTAP mode the kernel's report is a diagnostic; shown without the `# `.
-    let text = "KTAP version 1\n1..1\n# \n# KERNEL PANIC on CPU 0: boom\n#   at kernel/src/x.rs:1:2\n";
+    let text =
+        "KTAP version 1\n1..1\n# \n# KERNEL PANIC on CPU 0: boom\n#   at kernel/src/x.rs:1:2\n";
     let doc = parse(&lines(text));
     assert_eq!(doc.fatal, ["KERNEL PANIC on CPU 0: boom\n      at kernel/src/x.rs:1:2"]);
     assert_eq!(doc.problems, ["short plan: planned 1, got 0"]);

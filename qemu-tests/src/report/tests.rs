@@ -69,7 +69,12 @@ fn junit_is_well_formed_and_complete() {
     let tags = xml_tags(&xml);
     assert_eq!(tags.iter().filter(|t| *t == "testcase").count(), 5, "4 cases + boot:\n{xml}");
     assert_eq!(tags.iter().filter(|t| *t == "testsuite").count(), 3, "heap, mm, harness:\n{xml}");
-    assert!(xml.contains("<testsuites name=\"t-boot\" tests=\"5\" failures=\"1\" errors=\"0\" skipped=\"1\""), "{xml}");
+    assert!(
+        xml.contains(
+            "<testsuites name=\"t-boot\" tests=\"5\" failures=\"1\" errors=\"0\" skipped=\"1\""
+        ),
+        "{xml}"
+    );
     // Escaped, not broken, by the writer.
     assert!(xml.contains("message=\"left &lt;1&gt; &amp; right &quot;2&quot;\""), "{xml}");
     assert!(xml.contains("<skipped message=\"no device\"/>"), "{xml}");
