@@ -259,6 +259,8 @@ struct Parser {
     started: bool,
     /// The top-level plan is complete: the KTAP block is over.
     ended: bool,
+    /// A bail out or a restarted document: nothing after it is parsed.
+    stopped: bool,
     problems: Vec<String>,
     format_errors: usize,
     lineno: usize,
@@ -273,6 +275,9 @@ impl Parser {
         // A serial console ends lines with CR LF (the 16550 driver sends
         // `\r\n`): one CR before the LF is the line ending, not content.
         let line = line.strip_suffix('\r').unwrap_or(line);
+        if self.stopped {
+            return;
+        }
         let late_result = self.ended
             && matches!(classify(line, self.unit.unwrap_or(4)), Some((0, Line::Result(_))));
         if (!self.started || self.ended) && !late_result {
@@ -284,6 +289,7 @@ impl Parser {
                         "line {}: second top-level KTAP header (kernel restarted?)",
                         self.lineno
                     ));
+                    self.stopped = true;
                     return;
                 }
                 self.started = true;
@@ -300,7 +306,7 @@ impl Parser {
             // TAP's "stop everything" line; KTAP v1 has no such line, so a
             // test that prints it has given up: say so and stop checking.
             self.problem(format!("line {}: test run bailed out: {}", self.lineno, escape(line)));
-            self.ended = true;
+            self.stopped = true;
             return;
         }
         let indent = line.len() - line.trim_start_matches(' ').len();
@@ -321,6 +327,7 @@ impl Parser {
                     "line {}: second top-level KTAP header (kernel restarted?)",
                     self.lineno
                 ));
+                self.stopped = true;
             }
             Line::Header { ktap, version } => {
                 self.check_version(ktap, version);
@@ -549,5 +556,7 @@ fn failure_reason(r: &TestResult) -> String {
     format!("{todo}{text}")
 }
 
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;
