@@ -48,7 +48,7 @@ A64_RUNNER_CPU = $(if $(filter-out max,$(A64_CPU)),-- -cpu $(A64_CPU))
 QEMU_A64 = qemu-system-aarch64 -M virt -cpu $(A64_CPU) -accel tcg,thread=multi -smp $(SMP) -m $(MEM) \
 	-kernel $(A64_IMAGE) -semihosting -no-reboot $(if $(CMDLINE),-append "$(CMDLINE)")
 
-.PHONY: kernel-aarch64 image-aarch64 run-aarch64 test-aarch64 bench-aarch64 debug-aarch64
+.PHONY: kernel-aarch64 image-aarch64 run-aarch64 test-aarch64 test-aarch64-dtb bench-aarch64 debug-aarch64
 
 kernel-aarch64: setup
 	$(A64_ENV) $(CARGO) build --release -j$(JOBS) -p kernel --target $(A64_TARGET) --target-dir $(A64_TARGET_DIR) $(A64_FEATURES)
@@ -68,6 +68,10 @@ run-aarch64: image-aarch64
 test-aarch64: image-aarch64
 	$(A64_RUNNER) --arch aarch64 --image $(A64_IMAGE) --cmdline ktest --smp $(SMP) --mem $(MEM) \
 		--timeout 900 --name aarch64$(if $(filter legacy,$(SCHEME)),-legacy)-ktest $(A64_RUNNER_CPU)
+
+## test-aarch64-dtb  device-tree shapes: secure=on, many /memory nodes, a -dtb firmware DTB, unaligned no-map
+test-aarch64-dtb: image-aarch64
+	$(CARGO) test -j$(JOBS) -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 
 ## bench-aarch64  bench mode (LSE atomics, -cpu max); JSON/CSV/SVG in target/bench/aarch64/
 bench-aarch64: image-aarch64

@@ -74,6 +74,9 @@ aarch64_overflow() {
         grep -A20 "# inject: about to overflow" target/qemu-logs/aarch64-overflow.log | grep -q "CPU EXCEPTION"
 }
 step "QEMU aarch64 overflow caught" aarch64_overflow
+# aarch64 device-tree shapes: secure=on, 33/40 memory nodes, too many nodes,
+# a -dtb firmware DTB, unaligned no-map reserved memory (6 short boots).
+step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 # The shell over serial, and the screen (framebuffer) driven by the keyboard.
 step "QEMU shell+screen" cargo test -j"$JOBS" -p qemu-tests --release --test shell
 

@@ -8,7 +8,7 @@
 
 use fdt::Fdt;
 
-use super::dtb::{self, MAX_RANGES, Ranges};
+use super::dtb::{self, MAX_DTB_RANGES, Ranges};
 use super::{cpu, gic, mmu, pl011, power, psci};
 use crate::arch::ExitStatus;
 use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
@@ -21,9 +21,14 @@ pub const FW_MEMRESERVE: u32 = 2;
 #[unsafe(no_mangle)]
 extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     cpu::set_cpu_index(0);
-    // The DTB through the boot identity map.
-    // SAFETY: x0 at entry is the DTB's physical address (booting.rst), and
-    // entry.s identity-mapped the 2 MiB from there.
+    // Firmware-edited DTBs hold FDT_NOP tokens that the fdt crate trips
+    // over (dtb.rs): squeeze them out first. An error leaves a blob that
+    // still parses up to the bad token; Fdt::from_ptr judges the rest.
+    // SAFETY: x0 at entry is the DTB's physical address (booting.rst);
+    // entry.s identity-mapped it, all `totalsize` bytes, read-write; no
+    // other CPU runs.
+    let nops = unsafe { dtb::compact_nops(dtb_phys as *mut u8) };
+    // SAFETY: as above.
     let Ok(early_fdt) = (unsafe { Fdt::from_ptr(dtb_phys as *const u8) }) else {
         // No console without a DTB: all we can do is end the run.
         power::exit(ExitStatus::Failure)
@@ -31,19 +36,30 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     let facts = dtb::early_facts(&early_fdt);
     let dtb_end = dtb_phys + facts.dtb_size;
 
-    // The physical window: RAM minus `no-map` reservations, the DTB (if it
-    // is outside RAM) and the UART.
-    let mut window = subtract(facts.ram.as_slice(), facts.nomap.as_slice());
-    let dtb_in_ram = facts.ram.as_slice().iter().any(|&(s, e)| s <= dtb_phys && dtb_end <= e);
-    if !dtb_in_ram {
-        let _ = window.push(dtb_phys & !0xFFF, dtb_end.next_multiple_of(0x1000));
+    // The physical window: RAM (whole pages inside it) minus `no-map`
+    // reservations widened outward to whole pages, so no page holding a
+    // no-map byte is ever mapped; plus the DTB where it lies outside RAM,
+    // and the UART and GIC as devices.
+    let mut ram_pages = Ranges::<MAX_DTB_RANGES>::new();
+    for &(s, e) in facts.ram.as_slice() {
+        ram_pages.push(s.next_multiple_of(PAGE), e & !(PAGE - 1));
     }
+    let mut holes = Ranges::<MAX_DTB_RANGES>::new();
+    for &(s, e) in facts.nomap.as_slice() {
+        holes.push(s & !(PAGE - 1), e.next_multiple_of(PAGE));
+    }
+    let mut window = subtract(ram_pages.as_slice(), holes.as_slice());
+    let dtb_pages = [(dtb_phys & !(PAGE - 1), dtb_end.next_multiple_of(PAGE))];
+    for &(s, e) in subtract(&dtb_pages, window.as_slice()).as_slice() {
+        window.push(s, e);
+    }
+    window.sort();
     let mut devices = Ranges::<4>::new();
     if let Some((s, e)) = facts.uart {
-        let _ = devices.push(s, e);
+        devices.push(s, e);
     }
     for (s, e) in facts.gicv2.into_iter().flatten() {
-        let _ = devices.push(s, e);
+        devices.push(s, e);
     }
     // SAFETY: boot CPU, no other CPU running yet.
     let root = unsafe { mmu::build(kernel_phys, window.as_slice(), devices.as_slice()) };
@@ -63,6 +79,46 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
         power::exit(ExitStatus::Failure);
     }
     // From here on atomics, locks and panics are fine.
+    if let Some((what, n)) = facts.overflow() {
+        fatal(format_args!(
+            "the DTB has {n} {what}; this kernel keeps at most {MAX_DTB_RANGES} \
+             (MAX_DTB_RANGES in kernel/src/arch/aarch64/dtb.rs) and will not drop memory silently"
+        ));
+    }
+    if window.dropped() > 0 {
+        fatal(format_args!(
+            "the physical window needs more than {} ranges (2 * MAX_DTB_RANGES, boot.rs)",
+            2 * MAX_DTB_RANGES
+        ));
+    }
+    match nops {
+        Ok(0) => {}
+        Ok(n) => println!("dtb: removed {n} FDT_NOP tokens (a firmware-edited DTB)"),
+        Err(e) => println!("DTB error: structure block: {e}; parsed up to there"),
+    }
+    // No page holding a no-map byte may be mapped: ask the MMU itself (an
+    // independent check of the window arithmetic above and of mmu::build).
+    for &(s, e) in holes.as_slice() {
+        for page in [s, e - PAGE] {
+            if let Some(pa) = mmu::virt_to_phys(mmu::PHYS_OFFSET + page) {
+                fatal(format_args!(
+                    "no-map reserved memory {s:#x}..{e:#x} is mapped (page {pa:#x}) in the window"
+                ));
+            }
+        }
+    }
+    if !holes.as_slice().is_empty() {
+        println!(
+            "dtb: {} no-map reserved ranges kept out of the window (whole pages, checked)",
+            holes.as_slice().len()
+        );
+    }
+    for e in facts.errors() {
+        println!("{e}");
+    }
+    if let Some(why) = facts.stdout_path_problem {
+        println!("DTB error: /chosen: {why}; console on the first enabled arm,pl011");
+    }
     if let Some([(gicd, _), (gicc, _)]) = facts.gicv2 {
         gic::init(mmu::PHYS_OFFSET + gicd, mmu::PHYS_OFFSET + gicc);
         gic::init_cpu(0);
@@ -71,16 +127,20 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     let fdt = dtb::get();
     pl011::set_machine(dtb::is_qemu_virt(&fdt));
     match dtb::psci(&fdt) {
-        Some((method, cpu_on)) => psci::init(method, cpu_on),
-        None => log::warn!("DTB has no usable /psci node: no SMP, no poweroff"),
+        Ok((method, cpu_on)) => psci::init(method, cpu_on),
+        Err(e) => println!("{e}"),
     }
     CPUS[0].hw_id.store(cpu::cpu_id(), core::sync::atomic::Ordering::Relaxed);
     if facts.uart.is_none() {
         // Nobody will see this unless a console appears later; say it anyway.
-        log::warn!("DTB has no arm,pl011 UART: no console");
+        log::warn!("DTB has no enabled arm,pl011 UART: no console");
     }
 
-    let mut info = BootInfo::new("DTB", mmu::PHYS_OFFSET, dtb::bootargs(&fdt));
+    let cmdline = dtb::bootargs(&fdt).unwrap_or_else(|e| {
+        println!("{e}; no command line");
+        ""
+    });
+    let mut info = BootInfo::new("DTB", mmu::PHYS_OFFSET, cmdline);
     let (kstart, kend) = mmu::kernel_range();
     push_regions(
         &mut info,
@@ -92,25 +152,35 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     crate::kernel_main(info)
 }
 
-/// `ranges` minus `holes`, both sorted or not.
-fn subtract(ranges: &[(u64, u64)], holes: &[(u64, u64)]) -> Ranges<MAX_RANGES> {
-    let mut out = Ranges::<MAX_RANGES>::new();
+const PAGE: u64 = mmu::PAGE_SIZE;
+
+/// Says why the machine cannot be booted and ends the run (failure).
+fn fatal(args: core::fmt::Arguments<'_>) -> ! {
+    crate::console::emergency_write(format_args!("\nFATAL: {args}\n"));
+    power::exit(ExitStatus::Failure)
+}
+
+/// Every range of `ranges` minus all `holes` (neither needs to be sorted;
+/// the result is in the order of `ranges`). Overflow is counted in the
+/// result's `dropped`.
+fn subtract(ranges: &[(u64, u64)], holes: &[(u64, u64)]) -> Ranges<{ 2 * MAX_DTB_RANGES }> {
+    let mut out = Ranges::new();
     for &(s, e) in ranges {
         // Cut [s, e) by every hole, left to right.
         let mut cur = s;
-        let mut sorted = Ranges::<MAX_RANGES>::new();
+        let mut sorted = Ranges::<{ 2 * MAX_DTB_RANGES }>::new();
         for &(hs, he) in holes {
-            let _ = sorted.push(hs.max(s), he.min(e));
+            sorted.push(hs.max(s), he.min(e));
         }
         sorted.sort();
         for &(hs, he) in sorted.as_slice() {
             if hs > cur {
-                let _ = out.push(cur, hs);
+                out.push(cur, hs);
             }
             cur = cur.max(he);
         }
         if cur < e {
-            let _ = out.push(cur, e);
+            out.push(cur, e);
         }
     }
     out
@@ -121,7 +191,7 @@ fn subtract(ranges: &[(u64, u64)], holes: &[(u64, u64)]) -> Ranges<MAX_RANGES> {
 /// the DTB's reservations (`Firmware`). Holes are widened to whole pages.
 /// Pushed sorted and disjoint, by cutting at every boundary.
 fn push_regions(info: &mut BootInfo, facts: &dtb::EarlyFacts, kernel: (u64, u64), dtb: (u64, u64)) {
-    const MAX_HOLES: usize = 2 + 2 * MAX_RANGES + 1;
+    const MAX_HOLES: usize = 2 + 3 * MAX_DTB_RANGES;
     let page_out = |(s, e): (u64, u64)| (s & !0xFFF, e.next_multiple_of(0x1000));
     let mut holes: [((u64, u64), RegionKind); MAX_HOLES] =
         [((0, 0), RegionKind::Usable); MAX_HOLES];
@@ -142,7 +212,7 @@ fn push_regions(info: &mut BootInfo, facts: &dtb::EarlyFacts, kernel: (u64, u64)
     }
     let holes = &holes[..n];
 
-    let mut points = [0u64; 2 * (MAX_RANGES + MAX_HOLES)];
+    let mut points = [0u64; 2 * (MAX_DTB_RANGES + MAX_HOLES)];
     let mut np = 0;
     for &(s, e) in facts.ram.as_slice() {
         points[np] = s;
@@ -167,6 +237,15 @@ fn push_regions(info: &mut BootInfo, facts: &dtb::EarlyFacts, kernel: (u64, u64)
         let kind = covering(|k| k == RegionKind::Bootloader)
             .or_else(|| covering(|k| matches!(k, RegionKind::Firmware(_))))
             .unwrap_or(RegionKind::Usable);
+        // push_region merges a touching region of the same kind; anything
+        // else needs a slot, and a full table would drop memory.
+        let merges = info.regions().last().is_some_and(|l| l.end == a && l.kind == kind);
+        if !merges && info.regions().len() == bootinfo::MAX_REGIONS {
+            fatal(format_args!(
+                "the memory map needs more than {} regions (bootinfo::MAX_REGIONS)",
+                bootinfo::MAX_REGIONS
+            ));
+        }
         info.push_region(MemRegion { start: a, end: b, kind });
     }
 }

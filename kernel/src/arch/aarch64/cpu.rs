@@ -1,28 +1,19 @@
 //! CPU identification (MPIDR, MIDR), the per-CPU register (TPIDR_EL1) and
 //! the generic timer's virtual counter.
 
-use core::arch::asm;
 use core::fmt;
 
-use crate::smp::{CPUS, Cpu};
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTVCT_EL0, ID_AA64ISAR0_EL1, MIDR_EL1, MPIDR_EL1, Readable, TPIDR_EL1, Writeable,
+};
 
-/// Reads a system register (`mrs`); the name must be a literal.
-macro_rules! read_sysreg {
-    ($name:literal) => {{
-        let v: u64;
-        // SAFETY: reading this system register at EL1 has no side effects.
-        unsafe {
-            core::arch::asm!(concat!("mrs {}, ", $name), out(reg) v, options(nomem, nostack, preserves_flags))
-        };
-        v
-    }};
-}
-pub(crate) use read_sysreg;
+use crate::smp::{CPUS, Cpu};
 
 /// The MPIDR_EL1 affinity fields packed into 32 bits: Aff3 in bits 31:24,
 /// Aff2..Aff0 in 23:0. Needs no per-CPU setup, so it works in the panic path.
 pub fn cpu_id() -> u32 {
-    mpidr_to_id(read_sysreg!("mpidr_el1"))
+    mpidr_to_id(MPIDR_EL1.get())
 }
 
 /// MPIDR layout (Aff3 at 39:32) -> [`cpu_id`] layout. The DTB's `/cpus`
@@ -34,16 +25,16 @@ pub fn mpidr_to_id(mpidr: u64) -> u32 {
 /// Points TPIDR_EL1 at `CPUS[index]`. First thing on every CPU.
 pub fn set_cpu_index(index: usize) {
     let slot: *const Cpu = &CPUS[index];
-    // SAFETY: TPIDR_EL1 is a scratch register reserved for the kernel; only
-    // `cpu_index` reads it. The asm stores the pointer, it never dereferences it.
-    unsafe { asm!("msr tpidr_el1, {}", in(reg) slot, options(nostack, preserves_flags)) };
+    // TPIDR_EL1 is a scratch register reserved for the kernel; only
+    // `cpu_index` reads it back.
+    TPIDR_EL1.set(slot as u64);
 }
 
 /// This CPU's dense index: one load through TPIDR_EL1 (0 before it is set,
 /// which only the boot CPU can observe).
 #[inline]
 pub fn cpu_index() -> usize {
-    let slot = read_sysreg!("tpidr_el1") as *const Cpu;
+    let slot = TPIDR_EL1.get() as *const Cpu;
     if slot.is_null() {
         return 0;
     }
@@ -52,30 +43,28 @@ pub fn cpu_index() -> usize {
     unsafe { (*slot).index }
 }
 
-/// The virtual counter (CNTVCT_EL0); the `isb` keeps it from being read early.
+/// The virtual counter (CNTVCT_EL0), in ticks of CNTFRQ_EL0; the `isb`
+/// keeps it from being read early (Arm ARM D12.1.2).
 #[inline]
 pub fn read_cycles() -> u64 {
-    let v: u64;
-    // SAFETY: reading the virtual counter has no side effects; EL1 may always read it.
-    unsafe {
-        asm!("isb", "mrs {}, cntvct_el0", out(reg) v, options(nomem, nostack, preserves_flags))
-    };
-    v
+    barrier::isb(barrier::SY);
+    CNTVCT_EL0.get()
 }
 
 /// Counter ticks per microsecond (CNTFRQ_EL0 / 10^6; 62 on QEMU 7.2).
 pub fn cycles_per_us() -> u64 {
-    (read_sysreg!("cntfrq_el0") / 1_000_000).max(1)
+    (CNTFRQ_EL0.get() / 1_000_000).max(1)
 }
 
-/// True when the CPU implements the ARMv8.1 LSE atomics (ID_AA64ISAR0_EL1.Atomic >= 2).
+/// True when the CPU implements the ARMv8.1 LSE atomics (ID_AA64ISAR0_EL1.Atomic,
+/// bits 23:20, >= 2; the crate names only the RNDR field of this register).
 pub fn has_lse() -> bool {
-    (read_sysreg!("id_aa64isar0_el1") >> 20) & 0xF >= 2
+    (ID_AA64ISAR0_EL1.get() >> 20) & 0xF >= 2
 }
 
 /// Implementer, part, revision from MIDR_EL1, and the atomics in use.
 pub fn cpu_model() -> impl fmt::Display {
-    CpuModel(read_sysreg!("midr_el1"))
+    CpuModel(MIDR_EL1.get())
 }
 
 struct CpuModel(u64);

@@ -86,7 +86,9 @@ primary_entry:
     b.ne    2b
 
     // TTBR0: identity map, 1 GiB blocks, of the GiB holding the image and of
-    // those holding the DTB (at most 2 MiB long: it may straddle a boundary).
+    // those holding the DTB: its first 2 MiB and, when the header is valid,
+    // all `totalsize` bytes (QEMU's -dtb blobs are padded past 2 MiB). The
+    // blob may straddle a GiB boundary; it must end below 512 GiB.
     adrp    x0, boot_l0_id
     adrp    x1, boot_l1_id
     orr     x2, x1, #TABLE_DESC
@@ -98,6 +100,19 @@ primary_entry:
     add     x0, x19, #0x200000
     sub     x0, x0, #1
     bl      boot_map_gib
+    ldr     w0, [x19]               // magic 0xd00dfeed, big-endian
+    rev     w0, w0
+    ldr     w1, =0xd00dfeed
+    cmp     w0, w1
+    b.ne    6f
+    ldr     w0, [x19, #4]           // totalsize, big-endian
+    rev     w0, w0
+    add     x0, x19, x0
+    sub     x0, x0, #1
+    lsr     x1, x0, #39
+    cbnz    x1, boot_fail
+    bl      boot_map_gib
+6:
 
     // Drop any stale cache lines over the tables (written with the MMU off).
     adrp    x0, boot_tables_start

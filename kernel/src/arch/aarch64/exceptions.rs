@@ -13,6 +13,8 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use aarch64_cpu::registers::{Readable, SPSel, VBAR_EL1};
+
 use super::{cpu, mmu, power};
 use crate::arch::{ExceptionTables, ExitStatus};
 use crate::smp::MAX_CPUS;
@@ -162,6 +164,7 @@ fn fault_status(status: u64) -> &'static str {
 
 /// Executes `brk #0`; the handler counts it and returns past it.
 pub fn breakpoint() {
+    // asm!: aarch64-cpu has no `brk` helper.
     // SAFETY: the handler skips the instruction and restores every register.
     unsafe { core::arch::asm!("brk #0", options(nomem, nostack)) };
 }
@@ -173,10 +176,13 @@ pub fn breakpoint_count() -> u64 {
 /// VBAR_EL1 is our table; this CPU runs on SP_EL0 and its SP_EL1 lies in
 /// its own exception stack.
 pub fn exception_tables() -> ExceptionTables {
-    let vbar = cpu::read_sysreg!("vbar_el1");
-    let on_sp_el0 = cpu::read_sysreg!("spsel") == 0;
+    let vbar = VBAR_EL1.get();
+    let on_sp_el0 = SPSel.get() == 0;
     let mut sp_el1 = 0u64;
     if on_sp_el0 {
+        // asm!: SP_EL1 cannot be read with `mrs` at EL1 (the crate's SP_EL1
+        // is for EL2 and up); select it with SPSel and copy `sp` instead,
+        // in one asm block so no compiled code runs on the other stack.
         // SAFETY: interrupts are masked, so nothing runs on SP_EL1 while we
         // briefly select it to read it; no memory is touched meanwhile, and
         // we return to SP_EL0, where we were.

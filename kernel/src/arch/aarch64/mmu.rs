@@ -22,6 +22,9 @@ use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{PAR_EL1, ReadWriteable, Readable, TCR_EL1};
+
 /// Where physical address 0 appears (the x86_64 side calls it the physical
 /// memory offset): the bottom of the TTBR1 half.
 pub const PHYS_OFFSET: u64 = 0xFFFF_0000_0000_0000;
@@ -222,6 +225,9 @@ impl TablesInner {
 /// `devices` (physical `(start, end)` ranges) in the window. Returns the
 /// root's physical address. Boot CPU only, once, before [`switch`].
 ///
+/// # Panics
+/// If a `ram` range is not page-aligned (devices are rounded out to pages).
+///
 /// # Safety
 /// Must be called once, by the boot CPU, before any other CPU runs.
 pub unsafe fn build(kernel_phys: u64, ram: &[(u64, u64)], devices: &[(u64, u64)]) -> u64 {
@@ -242,7 +248,14 @@ pub unsafe fn build(kernel_phys: u64, ram: &[(u64, u64)], devices: &[(u64, u64)]
     // [guard, guard + 4 KiB) stays unmapped: the boot stack's overflow guard.
     t.map(guard + PAGE_SIZE, image(guard + PAGE_SIZE), end - guard - PAGE_SIZE, Kind::Data);
     for &(s, e) in ram {
-        let (s, e) = (s & !(PAGE_SIZE - 1), e.next_multiple_of(PAGE_SIZE).min(PHYS_WINDOW_SIZE));
+        // Never widen a RAM range: the caller cut whole pages out of RAM
+        // and out of no-map holes (boot.rs); rounding here would map the
+        // bytes next to them (secure firmware's, on boards).
+        assert!(
+            (s | e).is_multiple_of(PAGE_SIZE),
+            "mmu: window range {s:#x}..{e:#x} not page-aligned"
+        );
+        let e = e.min(PHYS_WINDOW_SIZE);
         if s < e {
             t.map(PHYS_OFFSET + s, s, e - s, Kind::Data);
         }
@@ -267,8 +280,7 @@ pub unsafe fn switch(root: u64) {
     let empty = unsafe { (*TABLES.0.get()).empty };
     // The tables were written through the cache; the walker is coherent with
     // it (TCR: inner-shareable write-back walks), a barrier is all it takes.
-    // SAFETY: `dsb` only orders memory accesses.
-    unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
+    barrier::dsb(barrier::ISHST);
     let switch_phys = image_virt_to_phys(aarch64_switch_ttbr1 as *const () as u64);
     // SAFETY: `aarch64_switch_ttbr1` is position-independent, uses no stack
     // and no memory, and its physical address is identity-mapped by TTBR0, so
@@ -289,21 +301,16 @@ pub fn root() -> u64 {
 /// Stops this CPU from walking TTBR0 (the boot identity map): low virtual
 /// addresses fault from now on.
 pub fn disable_identity_map() {
-    // SAFETY: the kernel runs entirely from TTBR1 addresses by now; EPD0
-    // (bit 7) only removes the low half; the TLB flush drops cached low entries.
-    unsafe {
-        asm!(
-            "mrs {t}, tcr_el1",
-            "orr {t}, {t}, #(1 << 7)",
-            "msr tcr_el1, {t}",
-            "isb",
-            "tlbi vmalle1",
-            "dsb nsh",
-            "isb",
-            t = out(reg) _,
-            options(nostack, preserves_flags)
-        )
-    };
+    // The kernel runs entirely from TTBR1 addresses by now; EPD0 only
+    // removes the low half; the TLB flush drops cached low entries.
+    TCR_EL1.modify(TCR_EL1::EPD0::DisableTTBR0Walks);
+    barrier::isb(barrier::SY);
+    // asm!: aarch64-cpu has no TLB maintenance instructions.
+    // SAFETY: invalidating this CPU's EL1 TLB entries only drops cached
+    // translations; the tables stay the same.
+    unsafe { asm!("tlbi vmalle1", options(nostack, preserves_flags)) };
+    barrier::dsb(barrier::NSH);
+    barrier::isb(barrier::SY);
 }
 
 /// Guard-page-protected stacks of CPU `index` (>= 1) in the stacks region,
@@ -331,8 +338,8 @@ pub unsafe fn map_stack(index: usize, backing: *mut u8) -> (u64, u64) {
     map_from(exc, STACK_SIZE, EXC_STACK_SIZE);
     // New entries only (nothing was mapped there): no TLB maintenance, just
     // make the writes visible to the table walkers of every CPU.
-    // SAFETY: `dsb` only orders memory accesses.
-    unsafe { asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+    barrier::dsb(barrier::ISH);
+    barrier::isb(barrier::SY);
     (stack + STACK_SIZE, exc + EXC_STACK_SIZE)
 }
 
@@ -361,37 +368,34 @@ pub fn exc_stack_range(index: usize) -> (u64, u64) {
 /// Translates a virtual address with the active tables (the MMU's own walk,
 /// `AT S1E1R`), or `None` if it is not mapped (readable).
 pub fn virt_to_phys(virt: u64) -> Option<u64> {
-    let par: u64;
+    // asm!: aarch64-cpu has no address-translation (AT) instructions.
     // SAFETY: AT only writes PAR_EL1, which nothing else keeps live (interrupts
-    // are masked, so no handler runs between the AT and the read).
-    unsafe {
-        asm!(
-            "at s1e1r, {va}",
-            "isb",
-            "mrs {par}, par_el1",
-            va = in(reg) virt,
-            par = out(reg) par,
-            options(nostack, preserves_flags)
-        )
-    };
-    if par & 1 != 0 {
+    // are masked, so no handler runs between the AT and the read below).
+    unsafe { asm!("at s1e1r, {va}", va = in(reg) virt, options(nostack, preserves_flags)) };
+    barrier::isb(barrier::SY);
+    if PAR_EL1.is_set(PAR_EL1::F) {
         return None;
     }
-    Some((par & ADDR_MASK) | (virt & (PAGE_SIZE - 1)))
+    Some((PAR_EL1.get() & ADDR_MASK) | (virt & (PAGE_SIZE - 1)))
 }
 
 /// Cleans and invalidates the data cache lines over `[start, start + len)`
 /// to the point of coherency, for a CPU that will read them with its MMU
 /// (and so its caches) still off.
 pub fn clean_dcache_range(start: u64, len: u64) {
-    let line = 4u64 << (super::cpu::read_sysreg!("ctr_el0") >> 16 & 0xF);
+    let ctr: u64;
+    // asm!: aarch64-cpu has no CTR_EL0 register type.
+    // SAFETY: reading CTR_EL0 (cache geometry) at EL1 has no side effects.
+    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
+    // CTR_EL0.DminLine (bits 19:16): log2 of the smallest D-cache line in words.
+    let line = 4u64 << ((ctr >> 16) & 0xF);
     let mut addr = start & !(line - 1);
     while addr < start + len {
+        // asm!: aarch64-cpu has no data-cache maintenance instructions.
         // SAFETY: DC CIVAC on a mapped kernel address only writes back and
         // drops cache lines; memory contents are unchanged.
         unsafe { asm!("dc civac, {}", in(reg) addr, options(nostack, preserves_flags)) };
         addr += line;
     }
-    // SAFETY: `dsb` only orders memory accesses.
-    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+    barrier::dsb(barrier::SY);
 }

@@ -44,9 +44,10 @@ pub fn semihosting_missing() -> ! {
 
 /// Stops this CPU for good (interrupts masked, `wfe` in a loop).
 pub fn halt_forever() -> ! {
+    use aarch64_cpu::registers::{DAIF, Writeable};
+    DAIF.write(DAIF::D::Masked + DAIF::A::Masked + DAIF::I::Masked + DAIF::F::Masked);
     loop {
-        // SAFETY: masking interrupts and waiting for an event have no other effect.
-        unsafe { core::arch::asm!("msr daifset, #0xf", "wfe", options(nomem, nostack)) };
+        aarch64_cpu::asm::wfe();
     }
 }
 

@@ -54,6 +54,7 @@ impl core::fmt::Display for PsciError {
 
 fn call(function: u32, a1: u64, a2: u64, a3: u64) -> Result<i64, PsciError> {
     let ret: i64;
+    // asm!: aarch64-cpu has no hvc/smc helpers (SMCCC calls).
     match CONDUIT.load(Ordering::Relaxed) {
         // SAFETY: an SMCCC call to the firmware the DTB names; PSCI functions
         // only start/stop CPUs or the system. x0-x17 may be clobbered (SMCCC 1.0).

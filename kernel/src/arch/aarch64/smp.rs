@@ -15,6 +15,8 @@
 //! no GICv2, in `wfe` woken by `sev`.
 
 use core::alloc::Layout;
+
+use aarch64_cpu::asm::barrier;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::{cpu, dtb, gic, mmu, power, psci};
@@ -64,7 +66,13 @@ pub fn start_secondary_cpus() -> usize {
     let me = cpu::cpu_id();
     CPUS[0].hw_id.store(me, Ordering::Relaxed);
     let fdt = dtb::get();
-    let (nodes, total) = dtb::cpus::<MAX_CPUS>(&fdt);
+    let (nodes, total) = match dtb::cpus::<MAX_CPUS>(&fdt) {
+        Ok(found) => found,
+        Err(e) => {
+            println!("{e}; running on the boot CPU only");
+            ([None; MAX_CPUS], 0)
+        }
+    };
     smp::set_possible(total.max(1));
     if total > MAX_CPUS {
         println!("smp: {total} CPUs described, only {MAX_CPUS} supported");
@@ -179,13 +187,11 @@ extern "C" fn aarch64_secondary_main(index: usize) -> ! {
 /// CPU; without: `sev` (an event to every CPU). Either way the `dsb` first
 /// makes the caller's stores (the posted job) visible before the wake-up.
 pub fn wake_cpu(cpu: &Cpu) {
-    // SAFETY: a barrier; no other effect.
-    unsafe { core::arch::asm!("dsb ish", options(nostack, preserves_flags)) };
+    barrier::dsb(barrier::ISH);
     if gic::can_wake(cpu.index) {
         gic::send_wake(cpu.index);
     } else {
-        // SAFETY: signals an event; no other effect.
-        unsafe { core::arch::asm!("sev", options(nostack, preserves_flags)) };
+        aarch64_cpu::asm::sev();
     }
 }
 
@@ -198,12 +204,10 @@ pub fn wake_cpu(cpu: &Cpu) {
 pub fn idle_until(ready: &dyn Fn() -> bool) {
     if gic::can_wake(super::cpu::cpu_index()) {
         if !ready() {
-            // SAFETY: waits for an interrupt to become pending; no other effect.
-            unsafe { core::arch::asm!("wfi", options(nostack, preserves_flags)) };
+            aarch64_cpu::asm::wfi();
         }
         gic::ack_all();
     } else if !ready() {
-        // SAFETY: waits for an event; no other effect.
-        unsafe { core::arch::asm!("wfe", options(nostack, preserves_flags)) };
+        aarch64_cpu::asm::wfe();
     }
 }
