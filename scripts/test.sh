@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-2}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# Each QEMU boot writes NAME.log, NAME.json and NAME.xml (JUnit) here; the
+# results of earlier runs would confuse the summary, so they go first.
+mkdir -p target/qemu-logs && rm -f target/qemu-logs/*.json target/qemu-logs/*.xml
 declare -a names results times
 failed=0
 
@@ -81,7 +84,8 @@ aarch64_overflow() {
         --arch aarch64 --image target/image/aarch64/Image \
         --cmdline "ktest ktest.inject=overflow ktest.filter=none" \
         --name aarch64-overflow --timeout 300 --expect-fail &&
-        grep -q "CPU EXCEPTION" target/qemu-logs/aarch64-overflow.log
+        grep -q "# inject: about to overflow" target/qemu-logs/aarch64-overflow.log &&
+        grep -A20 "# inject: about to overflow" target/qemu-logs/aarch64-overflow.log | grep -q "CPU EXCEPTION"
 }
 step "QEMU aarch64 overflow caught" aarch64_overflow
 # aarch64 device-tree shapes: secure=on, 33/40 memory nodes, too many nodes,
@@ -98,6 +102,12 @@ echo "==> summary"
 for i in "${!names[@]}"; do
     printf '  %s %-28s %4ss\n' "${results[$i]}" "${names[$i]}" "${times[$i]}"
 done
+# Every failed case of every QEMU boot, with its boot (from the per-boot
+# JSON results; JUnit XML for CI systems lies next to them).
+if ls target/qemu-logs/*.json >/dev/null 2>&1; then
+    cargo run -q --release -j"$JOBS" -p qemu-tests --bin qemu-results -- target/qemu-logs ||
+        true
+fi
 passed=$(( ${#names[@]} - failed ))
 echo "make test: $passed steps passed, $failed failed (${SECONDS}s)"
 [ "$failed" -eq 0 ]

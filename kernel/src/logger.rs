@@ -1,7 +1,10 @@
 //! `log` backend: every record goes to the console as `[LEVEL target] msg`.
 //!
 //! The mm crate reports bad pages through `log::error!`, so this is how its
-//! reports reach the serial port (and the test runner's log).
+//! reports reach the serial port (and the test runner's log). While ktest
+//! runs, the console turns each record into a KTAP diagnostic
+//! (`    # [ERROR mm::buddy::free] BUG: Bad page state: ...`, see the console's
+//! "KTAP mode"), so log output never breaks the strict KTAP stream.
 
 use log::{LevelFilter, Log, Metadata, Record};
 

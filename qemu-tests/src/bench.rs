@@ -1,9 +1,13 @@
-//! Benchmark results: parsing the kernel's `BENCH {json}` lines, the ratio
-//! summary, and an SVG plot. The kernel prints flat JSON objects with string
-//! and number values only, so a tiny parser is enough (no serde).
+//! Benchmark results: parsing the kernel's `BENCH {json}` lines (serde_json),
+//! the ratio summary, and an SVG plot (plotters, SVG backend). The kernel
+//! prints flat JSON objects with string and number values; in a ktest-style
+//! run they come as KTAP diagnostics (`    # BENCH {...}`), which is accepted
+//! too.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+use plotters::prelude::*;
 
 /// One measurement (a `BENCH` line other than `meta`).
 #[derive(Clone, Debug)]
@@ -19,17 +23,31 @@ pub struct Record {
     pub raw: String,
 }
 
-/// Parses `{"k":"v","n":1.5}` (flat, no nesting, no escapes in strings).
+/// Parses a flat JSON object, e.g. `{"k":"v","n":1.5}`, into its fields as
+/// text (strings without quotes, numbers and booleans as JSON writes them).
+/// `None` if it is not a JSON object or a value is an array or object.
 pub fn parse_flat_json(s: &str) -> Option<BTreeMap<String, String>> {
-    let body = s.trim().strip_prefix('{')?.strip_suffix('}')?;
-    let mut map = BTreeMap::new();
-    for pair in body.split(',').filter(|p| !p.trim().is_empty()) {
-        let (k, v) = pair.split_once(':')?;
-        let k = k.trim().trim_matches('"').to_string();
-        let v = v.trim().trim_matches('"').to_string();
-        map.insert(k, v);
-    }
-    Some(map)
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(s.trim()).ok()?;
+    map.into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Null => String::new(),
+                _ => return None,
+            };
+            Some((k, text))
+        })
+        .collect()
+}
+
+/// The JSON after `BENCH `, on a plain line or a KTAP diagnostic line.
+fn bench_json(line: &str) -> Option<&str> {
+    let line = line.trim_end_matches('\r');
+    let body = line.trim_start_matches(' ');
+    let body = body.strip_prefix("# ").unwrap_or(if body.len() < line.len() { "" } else { body });
+    body.strip_prefix("BENCH ")
 }
 
 /// The `meta` fields and the records of a boot log.
@@ -37,7 +55,7 @@ pub fn parse_log(log: &str) -> (BTreeMap<String, String>, Vec<Record>) {
     let mut meta = BTreeMap::new();
     let mut records = Vec::new();
     for line in log.lines() {
-        let Some(json) = line.trim_end_matches('\r').strip_prefix("BENCH ") else { continue };
+        let Some(json) = bench_json(line) else { continue };
         let Some(fields) = parse_flat_json(json) else { continue };
         let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
         if get("bench") == "meta" {
@@ -157,103 +175,92 @@ pub fn summary_markdown(env: &BTreeMap<String, String>, records: &[Record]) -> S
     s
 }
 
-const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+const COLORS: [RGBColor; 4] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0x94, 0x67, 0xbd),
+];
 
-/// One SVG with a panel per benchmark: ns per op (y) against CPUs (x).
+/// One SVG with a panel per benchmark: ns per op (y) against CPUs (x), one
+/// line per variant.
 pub fn render_svg(env: &BTreeMap<String, String>, records: &[Record]) -> String {
     let panels: Vec<(String, Vec<String>)> =
         groups(records).into_iter().filter(|(b, _)| b != "fragmentation").collect();
-    let (pw, ph, cols) = (420.0, 300.0, 2usize);
-    let rows = panels.len().div_ceil(cols);
-    let (w, h) = (pw * cols as f64, ph * rows as f64 + 40.0);
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
+    let (pw, ph, cols) = (420u32, 300u32, 2usize);
+    let rows = panels.len().div_ceil(cols).max(1);
+    let size = (pw * cols as u32, ph * rows as u32 + 40);
     let e = |k: &str| env.get(k).map(String::as_str).unwrap_or("?");
-    let _ = writeln!(
-        s,
-        "<text x=\"10\" y=\"20\" font-size=\"13\">{} vCPUs, {} on {} host cores (oversubscribed: {}), {}</text>",
+    let title = format!(
+        "{} vCPUs, {} on {} host cores (oversubscribed: {}), {}",
         e("cpus"),
         e("accel"),
         e("host_cores"),
         e("oversubscribed"),
         e("arch")
     );
-    for (i, (bench, variants)) in panels.iter().enumerate() {
-        let (ox, oy) = ((i % cols) as f64 * pw, 40.0 + (i / cols) as f64 * ph);
-        let (l, r, t, b) = (ox + 55.0, ox + pw - 15.0, oy + 25.0, oy + ph - 40.0);
+    let mut svg = String::new();
+    // Drawing into a String cannot fail except on a plotters bug; an empty
+    // plot is better than no report then.
+    let _ = draw(&mut svg, size, &title, &panels, records, cols);
+    svg.push('\n');
+    svg
+}
+
+fn draw(
+    svg: &mut String,
+    size: (u32, u32),
+    title: &str,
+    panels: &[(String, Vec<String>)],
+    records: &[Record],
+    cols: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(svg, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 13))?;
+    let rows = panels.len().div_ceil(cols).max(1);
+    let areas = root.split_evenly((rows, cols));
+    for ((bench, variants), area) in panels.iter().zip(areas.iter()) {
         let pts: Vec<&Record> =
             records.iter().filter(|r| &r.bench == bench && r.ns_per_op.is_finite()).collect();
         let max_x = pts.iter().map(|r| r.cpus).max().unwrap_or(1).max(2) as f64;
         let max_y = pts.iter().map(|r| r.ns_per_op).fold(0.0, f64::max).max(1e-9) * 1.1;
-        let x = |c: usize| l + (c as f64 - 1.0) / (max_x - 1.0) * (r - l);
-        let y = |v: f64| b - v / max_y * (b - t);
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{}\" font-size=\"12\" font-weight=\"bold\">{bench}</text>",
-            l,
-            oy + 15.0
-        );
-        let _ = writeln!(
-            s,
-            "<line x1=\"{l}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/><line x1=\"{l}\" y1=\"{t}\" x2=\"{l}\" y2=\"{b}\" stroke=\"black\"/>"
-        );
-        for k in 0..=4 {
-            let v = max_y * k as f64 / 4.0;
-            let _ = writeln!(
-                s,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v:.0}</text>",
-                l - 4.0,
-                y(v) + 4.0
-            );
-        }
-        let mut cpus: Vec<usize> = pts.iter().map(|r| r.cpus).collect();
-        cpus.sort_unstable();
-        cpus.dedup();
-        for c in &cpus {
-            let _ = writeln!(
-                s,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{c}</text>",
-                x(*c),
-                b + 14.0
-            );
-        }
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">CPUs (ns per op on the y axis)</text>",
-            (l + r) / 2.0,
-            b + 30.0
-        );
+        let mut chart = ChartBuilder::on(area)
+            .caption(bench, ("sans-serif", 12))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1.0..max_x, 0.0..max_y)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("CPUs")
+            .y_desc("ns per op")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()?;
         for (vi, v) in variants.iter().enumerate() {
             let color = COLORS[vi % COLORS.len()];
-            let mut line: Vec<(usize, f64)> =
-                pts.iter().filter(|r| &r.variant == v).map(|r| (r.cpus, r.ns_per_op)).collect();
-            line.sort_by_key(|p| p.0);
-            let path: Vec<String> =
-                line.iter().map(|&(c, n)| format!("{:.1},{:.1}", x(c), y(n))).collect();
-            let _ = writeln!(
-                s,
-                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-                path.join(" ")
-            );
-            for &(c, n) in &line {
-                let _ = writeln!(
-                    s,
-                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
-                    x(c),
-                    y(n)
-                );
-            }
-            let _ = writeln!(
-                s,
-                "<text x=\"{}\" y=\"{}\" fill=\"{color}\">{v}</text>",
-                l + 10.0,
-                t + 12.0 + vi as f64 * 13.0
-            );
+            let mut line: Vec<(f64, f64)> = pts
+                .iter()
+                .filter(|r| &r.variant == v)
+                .map(|r| (r.cpus as f64, r.ns_per_op))
+                .collect();
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(LineSeries::new(line.iter().copied(), color.stroke_width(2)))?
+                .label(v.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color));
+            chart.draw_series(line.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
         }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .draw()?;
     }
-    s.push_str("</svg>\n");
-    s
+    root.present()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -288,7 +295,23 @@ BENCH {\"bench\":\"rc\",\"variant\":\"legacy\",\"cpus\":4,\"ops_per_cpu\":10,\"c
     fn svg_has_a_line_per_variant() {
         let (meta, recs) = parse_log(LOG);
         let svg = render_svg(&meta, &recs);
-        assert_eq!(svg.matches("<polyline").count(), 2);
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        // Per variant (its colour): the data line and the legend stroke.
+        for colour in ["#1F77B4", "#D62728"] {
+            let strokes = svg.lines().filter(|l| l.starts_with("<polyline") && l.contains(colour));
+            assert_eq!(strokes.count(), 2, "{colour}: {svg}");
+        }
+        assert_eq!(svg.matches("<circle").count(), 4, "{svg}");
+        assert!(svg.contains("\nfrozen\n</text>") && svg.contains("\nlegacy\n</text>"), "{svg}");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    }
+
+    #[test]
+    fn bench_lines_as_ktap_diagnostics() {
+        let log = "    # BENCH {\"bench\":\"rc\",\"variant\":\"frozen\",\"cpus\":2,\"ns_per_op\":7.5}\n  BENCH {\"bench\":\"rc\",\"variant\":\"x\",\"cpus\":2,\"ns_per_op\":7.5}\n";
+        let (_, recs) = parse_log(log);
+        assert_eq!(recs.len(), 1, "an indented line without `# ` is not a record");
+        assert_eq!((recs[0].cpus, recs[0].ns_per_op), (2, 7.5));
+        assert_eq!(parse_flat_json("{\"a\":[1]}"), None);
+        assert_eq!(parse_flat_json("not json"), None);
     }
 }

@@ -1,29 +1,41 @@
-//! KTAP version 1 parser (the Linux KUnit format), tolerant of interleaved noise.
+//! KTAP version 1 parser (the Linux KUnit format, Linux
+//! `Documentation/dev-tools/ktap.rst`), strict inside the KTAP block.
 //!
-//! The serial log mixes firmware chatter, the boot banner, `log` output and
-//! KTAP. A line counts as KTAP only if, after an indentation of a multiple of
-//! four spaces, it is a header, a plan, a result or a `#` diagnostic; anything
-//! else is ignored. Indentation gives the nesting depth (four spaces per level).
+//! The serial log holds firmware chatter and the boot banner, then the KTAP
+//! document. Everything before the top-level `KTAP version 1` line (which
+//! must be a whole line) is ignored; from there until the top-level plan is
+//! complete (the *KTAP block*) every line must be KTAP: a header, a plan, a
+//! result, a `# Subtest:` line or a `#` diagnostic, indented by a multiple of
+//! four spaces (the nesting depth). KTAP v1 tolerates unknown lines; this
+//! project's kernel never prints any (its console turns log lines into
+//! diagnostics while ktest runs), so here a line that is not KTAP, or any
+//! control character (NUL, a stray `\r`, tab, escape...) in the block, is a
+//! *format error* naming the line number and its escaped content. Nothing is
+//! stripped or cleaned before parsing; the one CR of a serial console's CR LF
+//! line ending is the line ending, not content.
 //!
-//! Parsing never fails: structural problems (missing header or plan, short
-//! plan, misnumbered results, a suite that says `ok` around a failed case...)
-//! are collected in [`Document::problems`] so the runner can report all of them.
+//! Parsing never fails: format errors and structural problems (missing header
+//! or plan, short plan, misnumbered results, a suite that says `ok` around a
+//! failed case...) are collected in [`Document::problems`], each of which
+//! fails the run, so the runner can report all of them.
 
 /// Lines kept after a `KERNEL PANIC` / `CPU EXCEPTION` line: the kernel's
 /// report (location, CPU, registers) follows it.
 const FATAL_CONTEXT: usize = 6;
 /// Markers the kernel prints at the start of a fatal report.
 pub const FATAL_MARKERS: [&str; 2] = ["KERNEL PANIC", "CPU EXCEPTION"];
+/// Format errors quoted one by one; the rest are counted.
+const MAX_FORMAT_ERRORS: usize = 10;
 
 /// `# SKIP` / `# TODO` after a result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Directive {
     Skip,
     Todo,
 }
 
 /// One `ok` / `not ok` line, with the subtest it closes, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TestResult {
     pub ok: bool,
     pub number: u32,
@@ -41,7 +53,7 @@ pub struct TestResult {
 }
 
 /// A KTAP document or subtest: header, plan, results.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Group {
     /// From `# Subtest: NAME`.
     pub name: Option<String>,
@@ -87,21 +99,27 @@ impl Document {
     }
 }
 
-/// Parses a whole serial log (one entry per line; `\r`, ANSI escapes and other
-/// control characters are stripped first).
+/// Parses a whole serial log, one entry per line as received (without the
+/// `\n`), with no cleaning: see the module documentation for what is a
+/// format error.
 pub fn parse<S: AsRef<str>>(lines: &[S]) -> Document {
-    let clean: Vec<String> = lines.iter().map(|l| normalize(l.as_ref())).collect();
     let mut p = Parser::default();
-    for line in &clean {
-        p.line(line);
+    for line in lines {
+        p.line(line.as_ref());
     }
     let mut doc = p.finish();
-    doc.fatal = fatal_reports(&clean);
+    doc.fatal = fatal_reports(lines);
     doc
 }
 
+/// `line` as a Rust string literal (quotes, `\0`, `\u{1b}`...), for messages.
+pub fn escape(line: &str) -> String {
+    format!("{line:?}")
+}
+
 /// Removes `\r`, ANSI escape sequences (OVMF paints the serial console with
-/// them) and other control characters.
+/// them) and other control characters: for showing lines to people (e.g. the
+/// last lines before a timeout), never before parsing.
 pub fn normalize(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
@@ -124,19 +142,26 @@ pub fn normalize(line: &str) -> String {
     out
 }
 
-/// Every `KERNEL PANIC` / `CPU EXCEPTION` line with the few lines after it.
+/// Every `KERNEL PANIC` / `CPU EXCEPTION` line with the few lines after it,
+/// cleaned for display: control characters removed, and the `    # ` the
+/// kernel adds in KTAP mode (the report is a diagnostic there) taken off.
 pub fn fatal_reports<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
+    let show = |l: &str| {
+        let l = normalize(l);
+        let body = l.trim_start_matches(' ');
+        match body.strip_prefix('#') {
+            Some(rest) => rest.strip_prefix(' ').unwrap_or(rest).trim_end().to_string(),
+            None => l.trim_end().to_string(),
+        }
+    };
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i].as_ref();
         if FATAL_MARKERS.iter().any(|m| line.contains(m)) {
             let end = (i + 1 + FATAL_CONTEXT).min(lines.len());
-            let report: Vec<&str> = lines[i..end]
-                .iter()
-                .map(|l| l.as_ref().trim_end())
-                .filter(|l| !l.is_empty())
-                .collect();
+            let report: Vec<String> =
+                lines[i..end].iter().map(|l| show(l.as_ref())).filter(|l| !l.is_empty()).collect();
             out.push(report.join("\n    "));
             i = end;
         } else {
@@ -156,11 +181,12 @@ enum Line<'a> {
     Diag(&'a str),
 }
 
-/// Returns (depth, line) for KTAP lines, `None` for noise.
-fn classify(line: &str) -> Option<(usize, Line<'_>)> {
+/// Returns (depth, line) for KTAP lines, `None` for anything else. `unit`:
+/// spaces per nesting level.
+fn classify(line: &str, unit: usize) -> Option<(usize, Line<'_>)> {
     let body = line.trim_start_matches(' ');
     let indent = line.len() - body.len();
-    if !indent.is_multiple_of(4) {
+    if !indent.is_multiple_of(unit) {
         return None;
     }
     let body = body.trim_end();
@@ -180,7 +206,7 @@ fn classify(line: &str) -> Option<(usize, Line<'_>)> {
     } else {
         Line::Diag(body.strip_prefix('#')?.trim())
     };
-    Some((indent / 4, kind))
+    Some((indent / unit, kind))
 }
 
 /// `N [- ]name [# directive reason]` after `ok ` / `not ok `.
@@ -231,25 +257,66 @@ struct Parser {
     /// `stack[d]` is the open group at depth `d`; empty before the header.
     stack: Vec<Open>,
     started: bool,
+    /// The top-level plan is complete: the KTAP block is over.
+    ended: bool,
+    /// A bail out or a restarted document: nothing after it is parsed.
+    stopped: bool,
     problems: Vec<String>,
+    format_errors: usize,
     lineno: usize,
+    /// Spaces per nesting level: the indentation of the first indented line
+    /// of the block, 4 (KUnit) or 2 (the KTAP v1 document's examples).
+    unit: Option<usize>,
 }
 
 impl Parser {
     fn line(&mut self, line: &str) {
         self.lineno += 1;
-        let Some((depth, kind)) = classify(line) else {
+        // A serial console ends lines with CR LF (the 16550 driver sends
+        // `\r\n`): one CR before the LF is the line ending, not content.
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if self.stopped {
             return;
-        };
-        if !self.started {
-            // Everything before the top-level header is boot noise.
-            if let (0, Line::Header { ktap, version }) = (depth, &kind) {
+        }
+        let late_result = self.ended
+            && matches!(classify(line, self.unit.unwrap_or(4)), Some((0, Line::Result(_))));
+        if (!self.started || self.ended) && !late_result {
+            // Before the top-level header: boot noise. After the block: the
+            // kernel's shutdown messages; only a restarted document matters.
+            if let Some((0, Line::Header { ktap, version })) = classify(line, 1) {
+                if self.ended {
+                    self.problem(format!(
+                        "line {}: second top-level KTAP header (kernel restarted?)",
+                        self.lineno
+                    ));
+                    self.stopped = true;
+                    return;
+                }
                 self.started = true;
-                self.check_version(*ktap, version);
+                self.check_version(ktap, version);
                 self.stack.push(Open::default());
             }
             return;
         }
+        if line.chars().any(char::is_control) {
+            self.format_error("control character in the KTAP block", line);
+            return;
+        }
+        if line.trim_start_matches(' ').starts_with("Bail out!") {
+            // TAP's "stop everything" line; KTAP v1 has no such line, so a
+            // test that prints it has given up: say so and stop checking.
+            self.problem(format!("line {}: test run bailed out: {}", self.lineno, escape(line)));
+            self.stopped = true;
+            return;
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if self.unit.is_none() && indent > 0 && line.trim() != "" {
+            self.unit = Some(if indent == 2 { 2 } else { 4 });
+        }
+        let Some((depth, kind)) = classify(line, self.unit.unwrap_or(4)) else {
+            self.format_error("neither a KTAP line nor a `#` diagnostic", line);
+            return;
+        };
         if depth > self.stack.len() {
             self.problem(format!("line {}: unexpected indentation", self.lineno));
             return;
@@ -260,6 +327,7 @@ impl Parser {
                     "line {}: second top-level KTAP header (kernel restarted?)",
                     self.lineno
                 ));
+                self.stopped = true;
             }
             Line::Header { ktap, version } => {
                 self.check_version(ktap, version);
@@ -289,6 +357,10 @@ impl Parser {
                 let open = &mut self.stack[depth];
                 r.diagnostics = std::mem::take(&mut open.pending);
                 open.group.results.push(r);
+                if depth == 0 {
+                    let g = &self.stack[0].group;
+                    self.ended = g.plan.is_some_and(|n| g.results.len() >= n as usize);
+                }
             }
             Line::Diag(text) => {
                 let d = depth.min(self.stack.len() - 1);
@@ -358,10 +430,23 @@ impl Parser {
         self.problems.push(msg);
     }
 
+    /// A line in the KTAP block that breaks the format (see the module doc).
+    fn format_error(&mut self, what: &str, line: &str) {
+        self.format_errors += 1;
+        if self.format_errors <= MAX_FORMAT_ERRORS {
+            let msg = format!("line {}: format error: {what}: {}", self.lineno, escape(line));
+            self.problem(msg);
+        }
+    }
+
     fn finish(mut self) -> Document {
         if !self.started {
             self.problem("no `KTAP version 1` header in the output".into());
             return Document { problems: self.problems, ..Document::default() };
+        }
+        if self.format_errors > MAX_FORMAT_ERRORS {
+            let more = self.format_errors - MAX_FORMAT_ERRORS;
+            self.problem(format!("{more} more format error(s) not shown"));
         }
         self.close_below(1);
         let mut open = self.stack.pop().expect("root");
@@ -471,5 +556,7 @@ fn failure_reason(r: &TestResult) -> String {
     format!("{todo}{text}")
 }
 
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;

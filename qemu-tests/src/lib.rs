@@ -5,6 +5,8 @@
 //! - [`qemu`]: launcher (command line, live serial capture, timeout, log file);
 //! - [`ktap`]: KTAP version 1 parser and fatal-report scanner;
 //! - [`verdict`]: pass/fail judgement and the printed report;
+//! - [`report`]: per-boot results for CI: a JSON result tree and JUnit XML
+//!   next to the serial log;
 //! - [`interactive`]: sessions with the shell (serial input, keyboard via
 //!   QMP, screendumps) for the shell and screen tests.
 //!
@@ -15,16 +17,19 @@ pub mod bench;
 pub mod interactive;
 pub mod ktap;
 pub mod qemu;
+pub mod report;
 pub mod verdict;
 
 pub use qemu::{Arch, Boot, Config, Ending, Run};
 pub use verdict::{Verdict, judge};
 
-/// Boots once and judges the run. `Err` only when QEMU could not be started
-/// (or the log file not created); everything that happens inside the guest
-/// is in the [`Verdict`].
+/// Boots once and judges the run; with a `log_dir`, also writes the results
+/// (`<name>.json`, `<name>.xml`) next to the log. `Err` only when QEMU could
+/// not be started (or a log or result file not written); everything that
+/// happens inside the guest is in the [`Verdict`].
 pub fn boot(cfg: &Config) -> std::io::Result<(Run, Verdict)> {
     let run = qemu::run(cfg)?;
     let verdict = judge(&run);
+    report::write(cfg, &run, &verdict)?;
     Ok((run, verdict))
 }

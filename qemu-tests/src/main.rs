@@ -1,4 +1,5 @@
-//! `qemu-runner`: boots one image, judges it, prints the report.
+//! `qemu-runner`: boots one image, judges it, prints the report, and writes
+//! the serial log with its JSON and JUnit results under `--log-dir`.
 //! Exit status 0 if the boot passed (with `--expect-fail`: if it failed),
 //! 1 if not, 2 on a usage error or when QEMU cannot be started.
 
@@ -6,73 +7,101 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::{Parser, ValueEnum};
 use qemu_tests::{Arch, Boot, Config};
 
-const USAGE: &str = "\
-usage: qemu-runner --image PATH [options] [-- EXTRA_QEMU_ARGS...]
-  --image PATH        disk image (x86_64) or kernel (aarch64)
-  --boot bios|uefi    firmware (default bios)
-  --arch x86_64|aarch64  (default x86_64)
-  --cmdline STR       kernel command line, e.g. 'ktest' (default: none)
-  --smp N             vCPUs (default 4)
-  --mem SIZE          memory (default 1G)
-  --timeout SECS      kill QEMU after this long (default 120)
-  --name NAME         log name (default: image file stem)
-  --log-dir DIR       where NAME.log goes (default target/qemu-logs)
-  -v, --verbose       echo serial output to stderr (also VERBOSE=1)
-  --expect-fail       succeed only if the boot is judged failed
-environment: KVM=1 uses -accel kvm instead of TCG";
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ArchArg {
+    #[value(name = "x86_64")]
+    X86_64,
+    Aarch64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BootArg {
+    Bios,
+    Uefi,
+}
+
+/// Boots a kernel image in QEMU, reads KTAP from the serial port and judges
+/// the run. Environment: KVM=1 uses -accel kvm instead of TCG, VERBOSE=1
+/// echoes the serial output.
+#[derive(Parser, Debug)]
+#[command(name = "qemu-runner")]
+struct Cli {
+    /// Disk image (x86_64) or kernel Image (aarch64).
+    #[arg(long)]
+    image: PathBuf,
+    /// Firmware.
+    #[arg(long, value_enum, default_value = "bios")]
+    boot: BootArg,
+    #[arg(long, value_enum, default_value = "x86_64")]
+    arch: ArchArg,
+    /// Kernel command line, e.g. 'ktest' (default: none, the shell starts).
+    #[arg(long, default_value = "")]
+    cmdline: String,
+    /// vCPUs.
+    #[arg(long, default_value_t = 4)]
+    smp: u32,
+    /// Memory, as QEMU's -m takes it.
+    #[arg(long, default_value = "1G")]
+    mem: String,
+    /// Kill QEMU after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// Name of the log and result files (default: the image's file stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where NAME.log, NAME.json and NAME.xml go.
+    #[arg(long, default_value = "target/qemu-logs")]
+    log_dir: PathBuf,
+    /// Echo serial output to stderr (also VERBOSE=1).
+    #[arg(short, long)]
+    verbose: bool,
+    /// Succeed only if the boot is judged failed (injected failures).
+    #[arg(long)]
+    expect_fail: bool,
+    /// Extra QEMU arguments, after `--`.
+    #[arg(last = true, allow_hyphen_values = true)]
+    extra: Vec<String>,
+}
 
 struct Args {
     cfg: Config,
     expect_fail: bool,
 }
 
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut cfg = Config::new("");
-    let mut image = None;
-    let mut name = None;
-    let mut log_dir = PathBuf::from("target/qemu-logs");
-    let mut expect_fail = false;
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--image" => image = Some(PathBuf::from(value()?)),
-            "--boot" => cfg.boot = Boot::parse(&value()?).ok_or("--boot is bios or uefi")?,
-            "--arch" => cfg.arch = Arch::parse(&value()?).ok_or("--arch is x86_64 or aarch64")?,
-            "--cmdline" => cfg.cmdline = value()?,
-            "--smp" => cfg.smp = value()?.parse().map_err(|_| "--smp needs a number")?,
-            "--mem" => cfg.memory = value()?,
-            "--timeout" => {
-                let secs = value()?.parse().map_err(|_| "--timeout needs seconds")?;
-                cfg.timeout = Duration::from_secs(secs);
-            }
-            "--name" => name = Some(value()?),
-            "--log-dir" => log_dir = PathBuf::from(value()?),
-            "-v" | "--verbose" => cfg.verbose = true,
-            "--expect-fail" => expect_fail = true,
-            "-h" | "--help" => return Err(String::new()),
-            "--" => cfg.extra_args.extend(it.by_ref()),
-            other => return Err(format!("unknown argument `{other}`")),
-        }
+fn parse_args(it: impl IntoIterator<Item = String>) -> Result<Args, clap::Error> {
+    let cli = Cli::try_parse_from(std::iter::once("qemu-runner".to_string()).chain(it))?;
+    let mut cfg = Config::new(&cli.image);
+    cfg.arch = match cli.arch {
+        ArchArg::X86_64 => Arch::X86_64,
+        ArchArg::Aarch64 => Arch::Aarch64,
+    };
+    cfg.boot = match cli.boot {
+        BootArg::Bios => Boot::Bios,
+        BootArg::Uefi => Boot::Uefi,
+    };
+    cfg.cmdline = cli.cmdline;
+    cfg.smp = cli.smp;
+    cfg.memory = cli.mem;
+    cfg.timeout = Duration::from_secs(cli.timeout);
+    if let Some(name) = cli.name {
+        cfg.name = name;
     }
-    let image = image.ok_or("--image is required")?;
-    let default_name = Config::new(&image).name;
-    cfg.image = image;
-    cfg.name = name.unwrap_or(default_name);
-    cfg.log_dir = Some(log_dir);
-    Ok(Args { cfg, expect_fail })
+    cfg.log_dir = Some(cli.log_dir);
+    cfg.verbose |= cli.verbose;
+    cfg.expect_fail = cli.expect_fail;
+    cfg.extra_args = cli.extra;
+    Ok(Args { cfg, expect_fail: cli.expect_fail })
 }
 
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("qemu-runner: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
     let cfg = &args.cfg;
@@ -109,7 +138,7 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Args, String> {
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
         parse_args(args.iter().map(|s| s.to_string()))
     }
 
@@ -132,18 +161,27 @@ mod tests {
             "-S",
         ])
         .unwrap();
-        assert!(a.expect_fail);
+        assert!(a.expect_fail && a.cfg.expect_fail);
         assert_eq!((a.cfg.boot, a.cfg.smp, a.cfg.name.as_str()), (Boot::Uefi, 2, "uefi"));
         assert_eq!(a.cfg.cmdline, "ktest x=1");
         assert_eq!(a.cfg.timeout, Duration::from_secs(5));
         assert_eq!(a.cfg.extra_args, ["-s", "-S"]);
         assert_eq!(a.cfg.log_path().unwrap(), PathBuf::from("target/qemu-logs/uefi.log"));
+        assert_eq!(a.cfg.result_path("json").unwrap(), PathBuf::from("target/qemu-logs/uefi.json"));
+        let a =
+            parse(&["--arch", "aarch64", "--image", "Image", "--name", "x", "--", "-cpu", "a72"])
+                .unwrap();
+        assert_eq!((a.cfg.arch, a.cfg.name.as_str()), (Arch::Aarch64, "x"));
+        assert_eq!(a.cfg.extra_args, ["-cpu", "a72"]);
     }
 
     #[test]
     fn usage_errors() {
-        assert_eq!(parse(&[]).err().unwrap(), "--image is required");
+        let e = parse(&[]).err().unwrap().to_string();
+        assert!(e.contains("--image"), "{e}");
         assert!(parse(&["--image", "x", "--boot", "pxe"]).is_err());
-        assert!(parse(&["--image"]).err().unwrap().contains("needs a value"));
+        let e = parse(&["--image"]).err().unwrap().to_string();
+        assert!(e.contains("a value is required"), "{e}");
+        assert!(parse(&["--image", "x", "--smp", "four"]).is_err());
     }
 }

@@ -116,8 +116,13 @@ pub struct Config {
     pub verbose: bool,
     /// Log file name (without `.log`) and the prefix of echoed lines.
     pub name: String,
-    /// Where `<name>.log` is written; `None` for no log file.
+    /// Where `<name>.log` is written, with the results `<name>.json` and
+    /// `<name>.xml` (JUnit) next to it; `None` for no files.
     pub log_dir: Option<PathBuf>,
+    /// The boot is meant to fail (an injected failure). Judging is the same;
+    /// the JSON and JUnit results record it, so `make test`'s summary lists
+    /// its failures as expected rather than as regressions.
+    pub expect_fail: bool,
 }
 
 impl Config {
@@ -141,6 +146,7 @@ impl Config {
             verbose: env_on("VERBOSE"),
             name,
             log_dir: None,
+            expect_fail: false,
         }
     }
 
@@ -214,7 +220,12 @@ impl Config {
     }
 
     pub fn log_path(&self) -> Option<PathBuf> {
-        self.log_dir.as_ref().map(|d| d.join(format!("{}.log", self.name)))
+        self.result_path("log")
+    }
+
+    /// `<log_dir>/<name>.<ext>`, e.g. `json` or `xml` for the results.
+    pub fn result_path(&self, ext: &str) -> Option<PathBuf> {
+        self.log_dir.as_ref().map(|d| d.join(format!("{}.{ext}", self.name)))
     }
 }
 

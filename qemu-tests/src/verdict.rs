@@ -10,6 +10,14 @@ use crate::qemu::{Arch, Ending, FATAL_GRACE, Run};
 /// Serial lines quoted in a timeout message.
 const LAST_LINES: usize = 5;
 
+/// What a boot without a single byte on the serial port usually means
+/// (issue 12 item 7), quoted in the verdict.
+pub const NO_OUTPUT_HINT: &str = "no output at all on the serial port: the kernel never reached its console. \
+Usual causes: a BIOS image on a machine without VGA (`-vga none`, a headless server): the bootloader \
+stops at its VESA query before the kernel runs, so boot the UEFI image there (docs/hardware.md); \
+a firmware or image problem (the wrong image for the firmware, a corrupt image, missing OVMF); \
+or the serial port is not on QEMU's stdio (an extra `-serial` or `-nographic` argument)";
+
 /// The judgement of one boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
@@ -89,7 +97,11 @@ pub fn judge(run: &Run) -> Verdict {
     let doc = ktap::parse(&run.lines);
     let cases = doc.cases();
     let mut failures = doc.fatal.clone();
+    let silent = run.lines.iter().all(|l| l.trim().is_empty());
     match run.ending {
+        Ending::TimedOut if silent => {
+            failures.push(format!("timeout after {} s with {NO_OUTPUT_HINT}", run.timeout.as_secs()))
+        }
         Ending::TimedOut => failures.push(format!(
             "timeout after {} s; last lines:\n    {}",
             run.timeout.as_secs(),
@@ -99,6 +111,9 @@ pub fn judge(run: &Run) -> Verdict {
             "QEMU still running {} s after the fatal report, killed (the kernel must exit QEMU after a panic or exception)",
             FATAL_GRACE.as_secs()
         )),
+        Ending::Exited(_) if silent => {
+            failures.push(format!("QEMU exited ({}) with {NO_OUTPUT_HINT}", run.ending))
+        }
         Ending::Exited(_) => {}
     }
     let explained = !failures.is_empty()

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use qemu_tests::{Boot, Config, Verdict};
+use qemu_tests::{Boot, Config, Ending, Run, Verdict};
 
 /// The host has 2 cores: at most this many QEMUs at once (all tests of this
 /// file share one process, so a static semaphore is enough).
@@ -89,6 +89,21 @@ fn boot_with(
     cmdline: &str,
     timeout_secs: u64,
 ) -> (Vec<String>, Verdict) {
+    let (run, verdict) = boot_run(name, boot, scheme, smp, cmdline, timeout_secs, false);
+    (run.lines, verdict)
+}
+
+/// Boots and returns the whole run; `expect_fail` marks the boot's results
+/// (JSON/JUnit) as meant to fail.
+fn boot_run(
+    name: &str,
+    boot: Boot,
+    scheme: Scheme,
+    smp: u32,
+    cmdline: &str,
+    timeout_secs: u64,
+    expect_fail: bool,
+) -> (Run, Verdict) {
     let mut cfg = Config::new(image(boot, scheme));
     cfg.boot = boot;
     cfg.smp = smp;
@@ -96,10 +111,11 @@ fn boot_with(
     cfg.timeout = Duration::from_secs(timeout_secs);
     cfg.name = name.into();
     cfg.log_dir = Some(workspace().join("target/qemu-logs"));
+    cfg.expect_fail = expect_fail;
     let _slot = Slot::take();
     let (run, verdict) = qemu_tests::boot(&cfg).expect("cannot run QEMU");
     println!("{}{} after {:.1?}", verdict.render(), run.ending, run.elapsed);
-    (run.lines, verdict)
+    (run, verdict)
 }
 
 fn has_line(lines: &[String], needle: &str) -> bool {
@@ -109,11 +125,6 @@ fn has_line(lines: &[String], needle: &str) -> bool {
 fn assert_passes(v: &Verdict) {
     assert!(v.is_pass(), "boot failed:\n{}", v.render());
     assert!(v.cases.len() >= 8, "only {} KTAP cases (want >= 8)", v.cases.len());
-}
-
-fn assert_fails_with(v: &Verdict, needle: &str) {
-    assert!(!v.is_pass(), "injected failure not detected:\n{}", v.render());
-    assert!(v.reason().contains(needle), "reason lacks `{needle}`:\n{}", v.reason());
 }
 
 #[test]
@@ -129,38 +140,101 @@ fn uefi_ktest_passes() {
     assert_passes(&boot("uefi-ktest", Boot::Uefi, "ktest", 180));
 }
 
+/// What the kernel prints (a KTAP diagnostic of the `inject` suite) just
+/// before an injection acts: kernel/src/tests/inject.rs `MARKER` + kind.
+const INJECT_MARKER: &str = "inject: about to ";
+
+/// The hang test's timeout. It must exceed the time a BIOS boot needs to
+/// reach the injection (`ktest.filter=none` runs it first): a few seconds on
+/// an idle host, but up to 27 s measured with two 4-vCPU boots and other
+/// builds sharing this 2-core host, so 90 s (3x). No boot without the hang
+/// can reach it: the kernel exits QEMU within seconds of the marker, and the
+/// test requires the marker, then `TimedOut`, with the marker as the last line.
+const HANG_TIMEOUT_SECS: u64 = 90;
+
+/// Boots with `ktest.inject=KIND ktest.filter=none` (the injection runs at
+/// once, alone) and checks the marker: present, a KTAP diagnostic, and the
+/// last KTAP line before the failure. Returns the run and its verdict.
+fn inject(kind: &str, timeout_secs: u64) -> (Run, Verdict) {
+    let cmdline = format!("ktest ktest.inject={kind} ktest.filter=none");
+    let (run, v) = boot_run(
+        &format!("inject-{kind}"),
+        Boot::Bios,
+        Scheme::Frozen,
+        4,
+        &cmdline,
+        timeout_secs,
+        true,
+    );
+    let marker = format!("# {INJECT_MARKER}{kind}");
+    let at = run.lines.iter().position(|l| l.trim_end_matches('\r').trim_start() == marker);
+    let Some(at) = at else {
+        panic!("no `{marker}` line: the injection was never reached\n{}", v.render());
+    };
+    // The injected case never passes after its marker.
+    let passed =
+        run.lines[at + 1..].iter().any(|l| l.trim_start().starts_with("ok 1 injected_failure"));
+    assert!(!passed, "the injected case passed after its marker:\n{}", v.render());
+    (run, v)
+}
+
+fn assert_fails_with(v: &Verdict, needle: &str) {
+    assert!(!v.is_pass(), "injected failure not detected:\n{}", v.render());
+    assert!(v.reason().contains(needle), "reason lacks `{needle}`:\n{}", v.reason());
+}
+
+/// The fatal report comes after the marker (so it is the injection's).
+fn assert_report_after_marker(run: &Run, kind: &str, report: &str) {
+    let marker = format!("{INJECT_MARKER}{kind}");
+    let m = run.lines.iter().position(|l| l.contains(&marker)).expect("marker checked");
+    let r = run.lines.iter().position(|l| l.contains(report));
+    assert!(r.is_some_and(|r| r > m), "no `{report}` after the `{marker}` line");
+}
+
 #[test]
 fn inject_fail_is_reported() {
-    let v = boot("inject-fail", Boot::Bios, "ktest ktest.inject=fail", 120);
-    assert_fails_with(&v, "inject.injected_failure");
+    let (run, v) = inject("fail", 120);
+    assert_fails_with(&v, "inject.injected_failure: injected failure (ktest.inject=fail)");
+    assert!(matches!(run.ending, Ending::Exited(Some(35))), "ending: {}", run.ending);
 }
 
 #[test]
 fn inject_panic_is_reported() {
-    let v = boot("inject-panic", Boot::Bios, "ktest ktest.inject=panic", 120);
+    let (run, v) = inject("panic", 120);
     assert_fails_with(&v, "KERNEL PANIC");
+    assert_fails_with(&v, "injected panic (ktest.inject=panic)");
+    assert_report_after_marker(&run, "panic", "KERNEL PANIC");
 }
 
 #[test]
 fn inject_fault_is_reported() {
-    let v = boot("inject-fault", Boot::Bios, "ktest ktest.inject=fault", 120);
+    let (run, v) = inject("fault", 120);
     assert_fails_with(&v, "CPU EXCEPTION");
+    assert_report_after_marker(&run, "fault", "CPU EXCEPTION");
 }
 
+/// The hang must end in the timeout, after the marker: a boot that exits
+/// (the injection did nothing) or never reaches the marker fails this test.
 #[test]
 fn inject_hang_is_reported() {
-    let v = boot("inject-hang", Boot::Bios, "ktest ktest.inject=hang", 20);
-    assert_fails_with(&v, "timeout after 20 s");
+    let (run, v) = inject("hang", HANG_TIMEOUT_SECS);
+    assert_eq!(run.ending, Ending::TimedOut, "the hang injection did not hang");
+    assert_fails_with(&v, &format!("timeout after {HANG_TIMEOUT_SECS} s"));
+    let last = run.lines.iter().rev().find(|l| !l.trim().is_empty()).expect("marker seen");
+    assert!(
+        last.contains(&format!("{INJECT_MARKER}hang")),
+        "output went on after the hang: {last}"
+    );
 }
 
 #[test]
 fn inject_stack_overflow_is_reported() {
     // Recursion on the last CPU hits its stack guard page; the double fault
     // runs on its IST stack and names that CPU.
-    let v =
-        boot("inject-overflow", Boot::Bios, "ktest ktest.inject=overflow ktest.filter=none", 120);
+    let (run, v) = inject("overflow", 120);
     assert_fails_with(&v, "double fault");
     assert_fails_with(&v, "on CPU 3");
+    assert_report_after_marker(&run, "overflow", "CPU EXCEPTION");
 }
 
 /// Boots with `n` vCPUs and checks that all of them came online.

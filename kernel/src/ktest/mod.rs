@@ -17,6 +17,12 @@
 //!
 //! A failing case returns `Err`; a panic or CPU exception ends the whole run
 //! (the host runner sees the report and the failure exit status).
+//!
+//! The KTAP lines go out through [`crate::console::ktap_line`]; everything
+//! else printed while the suites run (diagnostics, `log` records, SMP and
+//! bad-page reports, a panic report) is turned into `#` diagnostics at the
+//! current nesting by the console (see its "KTAP mode"), so the serial log is
+//! strict KTAP v1 that the host runner and Linux's `kunit.py parse` accept.
 
 mod macros;
 
@@ -55,10 +61,23 @@ pub struct Summary {
     pub skipped: usize,
 }
 
-/// Prints a KTAP diagnostic line inside the running case's subtest.
+/// Prints a KTAP diagnostic line (`# ...`) inside the running case's
+/// subtest. During a ktest run the console adds the `#` and the indentation;
+/// outside one (the shell's `stress` loop) it is printed as `    # ...`.
 #[macro_export]
 macro_rules! kdiag {
-    ($($arg:tt)*) => ($crate::println!("    # {}", format_args!($($arg)*)));
+    ($($arg:tt)*) => {
+        if $crate::console::in_ktap() {
+            $crate::println!("{}", format_args!($($arg)*))
+        } else {
+            $crate::println!("    # {}", format_args!($($arg)*))
+        }
+    };
+}
+
+/// Prints one KTAP line as is (never turned into a diagnostic).
+macro_rules! ktap {
+    ($($arg:tt)*) => ($crate::console::ktap_line(format_args!($($arg)*)));
 }
 
 /// Runs the suites the command line selects (`ktest.filter=a,b`, default all,
@@ -85,56 +104,64 @@ pub fn run(cmdline: &CmdLine<'_>) -> bool {
         return false;
     }
     let summary = run_suites(selected);
-    println!(
+    ktap!(
         "# ktest: {} passed, {} failed, {} skipped",
-        summary.passed, summary.failed, summary.skipped
+        summary.passed,
+        summary.failed,
+        summary.skipped
     );
     summary.failed == 0
 }
 
-/// Runs `suites` (called twice: once to count for the plan, once to run).
+/// Runs `suites` (called twice: once to count for the plan, once to run)
+/// and prints them as one KTAP document; other output meanwhile becomes
+/// diagnostics (console KTAP mode, left when this returns).
 pub fn run_suites<'a, I>(suites: impl Fn() -> I) -> Summary
 where
     I: Iterator<Item = &'a Suite>,
 {
     let mut total = Summary::default();
-    println!("KTAP version 1");
-    println!("1..{}", suites().count());
+    ktap!("KTAP version 1");
+    ktap!("1..{}", suites().count());
+    crate::console::set_ktap_depth(1);
     for (i, suite) in suites().enumerate() {
         let start = crate::arch::read_cycles();
+        crate::console::set_ktap_depth(2);
         let s = run_suite(suite);
         let us = (crate::arch::read_cycles() - start) / crate::arch::cycles_per_us();
-        println!("    # {}: {} ms", suite.name, us / 1000);
+        println!("{}: {} ms", suite.name, us / 1000);
+        crate::console::set_ktap_depth(1);
         let verdict = if s.failed == 0 { "ok" } else { "not ok" };
-        println!("{verdict} {} {}", i + 1, suite.name);
+        ktap!("{verdict} {} {}", i + 1, suite.name);
         total.passed += s.passed;
         total.failed += s.failed;
         total.skipped += s.skipped;
     }
+    crate::console::set_ktap_depth(0);
     total
 }
 
 fn run_suite(suite: &Suite) -> Summary {
     let mut s = Summary::default();
-    println!("    KTAP version 1");
-    println!("    # Subtest: {}", suite.name);
-    println!("    1..{}", suite.cases.len());
+    ktap!("    KTAP version 1");
+    ktap!("    # Subtest: {}", suite.name);
+    ktap!("    1..{}", suite.cases.len());
     for (i, case) in suite.cases.iter().enumerate() {
         let n = i + 1;
         match (case.run)() {
             Ok(()) => {
                 s.passed += 1;
-                println!("    ok {n} {}", case.name);
+                ktap!("    ok {n} {}", case.name);
             }
             Err(Failure::Skip(why)) => {
                 s.skipped += 1;
-                println!("    ok {n} {} # SKIP {why}", case.name);
+                ktap!("    ok {n} {} # SKIP {why}", case.name);
             }
             Err(Failure::Fail(why)) => {
                 s.failed += 1;
                 // A reason must stay on the result line: fold newlines.
                 let why = why.replace('\n', "; ");
-                println!("    not ok {n} {} # {why}", case.name);
+                ktap!("    not ok {n} {} # {why}", case.name);
             }
         }
     }

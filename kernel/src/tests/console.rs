@@ -18,18 +18,37 @@ pub static SUITE: Suite = Suite {
     ],
 };
 
+/// Bytes sent in loopback mode: printable ASCII only, alternating bit
+/// patterns in the low seven bits (`U` = 0x55, `*` = 0x2A), all ones but the
+/// ends (`~` = 0x7E), sparse bits (`!` = 0x21).
+const LOOPBACK_BYTES: &[u8] = b"U*~!k";
+
 /// The UART echoes bytes back in loopback mode: proves the console hardware
 /// (or its emulation) is really there and answering.
+///
+/// Some UART models transmit a looped-back byte as well: QEMU's PL011
+/// before 9.x only transmits it, QEMU 10's transmits it and loops it back
+/// (seen here: the bytes reach the serial log). A stray byte on the wire
+/// would corrupt the KTAP stream (a `0x00` before a result line made Linux's
+/// `kunit.py` misread it), so only printable bytes are sent, all of them at
+/// the end of one diagnostic line, where they are harmless if they leak.
 fn serial_loopback() -> TestResult {
-    for byte in [0x00, 0x55, 0xAA, 0xFF, b'k'] {
-        let got = crate::arch::serial_loopback(byte);
-        if got.is_none()
-            && let Some(why) = crate::arch::serial_loopback_unsupported()
-        {
-            return Err(crate::ktest::Failure::Skip(why));
+    crate::print!("serial loopback: sending `U*~!k` (shown here if the UART also transmits): ");
+    let mut got = [0u8; LOOPBACK_BYTES.len()];
+    let mut answered = 0;
+    for (slot, &byte) in got.iter_mut().zip(LOOPBACK_BYTES) {
+        if let Some(b) = crate::arch::serial_loopback(byte) {
+            *slot = b;
+            answered += 1;
         }
-        kassert_eq!(got, Some(byte));
     }
+    crate::println!(" -> {answered} of {} answered", LOOPBACK_BYTES.len());
+    if answered == 0
+        && let Some(why) = crate::arch::serial_loopback_unsupported()
+    {
+        return Err(crate::ktest::Failure::Skip(why));
+    }
+    kassert_eq!(&got[..], LOOPBACK_BYTES);
     Ok(())
 }
 

@@ -2,6 +2,12 @@
 //! (`ktest.inject=fail|panic|fault|hang|overflow`). The host runner's own tests boot
 //! with each and check that the failure is reported, so a harness that
 //! swallowed failures would be caught.
+//!
+//! Just before it acts, each injection prints the diagnostic
+//! `inject: about to <kind>` ([`MARKER`]): the runner's tests require it, so
+//! a test cannot pass on some other failure (or a timeout) that happened
+//! before the injection was reached. Boot with `ktest.filter=none` to run
+//! the injection first and alone.
 
 use spin::Once;
 
@@ -20,6 +26,22 @@ enum Injection {
 }
 
 static INJECTION: Once<Injection> = Once::new();
+
+/// Start of the diagnostic printed just before the injection acts; the
+/// kind's name (`fail`, `panic`, ...) follows.
+pub const MARKER: &str = "inject: about to ";
+
+impl Injection {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Panic => "panic",
+            Self::Fault => "fault",
+            Self::Hang => "hang",
+            Self::Overflow => "overflow",
+        }
+    }
+}
 
 /// Arms the injection named on the command line (unknown names panic, so a
 /// typo in a harness test cannot silently pass).
@@ -45,6 +67,8 @@ pub fn suite() -> Option<&'static Suite> {
 }
 
 fn injected_failure() -> TestResult {
+    let kind = INJECTION.get().copied().unwrap_or(Injection::Fail);
+    crate::kdiag!("{MARKER}{}", kind.name());
     match INJECTION.get() {
         Some(Injection::Fail) | None => {
             Err(Failure::Fail("injected failure (ktest.inject=fail)".into()))

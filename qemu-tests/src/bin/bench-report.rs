@@ -5,66 +5,69 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::Parser;
 use qemu_tests::bench::{Record, parse_log, render_svg, summary_markdown};
+use serde_json::{Value, json};
+
+/// Turns a bench boot's `BENCH {json}` lines into JSON, CSV, markdown and SVG.
+#[derive(Parser, Debug)]
+#[command(name = "bench-report")]
+struct Cli {
+    /// Serial log of a bench-mode boot.
+    log: PathBuf,
+    /// Where results.json, results.csv, summary.md and bench.svg go.
+    out_dir: PathBuf,
+    /// Accelerator the boot ran under (recorded in the environment).
+    #[arg(long, default_value = "tcg")]
+    accel: String,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 3 {
-        eprintln!("usage: bench-report LOG OUT_DIR [--accel NAME]");
-        return ExitCode::from(2);
-    }
-    let accel = args
-        .iter()
-        .position(|a| a == "--accel")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| "tcg".into());
-    let log = match std::fs::read_to_string(&args[1]) {
+    let cli = Cli::parse();
+    let log = match std::fs::read_to_string(&cli.log) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("bench-report: {}: {e}", args[1]);
+            eprintln!("bench-report: {}: {e}", cli.log.display());
             return ExitCode::FAILURE;
         }
     };
     let (meta, records) = parse_log(&log);
     if records.is_empty() {
-        eprintln!("bench-report: no BENCH lines in {}", args[1]);
+        eprintln!("bench-report: no BENCH lines in {}", cli.log.display());
         return ExitCode::FAILURE;
     }
     let host_cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let vcpus: usize = meta.get("cpus").and_then(|v| v.parse().ok()).unwrap_or(1);
     let mut env = meta.clone();
-    env.insert("accel".into(), accel);
+    env.insert("accel".into(), cli.accel);
     env.insert("host_cores".into(), host_cores.to_string());
     env.insert("oversubscribed".into(), (vcpus > host_cores).to_string());
 
-    let out = std::path::Path::new(&args[2]);
-    if let Err(e) = write_all(out, &env, &records) {
+    if let Err(e) = write_all(&cli.out_dir, &env, &records) {
         eprintln!("bench-report: {e}");
         return ExitCode::FAILURE;
     }
     print!("{}", summary_markdown(&env, &records));
-    println!("\nwrote {}/{{results.json,results.csv,summary.md,bench.svg}}", out.display());
+    println!("\nwrote {}/{{results.json,results.csv,summary.md,bench.svg}}", cli.out_dir.display());
     ExitCode::SUCCESS
 }
 
 fn write_all(
-    out: &std::path::Path,
+    out: &Path,
     env: &BTreeMap<String, String>,
     records: &[Record],
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
-    let mut json = String::from("{\n  \"environment\": {");
-    let fields: Vec<String> =
-        env.iter().map(|(k, v)| format!("\"{k}\": {}", json_value(v))).collect();
-    json.push_str(&fields.join(", "));
-    json.push_str("},\n  \"results\": [\n");
-    let rows: Vec<String> = records.iter().map(|r| format!("    {}", r.raw)).collect();
-    json.push_str(&rows.join(",\n"));
-    json.push_str("\n  ]\n}\n");
-    std::fs::write(out.join("results.json"), json)?;
+    let environment: serde_json::Map<String, Value> =
+        env.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
+    // Each record as the kernel printed it (numbers keep their digits).
+    let results: Vec<Value> =
+        records.iter().map(|r| serde_json::from_str(&r.raw).unwrap_or(Value::Null)).collect();
+    let doc = json!({ "environment": environment, "results": results });
+    std::fs::write(out.join("results.json"), format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
 
     let mut csv = String::from("bench,variant,cpus,ns_per_op,cycles_per_op\n");
     for r in records {
@@ -80,10 +83,9 @@ fn write_all(
 }
 
 /// Numbers and booleans stay bare; everything else becomes a JSON string.
-fn json_value(v: &str) -> String {
-    if v.parse::<f64>().is_ok() || v == "true" || v == "false" {
-        v.to_string()
-    } else {
-        format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+fn json_value(v: &str) -> Value {
+    match serde_json::from_str::<Value>(v) {
+        Ok(n @ (Value::Number(_) | Value::Bool(_))) => n,
+        _ => Value::String(v.to_string()),
     }
 }

@@ -147,32 +147,59 @@ fn subtest_name_before_header_and_name_from_result() {
 }
 
 #[test]
-fn garbage_interleaved_and_crlf() {
+fn noise_before_the_header_is_ignored_but_not_inside_the_block() {
     let log = [
         "\x1b[2J\x1b[01;01HBdsDxe: loading\r",
         "[INFO] heap ready\r",
-        "KTAP version 1\r",
-        "1..1\r",
-        "[ 0.01] cpu 1 online\r",
-        "    KTAP version 1\r",
-        "    # Subtest: heap\r",
-        "  two-space noise ok 1 fake\r",
-        "    1..1\r",
-        "okay this is a log line\r",
-        "    RIP: 0xffff8000 (register dump style noise)\r",
-        "    ok 1 box_alloc\r",
-        "ok 1 heap\r",
+        "KTAP version 1",
+        "1..1",
+        "[ 0.01] cpu 1 online",
+        "    KTAP version 1",
+        "    # Subtest: heap",
+        "  two-space noise ok 1 fake",
+        "    1..1",
+        "    ok 1 box_alloc\r\r",
+        "\0    ok 1 box_alloc",
+        "    RIP: 0xffff8000 (register dump style noise)",
+        "ok 1 heap",
         "shutting down\r",
     ];
     let doc = parse(&log);
-    assert!(doc.problems.is_empty(), "{:?}", doc.problems);
-    assert_eq!(names(&doc), ["heap.box_alloc"]);
+    assert_eq!(
+        doc.problems[..5],
+        [
+            r#"line 5: format error: neither a KTAP line nor a `#` diagnostic: "[ 0.01] cpu 1 online""#,
+            r#"line 8: format error: neither a KTAP line nor a `#` diagnostic: "  two-space noise ok 1 fake""#,
+            r#"line 10: format error: control character in the KTAP block: "    ok 1 box_alloc\r""#,
+            r#"line 11: format error: control character in the KTAP block: "\0    ok 1 box_alloc""#,
+            r#"line 12: format error: neither a KTAP line nor a `#` diagnostic: "    RIP: 0xffff8000 (register dump style noise)""#,
+        ]
+    );
+    assert_eq!(doc.problems.len(), 6, "{:?}", doc.problems);
+    assert!(doc.problems[5].contains("heap: short plan: planned 1, got 0"), "{:?}", doc.problems);
 }
 
 #[test]
-fn header_after_firmware_escapes_on_same_line() {
-    let doc = parse(&["\x1b[0m\x1b[2JKTAP version 1", "1..1", "ok 1 a"]);
+fn crlf_line_endings_are_line_endings() {
+    let doc = parse(&["KTAP version 1\r", "1..1\r", "# note\r", "ok 1 a\r"]);
     assert!(doc.problems.is_empty(), "{:?}", doc.problems);
+    assert_eq!(doc.cases()[0].outcome, Outcome::Pass);
+}
+
+#[test]
+fn header_must_be_a_whole_line() {
+    let doc = parse(&["\x1b[0m\x1b[2JKTAP version 1", "1..1", "ok 1 a"]);
+    assert_eq!(doc.problems, ["no `KTAP version 1` header in the output"]);
+}
+
+#[test]
+fn many_format_errors_are_counted() {
+    let mut log = vec!["KTAP version 1".to_string(), "1..1".to_string()];
+    log.extend((0..15).map(|i| format!("noise {i}")));
+    log.push("ok 1 a".into());
+    let doc = parse(&log);
+    assert_eq!(doc.problems.len(), 11, "{:?}", doc.problems);
+    assert_eq!(doc.problems[10], "5 more format error(s) not shown");
 }
 
 #[test]
@@ -222,9 +249,12 @@ fn subtest_without_header_is_a_problem() {
 
 #[test]
 fn panic_line_is_reported_with_context() {
-    let text = "KTAP version 1\n1..1\n\nKERNEL PANIC on CPU 0: boom\n  at kernel/src/x.rs:1:2\n";
+    // In KTAP mode the kernel's report is a diagnostic; shown without the `# `.
+    let text =
+        "KTAP version 1\n1..1\n# \n# KERNEL PANIC on CPU 0: boom\n#   at kernel/src/x.rs:1:2\n";
     let doc = parse(&lines(text));
     assert_eq!(doc.fatal, ["KERNEL PANIC on CPU 0: boom\n      at kernel/src/x.rs:1:2"]);
+    assert_eq!(doc.problems, ["short plan: planned 1, got 0"]);
     let doc = parse(&["noise CPU EXCEPTION #PF at 0x0", "RIP=0x1"]);
     assert_eq!(doc.fatal, ["noise CPU EXCEPTION #PF at 0x0\n    RIP=0x1"]);
 }

@@ -95,7 +95,7 @@ fn timeout_quotes_last_lines() {
 
 #[test]
 fn panic_report_and_no_exit() {
-    let text = "KTAP version 1\n1..1\nKERNEL PANIC on CPU 2: oops\n  at kernel/src/a.rs:3:4\n";
+    let text = "KTAP version 1\n1..1\n# KERNEL PANIC on CPU 2: oops\n#   at kernel/src/a.rs:3:4\n";
     let v = judge(&run(text, Ending::NoExitAfterFatal));
     assert!(v.failures[0].starts_with("KERNEL PANIC on CPU 2: oops\n      at kernel/src/a.rs:3:4"));
     assert!(v.failures[1].contains("still running"));
@@ -118,4 +118,21 @@ fn aarch64_semihosting_statuses() {
     assert_eq!(v.summary(), "0 passed, 1 failed");
     let v = judge(&a64(GOOD, 33));
     assert_eq!(v.failures, ["QEMU exited with status 33"]);
+}
+
+/// Issue 12 item 7: a boot that printed nothing says so and what it means.
+#[test]
+fn no_serial_output_is_explained() {
+    let v = judge(&run("", Ending::TimedOut));
+    assert!(
+        v.failures[0].starts_with("timeout after 20 s with no output at all on the serial port"),
+        "{:?}",
+        v.failures
+    );
+    assert!(v.failures[0].contains("VESA"), "{:?}", v.failures);
+    let v = judge(&run("\n\n", Ending::Exited(Some(1))));
+    assert!(v.failures.iter().any(|f| f.contains("no output at all")), "{:?}", v.failures);
+    // Some output, then silence: the ordinary timeout message.
+    let v = judge(&run("BdsDxe: loading\n", Ending::TimedOut));
+    assert!(!v.failures[0].contains("no output at all"), "{:?}", v.failures);
 }

@@ -125,13 +125,11 @@ pub fn serial_loopback(byte: u8) -> Option<u8> {
             core::hint::spin_loop();
         }
         write(base, CR, cr);
-        if QEMU_VIRT.load(Ordering::Relaxed) {
-            // QEMU 10's PL011 loops the byte back *and* sends it out on the
-            // line (real PL011s hold TXD idle under LBE). End that stray byte's
-            // line here, or it prefixes the next KTAP result line.
-            put(base, b'\r');
-            put(base, b'\n');
-        }
+        // QEMU 10's PL011 loops the byte back *and* sends it out on the line
+        // (real PL011s hold TXD idle under LBE). The console test therefore
+        // sends printable bytes only, at the end of one KTAP diagnostic line
+        // it prints itself (kernel/src/tests/console.rs), so a leaked byte
+        // stays inside that line; nothing is added here.
         got
     })
 }

@@ -1,0 +1,130 @@
+//! Result files: well-formed JUnit XML, a JSON tree, and the summary read back.
+
+use std::time::Duration;
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use super::*;
+use crate::qemu::Arch;
+use crate::verdict::judge;
+
+const LOG: &str = "\
+BIOS boot
+KTAP version 1
+1..2
+    KTAP version 1
+    # Subtest: heap
+    1..3
+    ok 1 a
+    not ok 2 b # left <1> & right \"2\"
+    ok 3 c # SKIP no device
+not ok 1 heap
+    KTAP version 1
+    # Subtest: mm
+    1..1
+    ok 1 d
+ok 2 mm
+";
+
+fn fixture(log: &str, ending: Ending, dir: Option<&Path>) -> (Config, Run, Verdict) {
+    let mut cfg = Config::new("target/image/x86_64/bios.img");
+    cfg.name = "t-boot".into();
+    cfg.cmdline = "ktest".into();
+    cfg.log_dir = dir.map(Path::to_path_buf);
+    let run = Run {
+        arch: Arch::X86_64,
+        lines: log.lines().map(String::from).collect(),
+        ending,
+        stderr: String::new(),
+        timeout: Duration::from_secs(20),
+        elapsed: Duration::from_millis(1500),
+        log_path: cfg.log_path(),
+    };
+    let verdict = judge(&run);
+    (cfg, run, verdict)
+}
+
+/// Every event of `xml`, failing on malformed input; returns the start tags.
+fn xml_tags(xml: &str) -> Vec<String> {
+    let mut r = Reader::from_str(xml);
+    let mut tags = Vec::new();
+    loop {
+        match r.read_event() {
+            Ok(Event::Eof) => break,
+            Ok(Event::Start(e) | Event::Empty(e)) => {
+                tags.push(String::from_utf8_lossy(e.name().as_ref().as_bytes()).into_owned())
+            }
+            Ok(_) => {}
+            Err(e) => panic!("malformed XML at {}: {e}\n{xml}", r.buffer_position()),
+        }
+    }
+    tags
+}
+
+#[test]
+fn junit_is_well_formed_and_complete() {
+    let (cfg, run, v) = fixture(LOG, Ending::Exited(Some(35)), None);
+    let xml = to_junit(&cfg, &run, &v);
+    let tags = xml_tags(&xml);
+    assert_eq!(tags.iter().filter(|t| *t == "testcase").count(), 5, "4 cases + boot:\n{xml}");
+    assert_eq!(tags.iter().filter(|t| *t == "testsuite").count(), 3, "heap, mm, harness:\n{xml}");
+    assert!(
+        xml.contains(
+            "<testsuites name=\"t-boot\" tests=\"5\" failures=\"1\" errors=\"0\" skipped=\"1\""
+        ),
+        "{xml}"
+    );
+    // Escaped, not broken, by the writer.
+    assert!(xml.contains("message=\"left &lt;1&gt; &amp; right &quot;2&quot;\""), "{xml}");
+    assert!(xml.contains("<skipped message=\"no device\"/>"), "{xml}");
+}
+
+#[test]
+fn junit_reports_harness_failures_as_errors() {
+    let (cfg, run, v) = fixture("KTAP version 1\n1..1\n", Ending::TimedOut, None);
+    let xml = to_junit(&cfg, &run, &v);
+    xml_tags(&xml);
+    assert!(xml.contains("errors=\"1\""), "{xml}");
+    assert!(xml.contains("<error message=\"timeout after 20 s; last lines:\">"), "{xml}");
+}
+
+#[test]
+fn json_tree_round_trips() {
+    let (mut cfg, run, v) = fixture(LOG, Ending::Exited(Some(35)), None);
+    cfg.expect_fail = true;
+    let text = serde_json::to_string(&to_json(&cfg, &run, &v)).unwrap();
+    let j: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(j["name"], "t-boot");
+    assert_eq!(j["passed"], false);
+    assert_eq!(j["as_expected"], true);
+    assert_eq!(j["counts"]["failed"], 1);
+    assert_eq!(j["cases"][1]["name"], "heap.b");
+    assert_eq!(j["cases"][1]["outcome"], "fail");
+    assert_eq!(j["ktap"]["plan"], 2);
+    assert_eq!(j["ktap"]["results"][0]["subtest"]["results"][2]["directive"], "Skip");
+}
+
+#[test]
+fn files_written_and_summarized() {
+    let dir = std::env::temp_dir().join(format!("qemu-tests-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (cfg, run, v) = fixture(LOG, Ending::Exited(Some(35)), Some(&dir));
+    write(&cfg, &run, &v).unwrap();
+    xml_tags(&std::fs::read_to_string(dir.join("t-boot.xml")).unwrap());
+    let (mut cfg2, run2, v2) = fixture(
+        "KTAP version 1\n1..1\n    KTAP version 1\n    1..1\n    ok 1 x\nok 1 s\n",
+        Ending::Exited(Some(33)),
+        Some(&dir),
+    );
+    cfg2.name = "a-good".into();
+    write(&cfg2, &run2, &v2).unwrap();
+    std::fs::write(dir.join("z-junk.json"), "{").unwrap();
+    let s = summarize(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(s.len(), 2, "{s:?}");
+    assert_eq!(s[0].boot, "t-boot");
+    assert!(!s[0].expected);
+    assert_eq!(s[0].failures, ["heap.b: left <1> & right \"2\""]);
+    assert!(s[1].failures[0].contains("not valid JSON"), "{s:?}");
+}
