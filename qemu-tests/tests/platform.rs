@@ -204,7 +204,8 @@ fn unattended_mode_reports_fail() {
         "unattended-fail",
         Some("unattended ktest.inject=fail ktest.filter=none exit"),
     );
-    let cfg = config("unattended-fail", dir.join("bios.img"), Boot::Bios, 2, 120);
+    let mut cfg = config("unattended-fail", dir.join("bios.img"), Boot::Bios, 2, 120);
+    cfg.expect_fail = true;
     let (run, v) = boot(&cfg);
     assert!(!v.is_pass(), "an injected failure passed:\n{}", v.render());
     assert_eq!(run.ending, Ending::Exited(Some(35)), "exit status of a FAIL verdict");
