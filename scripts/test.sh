@@ -70,6 +70,9 @@ aarch64_overflow() {
         grep -q "CPU EXCEPTION" target/qemu-logs/aarch64-overflow.log
 }
 step "QEMU aarch64 overflow caught" aarch64_overflow
+# Machine shapes (issue 12): x86 and aarch64 at the documented minimum RAM
+# with 4 CPUs, and an x86 CPU without the CPUID hypervisor bit.
+step "QEMU machine shapes" cargo test -j"$JOBS" -p qemu-tests --release --test shapes
 # The shell over serial, and the screen (framebuffer) driven by the keyboard.
 step "QEMU shell+screen" cargo test -j"$JOBS" -p qemu-tests --release --test shell
 
