@@ -91,7 +91,7 @@ const _: () = assert!(MAX_PFN < u32::MAX as usize);
 const _: () = assert!(crate::MAX_ORDER < PFN_SECTION_SHIFT);
 // One mask bit per subsection.
 const _: () = assert!(SUBSECTIONS_PER_SECTION >= 1 && SUBSECTIONS_PER_SECTION <= 64);
-const _: () = assert!(PAGES_PER_SECTION % PAGES_PER_SUBSECTION == 0);
+const _: () = assert!(PAGES_PER_SECTION.is_multiple_of(PAGES_PER_SUBSECTION));
 
 /// The uninitialised storage for one whole section's descriptors.
 pub type SectionStorage = [MaybeUninit<Page>; PAGES_PER_SECTION];
@@ -440,10 +440,11 @@ impl<S: RefcountScheme> MemMap<S> {
         }
         let base = self.sections[nr].load(Ordering::Relaxed);
         let offset = (page as *const Page).addr().wrapping_sub(base.addr());
-        let idx = offset / size_of::<Page>() + mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
+        let idx =
+            offset / size_of::<Page>() + mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
         // The exact address must match: a standalone `Page` or one of another
         // memmap must not be mistaken for ours.
-        if offset % size_of::<Page>() == 0
+        if offset.is_multiple_of(size_of::<Page>())
             && idx < PAGES_PER_SECTION
             && mask & (1 << (idx >> PFN_SUBSECTION_SHIFT)) != 0
         {
