@@ -12,7 +12,9 @@
 //! PC: ports 0x510/0x511 are unassigned there, a write to an unassigned port
 //! goes nowhere and a read returns 0xff (all bits set, from the pulled-up
 //! bus), so the signature reads `ff ff ff ff` and nothing else is touched.
-//! SeaBIOS and OVMF probe the same way. The directory walk is bounded
+//! OVMF's fw_cfg library decides presence by this signature as well. (A PC
+//! with some other device at 0x510 would have to return "QEMU" from it to be
+//! mistaken for fw_cfg.) The directory walk is bounded
 //! (`MAX_FILES`) in case something answers the signature but then returns
 //! garbage.
 
