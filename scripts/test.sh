@@ -91,6 +91,9 @@ step "QEMU aarch64 overflow caught" aarch64_overflow
 # aarch64 device-tree shapes: secure=on, 33/40 memory nodes, too many nodes,
 # a -dtb firmware DTB, unaligned no-map reserved memory (6 short boots).
 step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
+# Machine shapes (issue 12): x86 and aarch64 at the documented minimum RAM
+# with 4 CPUs, and an x86 CPU without the CPUID hypervisor bit.
+step "QEMU machine shapes" cargo test -j"$JOBS" -p qemu-tests --release --test shapes
 # The shell over serial, and the screen (framebuffer) driven by the keyboard.
 step "QEMU shell+screen" cargo test -j"$JOBS" -p qemu-tests --release --test shell
 # USB: UEFI boot from the image on a USB stick only (xHCI + usb-storage), and

@@ -8,8 +8,8 @@
 //! * [`refcount`] — the frozen-bit page refcount (`Frozen`) and the classic
 //!   "zero is dead" scheme (`Legacy`), both always compiled so they can be
 //!   measured side by side; [`DefaultScheme`] is what the kernel uses.
-//! * [`MemMap`] — the sparse memmap: 128 MiB sections of descriptors, storage
-//!   supplied by the caller.
+//! * [`MemMap`] — the sparse memmap: 128 MiB sections of descriptors paid for
+//!   per 2 MiB subsection, storage supplied by the caller.
 //! * [`Zone`] — the buddy allocator (`free_area[0..=MAX_ORDER]`) with
 //!   `alloc_frozen_pages`, `alloc_pages`, `free_frozen_pages`, `put_page`,
 //!   misuse detection ([`BadPage`]) and `/proc/buddyinfo` output.

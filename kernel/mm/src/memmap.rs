@@ -1,15 +1,30 @@
 //! The sparse memmap: descriptors only where there is RAM.
 //!
-//! Physical memory is cut into sections of 2^15 pages (128 MiB). A section
-//! that contains any usable RAM gets a descriptor array (512 KiB, 0.39% of the
-//! section); a section without RAM costs one null pointer. So a machine with
-//! RAM at 0-3 GiB and 4-5 GiB pays for 4 GiB of descriptors, not for one array
-//! up to the highest address.
+//! Physical memory is cut into sections of 2^15 pages (128 MiB), and each
+//! section into 64 subsections of 2^9 pages (2 MiB; Linux's
+//! `SUBSECTION_SHIFT`, `mm/sparse.c` "sub-section hotplug"). Descriptors are
+//! paid for per subsection, not per section: a section holds one contiguous
+//! descriptor array, its *window*, running from its first to its last
+//! subsection that contains usable RAM, so a machine with 48 MiB of RAM pays
+//! for 48 MiB of descriptors (0.39%), not for a whole 128 MiB section. A
+//! section without RAM costs one null pointer and one zero mask.
 //!
-//! The table of sections is a fixed array of atomic pointers (Linux's
-//! `mem_section[]`): `MemMap::new()` is `const`, so the kernel can keep a
-//! `static MEMMAP: MemMap`, and sections can be added later (hotplug). A
-//! descriptor records its section number in its flags
+//! Per section the table keeps two words (Linux's `mem_section[]` with its
+//! `subsection_map`):
+//! * the address of the window's first descriptor (never null once present);
+//! * a 64-bit mask of the subsections that have RAM. The window starts at the
+//!   lowest set bit (`trailing_zeros`), so `pfn_to_page` is a mask test, a
+//!   `tzcnt` and pointer arithmetic, and `page_to_pfn` a subtraction.
+//!
+//! Subsections inside the window that have no RAM (interior holes of a
+//! section) still get initialised descriptors, since the window is contiguous,
+//! but are absent for [`MemMap::pfn_to_page`]. A memmap therefore never costs
+//! more than one descriptor per page of the sections' windows; leading and
+//! trailing holes of a section cost nothing.
+//!
+//! `MemMap::new()` is `const`, so the kernel can keep a `static MEMMAP:
+//! MemMap`, and sections can be added later (hotplug, whole sections only).
+//! A descriptor records its section number in its flags
 //! (`PageFlags::section`), so `page_to_pfn` is a table lookup plus pointer
 //! subtraction, no search.
 //!
@@ -32,7 +47,7 @@ use core::marker::PhantomData;
 use core::mem::{MaybeUninit, size_of};
 use core::ops::Range;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// log2 of pages per section: 15 (128 MiB sections).
 ///
@@ -43,8 +58,15 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 pub const PFN_SECTION_SHIFT: usize = if cfg!(miri) { 11 } else { 15 };
 /// Pages per section: 2^15 = 128 MiB of RAM (2^11 under Miri).
 pub const PAGES_PER_SECTION: usize = 1 << PFN_SECTION_SHIFT;
+/// log2 of pages per subsection: 9 (2 MiB, Linux's `SUBSECTION_SHIFT` 21
+/// minus `PAGE_SHIFT` 12). The unit in which descriptors are paid for.
+pub const PFN_SUBSECTION_SHIFT: usize = 9;
+/// Pages per subsection: 512 (2 MiB of RAM).
+pub const PAGES_PER_SUBSECTION: usize = 1 << PFN_SUBSECTION_SHIFT;
+/// Subsections per section: 64 (4 under Miri); one bit each in a `u64` mask.
+pub const SUBSECTIONS_PER_SECTION: usize = PAGES_PER_SECTION / PAGES_PER_SUBSECTION;
 /// Bits of the section number kept in `Page` flags. 12 bits = 4096 sections =
-/// 512 GiB of physical address space. Raising it costs flag bits (and 8 bytes
+/// 512 GiB of physical address space. Raising it costs flag bits (and 16 bytes
 /// of table per section); see `page.rs` for the layout.
 pub const SECTION_BITS: u32 = 12;
 /// Number of section slots: all that `SECTION_BITS` can name.
@@ -55,16 +77,23 @@ pub const SECTION_BITS: u32 = 12;
 pub const MAX_SECTIONS: usize = if cfg!(miri) { 8 } else { 1 << SECTION_BITS };
 /// First pfn beyond what the memmap can describe.
 pub const MAX_PFN: usize = MAX_SECTIONS * PAGES_PER_SECTION;
-/// Bytes of descriptors per present section (512 KiB).
+/// Bytes of descriptors of a whole section (512 KiB).
 pub const SECTION_BYTES: usize = PAGES_PER_SECTION * size_of::<Page>();
+/// Bytes of descriptors of one subsection (8 KiB): the memmap's granularity.
+pub const SUBSECTION_BYTES: usize = PAGES_PER_SUBSECTION * size_of::<Page>();
 
 // Free-list links are u32 pfns with u32::MAX as "none".
 const _: () = assert!(MAX_PFN < u32::MAX as usize);
 // A max-order block never straddles two sections (tails find their head
-// within the same section, merges never cross a section boundary).
+// within the same section, merges never cross a section boundary). It may
+// span subsections: the allocator only ever holds blocks whose every page has
+// a descriptor, and a buddy without one is simply not merged with.
 const _: () = assert!(crate::MAX_ORDER < PFN_SECTION_SHIFT);
+// One mask bit per subsection.
+const _: () = assert!(SUBSECTIONS_PER_SECTION >= 1 && SUBSECTIONS_PER_SECTION <= 64);
+const _: () = assert!(PAGES_PER_SECTION.is_multiple_of(PAGES_PER_SUBSECTION));
 
-/// The uninitialised storage for one section's descriptors.
+/// The uninitialised storage for one whole section's descriptors.
 pub type SectionStorage = [MaybeUninit<Page>; PAGES_PER_SECTION];
 
 /// Why building the memmap failed.
@@ -100,10 +129,18 @@ impl fmt::Display for MemMapError {
 /// "owned by nobody" in that scheme), and a [`Zone`](crate::Zone) only works
 /// on a memmap of its own scheme.
 pub struct MemMap<S: RefcountScheme = DefaultScheme> {
-    /// Null, or the first of `PAGES_PER_SECTION` initialised descriptors that
-    /// live for `'static`. Published once with Release.
+    /// Null, or the first descriptor of the section's window (the descriptor
+    /// of the first pfn of its lowest present subsection). Claimed once by a
+    /// CAS from null; never changed afterwards.
     sections: [AtomicPtr<Page>; MAX_SECTIONS],
+    /// Present subsections of each section (bit i = pfns
+    /// `i * PAGES_PER_SUBSECTION..` of the section). Zero = absent. Stored
+    /// once with Release after the descriptors and `sections[nr]` are
+    /// written; readers load it with Acquire before touching either.
+    present: [AtomicU64; MAX_SECTIONS],
     nr_present: AtomicUsize,
+    nr_subsections: AtomicUsize,
+    overhead: AtomicUsize,
     _scheme: PhantomData<fn() -> S>,
 }
 
@@ -111,6 +148,32 @@ impl<S: RefcountScheme> Default for MemMap<S> {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Mask of the subsections of section `s` that `ranges` (pfn ranges) touch.
+/// Ranges may be unsorted, overlapping or empty.
+pub fn subsection_mask(ranges: &[Range<usize>], s: usize) -> u64 {
+    let (lo, hi) = (s * PAGES_PER_SECTION, (s + 1) * PAGES_PER_SECTION);
+    let mut mask = 0u64;
+    for r in ranges.iter().filter(|r| r.start < r.end && r.start < hi && r.end > lo) {
+        let first = (r.start.max(lo) - lo) >> PFN_SUBSECTION_SHIFT;
+        let last = (r.end.min(hi) - 1 - lo) >> PFN_SUBSECTION_SHIFT;
+        // Bits first..=last; last < 64 by the const asserts.
+        let upto = if last == 63 { u64::MAX } else { (1u64 << (last + 1)) - 1 };
+        mask |= upto & !((1u64 << first) - 1);
+    }
+    mask
+}
+
+/// Pages of a section's window for `mask`: from the lowest to the highest
+/// set bit, in whole subsections. 0 for an empty mask.
+pub const fn window_pages(mask: u64) -> usize {
+    if mask == 0 {
+        return 0;
+    }
+    let first = mask.trailing_zeros() as usize;
+    let last = 63 - mask.leading_zeros() as usize;
+    (last - first + 1) * PAGES_PER_SUBSECTION
 }
 
 /// The section numbers that intersect `ranges` (pfn ranges), ascending, each
@@ -132,10 +195,16 @@ pub fn sections_needed(ranges: &[Range<usize>]) -> usize {
     sections_for(ranges).count()
 }
 
-/// Bytes of descriptor storage [`MemMap::populate`] needs for `ranges`: one
-/// [`SECTION_BYTES`] chunk per section touched.
+/// Descriptors [`MemMap::populate`] needs for `ranges`: the sum of the
+/// sections' windows (see the module docs), in pages.
+pub fn pages_needed(ranges: &[Range<usize>]) -> usize {
+    sections_for(ranges).map(|s| window_pages(subsection_mask(ranges, s))).sum()
+}
+
+/// Bytes of descriptor storage [`MemMap::populate`] needs for `ranges`:
+/// [`SUBSECTION_BYTES`] per subsection of each section's window.
 pub fn bytes_needed(ranges: &[Range<usize>]) -> usize {
-    sections_needed(ranges) * SECTION_BYTES
+    pages_needed(ranges) * size_of::<Page>()
 }
 
 impl MemMap {
@@ -160,16 +229,24 @@ impl<S: RefcountScheme> MemMap<S> {
     pub const fn new() -> Self {
         MemMap {
             sections: [const { AtomicPtr::new(ptr::null_mut()) }; MAX_SECTIONS],
+            present: [const { AtomicU64::new(0) }; MAX_SECTIONS],
             nr_present: AtomicUsize::new(0),
+            nr_subsections: AtomicUsize::new(0),
+            overhead: AtomicUsize::new(0),
             _scheme: PhantomData,
         }
     }
 
-    /// Make every section that `ranges` touch present, taking the storage for
-    /// them, in ascending section order, from `storage` (at least
-    /// [`bytes_needed`](Self::bytes_needed) bytes; any rest is unused). Every
-    /// descriptor is initialised FROZEN + `PG_reserved`. Returns the number of
-    /// sections added.
+    /// Make every subsection that `ranges` touch present, taking the storage
+    /// for each section's window, in ascending section order, from `storage`
+    /// (at least [`bytes_needed`](Self::bytes_needed) bytes; any rest is
+    /// unused). Every descriptor of a window is initialised FROZEN +
+    /// `PG_reserved`. Returns the number of sections added.
+    ///
+    /// # Errors
+    /// [`MemMapError::PfnOutOfRange`] for a pfn at or beyond [`MAX_PFN`],
+    /// [`MemMapError::StorageTooSmall`], [`MemMapError::AlreadyPresent`] if a
+    /// touched section already has descriptors. Nothing is added on error.
     pub fn populate(
         &self,
         ranges: &[Range<usize>],
@@ -178,117 +255,199 @@ impl<S: RefcountScheme> MemMap<S> {
         if let Some(r) = ranges.iter().find(|r| r.start < r.end && r.end > MAX_PFN) {
             return Err(MemMapError::PfnOutOfRange(r.end - 1));
         }
-        let needed = sections_needed(ranges);
-        if storage.len() < needed * PAGES_PER_SECTION {
-            return Err(MemMapError::StorageTooSmall { needed_bytes: needed * SECTION_BYTES });
+        let needed = pages_needed(ranges);
+        if storage.len() < needed {
+            return Err(MemMapError::StorageTooSmall { needed_bytes: needed * size_of::<Page>() });
         }
-        if let Some(s) = sections_for(ranges).find(|&s| self.section_base(s).is_some()) {
+        if let Some(s) = sections_for(ranges).find(|&s| self.mask(s) != 0) {
             return Err(MemMapError::AlreadyPresent(s));
         }
         let mut rest = storage;
+        let mut added = 0;
         for s in sections_for(ranges) {
-            let (chunk, tail) = rest.split_at_mut(PAGES_PER_SECTION);
+            let mask = subsection_mask(ranges, s);
+            let (chunk, tail) = rest.split_at_mut(window_pages(mask));
             rest = tail;
-            let chunk: &'static mut SectionStorage =
-                chunk.try_into().expect("split_at_mut gave PAGES_PER_SECTION");
-            self.add_section(s, chunk)?;
+            self.add_subsections(s, mask, chunk)?;
+            added += 1;
         }
-        Ok(needed)
+        Ok(added)
     }
 
-    /// Make section `nr` present with `storage`, initialising every descriptor
-    /// (`S::FROZEN` refcount, `PG_reserved`, section number).
+    /// Make section `nr` present with `storage`, all of its subsections,
+    /// initialising every descriptor (`S::FROZEN` refcount, `PG_reserved`,
+    /// section number).
+    ///
+    /// # Errors
+    /// [`MemMapError::PfnOutOfRange`] for `nr >= MAX_SECTIONS`,
+    /// [`MemMapError::AlreadyPresent`] if the section has descriptors.
     pub fn add_section(
         &self,
         nr: usize,
         storage: &'static mut SectionStorage,
     ) -> Result<&'static [Page], MemMapError> {
+        let full = if SUBSECTIONS_PER_SECTION == 64 {
+            u64::MAX
+        } else {
+            (1u64 << SUBSECTIONS_PER_SECTION) - 1
+        };
+        self.add_subsections(nr, full, storage)
+    }
+
+    /// Make the subsections `mask` of section `nr` present (Linux's
+    /// `section_activate` for a subsection map). `storage` must hold at least
+    /// [`window_pages`]`(mask)` descriptors: the window from the lowest to the
+    /// highest bit of `mask`; all of them are initialised. Returns the window.
+    ///
+    /// # Errors
+    /// [`MemMapError::PfnOutOfRange`] for `nr >= MAX_SECTIONS`,
+    /// [`MemMapError::AlreadyPresent`] if the section already has descriptors,
+    /// [`MemMapError::StorageTooSmall`] for a short `storage`. An empty mask
+    /// adds nothing and returns an empty window.
+    pub fn add_subsections(
+        &self,
+        nr: usize,
+        mask: u64,
+        storage: &'static mut [MaybeUninit<Page>],
+    ) -> Result<&'static [Page], MemMapError> {
         if nr >= MAX_SECTIONS {
             return Err(MemMapError::PfnOutOfRange(nr * PAGES_PER_SECTION));
         }
-        if self.section_base(nr).is_some() {
+        let mask = if SUBSECTIONS_PER_SECTION == 64 {
+            mask
+        } else {
+            mask & ((1u64 << SUBSECTIONS_PER_SECTION) - 1)
+        };
+        if mask == 0 {
+            return Ok(&[]);
+        }
+        if self.mask(nr) != 0 {
             return Err(MemMapError::AlreadyPresent(nr));
         }
+        let len = window_pages(mask);
+        if storage.len() < len {
+            return Err(MemMapError::StorageTooSmall { needed_bytes: len * size_of::<Page>() });
+        }
+        let storage = &mut storage[..len];
         let flags = PageFlags::new_reserved(nr);
         for slot in storage.iter_mut() {
             let page = slot.write(Page::new(S::FROZEN));
             page.set_flags(flags);
         }
-        let len = storage.len();
         let base = storage.as_mut_ptr().cast::<Page>();
         // SAFETY: `base` points to `len` contiguous descriptors, all written
         // by the loop above; `storage` was borrowed mutably for 'static and is
         // not used again, so sharing it immutably for 'static is sound.
         let pages: &'static [Page] = unsafe { core::slice::from_raw_parts(base, len) };
-        // Release: a reader that loads this pointer (Acquire) sees the
-        // initialised descriptors. The CAS makes a racing add of the same
-        // section fail instead of replacing live descriptors.
+        // The CAS claims the section: a racing add of the same section fails
+        // instead of replacing live descriptors. Relaxed is enough because
+        // nobody reads the pointer before the mask below is published.
         self.sections[nr]
             .compare_exchange(
                 ptr::null_mut(),
                 pages.as_ptr().cast_mut(),
-                Ordering::Release,
+                Ordering::Relaxed,
                 Ordering::Relaxed,
             )
             .map_err(|_| MemMapError::AlreadyPresent(nr))?;
+        // Release: a reader that loads the mask (Acquire) sees the pointer
+        // and the initialised descriptors.
+        self.present[nr].store(mask, Ordering::Release);
         self.nr_present.fetch_add(1, Ordering::Relaxed);
+        self.nr_subsections.fetch_add(mask.count_ones() as usize, Ordering::Relaxed);
+        self.overhead.fetch_add(len * size_of::<Page>(), Ordering::Relaxed);
         Ok(pages)
     }
 
-    /// The descriptors of section `nr`, if present.
-    pub fn section(&self, nr: usize) -> Option<&'static [Page]> {
-        let base = self.section_base(nr)?;
-        // SAFETY: see `section_base`: `base` starts PAGES_PER_SECTION
-        // initialised descriptors that live for 'static.
-        Some(unsafe { core::slice::from_raw_parts(base, PAGES_PER_SECTION) })
-    }
-
-    /// The first descriptor of section `nr`, or `None` if absent. A non-null
-    /// slot was published by `add_section` from a `&'static [Page]` of exactly
-    /// PAGES_PER_SECTION initialised descriptors (our Acquire pairs with its
-    /// Release) and is never unpublished.
+    /// Present-subsection mask of section `nr` (0 if absent or out of range).
     #[inline]
-    fn section_base(&self, nr: usize) -> Option<*const Page> {
+    fn mask(&self, nr: usize) -> u64 {
         if nr >= MAX_SECTIONS {
-            return None;
+            return 0;
         }
         // Array indexing, not `.get()`: no reference to the whole table is
         // created (which Miri would retag on every lookup).
-        let base = self.sections[nr].load(Ordering::Acquire);
-        (!base.is_null()).then_some(base.cast_const())
+        self.present[nr].load(Ordering::Acquire)
     }
+
+    /// The present subsections of section `nr` (bit i = pfns from
+    /// `nr * PAGES_PER_SECTION + i * PAGES_PER_SUBSECTION`, 2 MiB each);
+    /// 0 if the section is absent or `nr >= MAX_SECTIONS`.
+    pub fn subsections(&self, nr: usize) -> u64 {
+        self.mask(nr)
+    }
+
+    /// The window of section `nr`: the pfn of its first descriptor and the
+    /// descriptors (including those of interior subsections without RAM,
+    /// which [`pfn_to_page`](Self::pfn_to_page) does not hand out), if present.
+    pub fn section_window(&self, nr: usize) -> Option<(usize, &'static [Page])> {
+        let mask = self.mask(nr);
+        if mask == 0 {
+            return None;
+        }
+        let base = self.sections[nr].load(Ordering::Relaxed);
+        let first = mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
+        // SAFETY: a non-zero mask was published (Release, paired with our
+        // Acquire in `mask`) after `add_subsections` stored `base`, the first
+        // of `window_pages(mask)` initialised descriptors that live for
+        // 'static.
+        let pages = unsafe { core::slice::from_raw_parts(base.cast_const(), window_pages(mask)) };
+        Some((nr * PAGES_PER_SECTION + first, pages))
+    }
+
     /// Number of present sections.
     pub fn nr_present_sections(&self) -> usize {
         self.nr_present.load(Ordering::Relaxed)
     }
 
-    /// Bytes of descriptors in use (`nr_present_sections * SECTION_BYTES`).
-    pub fn overhead_bytes(&self) -> usize {
-        self.nr_present_sections() * SECTION_BYTES
+    /// Number of present subsections (2 MiB each).
+    pub fn nr_present_subsections(&self) -> usize {
+        self.nr_subsections.load(Ordering::Relaxed)
     }
 
-    /// The descriptor of `pfn`, or `None` if its section is absent.
+    /// Bytes of descriptors in use: the sum of the sections' windows.
+    pub fn overhead_bytes(&self) -> usize {
+        self.overhead.load(Ordering::Relaxed)
+    }
+
+    /// The descriptor of `pfn`, or `None` if its subsection is absent.
     #[inline]
     pub fn pfn_to_page(&self, pfn: usize) -> Option<&'static Page> {
-        let base = self.section_base(pfn >> PFN_SECTION_SHIFT)?;
+        let nr = pfn >> PFN_SECTION_SHIFT;
+        let mask = self.mask(nr);
         let idx = pfn & (PAGES_PER_SECTION - 1);
-        // SAFETY: `base` starts PAGES_PER_SECTION initialised 'static
-        // descriptors (see `section_base`) and idx < PAGES_PER_SECTION. (A
-        // pointer, not a slice index: borrowing the whole section for every
-        // lookup makes Miri retag 512 KiB each time.)
-        Some(unsafe { &*base.add(idx) })
+        if mask & (1 << (idx >> PFN_SUBSECTION_SHIFT)) == 0 {
+            return None;
+        }
+        let base = self.sections[nr].load(Ordering::Relaxed);
+        let first = mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
+        // SAFETY: the mask was published after `base` (see `section_window`);
+        // idx's subsection is set in the mask, so first <= idx < first +
+        // window_pages(mask) and `base + (idx - first)` is an initialised
+        // 'static descriptor. (A pointer, not a slice index: borrowing the
+        // whole window for every lookup makes Miri retag it each time.)
+        Some(unsafe { &*base.add(idx - first) })
     }
 
-    /// The pfn of `page`, or `None` if it is not a descriptor of this memmap.
+    /// The pfn of `page`, or `None` if it is not a descriptor of this memmap
+    /// handed out by [`pfn_to_page`](Self::pfn_to_page).
     #[inline]
     pub fn try_page_to_pfn(&self, page: &Page) -> Option<usize> {
         let nr = page.flags().section();
-        let base = self.section_base(nr)?;
+        let mask = self.mask(nr);
+        if mask == 0 {
+            return None;
+        }
+        let base = self.sections[nr].load(Ordering::Relaxed);
         let offset = (page as *const Page).addr().wrapping_sub(base.addr());
-        let idx = offset / size_of::<Page>();
+        let idx =
+            offset / size_of::<Page>() + mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
         // The exact address must match: a standalone `Page` or one of another
         // memmap must not be mistaken for ours.
-        if idx < PAGES_PER_SECTION && offset % size_of::<Page>() == 0 {
+        if offset.is_multiple_of(size_of::<Page>())
+            && idx < PAGES_PER_SECTION
+            && mask & (1 << (idx >> PFN_SUBSECTION_SHIFT)) != 0
+        {
             Some((nr << PFN_SECTION_SHIFT) | idx)
         } else {
             None
@@ -324,6 +483,7 @@ mod tests {
     use std::vec;
 
     const SEC: usize = PAGES_PER_SECTION;
+    const SUB: usize = PAGES_PER_SUBSECTION;
 
     #[test]
     fn sections_for_dedups_and_sorts() {
@@ -336,7 +496,9 @@ mod tests {
         ];
         let v: vec::Vec<usize> = MemMap::sections_for(&r).collect();
         assert_eq!(v, [1, 2, 5]);
-        assert_eq!(MemMap::bytes_needed(&r), 3 * SECTION_BYTES);
+        // Section 1: its first and last subsections, so its whole window;
+        // section 2: one subsection; section 5: all of it.
+        assert_eq!(MemMap::bytes_needed(&r), 2 * SECTION_BYTES + SUBSECTION_BYTES);
         assert_eq!(MemMap::sections_needed(&[]), 0);
         #[cfg(not(miri))]
         assert_eq!(SECTION_BYTES, 512 * 1024);
@@ -344,11 +506,12 @@ mod tests {
 
     #[test]
     fn populate_initialises_every_descriptor() {
-        let mm = testing::memmap::<DefaultScheme>(&[SEC + 100..SEC + 200]);
+        let mm = testing::memmap::<DefaultScheme>(&[SEC + 100..SEC + 200, 2 * SEC - 1..2 * SEC]);
         assert_eq!(mm.nr_present_sections(), 1);
+        assert_eq!(mm.nr_present_subsections(), 2);
         assert!(mm.pfn_to_page(0).is_none());
         assert!(mm.pfn_to_page(2 * SEC).is_none());
-        for pfn in [SEC, SEC + 150, 2 * SEC - 1] {
+        for pfn in [SEC, SEC + 150, SEC + SUB - 1, 2 * SEC - SUB, 2 * SEC - 1] {
             let p = mm.pfn_to_page(pfn).unwrap();
             assert_eq!(
                 p.refcount().load(core::sync::atomic::Ordering::Relaxed),
@@ -383,12 +546,118 @@ mod tests {
         let empty: &'static mut [MaybeUninit<Page>] = &mut [];
         assert_eq!(
             MemMap::<DefaultScheme>::new().populate(&[0..1], empty).unwrap_err(),
-            MemMapError::StorageTooSmall { needed_bytes: SECTION_BYTES }
+            MemMapError::StorageTooSmall { needed_bytes: SUBSECTION_BYTES }
         );
         let empty: &'static mut [MaybeUninit<Page>] = &mut [];
         assert_eq!(
             MemMap::<DefaultScheme>::new().populate(&[0..MAX_PFN + 1], empty).unwrap_err(),
             MemMapError::PfnOutOfRange(MAX_PFN)
         );
+    }
+
+    #[test]
+    fn subsection_masks_and_windows() {
+        assert_eq!(subsection_mask(&[], 0), 0);
+        assert_eq!(subsection_mask(&[0..1], 0), 1);
+        assert_eq!(subsection_mask(&[0..SUB], 0), 1);
+        assert_eq!(subsection_mask(&[0..SUB + 1], 0), 0b11);
+        assert_eq!(subsection_mask(&[SUB - 1..SUB + 1], 0), 0b11);
+        assert_eq!(subsection_mask(&[3 * SUB..3 * SUB], 0), 0, "empty range");
+        // Two banks with a hole of whole subsections between them.
+        let banks = [SUB / 2..SUB, 3 * SUB + 7..4 * SUB];
+        assert_eq!(subsection_mask(&banks, 0), 0b1001);
+        assert_eq!(window_pages(0b1001), 4 * SUB);
+        assert_eq!(window_pages(0), 0);
+        assert_eq!(window_pages(0b100), SUB);
+        // A range spanning sections sets the tail of one and the head of the next.
+        let across = [SEC - 1..SEC + 1];
+        assert_eq!(subsection_mask(&across, 0), 1 << (SUBSECTIONS_PER_SECTION - 1));
+        assert_eq!(subsection_mask(&across, 1), 1);
+        assert_eq!(MemMap::bytes_needed(&across), 2 * SUBSECTION_BYTES);
+        let whole = [0..SEC];
+        assert_eq!(subsection_mask(&whole, 0).count_ones() as usize, SUBSECTIONS_PER_SECTION);
+        assert_eq!(MemMap::bytes_needed(&whole), SECTION_BYTES);
+        #[cfg(not(miri))]
+        assert_eq!(SUBSECTION_BYTES, 8 * 1024);
+    }
+
+    /// A small bank pays for its subsections, not for a whole section: the
+    /// `-m 64M` case (RAM 1 MiB..48 MiB here) costs 48 MiB of descriptors.
+    #[test]
+    #[cfg(not(miri))]
+    fn small_bank_pays_per_subsection() {
+        let mib = |m: usize| m * (1 << 20) / 4096;
+        let ranges = [mib(1)..mib(48)];
+        assert_eq!(MemMap::bytes_needed(&ranges), 48 * 4096);
+        assert!(MemMap::bytes_needed(&ranges) < SECTION_BYTES / 2);
+    }
+
+    #[test]
+    fn holes_inside_the_window_are_absent() {
+        let banks = [SUB / 2..SUB, 3 * SUB + 7..4 * SUB];
+        let mm = testing::memmap::<DefaultScheme>(&banks);
+        assert_eq!(mm.subsections(0), 0b1001);
+        assert_eq!(mm.overhead_bytes(), 4 * SUBSECTION_BYTES);
+        let (first, window) = mm.section_window(0).unwrap();
+        assert_eq!((first, window.len()), (0, 4 * SUB));
+        for pfn in [0, SUB / 2, SUB - 1, 3 * SUB, 4 * SUB - 1] {
+            let p = mm.pfn_to_page(pfn).unwrap();
+            assert_eq!(mm.page_to_pfn(p), pfn);
+        }
+        for pfn in [SUB, 2 * SUB + 5, 3 * SUB - 1] {
+            assert!(mm.pfn_to_page(pfn).is_none(), "pfn {pfn} has no RAM in its subsection");
+        }
+        // Beyond the window (under Miri the section ends at 4 * SUB).
+        if SUBSECTIONS_PER_SECTION > 4 {
+            for pfn in [4 * SUB, SEC - 1] {
+                assert!(mm.pfn_to_page(pfn).is_none(), "pfn {pfn} is past the window");
+            }
+        }
+        // A descriptor of an interior hole exists in storage but has no pfn.
+        assert!(mm.try_page_to_pfn(&window[SUB]).is_none());
+        assert!(mm.try_page_to_pfn(&window[3 * SUB]).is_some());
+    }
+
+    /// The window starts at the first present subsection, not at the section
+    /// start: pfn arithmetic must add it back.
+    #[test]
+    fn window_offset_round_trips() {
+        let mm = testing::memmap::<DefaultScheme>(&[SEC + 2 * SUB + 3..SEC + 3 * SUB]);
+        assert_eq!(mm.overhead_bytes(), SUBSECTION_BYTES);
+        assert_eq!(mm.section_window(1).map(|(f, w)| (f, w.len())), Some((SEC + 2 * SUB, SUB)));
+        assert!(mm.pfn_to_page(SEC + 2 * SUB - 1).is_none());
+        assert!(mm.pfn_to_page(SEC + 3 * SUB).is_none());
+        for pfn in SEC + 2 * SUB..SEC + 3 * SUB {
+            let p = mm.pfn_to_page(pfn).unwrap();
+            assert_eq!(p.flags().section(), 1);
+            assert_eq!(mm.page_to_pfn(p), pfn);
+        }
+    }
+
+    #[test]
+    fn populate_uses_exactly_bytes_needed() {
+        let banks = [0..SUB + 1, SEC + SUB..SEC + 2 * SUB, 3 * SEC - 1..3 * SEC];
+        let pages = MemMap::bytes_needed(&banks) / size_of::<Page>();
+        assert_eq!(pages, 2 * SUB + SUB + SUB);
+        let mm: &'static MemMap = std::boxed::Box::leak(std::boxed::Box::new(MemMap::new()));
+        testing::keep(mm);
+        let short: &'static mut [MaybeUninit<Page>] =
+            std::boxed::Box::leak(std::boxed::Box::new_uninit_slice(pages - 1));
+        testing::keep(short as *const [MaybeUninit<Page>]);
+        assert_eq!(
+            mm.populate(&banks, short).unwrap_err(),
+            MemMapError::StorageTooSmall { needed_bytes: pages * size_of::<Page>() }
+        );
+        let exact: &'static mut [MaybeUninit<Page>] =
+            std::boxed::Box::leak(std::boxed::Box::new_uninit_slice(pages));
+        testing::keep(exact as *const [MaybeUninit<Page>]);
+        assert_eq!(mm.populate(&banks, exact), Ok(3));
+        assert_eq!(mm.nr_present_subsections(), 4);
+        assert_eq!(mm.overhead_bytes(), pages * size_of::<Page>());
+        for r in &banks {
+            for pfn in [r.start, r.end - 1] {
+                assert_eq!(mm.page_to_pfn(mm.pfn_to_page(pfn).unwrap()), pfn);
+            }
+        }
     }
 }

@@ -38,7 +38,7 @@ pub fn section_storage() -> &'static mut SectionStorage {
 pub fn memmap<S: RefcountScheme>(ranges: &[Range<usize>]) -> &'static MemMap<S> {
     let mm: &'static MemMap<S> = Box::leak(Box::new(MemMap::new()));
     keep(mm);
-    let n = crate::memmap::sections_needed(ranges) * PAGES_PER_SECTION;
+    let n = crate::memmap::pages_needed(ranges);
     let storage: &'static mut [MaybeUninit<Page>] = Box::leak(Box::new_uninit_slice(n));
     keep(storage as *const [MaybeUninit<Page>]);
     mm.populate(ranges, storage).expect("populate");

@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use mm::memmap::PAGES_PER_SECTION;
+use mm::memmap::{PAGES_PER_SECTION, PAGES_PER_SUBSECTION};
 use mm::{FrozenPages, MemMap, MemRangeError, PageRef};
 use std::vec::Vec;
 
@@ -197,14 +197,15 @@ fn adjacent_zones_do_not_merge<S: RefcountScheme>() {
 fn free_memory_range_errors<S: RefcountScheme>() {
     let mm = testing::memmap(&[0..16]);
     let z = Zone::<S>::new("Normal", mm, 0..2 * PAGES_PER_SECTION);
-    assert_eq!(z.stats().present, PAGES_PER_SECTION);
+    // Descriptors exist for the one 2 MiB subsection that has RAM.
+    assert_eq!(z.stats().present, PAGES_PER_SUBSECTION);
     assert_eq!(
         z.free_memory_range(0, 2 * PAGES_PER_SECTION + 1),
         Err(MemRangeError::OutsideZone(2 * PAGES_PER_SECTION))
     );
     assert_eq!(
-        z.free_memory_range(PAGES_PER_SECTION - 1, PAGES_PER_SECTION + 1),
-        Err(MemRangeError::NoMemmap(PAGES_PER_SECTION))
+        z.free_memory_range(PAGES_PER_SUBSECTION - 1, PAGES_PER_SUBSECTION + 1),
+        Err(MemRangeError::NoMemmap(PAGES_PER_SUBSECTION))
     );
     assert_eq!(z.managed_pages(), 0, "a refused range changes nothing");
     z.free_memory_range(0, 8).unwrap();
@@ -299,7 +300,7 @@ fn statics() {
     assert_sync::<Zone<'static, Legacy>>();
     let ranges = [0..1024, 3 * PAGES_PER_SECTION..3 * PAGES_PER_SECTION + 1024];
     let bytes = MemMap::bytes_needed(&ranges);
-    assert_eq!(bytes, 2 * mm::memmap::SECTION_BYTES);
+    assert_eq!(bytes, 4 * mm::memmap::SUBSECTION_BYTES);
     let storage = Box::leak(Box::<[Page]>::new_uninit_slice(bytes / size_of::<Page>()));
     assert_eq!(MEMMAP.populate(&ranges, storage), Ok(2));
     assert_eq!(MEMMAP.overhead_bytes(), bytes);

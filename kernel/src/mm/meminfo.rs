@@ -17,7 +17,10 @@ pub struct MemInfo {
     pub heap_pages: usize,
     /// Descriptor storage.
     pub memmap_bytes: usize,
+    /// Sections (128 MiB) with descriptors.
     pub memmap_sections: usize,
+    /// Subsections (2 MiB) with descriptors: the memmap's granularity.
+    pub memmap_subsections: usize,
     /// Bad-page reports so far.
     pub bad_pages: usize,
 }
@@ -48,6 +51,7 @@ pub fn meminfo() -> MemInfo {
         heap_pages: super::heap_grow::heap_pages(),
         memmap_bytes: super::MEMMAP.overhead_bytes(),
         memmap_sections: super::MEMMAP.nr_present_sections(),
+        memmap_subsections: super::MEMMAP.nr_present_subsections(),
         bad_pages: zone.bad_page_count(),
     }
 }
@@ -68,9 +72,10 @@ pub fn print_meminfo() {
         m.reserved_bytes() >> 10
     );
     println!(
-        "Memmap:      {:>10} kB  ({:.3}% of usable RAM; {} sections of 128 MiB, {} bytes per page)",
+        "Memmap:      {:>10} kB  ({:.3}% of usable RAM; {} subsections of 2 MiB in {} sections, {} bytes per page)",
         m.memmap_bytes >> 10,
         m.memmap_percent(),
+        m.memmap_subsections,
         m.memmap_sections,
         size_of::<mm::Page>()
     );

@@ -4,8 +4,9 @@
 //!
 //! Boot sequence ([`init`]):
 //! 1. usable RAM from the firmware map, rounded inward to whole pages;
-//! 2. descriptor storage for every 128 MiB section that has RAM, carved from
-//!    the end of the largest usable range (so it never sits below 1 MiB);
+//! 2. descriptor storage for every 2 MiB subsection that has RAM (each 128 MiB
+//!    section's window of subsections, see `mm::memmap`), carved from the end
+//!    of the largest usable range (so it never sits below 1 MiB);
 //! 3. every descriptor written FROZEN + reserved by `MemMap::populate`;
 //! 4. one zone spanning all RAM gets every usable page except memory below
 //!    1 MiB (the AP trampoline's, and firmware's habits) and the memmap itself;

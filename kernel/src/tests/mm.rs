@@ -51,14 +51,62 @@ fn memmap_covers_usable_ram() -> TestResult {
         m.memmap_percent(),
         pages
     );
-    kassert!(m.memmap_percent() <= 0.8, "memmap overhead {:.3}% > 0.8%", m.memmap_percent());
+    let bound = memmap_bound_bytes(info);
+    kdiag!("memmap bound for this map: {} KiB (descriptors at 2 MiB granularity)", bound >> 10);
+    kassert!(
+        m.memmap_bytes <= bound,
+        "memmap {} KiB > {} KiB: more than one descriptor per page of the usable \
+         ranges rounded out to 2 MiB subsections",
+        m.memmap_bytes >> 10,
+        bound >> 10
+    );
     Ok(())
 }
 
+/// The most the memmap may cost for this machine's map, in bytes, derived
+/// from the map itself: one descriptor per usable page, plus each range's
+/// ends rounded out to whole subsections (2 MiB, `mm::memmap`), plus the
+/// holes between two ranges of the same section (a section's descriptors are
+/// one contiguous window). Whole 128 MiB sections for a small or ragged bank
+/// exceed it.
+fn memmap_bound_bytes(info: &bootinfo::BootInfo) -> usize {
+    use mm::memmap::{PAGES_PER_SUBSECTION, PFN_SECTION_SHIFT};
+    let page = PAGE_SIZE as u64;
+    let ranges: Vec<core::ops::Range<usize>> = info
+        .usable()
+        .map(|r| r.start.div_ceil(page) as usize..(r.end / page) as usize)
+        .filter(|r| r.start < r.end)
+        .collect();
+    let mut pages: usize = ranges.iter().map(|r| r.len() + 2 * PAGES_PER_SUBSECTION).sum();
+    for w in ranges.windows(2) {
+        if w[0].end >> PFN_SECTION_SHIFT == w[1].start >> PFN_SECTION_SHIFT {
+            pages += w[1].start.saturating_sub(w[0].end);
+        }
+    }
+    pages * size_of::<Page>()
+}
+
+/// The allocator manages every usable page except what the kernel keeps for
+/// itself at boot (`crate::mm::init`): memory below 1 MiB and the memmap's
+/// own storage. Exact, so it holds from the smallest machine up (the old 98%
+/// bar failed at 64 MiB, where the memmap is a larger share).
 fn buddy_manages_98_percent() -> TestResult {
     let m = kmm::meminfo();
     kdiag!("buddy manages {:.2}% of usable RAM ({} pages)", m.managed_percent(), m.managed_pages);
-    kassert!(m.managed_percent() >= 98.0, "only {:.2}% managed", m.managed_percent());
+    let info = bootinfo::get();
+    let page = PAGE_SIZE as u64;
+    let low_end = kmm::LOW_MEMORY_END / page;
+    let storage = kmm::memmap_storage();
+    let storage = storage.start / page..storage.end / page;
+    let mut expected = 0u64;
+    for r in info.usable() {
+        let (start, end) = (r.start.div_ceil(page), r.end / page);
+        let whole = end.saturating_sub(start);
+        let below_1m = end.min(low_end).saturating_sub(start);
+        let memmap = end.min(storage.end).saturating_sub(start.max(storage.start));
+        expected += whole - below_1m - memmap;
+    }
+    kassert_eq!(m.managed_pages as u64, expected);
     kassert_eq!(m.managed_pages, kmm::boot_managed_pages());
     Ok(())
 }
@@ -77,10 +125,15 @@ fn fill_and_check(pfn: usize, order: usize, seed: u64) -> bool {
     }
 }
 
+/// Every order from 0 to MAX_ORDER. Workload scaled to the machine: a
+/// machine below the documented minimum may have no free block of the top
+/// orders; then the orders it has are checked and the case reports SKIP.
 fn every_order() -> TestResult {
     let z = zone();
+    kmm::drain_all_pages();
     let before = z.nr_free_pages();
-    for order in 0..=MAX_ORDER {
+    let top = (0..=MAX_ORDER).rev().find(|&o| z.nr_free(o) > 0).unwrap_or(0);
+    for order in 0..=top {
         let page = z.alloc_pages(order).ok_or_else(|| fail(format!("order {order} failed")))?;
         let pfn = z.page_to_pfn(page);
         kassert_eq!(pfn % (1 << order), 0);
@@ -95,6 +148,10 @@ fn every_order() -> TestResult {
         kassert_eq!(z.put_page(page).map_err(|b| fail(format!("{b}")))?, true);
     }
     kassert_eq!(z.nr_free_pages(), before);
+    if top < MAX_ORDER {
+        kdiag!("largest free block: order {top}, {before} pages free");
+        crate::kskip!("no free block of the top orders (machine below the minimum RAM)");
+    }
     Ok(())
 }
 
@@ -203,12 +260,23 @@ fn misuse_put_on_frozen() -> TestResult {
     expect_bad(|| z.put_page(page).map(|_| ()), pfn, BadPageReason::PutOnFrozen)
 }
 
-/// More heap than the static boot arena holds: the heap takes 4 MiB blocks
-/// from the zone.
+/// More heap than the heap's arenas hold: the heap takes a 4 MiB block from
+/// the zone. Grown arenas stay with the heap for good, so the test grows it
+/// by exactly one (1 MiB chunks until it grows), which small machines can
+/// afford; it needs one free max-order block.
 fn heap_grows_from_buddy() -> TestResult {
     let z = zone();
+    kmm::drain_all_pages();
+    if z.nr_free(MAX_ORDER) == 0 {
+        kdiag!("{} pages free, no free 4 MiB block", z.nr_free_pages());
+        crate::kskip!("no free max-order (4 MiB) block for the heap to grow by");
+    }
+    let mut chunks: Vec<Vec<u8>> = Vec::with_capacity(64);
     let (arenas, free) = (heap::stats().arenas, z.nr_free_pages());
-    let chunks: Vec<Vec<u8>> = (0..3).map(|i| alloc::vec![i as u8; 3 << 20]).collect();
+    while heap::stats().arenas == arenas && chunks.len() < 64 {
+        let i = chunks.len();
+        chunks.push(alloc::vec![i as u8; 1 << 20]);
+    }
     kassert!(chunks.iter().enumerate().all(|(i, c)| c.iter().all(|&b| b == i as u8)));
     let grown = heap::stats().arenas - arenas;
     kdiag!("heap grew by {grown} arenas of 4 MiB");

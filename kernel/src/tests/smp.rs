@@ -101,26 +101,45 @@ fn call_on_chosen_cpus() -> TestResult {
     Ok(())
 }
 
+/// Rounds per CPU of [`alloc_free_across_cpus`] for `free_pages` free pages
+/// and `cpus` CPUs: at most 2000, and no more than half of free memory held
+/// at once. Each CPU holds half of its blocks until the handoff, orders 0..=3
+/// (3.75 pages on average, 4 counted) plus what its per-CPU list caches
+/// (`mm::PCP_HIGH`), so a round costs 2 pages of the CPU's share.
+fn across_cpus_rounds(free_pages: usize, cpus: usize) -> usize {
+    let share = (free_pages / 2 / cpus.max(1)).saturating_sub(mm::PCP_HIGH);
+    (share / 2).min(2000)
+}
+
+/// Fewest rounds that still mix every order on every CPU with handoffs.
+const ACROSS_CPUS_MIN_ROUNDS: usize = 64;
+
 /// Every CPU allocates through its per-CPU list and frees half of its blocks
 /// itself and half on the next CPU (cross-CPU frees). Afterwards, once the
-/// per-CPU lists are drained, every page is back and fully merged.
+/// per-CPU lists are drained, every page is back and fully merged. The
+/// number of rounds is scaled to free memory and the CPU count
+/// ([`across_cpus_rounds`]); every allocation must succeed.
 fn alloc_free_across_cpus() -> TestResult {
     use crate::mm as kmm;
-    const ROUNDS: usize = 2000;
     let n = smp::nr_online();
     let zone = kmm::zone();
     kmm::drain_all_pages();
+    let rounds = across_cpus_rounds(zone.nr_free_pages(), n);
+    kdiag!("{rounds} rounds per CPU on {n} CPUs, {} pages free", zone.nr_free_pages());
+    if rounds < ACROSS_CPUS_MIN_ROUNDS {
+        kskip!("too little free memory for 64 rounds per CPU");
+    }
     let before = zone.buddyinfo();
     // Blocks handed from CPU i to CPU i+1, as (pfn, order); capacity reserved
     // up front so the heap does not grow (from the zone) mid-test.
     let handoff: Vec<spin::Mutex<Vec<(usize, usize)>>> =
-        (0..smp::MAX_CPUS).map(|_| spin::Mutex::new(Vec::with_capacity(ROUNDS))).collect();
+        (0..smp::MAX_CPUS).map(|_| spin::Mutex::new(Vec::with_capacity(rounds))).collect();
     let failures = AtomicUsize::new(0);
     let barrier = Barrier::new(n);
     smp::on_each_cpu(&|cpu| {
         let rank = smp::online_cpus().position(|c| c.index == cpu).unwrap_or(0);
         let next = smp::online_cpus().nth((rank + 1) % n).map_or(cpu, |c| c.index);
-        for i in 0..ROUNDS {
+        for i in 0..rounds {
             let order = (i + cpu) % 4;
             let Some(page) = kmm::alloc_frozen_pages(order) else {
                 failures.fetch_add(1, Ordering::Relaxed);

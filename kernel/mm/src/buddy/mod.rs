@@ -43,7 +43,7 @@ pub use bad_page::{BadPage, BadPageReason};
 pub use buddyinfo::{BuddyInfo, ZoneStats};
 pub use pcp::{NR_CPUS, PCP_BATCH, PCP_HIGH, PCP_MAX_ORDER};
 
-use crate::memmap::{MemMap, PAGES_PER_SECTION, PFN_SECTION_SHIFT};
+use crate::memmap::{MemMap, PAGES_PER_SECTION, PFN_SUBSECTION_SHIFT};
 use crate::page::{NONE, Page};
 use crate::refcount::{DefaultScheme, RefcountScheme};
 use crate::sync::SpinLock;
@@ -99,8 +99,9 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         let mut present_pages = 0;
         let mut pfn = span.start;
         while pfn < span.end {
-            let section_end = ((pfn >> PFN_SECTION_SHIFT) + 1) << PFN_SECTION_SHIFT;
-            let next = section_end.min(span.end);
+            // Presence is per subsection (memmap.rs).
+            let sub_end = ((pfn >> PFN_SUBSECTION_SHIFT) + 1) << PFN_SUBSECTION_SHIFT;
+            let next = sub_end.min(span.end);
             if memmap.pfn_to_page(pfn).is_some() {
                 present_pages += next - pfn;
             }

@@ -56,9 +56,28 @@ pub fn hang() -> ! {
     halt_forever()
 }
 
+/// How long [`poweroff`] waits for the power to go after a SYSTEM_OFF call
+/// that returned, in microseconds (see `psci::system_off`): a failure is
+/// reported only when the machine is still running after it.
+const POWEROFF_WAIT_US: u64 = 5_000_000;
+
 pub fn poweroff() -> ! {
-    let e = psci::system_off();
-    println!("PSCI SYSTEM_OFF failed: {e}; trying semihosting exit");
+    match psci::system_off() {
+        Ok(()) => {
+            // Interrupts masked: nothing of ours runs while the power goes.
+            // SAFETY: masking interrupts has no other effect.
+            unsafe { core::arch::asm!("msr daifset, #0xf", options(nomem, nostack)) };
+            let start = super::cpu::read_cycles();
+            let wait = POWEROFF_WAIT_US.saturating_mul(super::cpu::cycles_per_us());
+            while super::cpu::read_cycles().wrapping_sub(start) < wait {
+                core::hint::spin_loop();
+            }
+            println!(
+                "PSCI SYSTEM_OFF failed: machine still running 5 s after the request; trying semihosting exit"
+            );
+        }
+        Err(e) => println!("PSCI SYSTEM_OFF failed: {e}; trying semihosting exit"),
+    }
     exit(ExitStatus::Success)
 }
 

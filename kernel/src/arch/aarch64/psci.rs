@@ -91,12 +91,14 @@ pub fn cpu_off() -> PsciError {
     }
 }
 
-/// Powers the machine off (returns only on failure).
-pub fn system_off() -> PsciError {
-    match call(SYSTEM_OFF, 0, 0, 0) {
-        Err(e) => e,
-        Ok(_) => PsciError(-6),
-    }
+/// Asks the firmware to power the machine off (PSCI 1.1, DEN0022, 5.10
+/// SYSTEM_OFF). PSCI says the call does not return; returning anyway with
+/// no error code (`Ok`) means the request may still be pending (a
+/// hypervisor that handles power-off asynchronously): the caller waits a
+/// bounded time before calling it a failure. `Err` is the error code the
+/// firmware returned (for example NOT_SUPPORTED, or no PSCI at all).
+pub fn system_off() -> Result<(), PsciError> {
+    call(SYSTEM_OFF, 0, 0, 0).map(|_| ())
 }
 
 /// Resets the machine (returns only on failure).

@@ -175,7 +175,20 @@ fn parse_s5(aml: &[u8]) -> Option<(u8, u8)> {
     Some((next()?, next()?))
 }
 
-/// Puts the machine into S5 (soft off) through the FADT's PM1 control blocks.
+/// How long [`enter_s5`] waits for the power to go after the S5 write, in
+/// microseconds. Power-off is not synchronous: on QEMU the write only queues
+/// a shutdown request that the main loop acts on later (seen: well after the
+/// write when the host is busy), and ACPI gives real chipsets no deadline
+/// either. Linux's `acpi_enter_sleep_state` does not wait at all but never
+/// reports a failure; here a report must mean the machine really stayed on.
+pub const S5_WAIT_US: u64 = 5_000_000;
+
+/// Puts the machine into S5 (soft off) through the FADT's PM1 control blocks
+/// (ACPI 6.5 section 16.1.6 / 4.8.3.2: SLP_TYPx | SLP_EN to PM1x_CNT), then
+/// waits up to [`S5_WAIT_US`] for it to take effect.
+///
+/// # Errors
+/// A missing table or register, or the machine still running after the wait.
 pub fn enter_s5() -> Result<(), &'static str> {
     const SLP_EN: u16 = 1 << 13;
     let tables = tables()?;
@@ -186,10 +199,10 @@ pub fn enter_s5() -> Result<(), &'static str> {
     if let Ok(Some(b)) = fadt.pm1b_control_block() {
         write_gas_u16(b.address_space, b.address, (u16::from(typ_b) << 10) | SLP_EN)?;
     }
-    // The chipset (and QEMU's main loop) takes a moment to cut the power:
-    // give it a second before calling S5 failed and trying the fallbacks.
-    super::tsc::delay_us(1_000_000);
-    Err("machine still running after S5 request")
+    // Interrupts off: nothing of ours runs while the power goes.
+    x86_64::instructions::interrupts::disable();
+    super::tsc::delay_us(S5_WAIT_US);
+    Err("machine still running 5 s after the S5 request")
 }
 
 /// Resets the machine through the FADT's reset register.

@@ -21,12 +21,6 @@ pub fn cpu_id() -> u32 {
     __cpuid(1).ebx >> 24
 }
 
-/// True when running under a hypervisor (CPUID leaf 1, ECX bit 31): gates
-/// probing of QEMU-only devices such as fw_cfg on real hardware.
-pub fn under_hypervisor() -> bool {
-    __cpuid(1).ecx & (1 << 31) != 0
-}
-
 /// Vendor and brand string, e.g. `GenuineIntel, QEMU Virtual CPU version 2.5+`.
 pub fn cpu_model() -> impl fmt::Display {
     CpuModel
