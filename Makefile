@@ -25,6 +25,14 @@ else
   IMAGE_DIR := target/image/$(ARCH)
 endif
 KERNEL_ELF := $(KTARGET_DIR)/$(KTARGET)/release/kernel
+# What goes into the disk images: the kernel ELF without its DWARF sections.
+# The bootloader reads the whole kernel file into RAM before it maps memory,
+# so ~8 MiB of debug info would raise the smallest machine that boots (a
+# 32 MiB BIOS machine ran out of frames with it). gdb uses $(KERNEL_ELF).
+KERNEL_IMG_ELF := $(KERNEL_ELF).stripped
+# llvm-objcopy from the pinned toolchain's llvm-tools component (rustc here
+# is the rustup proxy, which picks the toolchain of rust-toolchain.toml).
+LLVM_OBJCOPY = $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin/llvm-objcopy
 
 # `make image CMDLINE="..."` / `make usb CMDLINE="..."` bake the command line
 # into the images (the bootloader's ramdisk file; fw_cfg still wins, see
@@ -96,7 +104,8 @@ kernel: setup
 ## image      build bios.img and uefi.img (SCHEME=legacy for the CAS-loop refcount; CMDLINE= bakes a command line)
 image: kernel
 	$(CARGO) build --release -j$(JOBS) -p boot
-	@target/release/boot $(if $(BAKE_CMDLINE),--cmdline '$(CMDLINE)') $(KERNEL_ELF) $(IMAGE_DIR)
+	$(LLVM_OBJCOPY) --strip-debug $(KERNEL_ELF) $(KERNEL_IMG_ELF)
+	@target/release/boot $(if $(BAKE_CMDLINE),--cmdline '$(CMDLINE)') $(KERNEL_IMG_ELF) $(IMAGE_DIR)
 
 ## run        boot in QEMU with the console on this terminal (BOOT=uefi, SMP=, MEM=)
 run: image

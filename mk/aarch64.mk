@@ -38,9 +38,8 @@ else
 endif
 A64_ELF := $(A64_TARGET_DIR)/$(A64_TARGET)/release/kernel
 A64_IMAGE := $(A64_IMAGE_DIR)/Image
-# llvm-objcopy from the pinned toolchain's llvm-tools component (rustc here
-# is the rustup proxy, which picks the toolchain of rust-toolchain.toml).
-A64_OBJCOPY = $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin/llvm-objcopy
+# llvm-objcopy from the pinned toolchain (LLVM_OBJCOPY, top Makefile).
+A64_OBJCOPY = $(LLVM_OBJCOPY)
 A64_RUNNER = $(CARGO) run -q --release -j$(JOBS) -p qemu-tests --bin qemu-runner --
 # The runner says `-cpu max`; a later -cpu overrides it.
 A64_RUNNER_CPU = $(if $(filter-out max,$(A64_CPU)),-- -cpu $(A64_CPU))

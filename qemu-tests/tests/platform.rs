@@ -63,7 +63,8 @@ fn log_dir() -> PathBuf {
 fn baked_images(name: &str, cmdline: Option<&str>) -> PathBuf {
     let ws = workspace();
     let tool = ws.join("target/release/boot");
-    let kernel = ws.join("target/x86_64-unknown-none/release/kernel");
+    // The ELF `make image` puts into the images (debug info stripped).
+    let kernel = ws.join("target/x86_64-unknown-none/release/kernel.stripped");
     for f in [&tool, &kernel] {
         assert!(f.is_file(), "{} not found: run `make image` first", f.display());
     }
