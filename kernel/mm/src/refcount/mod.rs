@@ -24,6 +24,9 @@ mod frozen;
 mod legacy;
 
 pub use frozen::Frozen;
+/// Loom-only instrumentation of the real code (see `tests/loom.rs`).
+#[cfg(loom)]
+pub use frozen::loom_probe as frozen_loom_probe;
 pub use legacy::Legacy;
 
 use crate::page::Page;
