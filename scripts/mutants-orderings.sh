@@ -24,10 +24,14 @@ trap 'rm -rf "$SCRATCH"' EXIT
 # Shares the loom step's target dir: only mm itself rebuilds per mutant.
 TARGET_DIR=$ROOT/target/loom
 
+# The sources are snapshotted once (edits to the work tree during the run do
+# not leak into mutants); each mutant starts from the snapshot.
+mkdir -p "$SCRATCH/pristine"
+tar -C "$ROOT" --exclude=./target --exclude=./.git -cf - . | tar -C "$SCRATCH/pristine" -xf -
 copy_tree() {
-    rm -rf "$SCRATCH/repo"
     mkdir -p "$SCRATCH/repo"
-    tar -C "$ROOT" --exclude=./target --exclude=./.git -cf - . | tar -C "$SCRATCH/repo" -xf -
+    # Same path every time: cargo rebuilds only what changed.
+    cp -r "$SCRATCH/pristine/." "$SCRATCH/repo/"
 }
 
 run_models() {
@@ -45,7 +49,7 @@ if ! run_models; then
 fi
 
 # One line per mutant: file<TAB>line<TAB>column<TAB>from<TAB>to
-python3 - "$ROOT" >"$SCRATCH/mutants" <<'EOF'
+python3 - "$SCRATCH/pristine" >"$SCRATCH/mutants" <<'EOF'
 import re, sys, pathlib
 root = pathlib.Path(sys.argv[1])
 weaker = {"SeqCst": ["Relaxed", "Release"], "AcqRel": ["Relaxed", "Acquire", "Release"],
@@ -83,14 +87,14 @@ assert l[col:col + len(frm)] == frm, (l, col, frm)
 lines[line - 1] = l[:col] + to + l[col + len(frm):]
 open(path, "w").write("\n".join(lines))
 EOF
-    code=$(sed -n "${line}p" "$ROOT/$file" | sed 's/^ *//')
+    code=$(sed -n "${line}p" "$SCRATCH/pristine/$file" | sed 's/^ *//')
     if run_models; then
         verdict="SURVIVED"
         survivors=$((survivors + 1))
-    elif grep -q "^error" "$SCRATCH/log"; then
+    elif grep -q "could not compile" "$SCRATCH/log"; then
         verdict="BUILD ERROR (not a valid mutant)"
     else
-        caught=$(grep -o "test [a-z_:]* \.\.\. FAILED" "$SCRATCH/log" | sed 's/test //; s/ \.\.\. FAILED//' | tr '\n' ' ')
+        caught=$(grep -oE "^    [a-z_:]+$" "$SCRATCH/log" | sed 's/^ *//' | sort -u | tr '\n' ' ')
         verdict="killed by: $caught"
     fi
     report+=("$file:$line $from -> $to: $verdict   [$code]")
