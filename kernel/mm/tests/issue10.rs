@@ -24,7 +24,7 @@ both_schemes!(
 
 /// Runs (races) per test: enough to hit the old window about half the time
 /// per run (item 1's first input), small under Miri.
-const RUNS: usize = if cfg!(miri) { 1 } else { 60 };
+const RUNS: usize = if cfg!(miri) { 1 } else { 20 };
 const ITERS: usize = if cfg!(miri) { 30 } else { 2000 };
 
 /// Item 1, first input: a free through a per-CPU list of pfn 1, which lies

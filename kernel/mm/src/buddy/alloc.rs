@@ -34,7 +34,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         let mut bad = None;
         let mut z = self.inner.lock();
         let pfn = loop {
-            let Some(pfn) = self.take_checked_block(&mut z, order, &mut bad) else { break None };
+            // claim_block runs check_new_block itself.
+            let Some(pfn) = self.take_block(&mut z, order) else { break None };
             let free = self.page(pfn).flags().cleared();
             match self.claim_block(pfn, order, free) {
                 Ok(()) => break Some(pfn),
