@@ -11,12 +11,15 @@
 # and buddy integration tests (the proptests and std-thread stress are too slow
 # to run once per mutant on 2 cores; the loom models are covered by
 # scripts/mutants-orderings.sh).
-# Usage: scripts/mutants-cargo.sh [extra cargo-mutants args, e.g. -f src/refcount/frozen.rs]
+# Usage: [TESTS='--lib --test issue10'] scripts/mutants-cargo.sh [extra cargo-mutants args,
+#        e.g. --file kernel/mm/src/refcount/frozen.rs]
 # Output: target/mutants/mutants.out/{caught,missed,timeout,unviable}.txt
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VERSION=27.1.0
 JOBS=${JOBS:-2}
+# The tests each mutant runs (cargo test arguments); override to narrow a run.
+TESTS=${TESTS:---lib --test misuse --test pcp --test issue10 --test buddy}
 
 if ! cargo mutants --version 2>/dev/null | grep -qF "$VERSION"; then
     cargo install --locked "cargo-mutants@=$VERSION" || exit 2
@@ -27,7 +30,7 @@ cargo mutants --package mm --output target/mutants \
     --exclude 'kernel/mm/src/refcount/tests.rs' --exclude 'kernel/mm/src/buddy/tests.rs' \
     --exclude 'kernel/mm/src/buddy/buddyinfo.rs' \
     --jobs 1 --build-timeout 900 --timeout 300 "$@" \
-    -- -j"$JOBS" --lib --test misuse --test pcp --test issue10 --test buddy
+    -- -j"$JOBS" $TESTS
 rc=$?
 echo
 echo "==> cargo-mutants: missed (survivors):"
