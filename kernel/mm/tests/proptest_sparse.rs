@@ -169,6 +169,11 @@ fn run<S: RefcountScheme>(ranges: Vec<Range<usize>>, ops: Vec<Op>) {
             }
             Op::Speculative(p) => {
                 let Some(page) = z.pfn_to_page(p) else { continue };
+                // A quarantined block keeps whatever count it had: a get on
+                // it may succeed or fail, both correct.
+                if quarantined.contains(&p) {
+                    continue;
+                }
                 let counted = owner_of(&owned, p)
                     .is_some_and(|s| live.iter().any(|l| l.pfn == s && l.refs.is_some()));
                 let got = z.get_page_unless_frozen(page);
