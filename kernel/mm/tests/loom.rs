@@ -164,8 +164,8 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 ///    get; whoever ends up with the last reference frees, exactly once.
 fn revive_race<S: RefcountScheme>() {
     static REVIVED: Seen = Seen::new(0);
-    let revives_before = mm::refcount::frozen_loom_probe::REVIVED_IN_PUT
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let revives_before =
+        mm::refcount::frozen_loom_probe::REVIVED_IN_PUT.load(std::sync::atomic::Ordering::Relaxed);
     model(|| {
         let m = Model::<S>::owned();
         let m2 = m.clone();
