@@ -196,6 +196,63 @@ fn frozen_scrub_keeps_huge_nr_failures_frozen() {
     assert!(c.load(Relaxed) < Frozen::SCRUB_LIMIT);
 }
 
+/// A failed put on a page with leftovers at the limit scrubs them on repair
+/// (kills cargo-mutants' `>=` -> `<` in `Frozen::repair_put`).
+#[test]
+fn frozen_failed_put_on_leftovers_scrubs() {
+    let c = AtomicU32::new(Frozen::SCRUB_LIMIT + 5);
+    assert_eq!(Frozen::sub_and_test(&c, 1).unwrap_err().kind, RefcountBugKind::PutOnFrozen);
+    assert_eq!(c.load(Relaxed), Frozen::FROZEN);
+    let c = AtomicU32::new(Frozen::FROZEN + 5);
+    assert!(Frozen::sub_and_test(&c, 1).is_err());
+    assert_eq!(c.load(Relaxed), Frozen::FROZEN + 5, "below the limit: kept");
+}
+
+/// Arguments outside the protocol's range are refused without touching the
+/// counter, in every build (issue 10, item 3).
+fn argument_ranges<S: RefcountScheme>() {
+    let c = new::<S>();
+    S::init_count(&c);
+    for nr in [0, MAX_REF_NR + 1, u32::MAX] {
+        assert_eq!(S::sub_and_test(&c, nr).unwrap_err().kind, RefcountBugKind::InvalidArgument);
+        assert!(!S::add_unless_frozen(&c, nr));
+        assert_eq!(S::raw(&c), 1, "nr {nr:#x} changed the counter");
+    }
+    assert!(S::add_unless_frozen(&c, MAX_REF_NR));
+    assert_eq!(S::sub_and_test(&c, MAX_REF_NR), Ok(false));
+    assert!(!S::freeze(&c, 0));
+    assert!(!S::freeze(&c, MAX_COUNT + 1));
+    assert_eq!(S::raw(&c), 1);
+    // Unfreeze of a live page: refused exactly, count kept.
+    assert_eq!(S::try_unfreeze(&c, 2).unwrap_err().kind, RefcountBugKind::UnfreezeNotFrozen);
+    assert_eq!(S::count(&c), 1);
+    assert!(S::freeze(&c, 1));
+    for bad in [0, MAX_COUNT + 1] {
+        assert_eq!(S::try_unfreeze(&c, bad).unwrap_err().kind, RefcountBugKind::InvalidArgument);
+        assert!(S::is_frozen(S::raw(&c)));
+    }
+    assert!(S::unfreeze(&c, MAX_COUNT));
+    assert_eq!(S::count(&c), MAX_COUNT);
+}
+
+#[test]
+fn argument_ranges_frozen() {
+    argument_ranges::<Frozen>();
+}
+#[test]
+fn argument_ranges_legacy() {
+    argument_ranges::<Legacy>();
+}
+
+#[test]
+fn page_ref_unfreeze_reports_misuse() {
+    let p = Page::new(DefaultScheme::FROZEN);
+    assert!(!page_ref_unfreeze(&p, 0));
+    assert!(page_ref_unfreeze(&p, 3));
+    assert!(!page_ref_unfreeze(&p, 1), "unfreeze of a live page accepted");
+    assert_eq!(page_count(&p), 3);
+}
+
 #[test]
 fn frozen_page_count_hides_leftovers() {
     for raw in [Frozen::FROZEN, Frozen::FROZEN + 1, 0xBFFF_FFFF, 0xFFFF_FFFF] {
