@@ -264,6 +264,11 @@ fn frozen_page_count_hides_leftovers() {
 fn frozen_owned_overflow_fails_get() {
     let c = AtomicU32::new(0x7FFF_FFFF);
     assert!(!Frozen::add_unless_frozen(&c, 1), "wrapping into FROZEN is a failed get");
+    // ... and undone: the owners' count survives (not a frozen leftover).
+    assert_eq!(c.load(Relaxed), 0x7FFF_FFFF);
+    let c = AtomicU32::new(0x7FFF_FFF0);
+    assert!(!Frozen::add_unless_frozen(&c, MAX_REF_NR));
+    assert_eq!(c.load(Relaxed), 0x7FFF_FFF0);
     let c = AtomicU32::new(0x7FFF_FFFF);
     let e = Frozen::get(&c).unwrap_err();
     assert_eq!(e.kind, RefcountBugKind::Overflow);
