@@ -227,12 +227,29 @@ fn argument_ranges<S: RefcountScheme>() {
     assert_eq!(S::try_unfreeze(&c, 2).unwrap_err().kind, RefcountBugKind::UnfreezeNotFrozen);
     assert_eq!(S::count(&c), 1);
     assert!(S::freeze(&c, 1));
-    for bad in [0, MAX_COUNT + 1] {
+    for bad in [0, MAX_COUNT + 1, u32::MAX] {
         assert_eq!(S::try_unfreeze(&c, bad).unwrap_err().kind, RefcountBugKind::InvalidArgument);
         assert!(S::is_frozen(S::raw(&c)));
     }
     assert!(S::unfreeze(&c, MAX_COUNT));
     assert_eq!(S::count(&c), MAX_COUNT);
+}
+
+/// `freeze` refuses `expected` outside `1..=MAX_COUNT` even when the counter
+/// holds exactly that value (a transient 0, or FROZEN itself).
+#[test]
+fn frozen_freeze_argument_range() {
+    let c = AtomicU32::new(0);
+    assert!(!Frozen::freeze(&c, 0), "froze a transient 0");
+    assert_eq!(c.load(Relaxed), 0);
+    let c = AtomicU32::new(Frozen::FROZEN);
+    assert!(!Frozen::freeze(&c, MAX_COUNT + 1));
+    let c = AtomicU32::new(u32::MAX);
+    assert!(!Frozen::freeze(&c, u32::MAX));
+    assert_eq!(c.load(Relaxed), u32::MAX);
+    let c = AtomicU32::new(MAX_COUNT);
+    assert!(Frozen::freeze(&c, MAX_COUNT));
+    assert_eq!(c.load(Relaxed), Frozen::FROZEN);
 }
 
 #[test]
