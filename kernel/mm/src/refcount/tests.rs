@@ -252,6 +252,35 @@ fn frozen_freeze_argument_range() {
     assert_eq!(c.load(Relaxed), Frozen::FROZEN);
 }
 
+/// The legacy scheme's bounds at their edges (get overflow, freeze range).
+#[test]
+fn legacy_argument_edges() {
+    let c = AtomicU32::new(MAX_COUNT - 1);
+    assert!(Legacy::add_unless_frozen(&c, 1));
+    assert_eq!(c.load(Relaxed), MAX_COUNT);
+    assert!(!Legacy::add_unless_frozen(&c, 1), "count pushed over MAX_COUNT");
+    assert_eq!(c.load(Relaxed), MAX_COUNT);
+    let c = AtomicU32::new(0);
+    assert!(!Legacy::freeze(&c, 0), "froze a dead page");
+    let c = AtomicU32::new(u32::MAX);
+    assert!(!Legacy::freeze(&c, u32::MAX));
+    assert_eq!(c.load(Relaxed), u32::MAX);
+    let c = AtomicU32::new(MAX_COUNT);
+    assert!(Legacy::freeze(&c, MAX_COUNT));
+    assert_eq!(c.load(Relaxed), 0);
+}
+
+#[test]
+fn bug_kinds_display() {
+    use std::format;
+    assert_eq!(format!("{}", RefcountBugKind::Underflow), "refcount underflow");
+    assert_eq!(format!("{}", RefcountBugKind::InvalidArgument), "refcount argument out of range");
+    assert_eq!(
+        format!("{}", RefcountBugKind::UnfreezeNotFrozen),
+        "page_ref_unfreeze on a page that is not frozen"
+    );
+}
+
 #[test]
 fn argument_ranges_frozen() {
     argument_ranges::<Frozen>();
@@ -337,6 +366,8 @@ fn page_functions_default_scheme() {
     assert_eq!(page_ref_count_raw(&p), DefaultScheme::FROZEN);
     init_page_count(&p);
     assert_eq!(page_count(&p), 1);
+    assert!(get_page_unless_frozen(&p));
+    assert!(!page_ref_sub_and_test(&p, 1));
     get_page(&p);
     assert!(page_ref_add_unless_frozen(&p, 2));
     assert_eq!(page_count(&p), 4);
