@@ -82,7 +82,7 @@ TRIAL_MS ?= 300
 
 include mk/aarch64.mk
 
-.PHONY: all setup build kernel image run test bench bench-host usb debug lint fmt clean help
+.PHONY: all setup build kernel image run test bench bench-host usb debug lint fmt clean help miri mutants
 
 all: image
 
@@ -151,6 +151,15 @@ debug: image
 	@echo "QEMU waits for gdb: gdb $(KERNEL_ELF) -ex 'target remote :1234'"
 	$(QEMU_X86) -serial mon:stdio -display none -s -S
 endif
+
+## miri       every mm host test under Miri (~20 min; make test runs a quick subset)
+miri: setup
+	MIRIFLAGS="$${MIRIFLAGS:--Zmiri-ignore-leaks}" $(CARGO) miri test -j$(JOBS) -p mm --target-dir target/miri
+
+## mutants    weaken each refcount ordering (loom must catch it), then cargo-mutants on mm
+mutants: setup
+	@scripts/mutants-orderings.sh
+	@scripts/mutants-cargo.sh
 
 ## lint       rustfmt check and clippy -D warnings (kernel for its target, host crates)
 lint: setup

@@ -56,10 +56,10 @@ pub use handle::{FrozenPages, PageRef};
 pub use memmap::{MemMap, MemMapError, SectionStorage};
 pub use page::{Page, PageFlags};
 pub use refcount::{
-    DefaultScheme, Frozen, Legacy, RefcountBug, RefcountBugKind, RefcountScheme, get_page,
-    get_page_unless_frozen, init_page_count, page_count, page_ref_add_unless_frozen,
-    page_ref_count_raw, page_ref_freeze, page_ref_sub_and_test, page_ref_unfreeze,
-    set_page_count_frozen,
+    DefaultScheme, Frozen, Legacy, MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind,
+    RefcountScheme, get_page, get_page_unless_frozen, init_page_count, page_count,
+    page_ref_add_unless_frozen, page_ref_count_raw, page_ref_freeze, page_ref_sub_and_test,
+    page_ref_unfreeze, set_page_count_frozen,
 };
 
 /// log2 of the page size.

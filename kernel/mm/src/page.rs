@@ -7,10 +7,13 @@
 //! offset  field      meaning
 //!   0     refcount   u32, see `refcount`: FROZEN bit 31 (frozen scheme)
 //!   4     flags      bits 0..=7   PG_* flags (buddy, reserved, head, tail,
-//!                                 quarantined, pcp [reserved for per-CPU lists])
+//!                                 quarantined, pcp, allocated)
 //!                    bits 8..=11  order (head of a free block or of an
 //!                                 allocated block; 0..=MAX_ORDER)
-//!                    bits 12..=19 unused
+//!                    bits 12..=17 id of the zone that manages the page
+//!                                 (0: none; Linux keeps the zone in the
+//!                                 page flags too, `page_zonenum`)
+//!                    bits 18..=19 unused
 //!                    bits 20..=31 memmap section number, like Linux's
 //!                                 SECTION_IN_PAGE_FLAGS: lets page_to_pfn
 //!                                 find the section without a search
@@ -22,18 +25,49 @@
 //! Links are pfns, not pointers: 4 bytes instead of 8, and a pfn can be
 //! checked against the memmap before it is followed.
 //!
-//! Only the refcount is touched without the zone lock by design (speculative
-//! gets). Flags and links are written only under the zone lock (or before the
-//! descriptor is published), but they are still atomics, used with `Relaxed`:
-//! a speculative reader (e.g. `compound_head` on a page that is being freed
-//! concurrently) may read them without the lock, and a racy plain read would be
-//! undefined behaviour. `Relaxed` is enough because the lock orders all
-//! writers, and lock-free readers only use what they read as a hint that they
-//! revalidate.
+//! # Page states
+//!
+//! Every managed page is in exactly one state, readable from its own flags
+//! word (see [`PageFlags`]):
+//!
+//! ```text
+//! state                          flags of the page
+//! allocated, block head          ALLOCATED + order (+ HEAD if order > 0)
+//! allocated, tail of a block     TAIL (next = head pfn)
+//! free in the buddy, block head  BUDDY + order
+//! free on a per-CPU list, head   PCP + order
+//! inside a free block (not head) none
+//! quarantined (leaked on purpose) QUARANTINED (+ order on the head)
+//! not managed                    RESERVED
+//! ```
+//!
+//! Who writes the flags word, and how:
+//!
+//! * the zone lock owns every page in a buddy state (BUDDY head or inside a
+//!   free buddy block): the free lists split, merge and link them with plain
+//!   atomic stores under that lock;
+//! * a per-CPU list's lock owns the PCP heads on that list;
+//! * every transition *out of* ALLOCATED (a free through the zone or a
+//!   per-CPU list, a quarantine after a misuse report) and into ALLOCATED is a
+//!   compare-exchange from the exact expected state ([`Page::transition`]).
+//!   Those paths run under different locks (zone lock, one of many per-CPU
+//!   locks) or none, so a transition that raced with another one fails
+//!   instead of overwriting it: of two concurrent frees of one block exactly
+//!   one wins, and a quarantine never erases a per-CPU mark (or vice versa).
+//!
+//! Links (`next`/`prev`) are written only by the owner of the page's state
+//! (zone lock, per-CPU lock, or the winner of the head's transition for the
+//! tails of its block). All four words are atomics: speculative readers (e.g.
+//! `compound_head` on a page that is being freed concurrently) may read them
+//! without any lock, and a racy plain read would be undefined behaviour. They
+//! only use what they read as a hint that they revalidate.
 
 use crate::MAX_ORDER;
 use crate::memmap::SECTION_BITS;
-use crate::sync::{AtomicU32, Ordering::Relaxed};
+use crate::sync::{
+    AtomicU32,
+    Ordering::{AcqRel, Acquire, Relaxed},
+};
 use core::fmt;
 
 /// "No pfn" in a free-list link.
@@ -83,10 +117,27 @@ impl Page {
         PageFlags(self.flags.load(Relaxed))
     }
 
-    /// Zone lock held (or the page not yet published).
+    /// Plain store of the flags word: only by the owner of the page's state
+    /// (zone lock for buddy states, the per-CPU lock for PCP heads, the
+    /// winner of the head's transition for its tails; or before the
+    /// descriptor is published). Relaxed: the owning lock (or the winning
+    /// transition's Acquire/Release) orders it.
     #[inline]
     pub(crate) fn set_flags(&self, f: PageFlags) {
         self.flags.store(f.0, Relaxed);
+    }
+
+    /// Atomic state transition `from -> to` of the flags word
+    /// (compare-exchange). `Err(now)` if the word did not hold exactly `from`
+    /// (another path changed the state first): nothing is written.
+    ///
+    /// AcqRel on success, Acquire on failure: the winner of a transition sees
+    /// the descriptor writes (tails, links) its predecessor in that state made
+    /// under another lock (a per-CPU list's vs the zone's), and publishes its
+    /// own to the next.
+    #[inline]
+    pub(crate) fn transition(&self, from: PageFlags, to: PageFlags) -> Result<(), PageFlags> {
+        self.flags.compare_exchange(from.0, to.0, AcqRel, Acquire).map(|_| ()).map_err(PageFlags)
     }
 
     #[inline]
@@ -140,10 +191,16 @@ impl PageFlags {
     pub const TAIL: u32 = 1 << 3;
     /// Bad page, leaked on purpose: it never reaches a free list again.
     pub const QUARANTINED: u32 = 1 << 4;
-    /// Reserved for the per-CPU page lists (a later issue).
+    /// Head of a free block cached on a per-CPU list (`buddy/pcp.rs`).
     pub const PCP: u32 = 1 << 5;
+    /// Head of an allocated block (order 0 included): what distinguishes an
+    /// allocated order-0 page from a page inside a free block.
+    pub const ALLOCATED: u32 = 1 << 6;
     const ORDER_SHIFT: u32 = 8;
     const ORDER_MASK: u32 = 0xf;
+    const ZONE_SHIFT: u32 = 12;
+    /// Zone ids `1..=ZONE_ID_MAX` (0: no zone).
+    pub(crate) const ZONE_ID_MAX: u32 = 0x3f;
     /// Where the section number lives: the top `SECTION_BITS` bits.
     pub(crate) const SECTION_SHIFT: u32 = 32 - SECTION_BITS;
 
@@ -156,10 +213,27 @@ impl PageFlags {
     pub(crate) const fn new_reserved(section: usize) -> Self {
         PageFlags(Self::RESERVED | ((section as u32) << Self::SECTION_SHIFT))
     }
-    /// Same section, no flags, order 0.
+    /// Same section and zone, no flags, order 0.
     #[inline]
     pub(crate) const fn cleared(self) -> Self {
-        PageFlags(self.0 & !((1 << Self::SECTION_SHIFT) - 1))
+        PageFlags(
+            self.0 & (!((1 << Self::SECTION_SHIFT) - 1) | (Self::ZONE_ID_MAX << Self::ZONE_SHIFT)),
+        )
+    }
+    /// Same section, zone `id`, no flags, order 0.
+    #[inline]
+    pub(crate) const fn with_zone(self, id: u32) -> Self {
+        PageFlags(
+            (self.0 & !((1 << Self::SECTION_SHIFT) - 1))
+                | ((id & Self::ZONE_ID_MAX) << Self::ZONE_SHIFT),
+        )
+    }
+    /// The flags of the head of an allocated block of `order`: ALLOCATED +
+    /// order, HEAD if order > 0; section and zone kept.
+    #[inline]
+    pub(crate) const fn allocated_head(self, order: usize) -> Self {
+        let f = self.cleared().with(Self::ALLOCATED).with_order(order);
+        if order > 0 { f.with(Self::HEAD) } else { f }
     }
     #[inline]
     pub(crate) const fn with(self, flag: u32) -> Self {
@@ -200,6 +274,14 @@ impl PageFlags {
     pub const fn is_quarantined(self) -> bool {
         self.has(Self::QUARANTINED)
     }
+    /// `PG_allocated`: head of an allocated block.
+    pub const fn is_allocated(self) -> bool {
+        self.has(Self::ALLOCATED)
+    }
+    /// The id of the zone managing the page (0: none).
+    pub const fn zone(self) -> u32 {
+        (self.0 >> Self::ZONE_SHIFT) & Self::ZONE_ID_MAX
+    }
     /// The order field (meaningful on block heads).
     pub const fn order(self) -> usize {
         ((self.0 >> Self::ORDER_SHIFT) & Self::ORDER_MASK) as usize
@@ -213,7 +295,7 @@ impl PageFlags {
 // The order field must hold MAX_ORDER, and the section field must not overlap
 // the flag and order bits.
 const _: () = assert!(MAX_ORDER as u32 <= PageFlags::ORDER_MASK);
-const _: () = assert!(PageFlags::SECTION_SHIFT >= 12);
+const _: () = assert!(PageFlags::SECTION_SHIFT >= 18);
 
 impl fmt::Debug for PageFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -221,16 +303,17 @@ impl fmt::Debug for PageFlags {
     }
 }
 
-/// `0x00100104(head) order=1 section=1`: raw word, then decoded.
+/// `0x00100104(head) order=1 zone=0 section=1`: raw word, then decoded.
 impl fmt::Display for PageFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(u32, &str); 6] = [
+        const NAMES: [(u32, &str); 7] = [
             (PageFlags::BUDDY, "buddy"),
             (PageFlags::RESERVED, "reserved"),
             (PageFlags::HEAD, "head"),
             (PageFlags::TAIL, "tail"),
             (PageFlags::QUARANTINED, "quarantined"),
             (PageFlags::PCP, "pcp"),
+            (PageFlags::ALLOCATED, "allocated"),
         ];
         write!(f, "{:#010x}(", self.0)?;
         let mut first = true;
@@ -243,7 +326,7 @@ impl fmt::Display for PageFlags {
                 first = false;
             }
         }
-        write!(f, ") order={} section={}", self.order(), self.section())
+        write!(f, ") order={} zone={} section={}", self.order(), self.zone(), self.section())
     }
 }
 
@@ -280,7 +363,9 @@ mod tests {
             .with(PageFlags::HEAD)
             .with(PageFlags::BUDDY)
             .with_order(2);
-        assert_eq!(format!("{f}"), "0x00100205(buddy|head) order=2 section=1");
+        assert_eq!(format!("{f}"), "0x00100205(buddy|head) order=2 zone=0 section=1");
+        let f = f.with_zone(5).allocated_head(0);
+        assert_eq!(format!("{f}"), "0x00105040(allocated) order=0 zone=5 section=1");
         let p = Page::new(0x8000_0000);
         assert!(format!("{p:?}").contains("0x80000000"));
     }

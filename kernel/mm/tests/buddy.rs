@@ -212,6 +212,11 @@ fn free_memory_range_errors<S: RefcountScheme>() {
     assert_eq!(z.free_memory_range(4, 12), Err(MemRangeError::NotReserved(4)));
     assert_eq!(z.managed_pages(), 8);
     assert_eq!(z.free_memory_range(5, 5), Ok(0));
+    // A reversed range inside the span is refused too.
+    assert_eq!(z.free_memory_range(12, 10), Err(MemRangeError::OutsideZone(12)));
+    // The zone's name, and the error text.
+    assert_eq!(z.name(), "Normal");
+    assert_eq!(std::format!("{}", MemRangeError::NotReserved(4)), "pfn 0x4 is not reserved");
 }
 
 fn frozen_handle<S: RefcountScheme>() {

@@ -3,15 +3,24 @@
 //!
 //! The allocator is modelled by a loom `Mutex<State>` (no spin zone lock:
 //! spinning is hostile to loom): `free()` asserts the current allocation is
-//! not already free and records its free, `alloc()` asserts the page is free,
-//! starts a new allocation and does `init_page_count`. Every model checks
-//! exactly-once free per allocation and that no successful get sees a free
-//! page.
+//! not already free, records its free and *writes the page contents*
+//! (poisons them, as a reuse would), `alloc()` asserts the page is free,
+//! starts a new allocation, writes the contents (the new owner's id) and does
+//! `init_page_count`. Every model checks exactly-once free per allocation and
+//! that no successful get sees a free page.
+//!
+//! The page contents live in a `loom::cell::UnsafeCell`, and reference holders
+//! read them *without* taking the model's mutex: loom then reports any read
+//! that is not ordered (happens-before) against the freer's or the next
+//! owner's write. That is what makes each atomic ordering of the refcount
+//! protocol necessary in some model: weaken one (scripts/mutants-orderings.sh
+//! does, one at a time) and a model fails. docs/refcount.md lists which.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test -p mm --release --test loom`
 //! (exhaustive; `LOOM_MAX_PREEMPTIONS=N` bounds it if a model grows).
 #![cfg(loom)]
 
+use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering::*};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
@@ -33,12 +42,14 @@ struct State {
     free: bool,
     /// frees[id]: how often allocation `id` was freed.
     frees: [u8; 4],
-    /// Set by the owner just before it unfreezes / after it freezes.
-    frozen_by_owner: bool,
 }
 
 struct Model<S: RefcountScheme> {
     page: Page,
+    /// The page's contents: the id of the allocation that owns it, 0 while
+    /// free. Written by the allocator (alloc, free) and by an owner that froze
+    /// the page; read by every reference holder.
+    data: UnsafeCell<usize>,
     st: Mutex<State>,
     _s: core::marker::PhantomData<S>,
 }
@@ -55,7 +66,8 @@ impl<S: RefcountScheme> Model<S> {
     fn free_page() -> Arc<Self> {
         Arc::new(Model {
             page: Page::new(S::FROZEN),
-            st: Mutex::new(State { id: 0, free: true, frees: [0; 4], frozen_by_owner: false }),
+            data: UnsafeCell::new(0),
+            st: Mutex::new(State { id: 0, free: true, frees: [0; 4] }),
             _s: core::marker::PhantomData,
         })
     }
@@ -74,6 +86,9 @@ impl<S: RefcountScheme> Model<S> {
         let id = st.id;
         st.frees[id] += 1;
         assert_eq!(st.frees[id], 1, "allocation {id} freed twice");
+        // Poison: must happen after every holder's last read (their put's
+        // Release, our put's Acquire).
+        self.data.with_mut(|d| unsafe { *d = 0 });
     }
 
     fn alloc(&self) -> usize {
@@ -81,15 +96,32 @@ impl<S: RefcountScheme> Model<S> {
         assert!(st.free, "allocating a page that is in use");
         st.free = false;
         st.id += 1;
+        let id = st.id;
+        // The new owner's contents, published by init_page_count's Release to
+        // a speculative getter that succeeds on the new count.
+        self.data.with_mut(|d| unsafe { *d = id });
         S::init_count(self.c());
-        st.id
+        id
+    }
+
+    /// After a successful get (a reference held): read the contents, without
+    /// the model's mutex. Returns the allocation id found; a 0 means the get
+    /// succeeded on a free page. Loom reports the read if it is not ordered
+    /// against the allocator's or a freezing owner's writes.
+    fn read(&self) -> usize {
+        self.data.with(|d| unsafe { *d })
     }
 
     /// After a successful get: the page must be owned.
     fn assert_live(&self) {
-        let st = self.st.lock().unwrap();
-        assert!(!st.free, "successful get on a free page");
-        assert!(!st.frozen_by_owner, "successful get on a page frozen by its owner");
+        assert_ne!(self.read(), 0, "successful get on a free page");
+    }
+
+    /// The owner, holding the page frozen (exclusively), rewrites its
+    /// contents: a getter that succeeds while frozen, or whose earlier read
+    /// is not ordered before the freeze, races with this write.
+    fn write_frozen(&self) {
+        self.data.with_mut(|d| unsafe { *d += 0 });
     }
 
     /// put_page: free if this was the last reference.
@@ -132,6 +164,8 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 ///    get; whoever ends up with the last reference frees, exactly once.
 fn revive_race<S: RefcountScheme>() {
     static REVIVED: Seen = Seen::new(0);
+    let revives_before =
+        mm::refcount::frozen_loom_probe::REVIVED_IN_PUT.load(std::sync::atomic::Ordering::Relaxed);
     model(|| {
         let m = Model::<S>::owned();
         let m2 = m.clone();
@@ -151,6 +185,14 @@ fn revive_race<S: RefcountScheme>() {
         }
     });
     assert_seen(&REVIVED, "the getter ending up with the last reference");
+    if S::FROZEN != 0 {
+        // The 0 -> 1 revive itself: a last put's 0 -> FROZEN CAS failed
+        // because the getter revived the transient 0 (counted inside
+        // Frozen::sub_and_test, not a guess from the outcome).
+        let revives = mm::refcount::frozen_loom_probe::REVIVED_IN_PUT
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(revives > revives_before, "never explored: the 0 -> 1 revive in the last put");
+    }
     // Two speculative getters against the last put.
     model(|| {
         let m = Model::<S>::owned();
@@ -214,12 +256,13 @@ fn stale_get_on_reallocated_page<S: RefcountScheme>() {
             if want == 0 || !S::add_unless_frozen(m2.c(), 1) {
                 return;
             }
+            // The contents, read under our reference only.
+            let found = m2.read();
+            assert_ne!(found, 0, "successful get on a free page");
             if slot2.load(Acquire) == want {
                 // Revalidated: it is the allocation we looked up.
-                let st = m2.st.lock().unwrap();
-                assert!(!st.free);
-                assert_eq!(st.id, want, "revalidated get on the wrong allocation");
-            } else if m2.st.lock().unwrap().id == 2 {
+                assert_eq!(found, want, "revalidated get on the wrong allocation");
+            } else if found == 2 {
                 // The get succeeded on the reallocated page: put it back.
                 seen(&REALLOCATED);
             }
@@ -279,8 +322,9 @@ fn overflow_scrub() {
             let mut st = m.st.lock().unwrap();
             st.free = false;
             st.id = 1;
-            st.frozen_by_owner = true;
         }
+        m.write_frozen();
+        m.data.with_mut(|d| unsafe { *d = 1 });
         let ts: Vec<_> = (0..2)
             .map(|_| {
                 let m = m.clone();
@@ -289,8 +333,7 @@ fn overflow_scrub() {
                 })
             })
             .collect();
-        m.st.lock().unwrap().frozen_by_owner = false;
-        Frozen::unfreeze(m.c(), 1);
+        assert!(Frozen::unfreeze(m.c(), 1));
         for t in ts {
             t.join().unwrap();
         }
@@ -315,11 +358,13 @@ fn freeze_vs_get<S: RefcountScheme>() {
         let froze = S::freeze(m.c(), 1);
         seen(if froze { &FROZE } else { &GOT_FIRST });
         if froze {
-            m.st.lock().unwrap().frozen_by_owner = true;
-            // Exclusive: nobody can have gained a reference.
+            // Exclusive: nobody can have gained a reference, and the getter's
+            // earlier read is ordered before our write (its put's Release,
+            // the freeze's Acquire); a get after the unfreeze reads our write
+            // (the unfreeze's Release).
             assert_eq!(S::count(m.c()), 0);
-            m.st.lock().unwrap().frozen_by_owner = false;
-            S::unfreeze(m.c(), 1);
+            m.write_frozen();
+            assert!(S::unfreeze(m.c(), 1));
         }
         t.join().unwrap();
         m.put();

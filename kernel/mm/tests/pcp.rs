@@ -125,8 +125,9 @@ fn empty_zone_drains_other_cpus<S: RefcountScheme>() {
     let z = zone::<S>(1);
     let first = z.alloc_frozen_pages_pcp(0, 0).unwrap();
     let mut held = vec![first];
-    while let Some(p) = z.alloc_frozen_pages(0) {
-        held.push(p);
+    // Empty the zone itself (an allocation that finds it empty would drain).
+    while z.nr_free_pages() > 0 {
+        held.push(z.alloc_frozen_pages(0).unwrap());
     }
     assert_eq!(z.nr_pcp_pages(0), PCP_BATCH - 1);
     // CPU 1 finds the zone empty but gets one of CPU 0's cached pages.

@@ -22,6 +22,10 @@ pub static SUITE: Suite = Suite {
         Case { name: "misuse_free_tail_page", run: misuse_free_tail_page },
         Case { name: "misuse_wrong_order", run: misuse_wrong_order },
         Case { name: "misuse_put_on_frozen", run: misuse_put_on_frozen },
+        Case { name: "misuse_pcp_double_free", run: misuse_pcp_double_free },
+        Case { name: "misuse_pcp_tail_page", run: misuse_pcp_tail_page },
+        Case { name: "misuse_pcp_put_on_frozen", run: misuse_pcp_put_on_frozen },
+        Case { name: "misuse_pcp_corrupt_cached_page", run: misuse_pcp_corrupt_cached_page },
         Case { name: "heap_grows_from_buddy", run: heap_grows_from_buddy },
         Case { name: "buddyinfo_format", run: buddyinfo_format },
     ],
@@ -258,6 +262,77 @@ fn misuse_put_on_frozen() -> TestResult {
     let page = z.alloc_frozen_pages(0).ok_or_else(|| fail("alloc".into()))?;
     let pfn = z.page_to_pfn(page);
     expect_bad(|| z.put_page(page).map(|_| ()), pfn, BadPageReason::PutOnFrozen)
+}
+
+// The same misuse through this CPU's per-CPU list (`crate::mm`'s
+// alloc/free go through it): reported like on the zone path, exactly once,
+// and never linked onto a list.
+
+fn misuse_pcp_double_free() -> TestResult {
+    let z = zone();
+    let page = kmm::alloc_frozen_pages(0).ok_or_else(|| fail("alloc".into()))?;
+    let pfn = z.page_to_pfn(page);
+    kmm::free_frozen_pages(page, 0).map_err(|b| fail(format!("{b}")))?;
+    let cached = kmm::nr_pcp_pages();
+    // Again: the page is cached on this CPU's list.
+    expect_bad(|| kmm::free_frozen_pages(page, 0), pfn, BadPageReason::DoubleFree)?;
+    kassert_eq!(kmm::nr_pcp_pages(), cached);
+    // A page inside a free buddy block, freed through the list.
+    let block = z.alloc_frozen_pages(2).ok_or_else(|| fail("alloc".into()))?;
+    let bpfn = z.page_to_pfn(block);
+    z.free_frozen_pages(block, 2).map_err(|b| fail(format!("{b}")))?;
+    let inner = kmm::MEMMAP.pfn_to_page(bpfn + 1).unwrap();
+    expect_bad(|| kmm::free_frozen_pages(inner, 0), bpfn + 1, BadPageReason::DoubleFree)?;
+    kassert_eq!(kmm::nr_pcp_pages(), cached);
+    Ok(())
+}
+
+fn misuse_pcp_tail_page() -> TestResult {
+    let z = zone();
+    let page = kmm::alloc_frozen_pages(mm::PCP_MAX_ORDER).ok_or_else(|| fail("alloc".into()))?;
+    let pfn = z.page_to_pfn(page);
+    let tail = kmm::MEMMAP.pfn_to_page(pfn + 1).unwrap();
+    let quarantined = z.quarantined_pages();
+    expect_bad(|| kmm::free_frozen_pages(tail, 0), pfn + 1, BadPageReason::TailPage)?;
+    kassert_eq!(z.quarantined_pages(), quarantined + (1 << mm::PCP_MAX_ORDER));
+    // The owner's free is swallowed: the block stays out of every list.
+    let cached = kmm::nr_pcp_pages();
+    kmm::free_frozen_pages(page, mm::PCP_MAX_ORDER).map_err(|b| fail(format!("{b}")))?;
+    kassert_eq!(kmm::nr_pcp_pages(), cached);
+    Ok(())
+}
+
+fn misuse_pcp_put_on_frozen() -> TestResult {
+    let z = zone();
+    let cpu = crate::smp::this_cpu().index;
+    let page = kmm::alloc_frozen_pages(0).ok_or_else(|| fail("alloc".into()))?;
+    let pfn = z.page_to_pfn(page);
+    // Reported once (expect_bad checks the count went up by exactly one).
+    expect_bad(|| z.put_page_pcp(cpu, page).map(|_| ()), pfn, BadPageReason::PutOnFrozen)
+}
+
+/// A stray `init_page_count` on a page cached on this CPU's list: the next
+/// allocation through the list reports and quarantines it instead of handing
+/// it out.
+fn misuse_pcp_corrupt_cached_page() -> TestResult {
+    let z = zone();
+    let page = kmm::alloc_frozen_pages(0).ok_or_else(|| fail("alloc".into()))?;
+    let pfn = z.page_to_pfn(page);
+    kmm::free_frozen_pages(page, 0).map_err(|b| fail(format!("{b}")))?;
+    let (bad_before, quarantined) = (z.bad_page_count(), z.quarantined_pages());
+    mm::init_page_count(page);
+    // LIFO: the corrupted page is at the front of the list.
+    let next = kmm::alloc_frozen_pages(0).ok_or_else(|| fail("alloc".into()))?;
+    let next_pfn = z.page_to_pfn(next);
+    kmm::free_frozen_pages(next, 0).map_err(|b| fail(format!("{b}")))?;
+    kassert!(next_pfn != pfn, "corrupted cached page {pfn:#x} handed out");
+    kassert_eq!(z.bad_page_count(), bad_before + 1);
+    let bad = z.last_bad_page().ok_or_else(|| fail("no report".into()))?;
+    kdiag!("reported: {bad}");
+    kassert_eq!(bad.reason, BadPageReason::FreeListCorrupt);
+    kassert_eq!(bad.pfn, Some(pfn));
+    kassert_eq!(z.quarantined_pages(), quarantined + 1);
+    Ok(())
 }
 
 /// More heap than the heap's arenas hold: the heap takes a 4 MiB block from

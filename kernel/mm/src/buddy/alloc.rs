@@ -1,7 +1,9 @@
-//! Allocation: `alloc_frozen_pages` / `alloc_pages`.
+//! Allocation: `alloc_frozen_pages` / `alloc_pages`, and the checks every
+//! allocation path (zone and per-CPU) runs on the block it hands out.
 
 use super::Zone;
 use super::bad_page::{BadPage, BadPageReason};
+use super::free_area::ZoneInner;
 use crate::MAX_ORDER;
 use crate::page::{NONE, Page, PageFlags};
 use crate::refcount::RefcountScheme;
@@ -12,17 +14,34 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// count, and gives it back with
     /// [`free_frozen_pages`](Self::free_frozen_pages). For order > 0 the block
     /// is compound (`PG_head` + order on the head, `PG_tail` + head pfn on the
-    /// tails). `None` if no block is free (or `order > MAX_ORDER`).
+    /// tails). If the zone has no block that fits, every per-CPU list is
+    /// drained into the zone and the zone tried once more (Linux's slow path
+    /// drains too), for every order. `None` if still nothing fits (or
+    /// `order > MAX_ORDER`).
     pub fn alloc_frozen_pages(&self, order: usize) -> Option<&'m Page> {
         if order > MAX_ORDER {
             return None;
         }
+        if let Some(page) = self.alloc_from_zone(order) {
+            return Some(page);
+        }
+        self.drain_all_pages();
+        self.alloc_from_zone(order)
+    }
+
+    /// One attempt on the zone's free lists (no draining).
+    fn alloc_from_zone(&self, order: usize) -> Option<&'m Page> {
         let mut bad = None;
         let mut z = self.inner.lock();
-        let pfn = self.take_checked_block(&mut z, order, &mut bad);
-        if let Some(pfn) = pfn {
-            self.prep_new_block(pfn, order);
-        }
+        let pfn = loop {
+            // claim_block runs check_new_block itself.
+            let Some(pfn) = self.take_block(&mut z, order) else { break None };
+            let free = self.page(pfn).flags().cleared();
+            match self.claim_block(pfn, order, free) {
+                Ok(()) => break Some(pfn),
+                Err(b) => bad = Some(self.quarantine_block_locked(&mut z, pfn, order, b)),
+            }
+        };
         drop(z);
         // Logged outside the zone lock: the logger may allocate, and the heap
         // grows from this allocator.
@@ -40,28 +59,67 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// zone lock is dropped. Then the next block is tried.
     pub(super) fn take_checked_block(
         &self,
-        z: &mut super::free_area::ZoneInner,
+        z: &mut ZoneInner,
         order: usize,
         bad: &mut Option<BadPage>,
     ) -> Option<usize> {
         loop {
             let pfn = self.take_block(z, order)?;
-            match self.check_new_block(pfn, order) {
+            let free = self.page(pfn).flags().cleared();
+            match self.check_new_block(pfn, order, free) {
                 Ok(()) => return Some(pfn),
-                Err(b) => {
-                    for p in pfn..pfn + (1 << order) {
-                        let page = self.page(p);
-                        page.set_flags(
-                            page.flags().cleared().with(PageFlags::QUARANTINED).with_order(order),
-                        );
-                    }
-                    z.quarantined += 1 << order;
-                    let b = BadPage { quarantined: true, ..b };
-                    self.record_bad(z, b);
-                    *bad = Some(b);
-                }
+                Err(b) => *bad = Some(self.quarantine_block_locked(z, pfn, order, b)),
             }
         }
+    }
+
+    /// Leak a block taken off a free list (zone or per-CPU) that failed its
+    /// checks: every page `PG_quarantined`, counted, the report recorded.
+    /// The caller owns the block's state (it unlinked it) and holds the zone
+    /// lock (`z`). Returns the report for the caller to log after the lock.
+    pub(super) fn quarantine_block_locked(
+        &self,
+        z: &mut ZoneInner,
+        pfn: usize,
+        order: usize,
+        b: BadPage,
+    ) -> BadPage {
+        for p in pfn..pfn + (1 << order) {
+            let page = self.page(p);
+            page.set_flags(page.flags().cleared().with(PageFlags::QUARANTINED).with_order(order));
+        }
+        z.quarantined += 1 << order;
+        let b = BadPage { quarantined: true, ..b };
+        self.record_bad(z, b);
+        b
+    }
+
+    /// [`quarantine_block_locked`](Self::quarantine_block_locked), taking the
+    /// zone lock (per-CPU paths; the per-CPU lock may be held: it comes first
+    /// in the lock order).
+    pub(super) fn quarantine_taken_block(&self, pfn: usize, order: usize, b: BadPage) -> BadPage {
+        let mut z = self.inner.lock();
+        self.quarantine_block_locked(&mut z, pfn, order, b)
+    }
+
+    /// A block on a per-CPU list whose head is not the `PG_pcp` head the list
+    /// says (found while draining, zone lock held): quarantined and reported.
+    pub(super) fn corrupt_cached_block(
+        &self,
+        z: &mut ZoneInner,
+        pfn: usize,
+        order: usize,
+    ) -> BadPage {
+        let page = self.page(pfn);
+        let b = BadPage {
+            pfn: Some(pfn),
+            count: S::raw(page.refcount()),
+            flags: page.flags(),
+            order,
+            reason: BadPageReason::FreeListCorrupt,
+            quarantined: false,
+        };
+        self.quarantine_block_locked(z, pfn, order, b)
     }
 
     /// `alloc_frozen_pages` + `init_page_count`: the block's head starts with
@@ -72,14 +130,23 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         Some(page)
     }
 
-    /// Every page of a block taken from a free list must be frozen and carry
-    /// no flags: anything else means somebody wrote to a free page's
-    /// descriptor (a use after free). Checked in every build.
-    fn check_new_block(&self, pfn: usize, order: usize) -> Result<(), BadPage> {
+    /// Every page of a block taken from a free list (zone or per-CPU) must be
+    /// frozen, belong to this zone, and carry no flags except the head's
+    /// expected free state `head` (nothing inside the buddy; `PG_pcp` + order
+    /// on a per-CPU list): anything else means somebody wrote to a free
+    /// page's descriptor (a use after free, a stray `init_page_count`).
+    /// Checked in every build, on every allocation path.
+    pub(super) fn check_new_block(
+        &self,
+        pfn: usize,
+        order: usize,
+        head: PageFlags,
+    ) -> Result<(), BadPage> {
         for p in pfn..pfn + (1 << order) {
             let page = self.page(p);
             let (raw, flags) = (S::raw(page.refcount()), page.flags());
-            if !S::is_frozen(raw) || flags != flags.cleared() {
+            let want = if p == pfn { head } else { flags.cleared() };
+            if !S::is_frozen(raw) || flags != want || flags.zone() != self.id {
                 return Err(BadPage {
                     pfn: Some(p),
                     count: raw,
@@ -93,16 +160,30 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         Ok(())
     }
 
-    /// Mark a block allocated: order on the head (also for order 0, so
-    /// `put_page` can find it), compound flags for order > 0. The head's
-    /// counter is set to exactly FROZEN, erasing leftovers of failed gets.
-    pub(super) fn prep_new_block(&self, pfn: usize, order: usize) {
+    /// Check a block just unlinked from a free list (`check_new_block` with
+    /// the head's free state `from`) and make it allocated: the head goes
+    /// `from -> ALLOCATED + order (+ HEAD)` by compare-exchange, its counter
+    /// is set to exactly FROZEN (erasing leftovers of failed gets), tails get
+    /// `PG_tail` + the head pfn. On `Err` nothing was changed; the caller
+    /// quarantines the block.
+    pub(super) fn claim_block(
+        &self,
+        pfn: usize,
+        order: usize,
+        from: PageFlags,
+    ) -> Result<(), BadPage> {
+        self.check_new_block(pfn, order, from)?;
         let head = self.page(pfn);
-        let mut f = head.flags().cleared().with_order(order);
-        if order > 0 {
-            f = f.with(PageFlags::HEAD);
+        if let Err(now) = head.transition(from, from.allocated_head(order)) {
+            return Err(BadPage {
+                pfn: Some(pfn),
+                count: S::raw(head.refcount()),
+                flags: now,
+                order,
+                reason: BadPageReason::FreeListCorrupt,
+                quarantined: false,
+            });
         }
-        head.set_flags(f);
         S::set_frozen(head.refcount());
         for p in pfn + 1..pfn + (1 << order) {
             let tail = self.page(p);
@@ -110,5 +191,6 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             tail.set_next(pfn as u32);
             tail.set_prev(NONE);
         }
+        Ok(())
     }
 }

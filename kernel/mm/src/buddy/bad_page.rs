@@ -66,6 +66,11 @@ pub enum BadPageReason {
     Underflow,
     /// `get_page` overflowed the reference count.
     Overflow,
+    /// A refcount operation with an argument outside the protocol's range
+    /// (`nr` of a put not in `1..=MAX_REF_NR`).
+    InvalidArgument,
+    /// `page_ref_unfreeze` on a page that is not frozen.
+    UnfreezeNotFrozen,
 }
 
 impl From<RefcountBugKind> for BadPageReason {
@@ -75,6 +80,8 @@ impl From<RefcountBugKind> for BadPageReason {
             RefcountBugKind::PutOnFrozen => BadPageReason::PutOnFrozen,
             RefcountBugKind::Underflow => BadPageReason::Underflow,
             RefcountBugKind::Overflow => BadPageReason::Overflow,
+            RefcountBugKind::InvalidArgument => BadPageReason::InvalidArgument,
+            RefcountBugKind::UnfreezeNotFrozen => BadPageReason::UnfreezeNotFrozen,
         }
     }
 }
@@ -106,6 +113,10 @@ impl fmt::Display for BadPageReason {
             BadPageReason::PutOnFrozen => f.write_str("put_page on a frozen page"),
             BadPageReason::Underflow => f.write_str("refcount underflow"),
             BadPageReason::Overflow => f.write_str("refcount overflow"),
+            BadPageReason::InvalidArgument => f.write_str("refcount argument out of range"),
+            BadPageReason::UnfreezeNotFrozen => {
+                f.write_str("page_ref_unfreeze on a page that is not frozen")
+            }
         }
     }
 }

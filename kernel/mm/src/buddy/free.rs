@@ -15,8 +15,9 @@
 //!   order from the head's flags under the zone lock;
 //! * the CAS's Acquire pairs with the Release decrement of the allocation's
 //!   real last putter, so the freer sees that allocation's flags;
-//! * the free path validates under the zone lock (not a tail, not free, not
-//!   reserved, frozen, tails consistent) before touching any list, and
+//! * the free path validates (not a tail, allocated, not reserved, this
+//!   zone's, frozen, tails consistent) and then takes the head out of the
+//!   allocated state by compare-exchange before touching any list, and
 //!   quarantines instead of freeing if anything is off;
 //! * a descriptor that became a tail of a larger block in between has a FROZEN
 //!   counter (tails are never counted), so a stale CAS on it fails.
@@ -47,31 +48,41 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
 
     fn free_block(&self, page: &Page, order: Option<usize>) -> Result<(), BadPage> {
         let mut z = self.inner.lock();
-        match self.check_free(&mut z, page, order) {
-            Ok(Some((pfn, order))) => {
-                self.clear_block(pfn, order);
-                self.free_one(&mut z, pfn, order);
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(bad) => {
-                self.record_bad(&mut z, bad);
-                drop(z);
-                log::error!("{bad}");
-                Err(bad)
+        loop {
+            match self.check_free(&mut z, page, order) {
+                Ok(Some((pfn, order, allocated))) => {
+                    // Prove the block is allocated and make it ours in one
+                    // step: ALLOCATED -> free. Per-CPU frees and quarantines
+                    // run under other locks; if one of them changed the head
+                    // since we looked, look again (and report what it did).
+                    if page.transition(allocated, allocated.cleared()).is_err() {
+                        continue;
+                    }
+                    self.clear_tails(pfn, order);
+                    self.free_one(&mut z, pfn, order);
+                    return Ok(());
+                }
+                Ok(None) => return Ok(()),
+                Err(bad) => {
+                    self.record_bad(&mut z, bad);
+                    drop(z);
+                    log::error!("{bad}");
+                    return Err(bad);
+                }
             }
         }
     }
 
-    /// Validate a free. `Ok(Some((pfn, order)))`: free it. `Ok(None)`: the
-    /// block is quarantined, keep it out. `Err`: misuse (already quarantined
-    /// where appropriate).
+    /// Validate a free. `Ok(Some((pfn, order, head flags)))`: free it (the
+    /// flags are the expected value of the head's transition). `Ok(None)`:
+    /// the block is quarantined, keep it out. `Err`: misuse (already
+    /// quarantined where appropriate).
     fn check_free(
         &self,
         z: &mut ZoneInner,
         page: &Page,
         order: Option<usize>,
-    ) -> Result<Option<(usize, usize)>, BadPage> {
+    ) -> Result<Option<(usize, usize, PageFlags)>, BadPage> {
         let raw = S::raw(page.refcount());
         let flags = page.flags();
         let shown_order = order.unwrap_or(flags.order());
@@ -92,6 +103,13 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if !self.block_in_span(pfn, 0) {
             return Err(bad(Some(pfn), BadPageReason::OutsideZone));
         }
+        if flags.is_reserved() {
+            return Err(bad(Some(pfn), BadPageReason::Reserved));
+        }
+        if flags.zone() != self.id {
+            // Managed by another zone whose span overlaps ours.
+            return Err(bad(Some(pfn), BadPageReason::OutsideZone));
+        }
         if flags.is_quarantined() {
             return Ok(None);
         }
@@ -100,19 +118,18 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             let quarantined = self.quarantine(z, head);
             return Err(BadPage { quarantined, ..bad(Some(pfn), BadPageReason::TailPage) });
         }
-        if flags.is_reserved() {
-            return Err(bad(Some(pfn), BadPageReason::Reserved));
-        }
-        if self.is_free_locked(pfn) {
+        if !flags.is_allocated() {
+            // A free block's head (buddy or per-CPU) or a page inside a free
+            // block: the page state says so without searching.
             return Err(bad(Some(pfn), BadPageReason::DoubleFree));
         }
-        // From here on the page is the head of an allocated block (or garbage).
+        // From here on the page is the head of an allocated block.
         let allocated = flags.order();
         if !S::is_frozen(raw) {
             let quarantined = self.quarantine(z, pfn);
             return Err(BadPage { quarantined, ..bad(Some(pfn), BadPageReason::NotFrozen) });
         }
-        if allocated > MAX_ORDER || shown_order != allocated || flags.is_head() != (allocated > 0) {
+        if shown_order != allocated || flags != flags.allocated_head(allocated) {
             let quarantined = self.quarantine(z, pfn);
             let reason = BadPageReason::WrongOrder { allocated };
             return Err(BadPage { quarantined, ..bad(Some(pfn), reason) });
@@ -133,14 +150,12 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                 });
             }
         }
-        Ok(Some((pfn, allocated)))
+        Ok(Some((pfn, allocated, flags)))
     }
 
-    /// Strip the allocation flags of a validated block. Tails stay FROZEN
-    /// (they always are); the head keeps its frozen value.
-    fn clear_block(&self, pfn: usize, order: usize) {
-        let head = self.page(pfn);
-        head.set_flags(head.flags().cleared());
+    /// Strip the compound flags of a block whose head we just took out of
+    /// the allocated state. Tails stay FROZEN (they always are).
+    fn clear_tails(&self, pfn: usize, order: usize) {
         for p in pfn + 1..pfn + (1 << order) {
             let tail = self.page(p);
             tail.set_flags(tail.flags().cleared());
@@ -150,25 +165,34 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
 
     /// Mark the allocated block headed by `head_pfn` `PG_quarantined` so it
     /// never reaches a free list: its eventual free is swallowed. Refused
-    /// (false) if the block is free (the free lists stay as they are) or the
-    /// pfn is not an allocated head of this zone.
+    /// (false) unless the pfn is an allocated head of this zone (a free block,
+    /// buddy or per-CPU, stays exactly as it is). The mark is a
+    /// compare-exchange from the allocated state: a concurrent free through a
+    /// per-CPU list either wins first (then we refuse) or fails on our mark.
+    /// Zone lock held (`z`, for the counter).
     pub(super) fn quarantine(&self, z: &mut ZoneInner, head_pfn: usize) -> bool {
-        if !self.block_in_span(head_pfn, 0) || self.is_free_locked(head_pfn) {
+        if !self.block_in_span(head_pfn, 0) {
             return false;
         }
         let Some(head) = self.memmap.pfn_to_page(head_pfn) else {
             return false;
         };
-        let f = head.flags();
-        if f.is_quarantined() {
-            return true;
+        loop {
+            let f = head.flags();
+            if f.zone() != self.id {
+                return false;
+            }
+            if f.is_quarantined() {
+                return true;
+            }
+            if !f.is_allocated() {
+                return false;
+            }
+            if head.transition(f, f.with(PageFlags::QUARANTINED)).is_ok() {
+                z.quarantined += 1 << f.order();
+                return true;
+            }
         }
-        if f.is_tail() || f.is_reserved() || f.is_buddy() {
-            return false;
-        }
-        head.set_flags(f.with(PageFlags::QUARANTINED));
-        z.quarantined += 1 << f.order();
-        true
     }
 
     pub(super) fn record_bad(&self, z: &mut ZoneInner, bad: BadPage) {
@@ -179,7 +203,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// Report a refcount misuse on `head` and quarantine its block unless it
     /// is free.
     #[cold]
-    fn refcount_bug(&self, head: &Page, bug: RefcountBug) -> BadPage {
+    pub(super) fn refcount_bug(&self, head: &Page, bug: RefcountBug) -> BadPage {
         let mut z = self.inner.lock();
         let pfn = self.memmap.try_page_to_pfn(head);
         let quarantined = pfn.is_some_and(|pfn| self.quarantine(&mut z, pfn));

@@ -91,7 +91,9 @@ impl<S: RefcountScheme> Zone<'_, S> {
                 break;
             };
             let f = bp.flags();
-            if !(f.is_buddy() && f.order() == order) {
+            // Only a free block of this zone: with overlapping spans the
+            // buddy may be another zone's (Linux's page_zone_id check).
+            if !(f.is_buddy() && f.order() == order && f.zone() == self.id) {
                 break;
             }
             self.list_del(z, buddy, order);
@@ -128,7 +130,7 @@ impl<S: RefcountScheme> Zone<'_, S> {
             if let Some(p) = self.memmap.pfn_to_page(head) {
                 let f = p.flags();
                 // Blocks cached on per-CPU lists are free too.
-                if (f.is_buddy() || f.is_pcp()) && f.order() >= o {
+                if (f.is_buddy() || f.is_pcp()) && f.order() >= o && f.zone() == self.id {
                     return true;
                 }
             }
@@ -139,14 +141,51 @@ impl<S: RefcountScheme> Zone<'_, S> {
 
 #[cfg(any(test, feature = "std"))]
 impl<S: RefcountScheme> Zone<'_, S> {
-    /// Test helper: walk every free list and check the invariants the
-    /// allocator relies on (links both ways, `PG_buddy` + order on heads,
-    /// natural alignment, inside the span, non-head pages of free blocks clean
-    /// and frozen, no two free blocks overlapping, counters matching).
+    /// Test helper: walk every free list *and every per-CPU list* and check
+    /// the invariants the allocator relies on (links both ways on the free
+    /// lists, `PG_buddy` / `PG_pcp` + order + this zone's id on heads, natural
+    /// alignment, inside the span, non-head pages of free blocks clean and
+    /// frozen, no two free blocks overlapping, counters matching). Takes every
+    /// per-CPU lock, then the zone lock (the allocator's lock order).
     pub fn verify_free_lists(&self) -> Result<(), std::string::String> {
         use std::format;
+        let pcps: std::vec::Vec<_> = self.pcp.iter().map(|l| l.lock()).collect();
         let z = self.inner.lock();
         let mut seen = std::collections::BTreeMap::<usize, usize>::new();
+        // Checks shared by buddy and per-CPU blocks: alignment, span, frozen
+        // head, clean inner pages, no overlap; records the block.
+        let mut block = |p: usize, order: usize| -> Result<(), std::string::String> {
+            let page = self.page(p);
+            if p & ((1 << order) - 1) != 0 || !self.block_in_span(p, order) {
+                return Err(format!("block {p:#x}/{order} misaligned or outside the span"));
+            }
+            if !S::is_frozen(S::raw(page.refcount())) {
+                return Err(format!("free head {p:#x} not frozen: {page:?}"));
+            }
+            // Under Miri every lookup is expensive: sample the inner pages.
+            let step = if cfg!(miri) { (1 << order) / 4 } else { 1 }.max(1);
+            for q in (p + 1..p + (1 << order)).step_by(step) {
+                let t = self.page(q);
+                if t.flags() != t.flags().cleared()
+                    || t.flags().zone() != self.id
+                    || !S::is_frozen(S::raw(t.refcount()))
+                {
+                    return Err(format!("page {q:#x} inside free block {p:#x} is {t:?}"));
+                }
+            }
+            if let Some((&s, &o)) = seen.range(..p).next_back()
+                && s + (1 << o) > p
+            {
+                return Err(format!("free blocks {s:#x}/{o} and {p:#x}/{order} overlap"));
+            }
+            if let Some((&s, _)) = seen.range(p..).next()
+                && s < p + (1 << order)
+            {
+                return Err(format!("free blocks {p:#x}/{order} and {s:#x} overlap"));
+            }
+            seen.insert(p, order);
+            Ok(())
+        };
         let mut total = 0;
         for (order, area) in z.free_area.iter().enumerate() {
             let mut n = 0;
@@ -156,37 +195,14 @@ impl<S: RefcountScheme> Zone<'_, S> {
                 let p = pfn as usize;
                 let page = self.page(p);
                 let f = page.flags();
-                if !f.is_buddy() || f.order() != order {
+                if f != f.cleared().with(PageFlags::BUDDY).with_order(order) || f.zone() != self.id
+                {
                     return Err(format!("pfn {p:#x} on list {order} has flags {f}"));
                 }
                 if page.prev() != prev {
                     return Err(format!("pfn {p:#x}: prev {:#x} != {prev:#x}", page.prev()));
                 }
-                if p & ((1 << order) - 1) != 0 || !self.block_in_span(p, order) {
-                    return Err(format!("block {p:#x}/{order} misaligned or outside the span"));
-                }
-                if !S::is_frozen(S::raw(page.refcount())) {
-                    return Err(format!("free head {p:#x} not frozen"));
-                }
-                // Under Miri every lookup is expensive: sample the inner pages.
-                let step = if cfg!(miri) { (1 << order) / 4 } else { 1 }.max(1);
-                for q in (p + 1..p + (1 << order)).step_by(step) {
-                    let t = self.page(q);
-                    if t.flags() != t.flags().cleared() || !S::is_frozen(S::raw(t.refcount())) {
-                        return Err(format!("page {q:#x} inside free block {p:#x} is {t:?}"));
-                    }
-                }
-                if let Some((&s, &o)) = seen.range(..p).next_back()
-                    && s + (1 << o) > p
-                {
-                    return Err(format!("free blocks {s:#x}/{o} and {p:#x}/{order} overlap"));
-                }
-                if let Some((&s, _)) = seen.range(p..).next()
-                    && s < p + (1 << order)
-                {
-                    return Err(format!("free blocks {p:#x}/{order} and {s:#x} overlap"));
-                }
-                seen.insert(p, order);
+                block(p, order)?;
                 n += 1;
                 total += 1 << order;
                 prev = pfn;
@@ -198,6 +214,35 @@ impl<S: RefcountScheme> Zone<'_, S> {
         }
         if total != z.free {
             return Err(format!("{total} free pages listed, counter {}", z.free));
+        }
+        for (cpu, pcp) in pcps.iter().enumerate() {
+            let mut pages = 0;
+            for order in 0..=super::PCP_MAX_ORDER {
+                let mut pfn = pcp.first(order);
+                while pfn != NONE {
+                    let p = pfn as usize;
+                    let page = self.page(p);
+                    let f = page.flags();
+                    if f != f.cleared().with(PageFlags::PCP).with_order(order)
+                        || f.zone() != self.id
+                    {
+                        return Err(format!("pfn {p:#x} on cpu {cpu}'s list {order}: {f}"));
+                    }
+                    // Also catches a cycle: the block would overlap itself.
+                    block(p, order)?;
+                    pages += 1 << order;
+                    pfn = page.next();
+                }
+            }
+            if pages != pcp.count() {
+                return Err(format!("cpu {cpu}: {pages} pages listed, count {}", pcp.count()));
+            }
+        }
+        if z.free + z.quarantined + pcps.iter().map(|p| p.count()).sum::<usize>() > z.managed {
+            return Err(format!(
+                "free {} + quarantined {} + per-CPU pages exceed managed {}",
+                z.free, z.quarantined, z.managed
+            ));
         }
         Ok(())
     }

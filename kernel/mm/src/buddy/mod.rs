@@ -26,9 +26,24 @@
 //! CPU behind it for a host time slice. Linux avoids this with paravirt
 //! qspinlocks; without them an unfair lock degrades gracefully. The per-CPU
 //! lists (`pcp.rs`) keep most traffic off this lock anyway.
-//! Per-CPU page lists (Linux's pcp, a later issue) will sit in front of the
-//! zone lock for small orders: in `alloc_frozen_pages` before taking the lock
-//! and in `free_frozen_pages` before the checks, using `PageFlags::PCP`.
+//!
+//! Per-CPU page lists (Linux's pcp, `pcp.rs`) sit in front of the zone lock
+//! for orders up to [`PCP_MAX_ORDER`]: `*_pcp` allocation pops from the
+//! caller's CPU list (refilled in batches under one zone-lock acquisition),
+//! `*_pcp` frees push onto it after the same checks the zone path runs.
+//!
+//! Page states (see `page.rs`) are changed by compare-exchange wherever two
+//! paths could race (zone free vs per-CPU free vs quarantine), so a free
+//! proves the block is allocated before linking it anywhere, whatever lock the
+//! path holds.
+//!
+//! Zones may have overlapping spans (Linux's ZONE_MOVABLE): every page the
+//! zone manages carries the zone's id in its flags, and the zone merges with,
+//! frees and quarantines only pages with its own id.
+//!
+//! When the zone has no block to give, an allocation drains every per-CPU
+//! list back into it and tries once more before failing (Linux drains on its
+//! slow path), for every order.
 //!
 //! Misuse is detected in every build: see [`BadPage`].
 
@@ -44,7 +59,7 @@ pub use buddyinfo::{BuddyInfo, ZoneStats};
 pub use pcp::{NR_CPUS, PCP_BATCH, PCP_HIGH, PCP_MAX_ORDER};
 
 use crate::memmap::{MemMap, PAGES_PER_SECTION, PFN_SUBSECTION_SHIFT};
-use crate::page::{NONE, Page};
+use crate::page::{NONE, Page, PageFlags};
 use crate::refcount::{DefaultScheme, RefcountScheme};
 use crate::sync::SpinLock;
 use crate::{MAX_ORDER, NR_ORDERS};
@@ -59,6 +74,9 @@ use free_area::ZoneInner;
 /// it in a `static` through e.g. `spin::Once<Zone<'static>>`.
 pub struct Zone<'m, S: RefcountScheme = DefaultScheme> {
     name: &'static str,
+    /// The id stamped into the flags of every page the zone manages
+    /// (`1..=PageFlags::ZONE_ID_MAX`).
+    id: u32,
     memmap: &'m MemMap<S>,
     start_pfn: usize,
     end_pfn: usize,
@@ -91,9 +109,16 @@ impl fmt::Display for MemRangeError {
     }
 }
 
+/// Zone ids are handed out round robin. Only zones sharing a memmap need
+/// distinct ids: up to `ZONE_ID_MAX` (63) zones created in a row do. (A plain
+/// core atomic, also under loom: it is not part of any modelled protocol.)
+static NEXT_ZONE_ID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
 impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// A zone over `span` (pfns) of `memmap` with no free memory yet: hand
     /// memory over with [`free_memory_range`](Self::free_memory_range).
+    /// Spans of zones on one memmap may overlap; each page belongs to the zone
+    /// it was handed to.
     pub fn new(name: &'static str, memmap: &'m MemMap<S>, span: Range<usize>) -> Self {
         assert!(span.start <= span.end, "reversed zone span");
         let mut present_pages = 0;
@@ -107,8 +132,12 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             }
             pfn = next;
         }
+        let id = NEXT_ZONE_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+            % PageFlags::ZONE_ID_MAX
+            + 1;
         Zone {
             name,
+            id,
             memmap,
             start_pfn: span.start,
             end_pfn: span.end,
@@ -174,7 +203,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             let mut z = self.inner.lock();
             for p in pfn..pfn + (1 << order) {
                 let page = self.page(p);
-                page.set_flags(page.flags().cleared());
+                // Reserved -> inside a (soon) free block of this zone.
+                page.set_flags(page.flags().with_zone(self.id));
                 page.set_next(NONE);
                 page.set_prev(NONE);
                 S::set_frozen(page.refcount());
@@ -242,11 +272,18 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         }
     }
 
-    /// Whether `pfn` is currently inside a free block (takes the zone lock;
-    /// O(MAX_ORDER)).
+    /// Whether `pfn` is currently inside a free block, in the buddy or on a
+    /// per-CPU list (takes the zone lock; O(MAX_ORDER); per-CPU lists change
+    /// under their own locks, so for them it is a snapshot).
     pub fn is_page_free(&self, pfn: usize) -> bool {
         let _z = self.inner.lock();
         self.is_free_locked(pfn)
+    }
+
+    /// The id this zone stamps into the pages it manages (see
+    /// [`PageFlags::zone`]); `1..=63`.
+    pub fn id(&self) -> u32 {
+        self.id
     }
 
     /// The descriptor of a pfn the zone manages (checked by the caller).

@@ -25,12 +25,17 @@
 //! does the same), so the warm ones stay cached.
 //!
 //! A block on a per-CPU list is free: its head carries `PG_pcp` + order (tails
-//! are clean), the refcount stays FROZEN, and the double-free check
-//! (`is_free_locked`) counts `PG_pcp` heads as free, so freeing a cached page
-//! again is reported like any double free. Every free into a list is
-//! validated like a zone free (`check_free` under the zone lock would cost the
-//! lock; instead the same checks run on the block's own descriptors, and any
-//! doubt sends the block down the zone path, which reports and quarantines).
+//! are clean), the refcount stays FROZEN. Page states are unambiguous (see
+//! `page.rs`): a free proves the block is allocated by a compare-exchange of
+//! the head from exactly "allocated head of this order" to `PG_pcp`, so a
+//! double free (of a cached block, of a page inside any free block, or two
+//! concurrent frees of one block) fails that exchange without the zone lock.
+//! Every free into a list is validated like a zone free (the same checks run
+//! on the block's own descriptors, and any doubt sends the block down the
+//! zone path, which reports and quarantines). Every allocation from a list
+//! checks the block like the zone path does (`check_new_block`): a cached
+//! block whose descriptors were written while it was free is reported and
+//! quarantined, never handed out.
 
 use super::Zone;
 use crate::page::{NONE, Page, PageFlags};
@@ -109,6 +114,18 @@ impl PerCpuPages {
         page.set_prev(NONE);
         self.count -= 1 << order;
     }
+
+    /// First block of the `order` list (NONE if empty); for checkers.
+    #[cfg(any(test, feature = "std"))]
+    pub(super) fn first(&self, order: usize) -> u32 {
+        self.head[order]
+    }
+
+    /// Pages cached, all orders; for checkers.
+    #[cfg(any(test, feature = "std"))]
+    pub(super) fn count(&self) -> usize {
+        self.count
+    }
 }
 
 /// One CPU index's lock and lists, alone on a 128-byte slot (see the module
@@ -133,28 +150,43 @@ const _: () = assert!(core::mem::size_of::<PcpLock>() == 128);
 
 impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// [`alloc_frozen_pages`](Self::alloc_frozen_pages) through CPU `cpu`'s
-    /// list (orders above [`PCP_MAX_ORDER`] go straight to the zone).
+    /// list (orders above [`PCP_MAX_ORDER`] go straight to the zone). The
+    /// block popped from the list is checked like a zone allocation's
+    /// (`check_new_block`); one that fails is reported and quarantined and
+    /// the next is tried. With the list and the zone empty, every CPU's list
+    /// is drained and the zone tried once more (`alloc_frozen_pages`).
     pub fn alloc_frozen_pages_pcp(&self, cpu: usize, order: usize) -> Option<&'m Page> {
         if order > PCP_MAX_ORDER || cpu >= NR_CPUS {
             return self.alloc_frozen_pages(order);
         }
+        let mut bad = None;
         let mut pcp = self.pcp[cpu].lock();
-        if pcp.head[order] == NONE {
-            self.refill(&mut pcp, order);
-        }
-        let pfn = pcp.head[order];
-        if pfn == NONE {
-            // The zone is empty, but other CPUs may be caching pages: give
-            // them back and try the zone once more (Linux drains on OOM too).
-            drop(pcp);
-            self.drain_all_pages();
-            return self.alloc_frozen_pages(order);
-        }
-        let page = self.page(pfn as usize);
-        pcp.unlink(self, page, order, false);
+        let got = loop {
+            if pcp.head[order] == NONE {
+                self.refill(&mut pcp, order);
+            }
+            let pfn = pcp.head[order];
+            if pfn == NONE {
+                break None;
+            }
+            let (pfn, page) = (pfn as usize, self.page(pfn as usize));
+            pcp.unlink(self, page, order, false);
+            let cached = page.flags().cleared().with(PageFlags::PCP).with_order(order);
+            match self.claim_block(pfn, order, cached) {
+                Ok(()) => break Some(page),
+                Err(b) => bad = Some(self.quarantine_taken_block(pfn, order, b)),
+            }
+        };
         drop(pcp);
-        self.prep_new_block(pfn as usize, order);
-        Some(page)
+        if let Some(bad) = bad {
+            log::error!("{bad}");
+        }
+        match got {
+            Some(page) => Some(page),
+            // The zone is empty too; the zone path drains every CPU's list
+            // (ours included: its lock is dropped) and retries.
+            None => self.alloc_frozen_pages(order),
+        }
     }
 
     /// [`alloc_pages`](Self::alloc_pages) through CPU `cpu`'s list.
@@ -164,7 +196,13 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         Some(page)
     }
 
-    /// [`free_frozen_pages`](Self::free_frozen_pages) through CPU `cpu`'s list.
+    /// [`free_frozen_pages`](Self::free_frozen_pages) through CPU `cpu`'s
+    /// list. The block must be the frozen head of an allocated block of
+    /// exactly `order` of this zone with consistent tails; the head's state is
+    /// then changed from "allocated" to `PG_pcp` by compare-exchange under the
+    /// list's lock, so of two racing frees of one block only one links it.
+    /// Anything else goes down the zone path, which reports the misuse
+    /// (`Err`) and quarantines where appropriate.
     pub fn free_frozen_pages_pcp(
         &self,
         cpu: usize,
@@ -174,20 +212,25 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if order > PCP_MAX_ORDER || cpu >= NR_CPUS {
             return self.free_frozen_pages(page, order);
         }
-        let mut pcp = self.pcp[cpu].lock();
-        let Some(pfn) = self.pcp_free_ok(page, order) else {
-            drop(pcp);
+        let Some((pfn, allocated)) = self.pcp_free_ok(page, order) else {
             // The zone path validates under its lock, reports, quarantines.
             return self.free_frozen_pages(page, order);
         };
-        let head = self.page(pfn);
+        let mut pcp = self.pcp[cpu].lock();
+        let cached = allocated.cleared().with(PageFlags::PCP).with_order(order);
+        if page.transition(allocated, cached).is_err() {
+            // Another free or a quarantine changed the state since we looked:
+            // the zone path finds out which and reports it.
+            drop(pcp);
+            return self.free_frozen_pages(page, order);
+        }
+        // We own the block now: clean the tails (still FROZEN).
         for p in pfn + 1..pfn + (1 << order) {
             let tail = self.page(p);
             tail.set_flags(tail.flags().cleared());
             tail.set_next(NONE);
         }
-        head.set_flags(head.flags().cleared().with(PageFlags::PCP).with_order(order));
-        pcp.push(self, head, pfn, order);
+        pcp.push(self, page, pfn, order);
         if pcp.count > PCP_HIGH {
             self.drain_some(&mut pcp, PCP_BATCH, order);
         }
@@ -196,34 +239,30 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
 
     /// `put_page` whose final free goes through CPU `cpu`'s list. The order
     /// comes from the head found in the page once the put has won (see the
-    /// ABA notes in `free.rs`).
+    /// ABA notes in `free.rs`). A refcount misuse is reported once (the put is
+    /// not retried: a second decrement could drop a new owner's reference).
     pub fn put_page_pcp(&self, cpu: usize, page: &Page) -> Result<bool, super::BadPage> {
         let head = self.memmap.compound_head(page);
         match S::sub_and_test(head.refcount(), 1) {
             Ok(false) => Ok(false),
             Ok(true) => self.free_frozen_pages_pcp(cpu, head, head.flags().order()).map(|()| true),
-            Err(_) => self.put_page(page),
+            Err(bug) => Err(self.refcount_bug(head, bug)),
         }
     }
 
-    /// Whether `page` is the head of an allocated block of exactly `order`,
-    /// frozen, with consistent tails, and not already free: then its pfn.
-    /// Anything else returns None (the zone path then reports it).
-    fn pcp_free_ok(&self, page: &Page, order: usize) -> Option<usize> {
+    /// Whether `page` is the frozen head of an allocated block of exactly
+    /// `order` of this zone, with consistent tails: then its pfn and the
+    /// head's flags (the expected value of the free's transition). Anything
+    /// else returns None (the zone path then reports it). Lock-free: the
+    /// transition re-checks the head atomically.
+    fn pcp_free_ok(&self, page: &Page, order: usize) -> Option<(usize, PageFlags)> {
         let pfn = self.memmap.try_page_to_pfn(page)?;
         let f = page.flags();
-        let allocated_head = !f.is_tail()
-            && !f.is_buddy()
-            && !f.is_pcp()
-            && !f.is_reserved()
-            && !f.is_quarantined()
-            && f.order() == order
-            && f.is_head() == (order > 0);
-        if !allocated_head
+        if f != f.allocated_head(order)
+            || f.zone() != self.id
             || !S::is_frozen(S::raw(page.refcount()))
             || !self.block_in_span(pfn, order)
             || pfn & ((1 << order) - 1) != 0
-            || self.is_free_locked(pfn)
         {
             return None;
         }
@@ -231,7 +270,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             let t = self.page(p);
             t.flags().is_tail() && t.tail_head_pfn() as usize == pfn
         });
-        tails_ok.then_some(pfn)
+        tails_ok.then_some((pfn, f))
     }
 
     /// Moves up to `PCP_BATCH` pages' worth of `order` blocks from the zone
@@ -242,6 +281,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         let mut z = self.inner.lock();
         for _ in 0..blocks {
             let Some(pfn) = self.take_checked_block(&mut z, order, &mut bad) else { break };
+            // Inside a free block (zone lock) -> PG_pcp (this list's lock,
+            // held): both owners are ours here, a store suffices.
             let head = self.page(pfn);
             head.set_flags(head.flags().cleared().with(PageFlags::PCP).with_order(order));
             pcp.push(self, head, pfn, order);
@@ -257,6 +298,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// `first` (the one a free just overfilled) and going round the others
     /// (Linux's `free_pcppages_bulk` does the same).
     fn drain_some(&self, pcp: &mut PerCpuPages, pages: usize, first: usize) {
+        let mut bad = None;
         let mut z = self.inner.lock();
         let mut moved = 0;
         for i in 0..=PCP_MAX_ORDER {
@@ -265,10 +307,23 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                 let pfn = pcp.tail[order] as usize;
                 let head = self.page(pfn);
                 pcp.unlink(self, head, order, true);
-                head.set_flags(head.flags().cleared());
                 moved += 1 << order;
+                // PG_pcp -> inside a free block. Both owners are held (list
+                // and zone lock); the exchange still proves the head was what
+                // the list says: anything else is left out and reported.
+                let f = head.flags();
+                let cached = f.cleared().with(PageFlags::PCP).with_order(order);
+                if f.zone() != self.id || head.transition(cached, f.cleared()).is_err() {
+                    let b = self.corrupt_cached_block(&mut z, pfn, order);
+                    bad = Some(b);
+                    continue;
+                }
                 self.free_one(&mut z, pfn, order);
             }
+        }
+        drop(z);
+        if let Some(bad) = bad {
+            log::error!("{bad}");
         }
     }
 

@@ -10,7 +10,7 @@
 //!                          scrubbed back to FROZEN from 0xC000_0000 on
 //! ```
 
-use super::{RefcountBug, RefcountBugKind, RefcountScheme};
+use super::{MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind, RefcountScheme};
 use crate::sync::{AtomicU32, Ordering::*, store_refcount};
 
 /// The frozen-bit scheme: bit 31 set = owned by nobody.
@@ -66,16 +66,29 @@ impl RefcountScheme for Frozen {
 
     #[inline]
     fn add_unless_frozen(c: &AtomicU32, nr: u32) -> bool {
+        // Out of the protocol's range (see MAX_REF_NR): refused before any
+        // write. With nr a constant 1 (get_page_unless_frozen) this folds away.
+        if nr == 0 || nr > MAX_REF_NR {
+            return false;
+        }
         // ONE unconditional add, checked afterwards: no loop on the hot path.
         // SeqCst like Linux (which keeps page_ref_add_unless fully ordered);
         // Acquire is what correctness needs: on success it pairs with the
         // Release of the last put / unfreeze / init_page_count that published
         // the page, so we see its contents and the allocator's flag writes.
-        let v = c.fetch_add(nr, SeqCst).wrapping_add(nr);
+        let old = c.fetch_add(nr, SeqCst);
+        let v = old.wrapping_add(nr);
         if v & Self::FROZEN == 0 {
             // Owned (including the revive of a transient 0: we now own a
             // reference and the stalled putter's 0 -> FROZEN CAS will fail).
             return true;
+        }
+        if old & Self::FROZEN == 0 {
+            // An owned count pushed over MAX_COUNT: not a frozen page, so our
+            // add is no harmless leftover. Undo it (Relaxed: nothing to
+            // publish, we take no reference).
+            c.fetch_sub(nr, Relaxed);
+            return false;
         }
         // Frozen: our increment is a harmless leftover (nobody owns the page,
         // and the next owner overwrites the word). Bound the leftovers.
@@ -87,16 +100,32 @@ impl RefcountScheme for Frozen {
 
     #[inline]
     fn sub_and_test(c: &AtomicU32, nr: u32) -> Result<bool, RefcountBug> {
-        debug_assert!(nr != 0 && nr & Self::FROZEN == 0);
-        // Release: our writes to the page happen before whoever frees it.
-        // Acquire: if we are the last, we see every other holder's writes.
-        let old = c.fetch_sub(nr, AcqRel);
+        // nr 0 would make a transient 0 look like "our" last put (and steal
+        // another putter's free); checked in every build.
+        if nr == 0 || nr > MAX_REF_NR {
+            return Err(RefcountBug {
+                raw: c.load(Relaxed),
+                kind: RefcountBugKind::InvalidArgument,
+            });
+        }
+        // Release: our reads and writes of the page happen before whoever
+        // frees it. No Acquire needed here: only the freer needs it, and the
+        // freer always goes through the CAS below, whose Acquire reads the
+        // value our decrement wrote, which continues the release sequence of
+        // every earlier decrement (docs/refcount.md, "Orderings").
+        let old = c.fetch_sub(nr, Release);
         if old == nr {
-            // Count hit 0. Claim the free: 0 -> FROZEN. Acquire on success
-            // (also pairs with a reviver's put that left the 0 we now see, in
-            // the ABA case: see README "last-put ABA"). If it fails, a
-            // speculative getter revived the page 0 -> 1 and owns it now.
-            return Ok(c.compare_exchange(0, Self::FROZEN, Acquire, Relaxed).is_ok());
+            // Count hit 0. Claim the free: 0 -> FROZEN. Acquire on success:
+            // pairs with the Release decrements of every other holder (and of
+            // a reviver whose put left the 0 we now see, in the ABA case: see
+            // README "last-put ABA"). If it fails, a speculative getter revived
+            // the page 0 -> 1 and owns it now.
+            let won = c.compare_exchange(0, Self::FROZEN, Acquire, Relaxed).is_ok();
+            #[cfg(loom)]
+            if !won {
+                loom_probe::REVIVED_IN_PUT.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            }
+            return Ok(won);
         }
         if old & Self::FROZEN == 0 && old > nr {
             return Ok(false);
@@ -124,27 +153,45 @@ impl RefcountScheme for Frozen {
 
     #[inline]
     fn freeze(c: &AtomicU32, expected: u32) -> bool {
-        debug_assert!(expected != 0 && expected & Self::FROZEN == 0);
-        // AcqRel: Acquire so the freezer sees the writes of every reference
-        // holder that dropped out before; Release so its own prior writes are
-        // visible to whoever later unfreezes/frees.
-        c.compare_exchange(expected, Self::FROZEN, AcqRel, Relaxed).is_ok()
+        // expected 0 would freeze a putter's transient 0 and steal its free.
+        if expected == 0 || expected > MAX_COUNT {
+            return false;
+        }
+        // Acquire: the freezer sees the writes of every reference holder that
+        // dropped out before (their puts are Release). No Release needed: a
+        // frozen page is exclusively the freezer's; what it wrote before
+        // reaches the next user through its unfreeze (Release) or through the
+        // allocator's locks when it frees the page.
+        c.compare_exchange(expected, Self::FROZEN, Acquire, Relaxed).is_ok()
     }
 
     #[inline]
-    fn unfreeze(c: &AtomicU32, count: u32) {
-        debug_assert!(count & Self::FROZEN == 0);
-        // A lasting 0 here means a descriptor that was never initialised
-        // (zero-filled memory): refcount.md's "steady-state 0".
-        debug_assert!(
-            Self::is_frozen(c.load(Relaxed)),
-            "page_ref_unfreeze on a page that is not frozen: {:#x}",
-            c.load(Relaxed)
-        );
-        // Release: publishes everything the freezer did; a speculative getter
-        // whose add succeeds on `count` acquires it. The store overwrites
-        // leftovers of failed gets.
-        store_refcount(c, count, Release);
+    fn try_unfreeze(c: &AtomicU32, count: u32) -> Result<(), RefcountBug> {
+        if count == 0 || count > MAX_COUNT {
+            // 0 would be a lasting 0: revivable by a speculative get while the
+            // frozen owner still holds the page.
+            return Err(RefcountBug {
+                raw: c.load(Relaxed),
+                kind: RefcountBugKind::InvalidArgument,
+            });
+        }
+        // Replace whatever frozen value is there (FROZEN + leftovers) by
+        // `count`, but only a frozen value: a compare-exchange detects exactly
+        // that the page was not frozen (a live count, or a lasting 0 from
+        // zero-filled memory) and leaves it untouched. It retries only while
+        // failed gets keep adding leftovers (bounded by the CPUs).
+        // Release on success: publishes everything the freezer did; a
+        // speculative getter whose add succeeds on `count` acquires it.
+        let mut v = c.load(Relaxed);
+        loop {
+            if !Self::is_frozen(v) {
+                return Err(RefcountBug { raw: v, kind: RefcountBugKind::UnfreezeNotFrozen });
+            }
+            match c.compare_exchange_weak(v, count, Release, Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(now) => v = now,
+            }
+        }
     }
 
     #[inline]
@@ -167,6 +214,16 @@ impl RefcountScheme for Frozen {
         let v = c.load(Relaxed);
         if Self::is_frozen(v) { 0 } else { v }
     }
+}
+
+/// Test-only instrumentation for the loom models (`--cfg loom`): proves that
+/// a model explored a given interleaving of the real code.
+#[cfg(loom)]
+pub mod loom_probe {
+    /// Times a last put's `0 -> FROZEN` CAS failed because a speculative get
+    /// revived the page `0 -> 1` in between (refcount.md case 1).
+    pub static REVIVED_IN_PUT: core::sync::atomic::AtomicUsize =
+        core::sync::atomic::AtomicUsize::new(0);
 }
 
 impl Frozen {

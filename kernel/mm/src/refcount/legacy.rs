@@ -7,7 +7,7 @@
 //! removes. There is no transient state in the last put (`fetch_sub == 1`
 //! frees), hence no revive race and no last-put ABA.
 
-use super::{RefcountBug, RefcountBugKind, RefcountScheme};
+use super::{MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind, RefcountScheme};
 use crate::sync::{AtomicU32, Ordering::*, store_refcount};
 
 /// The "zero is dead" scheme.
@@ -25,10 +25,14 @@ impl RefcountScheme for Legacy {
 
     #[inline]
     fn add_unless_frozen(c: &AtomicU32, nr: u32) -> bool {
+        if nr == 0 || nr > MAX_REF_NR {
+            return false;
+        }
         // Relaxed load: only a guess for the first CAS.
         let mut v = c.load(Relaxed);
         loop {
-            if v == 0 {
+            // Dead, or the add would leave the owned range: fail.
+            if v == 0 || v > MAX_COUNT - nr {
                 return false;
             }
             // SeqCst on success, as Linux's atomic_add_unless (fully ordered);
@@ -43,6 +47,12 @@ impl RefcountScheme for Legacy {
 
     #[inline]
     fn sub_and_test(c: &AtomicU32, nr: u32) -> Result<bool, RefcountBug> {
+        if nr == 0 || nr > MAX_REF_NR {
+            return Err(RefcountBug {
+                raw: c.load(Relaxed),
+                kind: RefcountBugKind::InvalidArgument,
+            });
+        }
         // AcqRel: Release publishes our writes to the freer, Acquire lets the
         // freer (old == nr) see everybody's.
         let old = c.fetch_sub(nr, AcqRel);
@@ -72,17 +82,28 @@ impl RefcountScheme for Legacy {
 
     #[inline]
     fn freeze(c: &AtomicU32, expected: u32) -> bool {
-        debug_assert!(expected != 0);
-        // AcqRel: see Frozen::freeze.
-        c.compare_exchange(expected, 0, AcqRel, Relaxed).is_ok()
+        // expected 0 would "freeze" a dead page: refused.
+        if expected == 0 || expected > MAX_COUNT {
+            return false;
+        }
+        // Acquire: see Frozen::freeze.
+        c.compare_exchange(expected, 0, Acquire, Relaxed).is_ok()
     }
 
     #[inline]
-    fn unfreeze(c: &AtomicU32, count: u32) {
-        debug_assert!(count != 0);
-        debug_assert_eq!(c.load(Relaxed), 0, "page_ref_unfreeze on a live page");
-        // Release: see Frozen::unfreeze.
-        store_refcount(c, count, Release);
+    fn try_unfreeze(c: &AtomicU32, count: u32) -> Result<(), RefcountBug> {
+        if count == 0 || count > MAX_COUNT {
+            return Err(RefcountBug {
+                raw: c.load(Relaxed),
+                kind: RefcountBugKind::InvalidArgument,
+            });
+        }
+        // 0 -> count, only from 0 (nothing adds to a dead page, so one CAS):
+        // a live page is reported and left alone. Release: see
+        // Frozen::try_unfreeze.
+        c.compare_exchange(0, count, Release, Relaxed)
+            .map(|_| ())
+            .map_err(|raw| RefcountBug { raw, kind: RefcountBugKind::UnfreezeNotFrozen })
     }
 
     #[inline]

@@ -24,6 +24,9 @@ mod frozen;
 mod legacy;
 
 pub use frozen::Frozen;
+/// Loom-only instrumentation of the real code (see `tests/loom.rs`).
+#[cfg(loom)]
+pub use frozen::loom_probe as frozen_loom_probe;
 pub use legacy::Legacy;
 
 use crate::page::Page;
@@ -65,6 +68,13 @@ pub enum RefcountBugKind {
     Underflow,
     /// `get_page` would overflow the owned range (2^31 - 1 references).
     Overflow,
+    /// An argument outside the protocol's range: `nr` of a get or put not in
+    /// `1..=MAX_REF_NR`, an unfreeze/freeze count not in `1..=MAX_COUNT`.
+    /// Refused without touching the counter.
+    InvalidArgument,
+    /// `page_ref_unfreeze` on a page that is not frozen: refused, the live
+    /// count is left as it was.
+    UnfreezeNotFrozen,
 }
 
 impl fmt::Display for RefcountBugKind {
@@ -74,9 +84,21 @@ impl fmt::Display for RefcountBugKind {
             RefcountBugKind::PutOnFrozen => "put_page on a frozen page",
             RefcountBugKind::Underflow => "refcount underflow",
             RefcountBugKind::Overflow => "refcount overflow",
+            RefcountBugKind::InvalidArgument => "refcount argument out of range",
+            RefcountBugKind::UnfreezeNotFrozen => "page_ref_unfreeze on a page that is not frozen",
         })
     }
 }
+
+/// Largest `nr` a speculative get or a put accepts (2^16). Bounding it keeps
+/// the frozen-bit argument sound: with at most one get in flight per CPU
+/// ([`NR_CPUS`](crate::NR_CPUS) = 64) the leftovers of failed gets stay below
+/// `SCRUB_LIMIT + 64 * 2^16 < 2^32`, so no get can carry a frozen value with
+/// leftovers over the top into the owned range.
+pub const MAX_REF_NR: u32 = 1 << 16;
+/// Largest reference count a page can hold, and the largest `count` that
+/// `page_ref_unfreeze` / `page_ref_freeze` accept (2^31 - 1, both schemes).
+pub const MAX_COUNT: u32 = 0x7FFF_FFFF;
 
 /// A page refcount protocol, operating on the raw counter word.
 ///
@@ -93,13 +115,16 @@ pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
 
     /// Speculative get of `nr` references through a possibly stale pointer:
     /// succeeds only if the page is owned (not frozen). Acquire on success.
+    /// `nr` outside `1..=MAX_REF_NR` is refused (false, counter untouched);
+    /// a get that would overflow the owned range fails and is undone.
     fn add_unless_frozen(c: &AtomicU32, nr: u32) -> bool;
 
     /// Drop `nr` references. `Ok(true)`: the count reached zero and the caller
     /// must free the page (it has Acquire ordering and the counter is left
     /// FROZEN). `Ok(false)`: other references remain (or a speculative getter
     /// revived the page and now owns the free). `Err`: the page had fewer than
-    /// `nr` references; the counter was restored and nobody frees.
+    /// `nr` references (the counter was restored and nobody frees), or `nr`
+    /// is outside `1..=MAX_REF_NR` (`InvalidArgument`, counter untouched).
     fn sub_and_test(c: &AtomicU32, nr: u32) -> Result<bool, RefcountBug>;
 
     /// `get_page`: the caller already holds a reference, so a plain increment.
@@ -109,12 +134,23 @@ pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
     fn get(c: &AtomicU32) -> Result<(), RefcountBug>;
 
     /// `page_ref_freeze`: `expected -> FROZEN` if the count is exactly
-    /// `expected` (AcqRel). Later speculative gets fail until `unfreeze`.
+    /// `expected` (Acquire). Later speculative gets fail until `unfreeze`.
+    /// `expected` outside `1..=MAX_COUNT` is refused (false).
     fn freeze(c: &AtomicU32, expected: u32) -> bool;
 
     /// `page_ref_unfreeze`: the page must be frozen (by us); publish it with
-    /// `count` references (Release), overwriting any leftovers.
-    fn unfreeze(c: &AtomicU32, count: u32);
+    /// `count` references (Release), overwriting any leftovers. Refused,
+    /// counter untouched, if `count` is outside `1..=MAX_COUNT`
+    /// (`InvalidArgument`: an unfreeze to 0 would leave a lasting, revivable
+    /// 0) or the page is not frozen (`UnfreezeNotFrozen`, detected exactly by
+    /// the compare-exchange that would publish `count`).
+    fn try_unfreeze(c: &AtomicU32, count: u32) -> Result<(), RefcountBug>;
+
+    /// [`try_unfreeze`](Self::try_unfreeze) as a bool (true: unfrozen).
+    #[inline]
+    fn unfreeze(c: &AtomicU32, count: u32) -> bool {
+        Self::try_unfreeze(c, count).is_ok()
+    }
 
     /// `set_page_count_frozen`: plain store of FROZEN (allocator init paths).
     fn set_frozen(c: &AtomicU32);
@@ -192,10 +228,18 @@ pub fn page_ref_freeze(page: &Page, expected: u32) -> bool {
     DefaultScheme::freeze(page.refcount(), expected)
 }
 
-/// Unfreeze a page we froze, publishing it with `count` references.
+/// Unfreeze a page we froze, publishing it with `count` (`1..=MAX_COUNT`)
+/// references. Misuse (the page is not frozen, or `count` is out of range) is
+/// logged, refused (the counter is left as it was) and returns false.
 #[inline]
-pub fn page_ref_unfreeze(page: &Page, count: u32) {
-    DefaultScheme::unfreeze(page.refcount(), count)
+pub fn page_ref_unfreeze(page: &Page, count: u32) -> bool {
+    match DefaultScheme::try_unfreeze(page.refcount(), count) {
+        Ok(()) => true,
+        Err(bug) => {
+            report_unzoned(page, "page_ref_unfreeze", bug);
+            false
+        }
+    }
 }
 
 /// Store FROZEN (allocator init paths only).

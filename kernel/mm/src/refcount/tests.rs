@@ -196,6 +196,109 @@ fn frozen_scrub_keeps_huge_nr_failures_frozen() {
     assert!(c.load(Relaxed) < Frozen::SCRUB_LIMIT);
 }
 
+/// A failed put on a page with leftovers at the limit scrubs them on repair
+/// (kills cargo-mutants' `>=` -> `<` in `Frozen::repair_put`).
+#[test]
+fn frozen_failed_put_on_leftovers_scrubs() {
+    let c = AtomicU32::new(Frozen::SCRUB_LIMIT + 5);
+    assert_eq!(Frozen::sub_and_test(&c, 1).unwrap_err().kind, RefcountBugKind::PutOnFrozen);
+    assert_eq!(c.load(Relaxed), Frozen::FROZEN);
+    let c = AtomicU32::new(Frozen::FROZEN + 5);
+    assert!(Frozen::sub_and_test(&c, 1).is_err());
+    assert_eq!(c.load(Relaxed), Frozen::FROZEN + 5, "below the limit: kept");
+}
+
+/// Arguments outside the protocol's range are refused without touching the
+/// counter, in every build (issue 10, item 3).
+fn argument_ranges<S: RefcountScheme>() {
+    let c = new::<S>();
+    S::init_count(&c);
+    for nr in [0, MAX_REF_NR + 1, u32::MAX] {
+        assert_eq!(S::sub_and_test(&c, nr).unwrap_err().kind, RefcountBugKind::InvalidArgument);
+        assert!(!S::add_unless_frozen(&c, nr));
+        assert_eq!(S::raw(&c), 1, "nr {nr:#x} changed the counter");
+    }
+    assert!(S::add_unless_frozen(&c, MAX_REF_NR));
+    assert_eq!(S::sub_and_test(&c, MAX_REF_NR), Ok(false));
+    assert!(!S::freeze(&c, 0));
+    assert!(!S::freeze(&c, MAX_COUNT + 1));
+    assert_eq!(S::raw(&c), 1);
+    // Unfreeze of a live page: refused exactly, count kept.
+    assert_eq!(S::try_unfreeze(&c, 2).unwrap_err().kind, RefcountBugKind::UnfreezeNotFrozen);
+    assert_eq!(S::count(&c), 1);
+    assert!(S::freeze(&c, 1));
+    for bad in [0, MAX_COUNT + 1, u32::MAX] {
+        assert_eq!(S::try_unfreeze(&c, bad).unwrap_err().kind, RefcountBugKind::InvalidArgument);
+        assert!(S::is_frozen(S::raw(&c)));
+    }
+    assert!(S::unfreeze(&c, MAX_COUNT));
+    assert_eq!(S::count(&c), MAX_COUNT);
+}
+
+/// `freeze` refuses `expected` outside `1..=MAX_COUNT` even when the counter
+/// holds exactly that value (a transient 0, or FROZEN itself).
+#[test]
+fn frozen_freeze_argument_range() {
+    let c = AtomicU32::new(0);
+    assert!(!Frozen::freeze(&c, 0), "froze a transient 0");
+    assert_eq!(c.load(Relaxed), 0);
+    let c = AtomicU32::new(Frozen::FROZEN);
+    assert!(!Frozen::freeze(&c, MAX_COUNT + 1));
+    let c = AtomicU32::new(u32::MAX);
+    assert!(!Frozen::freeze(&c, u32::MAX));
+    assert_eq!(c.load(Relaxed), u32::MAX);
+    let c = AtomicU32::new(MAX_COUNT);
+    assert!(Frozen::freeze(&c, MAX_COUNT));
+    assert_eq!(c.load(Relaxed), Frozen::FROZEN);
+}
+
+/// The legacy scheme's bounds at their edges (get overflow, freeze range).
+#[test]
+fn legacy_argument_edges() {
+    let c = AtomicU32::new(MAX_COUNT - 1);
+    assert!(Legacy::add_unless_frozen(&c, 1));
+    assert_eq!(c.load(Relaxed), MAX_COUNT);
+    assert!(!Legacy::add_unless_frozen(&c, 1), "count pushed over MAX_COUNT");
+    assert_eq!(c.load(Relaxed), MAX_COUNT);
+    let c = AtomicU32::new(0);
+    assert!(!Legacy::freeze(&c, 0), "froze a dead page");
+    let c = AtomicU32::new(u32::MAX);
+    assert!(!Legacy::freeze(&c, u32::MAX));
+    assert_eq!(c.load(Relaxed), u32::MAX);
+    let c = AtomicU32::new(MAX_COUNT);
+    assert!(Legacy::freeze(&c, MAX_COUNT));
+    assert_eq!(c.load(Relaxed), 0);
+}
+
+#[test]
+fn bug_kinds_display() {
+    use std::format;
+    assert_eq!(format!("{}", RefcountBugKind::Underflow), "refcount underflow");
+    assert_eq!(format!("{}", RefcountBugKind::InvalidArgument), "refcount argument out of range");
+    assert_eq!(
+        format!("{}", RefcountBugKind::UnfreezeNotFrozen),
+        "page_ref_unfreeze on a page that is not frozen"
+    );
+}
+
+#[test]
+fn argument_ranges_frozen() {
+    argument_ranges::<Frozen>();
+}
+#[test]
+fn argument_ranges_legacy() {
+    argument_ranges::<Legacy>();
+}
+
+#[test]
+fn page_ref_unfreeze_reports_misuse() {
+    let p = Page::new(DefaultScheme::FROZEN);
+    assert!(!page_ref_unfreeze(&p, 0));
+    assert!(page_ref_unfreeze(&p, 3));
+    assert!(!page_ref_unfreeze(&p, 1), "unfreeze of a live page accepted");
+    assert_eq!(page_count(&p), 3);
+}
+
 #[test]
 fn frozen_page_count_hides_leftovers() {
     for raw in [Frozen::FROZEN, Frozen::FROZEN + 1, 0xBFFF_FFFF, 0xFFFF_FFFF] {
@@ -207,6 +310,11 @@ fn frozen_page_count_hides_leftovers() {
 fn frozen_owned_overflow_fails_get() {
     let c = AtomicU32::new(0x7FFF_FFFF);
     assert!(!Frozen::add_unless_frozen(&c, 1), "wrapping into FROZEN is a failed get");
+    // ... and undone: the owners' count survives (not a frozen leftover).
+    assert_eq!(c.load(Relaxed), 0x7FFF_FFFF);
+    let c = AtomicU32::new(0x7FFF_FFF0);
+    assert!(!Frozen::add_unless_frozen(&c, MAX_REF_NR));
+    assert_eq!(c.load(Relaxed), 0x7FFF_FFF0);
     let c = AtomicU32::new(0x7FFF_FFFF);
     let e = Frozen::get(&c).unwrap_err();
     assert_eq!(e.kind, RefcountBugKind::Overflow);
@@ -258,6 +366,8 @@ fn page_functions_default_scheme() {
     assert_eq!(page_ref_count_raw(&p), DefaultScheme::FROZEN);
     init_page_count(&p);
     assert_eq!(page_count(&p), 1);
+    assert!(get_page_unless_frozen(&p));
+    assert!(!page_ref_sub_and_test(&p, 1));
     get_page(&p);
     assert!(page_ref_add_unless_frozen(&p, 2));
     assert_eq!(page_count(&p), 4);
