@@ -152,7 +152,7 @@ debug: image
 	$(QEMU_X86) -serial mon:stdio -display none -s -S
 endif
 
-## miri       every mm host test under Miri (~20 min; make test runs a quick subset)
+## miri       every mm host test under Miri (20+ min; make test runs a quick subset)
 miri: setup
 	MIRIFLAGS="$${MIRIFLAGS:--Zmiri-ignore-leaks}" $(CARGO) miri test -j$(JOBS) -p mm --target-dir target/miri
 
