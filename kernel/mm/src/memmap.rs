@@ -55,12 +55,19 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 /// block): every descriptor of a section is initialised eagerly, and
 /// interpreting 32768 initialisations per test memmap would take minutes. The
 /// code is otherwise identical.
-pub const PFN_SECTION_SHIFT: usize = if cfg!(miri) { 11 } else { 15 };
+///
+/// Loom uses the Miri sizes too (and small subsections, below).
+pub const PFN_SECTION_SHIFT: usize = if cfg!(any(miri, loom)) { 11 } else { 15 };
 /// Pages per section: 2^15 = 128 MiB of RAM (2^11 under Miri).
 pub const PAGES_PER_SECTION: usize = 1 << PFN_SECTION_SHIFT;
 /// log2 of pages per subsection: 9 (2 MiB, Linux's `SUBSECTION_SHIFT` 21
 /// minus `PAGE_SHIFT` 12). The unit in which descriptors are paid for.
-pub const PFN_SUBSECTION_SHIFT: usize = 9;
+///
+/// Under `--cfg loom` it is 5 (32 pages): every descriptor is four loom
+/// atomics, each a tracked object, and every initialising store a loom
+/// operation, so the loom models of `tests/loom.rs` build a real `Zone` on a
+/// 32-page memmap. The code is otherwise identical.
+pub const PFN_SUBSECTION_SHIFT: usize = if cfg!(loom) { 5 } else { 9 };
 /// Pages per subsection: 512 (2 MiB of RAM).
 pub const PAGES_PER_SUBSECTION: usize = 1 << PFN_SUBSECTION_SHIFT;
 /// Subsections per section: 64 (4 under Miri); one bit each in a `u64` mask.
@@ -74,7 +81,7 @@ pub const SECTION_BITS: u32 = 12;
 /// Under Miri the table has only 8 slots (64 MiB with Miri's small sections):
 /// Miri retags the whole `MemMap` on every `&self` call, once per atomic
 /// slot, which with 4096 slots made each `pfn_to_page` take milliseconds.
-pub const MAX_SECTIONS: usize = if cfg!(miri) { 8 } else { 1 << SECTION_BITS };
+pub const MAX_SECTIONS: usize = if cfg!(any(miri, loom)) { 8 } else { 1 << SECTION_BITS };
 /// First pfn beyond what the memmap can describe.
 pub const MAX_PFN: usize = MAX_SECTIONS * PAGES_PER_SECTION;
 /// Bytes of descriptors of a whole section (512 KiB).

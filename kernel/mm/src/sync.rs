@@ -39,8 +39,10 @@ pub(crate) fn store_refcount(c: &AtomicU32, v: u32, order: Ordering) {
 /// more threads than cores; a descheduled holder would then make every waiter
 /// burn its whole time slice, so with `std` the waiter yields instead. Lock
 /// semantics are identical.
+#[cfg(not(loom))]
 pub(crate) struct LockRelax;
 
+#[cfg(not(loom))]
 impl spin::relax::RelaxStrategy for LockRelax {
     #[inline]
     fn relax() {
@@ -53,4 +55,23 @@ impl spin::relax::RelaxStrategy for LockRelax {
 
 /// The zone lock and the per-CPU page lists' locks: a plain test-and-set
 /// spinlock (see `buddy/mod.rs` for why not a ticket lock).
+#[cfg(not(loom))]
 pub(crate) type SpinLock<T> = spin::mutex::SpinMutex<T, LockRelax>;
+
+/// Under loom the zone and per-CPU locks are loom's mutex: a spin on a
+/// non-loom atomic would never yield to loom's scheduler, and loom must see
+/// the lock's acquire/release to order the data it protects. Same `lock()`
+/// shape as the spinlock (the guard, no poisoning).
+#[cfg(loom)]
+pub(crate) struct SpinLock<T>(loom::sync::Mutex<T>);
+
+#[cfg(loom)]
+impl<T> SpinLock<T> {
+    pub(crate) fn new(v: T) -> Self {
+        Self(loom::sync::Mutex::new(v))
+    }
+
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap()
+    }
+}

@@ -24,7 +24,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering::*};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use mm::{Frozen, Legacy, Page, RefcountScheme};
+use mm::{Frozen, Legacy, Page, RefcountScheme, Zone};
 use std::sync::atomic::AtomicUsize as Seen;
 
 /// Counts, across all explored executions, how often an interesting
@@ -427,3 +427,143 @@ both!(
     freeze_vs_get,
     last_put_aba
 );
+
+/// The zone models' setup: a real `Zone` over pfns 0..4 of a 32-page memmap
+/// (loom's subsection size, `memmap.rs`), everything free (one order-2
+/// block), then an order-1 block allocated with one reference. Returns the
+/// zone and the block's head pfn.
+fn zone_with_order1_block<S: RefcountScheme>() -> (std::sync::Arc<Zone<'static, S>>, usize) {
+    let zone = mm::testing::zone::<S>(&[0..4]);
+    let head = zone.alloc_pages(1).expect("order-1 block");
+    let pfn = zone.page_to_pfn(head);
+    (std::sync::Arc::new(zone), pfn)
+}
+
+/// After the race: the block was freed once, all 4 pages are back in the
+/// zone (after draining the per-CPU lists) and every list is consistent.
+fn zone_final_check<S: RefcountScheme>(zone: &Zone<'static, S>) {
+    zone.verify_free_lists().unwrap();
+    zone.drain_all_pages();
+    zone.verify_free_lists().unwrap();
+    assert_eq!(zone.nr_free_pages(), 4, "block leaked or freed twice");
+    assert_eq!(zone.nr_free(2), 1, "the freed order-1 block did not merge back");
+}
+
+/// 7. The zone's put-and-free on the per-CPU path, on the real `Zone`: two
+///    holders of an order-1 block each `put_page_pcp` through the *tail* page
+///    (`compound_head`), on different CPU indexes. Exactly one frees (the
+///    order read from the head after the winning put), the block ends on the
+///    freer's per-CPU list, and the freer, which rewrites the block's
+///    contents, is ordered after the other holder's writes (its put's
+///    Release, the freer's 0 -> FROZEN Acquire): loom reports the contents
+///    race if either is weakened.
+fn zone_pcp_put_tail<S: RefcountScheme>() {
+    static EACH_FREED: [Seen; 2] = [Seen::new(0), Seen::new(0)];
+    model(|| {
+        let (zone, pfn) = zone_with_order1_block::<S>();
+        let tail = zone.pfn_to_page(pfn + 1).unwrap();
+        zone.get_page(tail).unwrap();
+        assert_eq!(zone.page_count(tail), 2);
+        // Each holder's part of the page contents.
+        let data = Arc::new([UnsafeCell::new(0usize), UnsafeCell::new(0usize)]);
+        let holder = move |me: usize, zone: &Zone<'static, S>, data: &[UnsafeCell<usize>; 2]| {
+            data[me].with_mut(|d| unsafe { *d = me + 1 });
+            let tail = zone.pfn_to_page(pfn + 1).unwrap();
+            let freed = zone.put_page_pcp(me, tail).expect("put_page_pcp");
+            if freed {
+                // The freer sees the other holder's writes, then reuses
+                // (poisons) the whole block.
+                let other = 1 - me;
+                assert_eq!(data[other].with(|d| unsafe { *d }), other + 1);
+                for d in data.iter() {
+                    d.with_mut(|d| unsafe { *d = 0 });
+                }
+                seen(&EACH_FREED[me]);
+            }
+            freed
+        };
+        let (zone2, data2) = (zone.clone(), data.clone());
+        let t = thread::spawn(move || holder(1, &zone2, &data2));
+        let freed0 = holder(0, &zone, &data);
+        let freed1 = t.join().unwrap();
+        assert!(freed0 ^ freed1, "freed {} times", freed0 as u8 + freed1 as u8);
+        // On the freer's list, as one order-1 block, nothing on the other's.
+        let cpu = if freed0 { 0 } else { 1 };
+        assert_eq!(zone.nr_pcp_pages(cpu), 2);
+        assert_eq!(zone.nr_pcp_pages(1 - cpu), 0);
+        assert!(zone.pfn_to_page(pfn).unwrap().flags().is_pcp());
+        zone_final_check(&zone);
+    });
+    assert_seen(&EACH_FREED[0], "holder 0 freeing");
+    assert_seen(&EACH_FREED[1], "holder 1 freeing");
+}
+
+/// 8. Revive race on the zone path, on the real `Zone`: the owner's last
+///    `put_page` (through the tail) against a speculative
+///    `get_page_unless_frozen` (through the tail: `compound_head`, get,
+///    recheck), which reads the contents under its reference and puts. Exactly
+///    one free, into the zone (the block merges back to order 2); the freer's
+///    poisoning of the contents is ordered after the getter's read.
+fn zone_revive_race<S: RefcountScheme>() {
+    static GETTER_FREED: Seen = Seen::new(0);
+    static GET_FAILED: Seen = Seen::new(0);
+    let revives_before =
+        mm::refcount::frozen_loom_probe::REVIVED_IN_PUT.load(std::sync::atomic::Ordering::Relaxed);
+    model(|| {
+        let (zone, pfn) = zone_with_order1_block::<S>();
+        // Written by the allocation's owner before anyone else could look.
+        let data = Arc::new(UnsafeCell::new(1usize));
+        let (zone2, data2) = (zone.clone(), data.clone());
+        let t = thread::spawn(move || {
+            let tail = zone2.pfn_to_page(pfn + 1).unwrap();
+            if !zone2.get_page_unless_frozen(tail) {
+                seen(&GET_FAILED);
+                return false;
+            }
+            assert_eq!(data2.with(|d| unsafe { *d }), 1, "successful get on a freed block");
+            let freed = zone2.put_page(tail).expect("put_page");
+            if freed {
+                data2.with_mut(|d| unsafe { *d = 0 });
+                seen(&GETTER_FREED);
+            }
+            freed
+        });
+        let tail = zone.pfn_to_page(pfn + 1).unwrap();
+        let freed_by_owner = zone.put_page(tail).expect("put_page");
+        if freed_by_owner {
+            data.with_mut(|d| unsafe { *d = 0 });
+        }
+        let freed_by_getter = t.join().unwrap();
+        assert!(freed_by_owner ^ freed_by_getter, "block freed 0 or 2 times");
+        assert!(!zone.pfn_to_page(pfn).unwrap().flags().is_allocated());
+        zone_final_check(&zone);
+    });
+    assert_seen(&GETTER_FREED, "the getter ending up with the last reference");
+    assert_seen(&GET_FAILED, "the get failing on the freed block");
+    if S::FROZEN != 0 {
+        let revives = mm::refcount::frozen_loom_probe::REVIVED_IN_PUT
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(revives > revives_before, "never explored: the 0 -> 1 revive in the last put");
+    }
+}
+
+mod zone_frozen {
+    #[test]
+    fn zone_pcp_put_tail() {
+        super::zone_pcp_put_tail::<super::Frozen>()
+    }
+    #[test]
+    fn zone_revive_race() {
+        super::zone_revive_race::<super::Frozen>()
+    }
+}
+mod zone_legacy {
+    #[test]
+    fn zone_pcp_put_tail() {
+        super::zone_pcp_put_tail::<super::Legacy>()
+    }
+    #[test]
+    fn zone_revive_race() {
+        super::zone_revive_race::<super::Legacy>()
+    }
+}

@@ -143,7 +143,10 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             end_pfn: span.end,
             present_pages,
             inner: SpinLock::new(ZoneInner::new()),
+            #[cfg(not(loom))]
             pcp: [const { pcp::PcpLock::new(pcp::PerCpuPages::new()) }; pcp::NR_CPUS],
+            #[cfg(loom)]
+            pcp: core::array::from_fn(|_| pcp::PcpLock::new(pcp::PerCpuPages::new())),
             _scheme: PhantomData,
         }
     }

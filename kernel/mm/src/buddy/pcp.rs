@@ -44,8 +44,9 @@ use crate::sync::SpinLock;
 
 /// Largest order cached per CPU (8 pages = 32 KiB).
 pub const PCP_MAX_ORDER: usize = 3;
-/// CPU indexes the per-CPU lists accept.
-pub const NR_CPUS: usize = 64;
+/// CPU indexes the per-CPU lists accept (4 under loom: each list's lock is a
+/// loom object).
+pub const NR_CPUS: usize = if cfg!(loom) { 4 } else { 64 };
 /// Pages moved between a list and the zone at once.
 pub const PCP_BATCH: usize = 32;
 /// A list holding more pages than this drains a batch.
@@ -134,7 +135,14 @@ impl PerCpuPages {
 pub(super) struct PcpLock(SpinLock<PerCpuPages>);
 
 impl PcpLock {
+    #[cfg(not(loom))]
     pub(super) const fn new(pcp: PerCpuPages) -> Self {
+        Self(SpinLock::new(pcp))
+    }
+
+    /// Not `const` under loom (loom's mutex is not).
+    #[cfg(loom)]
+    pub(super) fn new(pcp: PerCpuPages) -> Self {
         Self(SpinLock::new(pcp))
     }
 }
@@ -146,6 +154,7 @@ impl core::ops::Deref for PcpLock {
     }
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(core::mem::size_of::<PcpLock>() == 128);
 
 impl<'m, S: RefcountScheme> Zone<'m, S> {
