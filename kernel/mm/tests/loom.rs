@@ -456,9 +456,11 @@ fn zone_final_check<S: RefcountScheme>(zone: &Zone<'static, S>) {
 ///    freer's per-CPU list, and the freer, which rewrites the block's
 ///    contents, is ordered after the other holder's writes (its put's
 ///    Release, the freer's 0 -> FROZEN Acquire): loom reports the contents
-///    race if either is weakened.
+///    race if either is weakened. A holder whose put did not free then tries
+///    a stale speculative get through the tail, racing the other's free.
 fn zone_pcp_put_tail<S: RefcountScheme>() {
     static EACH_FREED: [Seen; 2] = [Seen::new(0), Seen::new(0)];
+    static REGOT: Seen = Seen::new(0);
     model(|| {
         let (zone, pfn) = zone_with_order1_block::<S>();
         let tail = zone.pfn_to_page(pfn + 1).unwrap();
@@ -469,18 +471,32 @@ fn zone_pcp_put_tail<S: RefcountScheme>() {
         let holder = move |me: usize, zone: &Zone<'static, S>, data: &[UnsafeCell<usize>; 2]| {
             data[me].with_mut(|d| unsafe { *d = me + 1 });
             let tail = zone.pfn_to_page(pfn + 1).unwrap();
-            let freed = zone.put_page_pcp(me, tail).expect("put_page_pcp");
-            if freed {
-                // The freer sees the other holder's writes, then reuses
-                // (poisons) the whole block.
-                let other = 1 - me;
-                assert_eq!(data[other].with(|d| unsafe { *d }), other + 1);
-                for d in data.iter() {
-                    d.with_mut(|d| unsafe { *d = 0 });
+            let put = || {
+                let freed = zone.put_page_pcp(me, tail).expect("put_page_pcp");
+                if freed {
+                    // The freer sees the other holder's writes, then reuses
+                    // (poisons) the whole block.
+                    let other = 1 - me;
+                    assert_eq!(data[other].with(|d| unsafe { *d }), other + 1);
+                    for d in data.iter() {
+                        d.with_mut(|d| unsafe { *d = 0 });
+                    }
+                    seen(&EACH_FREED[me]);
                 }
-                seen(&EACH_FREED[me]);
+                freed
+            };
+            if put() {
+                return true;
             }
-            freed
+            // A stale speculative get through the tail, racing the other
+            // holder's put and free onto its list (compound_head on a block
+            // being freed): it fails once the block is frozen, else we hold
+            // a reference again and our put may now be the last.
+            if zone.get_page_unless_frozen(tail) {
+                seen(&REGOT);
+                return put();
+            }
+            false
         };
         let (zone2, data2) = (zone.clone(), data.clone());
         let t = thread::spawn(move || holder(1, &zone2, &data2));
@@ -496,6 +512,7 @@ fn zone_pcp_put_tail<S: RefcountScheme>() {
     });
     assert_seen(&EACH_FREED[0], "holder 0 freeing");
     assert_seen(&EACH_FREED[1], "holder 1 freeing");
+    assert_seen(&REGOT, "a holder's stale get succeeding before the other's put");
 }
 
 /// 8. Revive race on the zone path, on the real `Zone`: the owner's last
