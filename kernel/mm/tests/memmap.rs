@@ -1,6 +1,11 @@
 //! The sub-section memmap (2 MiB granularity, memmap.rs) under the buddy
 //! allocator: small and ragged banks pay only for their subsections, and the
 //! allocator never reaches a page whose subsection has no descriptors.
+//!
+//! Not built under `--cfg loom`: its banks assume 512-page subsections (loom's
+//! are 32 pages) and its descriptors' atomics would be loom's, usable only
+//! inside a loom model.
+#![cfg(not(loom))]
 
 use mm::memmap::{
     PAGES_PER_SECTION, PAGES_PER_SUBSECTION, SECTION_BYTES, SUBSECTION_BYTES,
