@@ -16,6 +16,11 @@
 //! protocol necessary in some model: weaken one (scripts/mutants-orderings.sh
 //! does, one at a time) and a model fails. docs/refcount.md lists which.
 //!
+//! The `zone_*` models (7, 8) instead run the real `Zone`: put through a tail
+//! page, `compound_head`, the free onto a per-CPU list or into the buddy
+//! lists, on a 4-page zone (under loom subsections are 32 pages and the zone
+//! and per-CPU locks are loom mutexes, see `src/sync.rs`).
+//!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test -p mm --release --test loom`
 //! (exhaustive; `LOOM_MAX_PREEMPTIONS=N` bounds it if a model grows).
 #![cfg(loom)]
