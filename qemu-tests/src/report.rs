@@ -10,6 +10,13 @@
 //!   case, plus a `harness` suite whose `boot` case carries the harness-level
 //!   failures (panic, timeout, exit status, KTAP format errors).
 //!
+//! Interactive sessions (the shell, keyboard and screen tests,
+//! [`crate::interactive::Session`]) are boots too: their checks (each
+//! expectation, command, typed line, screendump and test-level check) are
+//! recorded in a [`Checks`] as `session.NN what` cases and written by
+//! [`write_session`] in the same layout when the session ends, also when the
+//! test panics mid-way (the session is then failed).
+//!
 //! `make test`'s summary reads the JSON files back ([`summarize`], the
 //! `qemu-results` binary) to name every failed case with its boot.
 
@@ -41,6 +48,53 @@ pub fn write(cfg: &Config, run: &Run, verdict: &Verdict) -> io::Result<()> {
     let json = serde_json::to_string_pretty(&to_json(cfg, run, verdict))?;
     write_file(&json_path, format!("{json}\n").as_bytes())?;
     write_file(&xml_path, to_junit(cfg, run, verdict).as_bytes())
+}
+
+/// The checks of an interactive session, recorded as they happen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checks {
+    cases: Vec<ktap::Case>,
+}
+
+impl Checks {
+    /// Records one check: `session.NN what`, passed or failed with `why`
+    /// (only its first line is the case's reason in the summary; the JSON
+    /// keeps it all).
+    pub fn record(&mut self, what: &str, result: Result<(), String>) {
+        let name = format!("session.{:02} {what}", self.cases.len() + 1);
+        let outcome = match result {
+            Ok(()) => Outcome::Pass,
+            Err(why) => Outcome::Fail(why),
+        };
+        self.cases.push(ktap::Case { name, outcome });
+    }
+
+    /// The recorded cases, in order.
+    pub fn cases(&self) -> &[ktap::Case] {
+        &self.cases
+    }
+
+    /// The session's verdict: its checks, plus a harness-level failure when
+    /// the test panicked (`panicked`), so that a session that stopped
+    /// mid-way never reads as passed.
+    pub fn verdict(&self, panicked: bool, log_path: Option<String>) -> Verdict {
+        let mut failures = Vec::new();
+        if panicked {
+            let last = self.cases.last().map_or("none".to_string(), |c| c.name.clone());
+            failures.push(format!(
+                "the test panicked during the session (last recorded check: {last}); \
+                 its message is in the test's output"
+            ));
+        }
+        Verdict { cases: self.cases.clone(), failures, log_path }
+    }
+}
+
+/// Writes an interactive session's results (`<name>.json`, `<name>.xml`)
+/// in the layout of [`write`]; `run.lines` is the session's transcript.
+pub fn write_session(cfg: &Config, run: &Run, checks: &Checks, panicked: bool) -> io::Result<()> {
+    let log = run.log_path.as_ref().map(|p| p.display().to_string());
+    write(cfg, run, &checks.verdict(panicked, log))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -269,7 +323,7 @@ pub struct BootFailures {
     /// The boot was meant to fail (an injection).
     pub expected: bool,
     /// `suite.case: reason` for failed cases, then harness-level failures
-    /// (first line of each).
+    /// (first line of each reason).
     pub failures: Vec<String>,
 }
 
@@ -308,7 +362,7 @@ pub fn summarize(dir: &Path) -> io::Result<Vec<BootFailures>> {
             .flatten()
             .filter(|c| c["outcome"] == "fail")
             .map(|c| {
-                let why = c["reason"].as_str().unwrap_or("");
+                let why = c["reason"].as_str().unwrap_or("").lines().next().unwrap_or("");
                 format!("{}: {why}", c["name"].as_str().unwrap_or("?"))
             })
             .collect();
