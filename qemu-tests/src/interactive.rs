@@ -104,7 +104,34 @@ impl Session {
     /// Starts QEMU as `cfg` describes (its `timeout` is not used: every wait
     /// has its own), with stdin piped to the serial port. With `monitor`, a
     /// QMP monitor is started on a unix socket and connected to.
+    /// When QEMU cannot be started, the results say so as well (a failed
+    /// `QEMU started` case).
     pub fn start(cfg: &Config, monitor: bool) -> Result<Self> {
+        let mut started = false;
+        Self::launch(cfg, monitor, &mut started).inspect_err(|e| {
+            if !started {
+                // No session to drop: write its (failed) results here.
+                let mut checks = Checks::default();
+                checks.record("QEMU started", Err(e.to_string()));
+                let run = Run {
+                    arch: cfg.arch,
+                    lines: Vec::new(),
+                    ending: Ending::Exited(None),
+                    stderr: String::new(),
+                    timeout: cfg.timeout,
+                    elapsed: Duration::ZERO,
+                    log_path: cfg.log_path(),
+                };
+                if let Err(w) = report::write_session(cfg, &run, &checks, false) {
+                    eprintln!("[{}] cannot write the session's results: {w}", cfg.name);
+                }
+            }
+        })
+    }
+
+    /// [`start`](Self::start); `started` once there is a session, whose drop
+    /// writes the results.
+    fn launch(cfg: &Config, monitor: bool, started: &mut bool) -> Result<Self> {
         if !cfg.image.is_file() {
             return Err(Error::new(format!(
                 "image {} not found (run `make image`)",
@@ -173,6 +200,7 @@ impl Session {
             cfg: cfg.clone(),
             checks: Checks::default(),
         };
+        *started = true;
         if let Some(path) = session.qmp_path.clone() {
             let qmp = session.connect_qmp(&path);
             let qmp = session.record("QMP monitor connected", qmp)?;
