@@ -157,10 +157,24 @@ pub fn to_json(cfg: &Config, run: &Run, verdict: &Verdict) -> Value {
 
 type Xml = Writer<Vec<u8>>;
 
+/// `s` with the characters XML 1.0 forbids (control characters other than
+/// tab, newline and carriage return: a session's quoted guest output holds
+/// terminal escapes) written as `\u{1b}`; the XML writer escapes the rest.
+pub fn xml_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
+    if !s.contains(bad) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| if bad(c) { format!("\\u{{{:x}}}", u32::from(c)) } else { c.to_string() })
+        .collect::<String>()
+        .into()
+}
+
 fn start(w: &mut Xml, name: &str, attrs: &[(&str, String)]) -> io::Result<()> {
     let mut e = BytesStart::new(name);
     for (k, v) in attrs {
-        e.push_attribute((*k, v.as_str()));
+        e.push_attribute((*k, xml_safe(v).as_ref()));
     }
     w.write_event(Event::Start(e)).map_err(io::Error::other)
 }
@@ -172,7 +186,7 @@ fn end(w: &mut Xml, name: &str) -> io::Result<()> {
 fn empty(w: &mut Xml, name: &str, attrs: &[(&str, String)]) -> io::Result<()> {
     let mut e = BytesStart::new(name);
     for (k, v) in attrs {
-        e.push_attribute((*k, v.as_str()));
+        e.push_attribute((*k, xml_safe(v).as_ref()));
     }
     w.write_event(Event::Empty(e)).map_err(io::Error::other)
 }
@@ -181,7 +195,7 @@ fn empty(w: &mut Xml, name: &str, attrs: &[(&str, String)]) -> io::Result<()> {
 fn problem(w: &mut Xml, tag: &str, text: &str) -> io::Result<()> {
     let first = text.lines().next().unwrap_or("").to_string();
     start(w, tag, &[("message", first)])?;
-    w.write_event(Event::Text(BytesText::new(text))).map_err(io::Error::other)?;
+    w.write_event(Event::Text(BytesText::new(&xml_safe(text)))).map_err(io::Error::other)?;
     end(w, tag)
 }
 
@@ -304,7 +318,7 @@ fn junit(cfg: &Config, run: &Run, verdict: &Verdict) -> io::Result<String> {
     }
     if let Some(log) = &run.log_path {
         start(&mut w, "system-out", &[])?;
-        let text = format!("serial log: {}", log.display());
+        let text = xml_safe(&format!("serial log: {}", log.display())).into_owned();
         w.write_event(Event::CData(BytesCData::new(text))).map_err(io::Error::other)?;
         end(&mut w, "system-out")?;
     }

@@ -193,3 +193,19 @@ fn session_results_written_and_summarized() {
     assert_eq!(s[1].boot, "shell-serial");
     assert_eq!(s[1].failures, ["session.02 help lists `mem`: `help` does not list `mem`:"]);
 }
+
+#[test]
+fn control_characters_kept_out_of_the_xml() {
+    assert_eq!(xml_safe("a\tb\nc"), "a\tb\nc");
+    assert_eq!(xml_safe("\u{1b}[2Jx\u{0}\u{7f}"), "\\u{1b}[2Jx\\u{0}\u{7f}");
+    let (mut cfg, run, _) = fixture(SESSION, Ending::Exited(Some(0)), None);
+    cfg.name = "esc\u{1b}".into();
+    let mut c = Checks::default();
+    c.record("expect \u{1b}[0m", Err("timed out; output: \u{1b}[2J\u{1b}[01;01H\u{8}".into()));
+    let v = c.verdict(true, None);
+    let xml = to_junit(&cfg, &run, &v);
+    xml_tags(&xml);
+    // What Python's and other strict readers reject: a raw control character.
+    assert!(!xml.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{7f}')));
+    assert!(xml.contains("\\u{1b}[2J"), "{xml}");
+}
