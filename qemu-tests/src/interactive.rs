@@ -150,6 +150,12 @@ impl Session {
             args.push(format!("unix:{},server=on,wait=off", path.display()));
         }
         let command_line = format!("{program} {}", args.join(" "));
+        // What the results name as the QEMU command: with the monitor too.
+        let mut results_cfg = cfg.clone();
+        if let Some(path) = &qmp_path {
+            let qmp = format!("unix:{},server=on,wait=off", path.display());
+            results_cfg.extra_args.extend(["-qmp".to_string(), qmp]);
+        }
         let log_path = cfg.log_path();
         let log =
             match &log_path {
@@ -197,7 +203,7 @@ impl Session {
             log_path,
             start: Instant::now(),
             exit: None,
-            cfg: cfg.clone(),
+            cfg: results_cfg,
             checks: Checks::default(),
         };
         *started = true;
