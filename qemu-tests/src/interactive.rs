@@ -9,7 +9,12 @@
 //! (parsed by [`image::Image`]).
 //!
 //! QEMU is killed when the session is dropped (also when a test panics), and
-//! everything the guest printed is in `<log_dir>/<name>.log`.
+//! everything the guest printed is in `<log_dir>/<name>.log`. Each step
+//! ([`Session::expect`], [`Session::command`], [`Session::type_keys`],
+//! [`Session::screendump`], ...) and each [`Session::check`] is recorded as a
+//! case, and the drop writes them as the session's results,
+//! `<log_dir>/<name>.json` and `.xml` ([`crate::report::write_session`]);
+//! a test that panics leaves a failed result.
 
 pub mod image;
 
@@ -26,7 +31,8 @@ use std::time::{Duration, Instant};
 
 pub use image::Image;
 
-use crate::qemu::{Arch, Config};
+use crate::qemu::{Arch, Config, Ending, Run};
+use crate::report::{self, Checks};
 
 /// The shell's prompt.
 pub const PROMPT: &str = "frozen> ";
@@ -88,13 +94,44 @@ pub struct Session {
     start: Instant,
     /// Exit status once QEMU has exited (`None` inside: killed by a signal).
     exit: Option<Option<i32>>,
+    /// What the session was started with, for its results.
+    cfg: Config,
+    /// The session's checks so far, written as its results on drop.
+    checks: Checks,
 }
 
 impl Session {
     /// Starts QEMU as `cfg` describes (its `timeout` is not used: every wait
     /// has its own), with stdin piped to the serial port. With `monitor`, a
     /// QMP monitor is started on a unix socket and connected to.
+    /// When QEMU cannot be started, the results say so as well (a failed
+    /// `QEMU started` case).
     pub fn start(cfg: &Config, monitor: bool) -> Result<Self> {
+        let mut started = false;
+        Self::launch(cfg, monitor, &mut started).inspect_err(|e| {
+            if !started {
+                // No session to drop: write its (failed) results here.
+                let mut checks = Checks::default();
+                checks.record("QEMU started", Err(e.to_string()));
+                let run = Run {
+                    arch: cfg.arch,
+                    lines: Vec::new(),
+                    ending: Ending::Exited(None),
+                    stderr: String::new(),
+                    timeout: cfg.timeout,
+                    elapsed: Duration::ZERO,
+                    log_path: cfg.log_path(),
+                };
+                if let Err(w) = report::write_session(cfg, &run, &checks, false) {
+                    eprintln!("[{}] cannot write the session's results: {w}", cfg.name);
+                }
+            }
+        })
+    }
+
+    /// [`start`](Self::start); `started` once there is a session, whose drop
+    /// writes the results.
+    fn launch(cfg: &Config, monitor: bool, started: &mut bool) -> Result<Self> {
         if !cfg.image.is_file() {
             return Err(Error::new(format!(
                 "image {} not found (run `make image`)",
@@ -113,6 +150,12 @@ impl Session {
             args.push(format!("unix:{},server=on,wait=off", path.display()));
         }
         let command_line = format!("{program} {}", args.join(" "));
+        // What the results name as the QEMU command: with the monitor too.
+        let mut results_cfg = cfg.clone();
+        if let Some(path) = &qmp_path {
+            let qmp = format!("unix:{},server=on,wait=off", path.display());
+            results_cfg.extra_args.extend(["-qmp".to_string(), qmp]);
+        }
         let log_path = cfg.log_path();
         let log =
             match &log_path {
@@ -160,9 +203,13 @@ impl Session {
             log_path,
             start: Instant::now(),
             exit: None,
+            cfg: results_cfg,
+            checks: Checks::default(),
         };
+        *started = true;
         if let Some(path) = session.qmp_path.clone() {
-            let qmp = session.connect_qmp(&path)?;
+            let qmp = session.connect_qmp(&path);
+            let qmp = session.record("QMP monitor connected", qmp)?;
             session.qmp = Some(qmp);
         }
         Ok(session)
@@ -181,12 +228,43 @@ impl Session {
     /// Waits until `needle` appears in output not consumed yet; returns the
     /// output up to and including it and consumes that much.
     pub fn expect(&mut self, needle: &str, timeout: Duration) -> Result<String> {
-        self.expect_any(&[needle], timeout).map(|(_, text)| text)
+        let r = self.wait_for(&[needle], timeout).map(|(_, text)| text);
+        self.record(&format!("expect {needle:?}"), r)
+    }
+
+    /// Records a check of the test's own (a case of the session's results)
+    /// and returns `result` unchanged, e.g.
+    /// `assert!(s.check("banner", ok, || why), ...)`: a failed check is
+    /// recorded with `why()` as its reason.
+    pub fn check(&mut self, what: &str, ok: bool, why: impl FnOnce() -> String) -> bool {
+        self.checks.record(what, if ok { Ok(()) } else { Err(why()) });
+        ok
+    }
+
+    /// The checks recorded so far.
+    pub fn checks(&self) -> &Checks {
+        &self.checks
+    }
+
+    /// Records a step's result as a case and passes it on.
+    fn record<T>(&mut self, what: &str, r: Result<T>) -> Result<T> {
+        let outcome = match &r {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        self.checks.record(what, outcome);
+        r
     }
 
     /// Like [`expect`](Self::expect) for whichever needle appears first;
     /// returns its index and the consumed output.
     pub fn expect_any(&mut self, needles: &[&str], timeout: Duration) -> Result<(usize, String)> {
+        let r = self.wait_for(needles, timeout);
+        self.record(&format!("expect one of {needles:?}"), r)
+    }
+
+    /// [`expect_any`](Self::expect_any) without recording a case.
+    fn wait_for(&mut self, needles: &[&str], timeout: Duration) -> Result<(usize, String)> {
         let deadline = Instant::now() + timeout;
         loop {
             let rest = &self.out[self.pos..];
@@ -233,16 +311,20 @@ impl Session {
 
     /// Waits for the shell prompt.
     pub fn wait_prompt(&mut self, timeout: Duration) -> Result<String> {
-        self.expect(PROMPT, timeout)
+        let r = self.wait_for(&[PROMPT], timeout).map(|(_, text)| text);
+        self.record("shell prompt", r)
     }
 
     /// Runs one shell command over serial (the prompt must already be shown)
     /// and returns its output: the lines between the echoed command line and
     /// the next prompt.
     pub fn command(&mut self, line: &str, timeout: Duration) -> Result<String> {
-        self.send_line(line)?;
-        let text = self.expect(&format!("\n{PROMPT}"), timeout)?;
-        Ok(command_output(&text))
+        let r = self.send_line(line).and_then(|()| {
+            let (_, text) = self.wait_for(&[&format!("\n{PROMPT}")], timeout)?;
+            Ok(command_output(&text))
+        });
+        let shown: String = line.chars().take(40).collect();
+        self.record(&format!("command {shown:?}"), r)
     }
 
     /// Presses and releases one key on the emulated keyboard (QEMU key names:
@@ -256,12 +338,17 @@ impl Session {
     /// after each for the guest to echo it on the serial console (so keys are
     /// never sent faster than the guest reads them). `\n` is Enter.
     pub fn type_keys(&mut self, text: &str, per_key: Duration) -> Result<()> {
+        let r = self.type_keys_unrecorded(text, per_key);
+        self.record(&format!("type {text:?}"), r)
+    }
+
+    fn type_keys_unrecorded(&mut self, text: &str, per_key: Duration) -> Result<()> {
         for c in text.chars() {
             let key =
                 key_name(c).ok_or_else(|| Error::new(format!("no key for {c:?} in {text:?}")))?;
             self.sendkey(&key)?;
             let echo = c.to_string();
-            self.expect(&echo, per_key)
+            self.wait_for(&[&echo], per_key)
                 .map_err(|e| Error::new(format!("key `{key}` not echoed: {e}")))?;
         }
         Ok(())
@@ -269,6 +356,12 @@ impl Session {
 
     /// Saves the display as PPM at `path` (QMP `screendump`) and parses it.
     pub fn screendump(&mut self, path: &Path) -> Result<Image> {
+        let r = self.screendump_unrecorded(path);
+        let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        self.record(&format!("screendump {file}"), r)
+    }
+
+    fn screendump_unrecorded(&mut self, path: &Path) -> Result<Image> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
@@ -427,6 +520,19 @@ impl Drop for Session {
             if !stderr.is_empty() {
                 let _ = write!(f, "qemu stderr:\n{stderr}");
             }
+        }
+        self.drain();
+        let run = Run {
+            arch: self.cfg.arch,
+            lines: self.out.lines().map(str::to_string).collect(),
+            ending: Ending::Exited(self.exit.flatten()),
+            stderr,
+            timeout: self.cfg.timeout,
+            elapsed: self.start.elapsed(),
+            log_path: self.log_path.clone(),
+        };
+        if let Err(e) = report::write_session(&self.cfg, &run, &self.checks, thread::panicking()) {
+            eprintln!("[{}] cannot write the session's results: {e}", self.name);
         }
     }
 }

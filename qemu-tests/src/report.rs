@@ -10,6 +10,13 @@
 //!   case, plus a `harness` suite whose `boot` case carries the harness-level
 //!   failures (panic, timeout, exit status, KTAP format errors).
 //!
+//! Interactive sessions (the shell, keyboard and screen tests,
+//! [`crate::interactive::Session`]) are boots too: their checks (each
+//! expectation, command, typed line, screendump and test-level check) are
+//! recorded in a [`Checks`] as `session.NN what` cases and written by
+//! [`write_session`] in the same layout when the session ends, also when the
+//! test panics mid-way (the session is then failed).
+//!
 //! `make test`'s summary reads the JSON files back ([`summarize`], the
 //! `qemu-results` binary) to name every failed case with its boot.
 
@@ -41,6 +48,53 @@ pub fn write(cfg: &Config, run: &Run, verdict: &Verdict) -> io::Result<()> {
     let json = serde_json::to_string_pretty(&to_json(cfg, run, verdict))?;
     write_file(&json_path, format!("{json}\n").as_bytes())?;
     write_file(&xml_path, to_junit(cfg, run, verdict).as_bytes())
+}
+
+/// The checks of an interactive session, recorded as they happen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checks {
+    cases: Vec<ktap::Case>,
+}
+
+impl Checks {
+    /// Records one check: `session.NN what`, passed or failed with `why`
+    /// (only its first line is the case's reason in the summary; the JSON
+    /// keeps it all).
+    pub fn record(&mut self, what: &str, result: Result<(), String>) {
+        let name = format!("session.{:02} {what}", self.cases.len() + 1);
+        let outcome = match result {
+            Ok(()) => Outcome::Pass,
+            Err(why) => Outcome::Fail(why),
+        };
+        self.cases.push(ktap::Case { name, outcome });
+    }
+
+    /// The recorded cases, in order.
+    pub fn cases(&self) -> &[ktap::Case] {
+        &self.cases
+    }
+
+    /// The session's verdict: its checks, plus a harness-level failure when
+    /// the test panicked (`panicked`), so that a session that stopped
+    /// mid-way never reads as passed.
+    pub fn verdict(&self, panicked: bool, log_path: Option<String>) -> Verdict {
+        let mut failures = Vec::new();
+        if panicked {
+            let last = self.cases.last().map_or("none".to_string(), |c| c.name.clone());
+            failures.push(format!(
+                "the test panicked during the session (last recorded check: {last}); \
+                 its message is in the test's output"
+            ));
+        }
+        Verdict { cases: self.cases.clone(), failures, log_path }
+    }
+}
+
+/// Writes an interactive session's results (`<name>.json`, `<name>.xml`)
+/// in the layout of [`write`]; `run.lines` is the session's transcript.
+pub fn write_session(cfg: &Config, run: &Run, checks: &Checks, panicked: bool) -> io::Result<()> {
+    let log = run.log_path.as_ref().map(|p| p.display().to_string());
+    write(cfg, run, &checks.verdict(panicked, log))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -103,10 +157,24 @@ pub fn to_json(cfg: &Config, run: &Run, verdict: &Verdict) -> Value {
 
 type Xml = Writer<Vec<u8>>;
 
+/// `s` with the characters XML 1.0 forbids (control characters other than
+/// tab, newline and carriage return: a session's quoted guest output holds
+/// terminal escapes) written as `\u{1b}`; the XML writer escapes the rest.
+pub fn xml_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
+    if !s.contains(bad) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| if bad(c) { format!("\\u{{{:x}}}", u32::from(c)) } else { c.to_string() })
+        .collect::<String>()
+        .into()
+}
+
 fn start(w: &mut Xml, name: &str, attrs: &[(&str, String)]) -> io::Result<()> {
     let mut e = BytesStart::new(name);
     for (k, v) in attrs {
-        e.push_attribute((*k, v.as_str()));
+        e.push_attribute((*k, xml_safe(v).as_ref()));
     }
     w.write_event(Event::Start(e)).map_err(io::Error::other)
 }
@@ -118,7 +186,7 @@ fn end(w: &mut Xml, name: &str) -> io::Result<()> {
 fn empty(w: &mut Xml, name: &str, attrs: &[(&str, String)]) -> io::Result<()> {
     let mut e = BytesStart::new(name);
     for (k, v) in attrs {
-        e.push_attribute((*k, v.as_str()));
+        e.push_attribute((*k, xml_safe(v).as_ref()));
     }
     w.write_event(Event::Empty(e)).map_err(io::Error::other)
 }
@@ -127,7 +195,7 @@ fn empty(w: &mut Xml, name: &str, attrs: &[(&str, String)]) -> io::Result<()> {
 fn problem(w: &mut Xml, tag: &str, text: &str) -> io::Result<()> {
     let first = text.lines().next().unwrap_or("").to_string();
     start(w, tag, &[("message", first)])?;
-    w.write_event(Event::Text(BytesText::new(text))).map_err(io::Error::other)?;
+    w.write_event(Event::Text(BytesText::new(&xml_safe(text)))).map_err(io::Error::other)?;
     end(w, tag)
 }
 
@@ -250,7 +318,7 @@ fn junit(cfg: &Config, run: &Run, verdict: &Verdict) -> io::Result<String> {
     }
     if let Some(log) = &run.log_path {
         start(&mut w, "system-out", &[])?;
-        let text = format!("serial log: {}", log.display());
+        let text = xml_safe(&format!("serial log: {}", log.display())).into_owned();
         w.write_event(Event::CData(BytesCData::new(text))).map_err(io::Error::other)?;
         end(&mut w, "system-out")?;
     }
@@ -269,7 +337,7 @@ pub struct BootFailures {
     /// The boot was meant to fail (an injection).
     pub expected: bool,
     /// `suite.case: reason` for failed cases, then harness-level failures
-    /// (first line of each).
+    /// (first line of each reason).
     pub failures: Vec<String>,
 }
 
@@ -308,7 +376,7 @@ pub fn summarize(dir: &Path) -> io::Result<Vec<BootFailures>> {
             .flatten()
             .filter(|c| c["outcome"] == "fail")
             .map(|c| {
-                let why = c["reason"].as_str().unwrap_or("");
+                let why = c["reason"].as_str().unwrap_or("").lines().next().unwrap_or("");
                 format!("{}: {why}", c["name"].as_str().unwrap_or("?"))
             })
             .collect();

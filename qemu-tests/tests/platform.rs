@@ -173,12 +173,15 @@ fn unattended_mode_shows_pass() {
         "stress: PASS",
         "unattended: PASS: ktest passed, stress passed, 2 CPUs",
     ] {
-        assert!(s.transcript().contains(needle), "no `{needle}` on serial:\n{out}");
+        let seen = s.transcript().contains(needle);
+        let why = || format!("no `{needle}` on serial:\n{out}");
+        assert!(s.check(&format!("serial shows `{needle}`"), seen, why), "{}", why());
     }
     // The block-letter banner: 5 lines of `#` after the stress summary.
-    let after = s.transcript().rsplit("stress: PASS").next().unwrap_or_default();
+    let after = s.transcript().rsplit("stress: PASS").next().unwrap_or_default().to_string();
     let art = after.lines().filter(|l| l.trim_start().starts_with('#')).count();
-    assert!(art >= 4, "no block-letter PASS banner on serial:\n{after}");
+    let why = || format!("no block-letter PASS banner on serial:\n{after}");
+    assert!(s.check("PASS banner on serial", art >= 4, why), "{}", why());
 
     std::thread::sleep(Duration::from_millis(500));
     let ppm = log_dir().join(format!("platform-{name}.ppm"));
@@ -188,15 +191,15 @@ fn unattended_mode_shows_pass() {
     let share = green as f64 / (img.width * img.height) as f64;
     println!("screendump {}: {:.1}% banner green, {red} red pixels", ppm.display(), share * 100.0);
     // The box is about half the screen wide and a third tall, minus letters.
-    assert!(
-        share > 0.05,
-        "no big green PASS box on screen ({:.2}%): {}",
-        share * 100.0,
-        ppm.display()
-    );
-    assert_eq!(red, 0, "red on a PASS screen: {}", ppm.display());
+    let why =
+        || format!("no big green PASS box on screen ({:.2}%): {}", share * 100.0, ppm.display());
+    assert!(s.check("green PASS box on screen", share > 0.05, why), "{}", why());
+    let why = || format!("{red} red pixels on a PASS screen: {}", ppm.display());
+    assert!(s.check("no red on screen", red == 0, why), "{}", why());
     // Halted, not exited: the verdict stays on screen.
-    assert!(s.wait_exit(Duration::from_secs(2)).is_err(), "QEMU ended after the halt");
+    let halted = s.wait_exit(Duration::from_secs(2)).is_err();
+    let why = || "QEMU ended after the halt".to_string();
+    assert!(s.check("halted, QEMU still running", halted, why), "{}", why());
 }
 
 #[test]

@@ -101,24 +101,28 @@ fn shell_over_serial() {
     let _one = one_qemu();
     let mut s = ok(Session::start(&config("shell-serial", Boot::Bios, 2), false));
     let boot = ok(s.wait_prompt(BOOT_TIMEOUT));
-    assert!(boot.contains("smp: 2 of 2 CPUs online"), "boot banner lacks the CPU count:\n{boot}");
+    let ok_cpus = boot.contains("smp: 2 of 2 CPUs online");
+    let why = || format!("boot banner lacks the CPU count:\n{boot}");
+    assert!(s.check("banner: 2 of 2 CPUs", ok_cpus, why), "{}", why());
     println!("prompt after {:.1?}", s.elapsed());
 
     let help = ok(s.command("help", COMMAND_TIMEOUT));
     for name in COMMANDS {
-        assert!(
-            help.lines().any(|l| l.split_whitespace().next() == Some(name)),
-            "`help` does not list `{name}`:\n{help}"
-        );
+        let listed = help.lines().any(|l| l.split_whitespace().next() == Some(name));
+        let why = || format!("`help` does not list `{name}`:\n{help}");
+        assert!(s.check(&format!("help lists `{name}`"), listed, why), "{}", why());
     }
 
     let meminfo = ok(s.command("meminfo", COMMAND_TIMEOUT));
     for key in ["UsableRAM:", "Free:", "Memmap:"] {
-        assert!(line_starting(&meminfo, key).is_some(), "meminfo lacks `{key}`:\n{meminfo}");
+        let has = line_starting(&meminfo, key).is_some();
+        let why = || format!("meminfo lacks `{key}`:\n{meminfo}");
+        assert!(s.check(&format!("meminfo has `{key}`"), has, why), "{}", why());
     }
-    let managed = managed_percent(&meminfo)
-        .unwrap_or_else(|| panic!("no `Managed: ... (N% of usable RAM` line:\n{meminfo}"));
-    assert!(managed >= 98.0, "only {managed}% of usable RAM managed:\n{meminfo}");
+    let managed = managed_percent(&meminfo).unwrap_or(-1.0);
+    let why =
+        || format!("only {managed}% of usable RAM managed (-1: no `Managed:` line):\n{meminfo}");
+    assert!(s.check("meminfo: >= 98% managed", managed >= 98.0, why), "{}", why());
 
     let buddyinfo = ok(s.command("buddyinfo", COMMAND_TIMEOUT));
     let prefix = "Node 0, zone   Normal";
@@ -128,39 +132,50 @@ fn shell_over_serial() {
         .split_whitespace()
         .map(|n| n.parse().unwrap_or_else(|_| panic!("`{n}` is not a count in `{line}`")))
         .collect();
-    assert_eq!(counts.len(), 11, "want 11 orders (0..=10) in `{line}`");
-    assert!(counts.iter().any(|&n| n > 0), "no free blocks at all: `{line}`");
+    let good = counts.len() == 11 && counts.iter().any(|&n| n > 0);
+    let why = || format!("want 11 orders (0..=10), some free, in `{line}`");
+    assert!(s.check("buddyinfo: 11 orders, free blocks", good, why), "{}", why());
 
     let cpus = ok(s.command("cpus", COMMAND_TIMEOUT));
     let want = "2 of 2 CPUs online";
-    assert!(cpus.lines().any(|l| l.trim() == want), "`cpus` does not say `{want}`:\n{cpus}");
+    let says = cpus.lines().any(|l| l.trim() == want);
+    let why = || format!("`cpus` does not say `{want}`:\n{cpus}");
+    assert!(s.check("cpus: 2 of 2 online", says, why), "{}", why());
 
     let mem = ok(s.command("mem", COMMAND_TIMEOUT));
-    assert!(mem.lines().any(|l| l.ends_with("MiB usable")), "mem has no summary line:\n{mem}");
-    assert!(mem.lines().count() >= 3, "mem shows no regions:\n{mem}");
+    let good = mem.lines().any(|l| l.ends_with("MiB usable")) && mem.lines().count() >= 3;
+    let why = || format!("mem has no summary line or no regions:\n{mem}");
+    assert!(s.check("mem: regions and summary", good, why), "{}", why());
 
     let unknown = ok(s.command("frobnicate now", COMMAND_TIMEOUT));
     let want = "error: unknown command `frobnicate`; type `help` for the list";
-    assert_eq!(unknown.trim_end(), want, "unknown command");
+    let why = || format!("unknown command: got {unknown:?}, want {want:?}");
+    assert!(s.check("unknown command refused", unknown.trim_end() == want, why), "{}", why());
 
     let long = "x".repeat(300);
     let answer = ok(s.command(&long, COMMAND_TIMEOUT));
     let want = "error: line longer than 256 characters ignored";
-    assert_eq!(answer.trim_end(), want, "over-long line");
-    assert_eq!(ok(s.command("help", COMMAND_TIMEOUT)), help, "`help` after the over-long line");
+    let why = || format!("over-long line: got {answer:?}, want {want:?}");
+    assert!(s.check("over-long line refused", answer.trim_end() == want, why), "{}", why());
+    let again = ok(s.command("help", COMMAND_TIMEOUT));
+    let why = || format!("`help` after the over-long line:\n{again}");
+    assert!(s.check("help after the over-long line", again == help, why), "{}", why());
 
     // DEL (what terminals send for Backspace) removes the `x`.
     let edited = ok(s.command("helpx\x7f", COMMAND_TIMEOUT));
-    assert_eq!(edited, help, "`helpx` + backspace should run `help`");
+    let why = || format!("`helpx` + backspace should run `help`:\n{edited}");
+    assert!(s.check("backspace edits the line", edited == help, why), "{}", why());
 
     // ACPI S5: QEMU ends with status 0. The isa-debug-exit fallback would give
     // 33, and a failed ACPI poweroff says so on the console.
     ok(s.send_line("poweroff"));
     ok(s.expect("powering off...", COMMAND_TIMEOUT));
-    let status = ok(s.wait_exit(Duration::from_secs(30)));
+    let status = s.wait_exit(Duration::from_secs(30)).map_err(|e| e.to_string());
     let after = s.transcript().rsplit("powering off...").next().unwrap_or_default().to_string();
-    assert!(!after.contains("ACPI poweroff failed"), "ACPI poweroff failed:\n{after}");
-    assert_eq!(status, Some(0), "QEMU exit status after poweroff (output after it:\n{after})");
+    let good = status == Ok(Some(0)) && !after.contains("ACPI poweroff failed");
+    let why =
+        || format!("ACPI poweroff: QEMU ended {status:?}, want Ok(Some(0)); after it:\n{after}");
+    assert!(s.check("ACPI poweroff, exit status 0", good, why), "{}", why());
     println!("shell test done after {:.1?}", s.elapsed());
 }
 
@@ -293,9 +308,9 @@ fn screen_after_keyboard_test_command() {
     // Typed on the PS/2 keyboard; each key waits for its echo on serial.
     ok(s.type_keys("test smp\n", Duration::from_secs(10)));
     let (which, out) = ok(s.expect_any(&["\nPASS\n", "\nFAIL\n"], Duration::from_secs(180)));
-    assert_eq!(which, 0, "`test smp` typed on the keyboard failed:\n{out}");
     let oks = out.lines().filter(|l| l.trim_start().starts_with("ok ")).count();
-    assert!(oks >= 2, "want KTAP `ok` lines for the suite and its cases:\n{out}");
+    let why = || format!("`test smp` typed on the keyboard: want PASS and `ok` lines:\n{out}");
+    assert!(s.check("`test smp` passed", which == 0 && oks >= 2, why), "{}", why());
     ok(s.wait_prompt(COMMAND_TIMEOUT));
     // Serial gets each string before the screen: give the console a moment.
     std::thread::sleep(Duration::from_secs(1));
@@ -304,13 +319,19 @@ fn screen_after_keyboard_test_command() {
     let img = ok(s.screendump(&ppm));
     std::fs::write(log_dir().join(format!("{name}.png")), img.to_png()).expect("write PNG");
     println!("screendump: {} ({}x{}, also .png)", ppm.display(), img.width, img.height);
-    assert_eq!((img.width, img.height), geometry, "screendump size vs the kernel's framebuffer");
-    let report = check_pass_screen(&img)
-        .unwrap_or_else(|e| panic!("screen check failed: {e}\nscreendump: {}", ppm.display()));
+    let size = (img.width, img.height);
+    let why = || format!("screendump size {size:?} vs the kernel's framebuffer {geometry:?}");
+    assert!(s.check("screen size = framebuffer", size == geometry, why), "{}", why());
+    let checked = check_pass_screen(&img);
+    let why = || format!("screen check failed: {checked:?}\nscreendump: {}", ppm.display());
+    assert!(s.check("screen shows PASS", checked.is_ok(), why), "{}", why());
+    let report = checked.unwrap();
     println!("screen: {report}");
     // Everything since boot fits on the screen (nothing scrolled off), so
     // each `ok` line and `PASS` is one green row.
-    assert_eq!(report.green_rows, oks + 1, "green rows vs {oks} `ok` lines + PASS: {report}");
+    let rows = report.green_rows == oks + 1;
+    let why = || format!("green rows vs {oks} `ok` lines + PASS: {report}");
+    assert!(s.check("one green row per `ok` line", rows, why), "{}", why());
 
     // The check must reject this very screen with the PASS line erased, or
     // with a red line drawn in.
@@ -325,6 +346,8 @@ fn screen_after_keyboard_test_command() {
     assert!(err.contains("red pixels"), "{err}");
 
     ok(s.send_line("poweroff"));
-    assert_eq!(ok(s.wait_exit(Duration::from_secs(30))), Some(0), "poweroff under UEFI");
+    let status = s.wait_exit(Duration::from_secs(30)).map_err(|e| e.to_string());
+    let why = || format!("poweroff under UEFI: QEMU ended {status:?}, want Ok(Some(0))");
+    assert!(s.check("poweroff, exit status 0", status == Ok(Some(0)), why), "{}", why());
     println!("screen test done after {:.1?}", s.elapsed());
 }

@@ -168,14 +168,12 @@ fn shell_through_usb_keyboard() {
     println!("prompt after {:.1?}", s.elapsed());
     let usb: Vec<&str> = boot.lines().filter(|l| l.starts_with("usb: ")).collect();
     println!("kernel: {usb:#?}");
-    assert!(
-        usb.iter().any(|l| l.contains(": keyboard ") && l.contains("HID boot protocol")),
-        "no USB keyboard found at boot:\n{boot}"
-    );
-    assert!(
-        usb.iter().any(|l| l.contains("not a keyboard, left alone")),
-        "the USB storage device was not enumerated and skipped:\n{boot}"
-    );
+    let found = usb.iter().any(|l| l.contains(": keyboard ") && l.contains("HID boot protocol"));
+    let why = || format!("no USB keyboard found at boot:\n{boot}");
+    assert!(s.check("USB keyboard found", found, why), "{}", why());
+    let skipped = usb.iter().any(|l| l.contains("not a keyboard, left alone"));
+    let why = || format!("the USB storage device was not enumerated and skipped:\n{boot}");
+    assert!(s.check("USB storage left alone", skipped, why), "{}", why());
 
     // Every key goes through the USB keyboard only (no PS/2, nothing on the
     // serial input); each waits for its echo on serial. Shift, then a typo
@@ -186,8 +184,10 @@ fn shell_through_usb_keyboard() {
     ok(s.wait_prompt(Duration::from_secs(10)));
     ok(s.type_keys("test consolx\x08e\n", Duration::from_secs(10)));
     let (which, out) = ok(s.expect_any(&["\nPASS\n", "\nFAIL\n"], Duration::from_secs(120)));
-    assert_eq!(which, 0, "`test console` typed on the USB keyboard failed:\n{out}");
-    assert!(out.contains("ok 1 console"), "the console suite did not run:\n{out}");
+    let passed = which == 0 && out.contains("ok 1 console");
+    let why =
+        || format!("`test console` typed on the USB keyboard: want PASS, `ok 1 console`:\n{out}");
+    assert!(s.check("`test console` passed", passed, why), "{}", why());
     ok(s.wait_prompt(Duration::from_secs(10)));
     println!("typed and ran in {:.1?}", start.elapsed());
     // Serial gets each string before the screen: give the console a moment.
@@ -197,10 +197,13 @@ fn shell_through_usb_keyboard() {
     let img = ok(s.screendump(&ppm));
     std::fs::write(log_dir().join(format!("{name}.png")), img.to_png()).expect("write PNG");
     println!("screendump: {} ({}x{})", ppm.display(), img.width, img.height);
-    check_pass_screen(&img)
-        .unwrap_or_else(|e| panic!("screen check failed: {e}\nscreendump: {}", ppm.display()));
+    let checked = check_pass_screen(&img);
+    let why = || format!("screen check failed: {checked:?}\nscreendump: {}", ppm.display());
+    assert!(s.check("screen shows PASS", checked.is_ok(), why), "{}", why());
 
     ok(s.type_keys("poweroff\n", Duration::from_secs(10)));
-    assert_eq!(ok(s.wait_exit(Duration::from_secs(30))), Some(0), "poweroff typed on USB");
+    let status = s.wait_exit(Duration::from_secs(30)).map_err(|e| e.to_string());
+    let why = || format!("poweroff typed on USB: QEMU ended {status:?}, want Ok(Some(0))");
+    assert!(s.check("poweroff, exit status 0", status == Ok(Some(0)), why), "{}", why());
     println!("USB keyboard test done after {:.1?}", s.elapsed());
 }

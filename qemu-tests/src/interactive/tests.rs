@@ -164,3 +164,24 @@ fn text_rows_count_per_band() {
     assert_eq!((rows[1].lit, rows[1].red, rows[1].white, rows[1].right), (2, 1, 1, 13));
     assert_eq!(rows[2].lit, 0);
 }
+
+#[test]
+fn a_session_that_cannot_start_leaves_a_failed_result() {
+    let dir = std::env::temp_dir().join(format!("qemu-tests-nostart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = Config::new(dir.join("no-such.img"));
+    cfg.name = "no-image".into();
+    cfg.log_dir = Some(dir.clone());
+    let err = Session::start(&cfg, false).err().expect("started without an image");
+    assert!(err.to_string().contains("not found"), "{err}");
+    let json = std::fs::read_to_string(dir.join("no-image.json")).expect("no JSON result");
+    let xml = std::fs::read_to_string(dir.join("no-image.xml")).expect("no XML result");
+    let s = crate::report::summarize(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(j["passed"], false);
+    assert_eq!(j["cases"][0]["name"], "session.01 QEMU started");
+    assert!(xml.contains("<failure"), "{xml}");
+    assert_eq!(s.len(), 1);
+    assert!(s[0].failures[0].starts_with("session.01 QEMU started: image "), "{s:?}");
+}
