@@ -26,46 +26,18 @@
 //! missing image or `dtc` fails the tests. Logs and DTBs go to
 //! `target/qemu-logs/` and `target/aarch64-dtb/`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use qemu_tests::{Arch, Config, Verdict};
 
-/// The host has 2 cores: at most this many QEMUs at once.
-const MAX_BOOTS: usize = 2;
-static RUNNING: Mutex<usize> = Mutex::new(0);
-static FREED: Condvar = Condvar::new();
-
-struct Slot;
-
-impl Slot {
-    fn take() -> Self {
-        let mut n = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        while *n >= MAX_BOOTS {
-            n = FREED.wait(n).unwrap_or_else(|e| e.into_inner());
-        }
-        *n += 1;
-        Slot
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        FREED.notify_one();
-    }
-}
+mod common;
+use common::{Slot, workspace};
 
 /// Small machines keep the boots short: 2 vCPUs, 256 MiB unless a test needs more.
 const SMP: u32 = 2;
 const MEM: &str = "256M";
-
-fn workspace() -> PathBuf {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir.parent().expect("qemu-tests sits in the workspace").to_path_buf()
-}
 
 fn image() -> PathBuf {
     let path = std::env::var_os("A64_IMAGE")

@@ -6,42 +6,12 @@
 //! `<workspace>/target/qemu-logs/<test>.log`; `VERBOSE=1` echoes them live.
 
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use qemu_tests::{Boot, Config, Ending, Run, Verdict};
 
-/// The host has 2 cores: at most this many QEMUs at once (all tests of this
-/// file share one process, so a static semaphore is enough).
-const MAX_BOOTS: usize = 2;
-static RUNNING: Mutex<usize> = Mutex::new(0);
-static FREED: Condvar = Condvar::new();
-
-/// Holds one of the [`MAX_BOOTS`] slots until dropped.
-struct Slot;
-
-impl Slot {
-    fn take() -> Self {
-        let mut n = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        while *n >= MAX_BOOTS {
-            n = FREED.wait(n).unwrap_or_else(|e| e.into_inner());
-        }
-        *n += 1;
-        Slot
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        FREED.notify_one();
-    }
-}
-
-fn workspace() -> PathBuf {
-    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir.parent().expect("qemu-tests sits in the workspace").to_path_buf()
-}
+mod common;
+use common::{Slot, workspace};
 
 /// Which kernel build: the default frozen-bit refcount or the legacy CAS loop.
 #[derive(Clone, Copy)]

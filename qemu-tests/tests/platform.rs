@@ -16,47 +16,15 @@
 //! `<workspace>/target/qemu-logs/platform-*.log`; `VERBOSE=1` echoes them.
 //! At most two QEMUs run at once (the host has 2 cores).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use qemu_tests::interactive::{Image, Session};
 use qemu_tests::{Boot, Config, Ending, Run, Verdict};
 
-const MAX_BOOTS: usize = 2;
-static RUNNING: Mutex<usize> = Mutex::new(0);
-static FREED: Condvar = Condvar::new();
-
-/// Holds one of the [`MAX_BOOTS`] slots until dropped.
-struct Slot;
-
-impl Slot {
-    fn take() -> Self {
-        let mut n = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        while *n >= MAX_BOOTS {
-            n = FREED.wait(n).unwrap_or_else(|e| e.into_inner());
-        }
-        *n += 1;
-        Slot
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        FREED.notify_one();
-    }
-}
-
-fn workspace() -> PathBuf {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir.parent().expect("qemu-tests sits in the workspace").to_path_buf()
-}
-
-fn log_dir() -> PathBuf {
-    workspace().join("target/qemu-logs")
-}
+mod common;
+use common::{Slot, log_dir, workspace};
 
 /// Builds bios.img and uefi.img with `cmdline` baked in (no cmdline: plain)
 /// under target/image/platform-test/`name`; returns that directory.

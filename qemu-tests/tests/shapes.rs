@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use qemu_tests::{Arch, Boot, Config, Verdict};
 
+mod common;
+use common::workspace;
+
 /// The documented minimum RAM (README "Minimum RAM"): BIOS image and
 /// aarch64. (UEFI needs 64 MiB: OVMF and the UEFI loader need the rest.)
 const MIN_RAM: &str = "32M";
@@ -23,11 +26,6 @@ const MEMORY_SUITES: &str = "ktest ktest.filter=bootinfo,mm,smp,heap";
 /// One QEMU at a time from this file: the host has 2 cores and the boots
 /// run 4 vCPUs each (cargo runs this file's tests in parallel threads).
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn workspace() -> PathBuf {
-    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir.parent().expect("qemu-tests sits in the workspace").to_path_buf()
-}
 
 fn image(var: &str, default: &str) -> PathBuf {
     let path =

@@ -17,6 +17,9 @@ use std::time::Duration;
 use qemu_tests::interactive::{Image, Session};
 use qemu_tests::{Boot, Config};
 
+mod common;
+use common::{log_dir, workspace};
+
 /// Kernel console geometry (kernel/src/fbcon.rs): text starts 8 pixels in,
 /// rows are 16 pixels tall.
 const MARGIN: usize = 8;
@@ -44,15 +47,6 @@ static ONE_QEMU: Mutex<()> = Mutex::new(());
 /// Held while a QEMU runs; a panicking test must not block the others.
 fn one_qemu() -> MutexGuard<'static, ()> {
     ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn workspace() -> PathBuf {
-    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir.parent().expect("qemu-tests sits in the workspace").to_path_buf()
-}
-
-fn log_dir() -> PathBuf {
-    workspace().join("target/qemu-logs")
 }
 
 fn config(name: &str, boot: Boot, smp: u32) -> Config {
