@@ -185,6 +185,29 @@ fn unattended_mode_reports_fail() {
     assert_line(&run, "unattended: FAIL: ktest FAILED, stress not run");
 }
 
+/// The unattended mode is arch-neutral: on aarch64 (QEMU `virt`, the
+/// command line from the DTB's `/chosen/bootargs`) it runs ktest, then
+/// stress on both CPUs, prints the PASS verdict and exits.
+#[test]
+fn unattended_mode_passes_on_aarch64() {
+    let image = workspace().join("target/image/aarch64/Image");
+    assert!(image.is_file(), "{} not found: run `make image ARCH=aarch64`", image.display());
+    let mut cfg = Config::new(image);
+    cfg.arch = qemu_tests::Arch::Aarch64;
+    cfg.smp = 2;
+    cfg.memory = "256M".into();
+    cfg.cmdline = "unattended ktest.filter=heap stress.secs=2 exit".into();
+    cfg.timeout = Duration::from_secs(120);
+    cfg.name = "platform-unattended-aarch64".into();
+    cfg.log_dir = Some(log_dir());
+    let (run, v) = boot(&cfg);
+    assert!(v.is_pass(), "unattended mode on aarch64 did not pass:\n{}", v.render());
+    assert_eq!(run.ending, Ending::Exited(Some(0)), "exit status of a PASS verdict");
+    assert_line(&run, "unattended: phase 2 of 2: stress on 2 CPUs for 2 s");
+    assert_line(&run, "stress: PASS after");
+    assert_line(&run, "unattended: PASS: ktest passed, stress passed, 2 CPUs");
+}
+
 /// The QEMU arguments of a machine with 3 CPUs whose APIC ids are 0, 1 and
 /// 256: firmware (OVMF, SeaBIOS) must hand over in x2APIC mode.
 fn apic_id_256_machine() -> Vec<String> {
