@@ -114,12 +114,16 @@ impl LoadSnapshot {
             ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0),
         );
         let me = read("/proc/self/stat");
-        // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-        let after: Vec<u64> = me
+        // Fields after the ")" that ends the command name, by position (proc(5):
+        // state is field 3, utime field 14, stime field 15). Not filtered by
+        // what parses: state is a letter and tpgid is -1 without a terminal,
+        // and dropping them would shift utime/stime onto other fields.
+        let after: Vec<&str> = me
             .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+            .map(|(_, rest)| rest.split_whitespace().collect())
             .unwrap_or_default();
-        let own = after.get(10).copied().unwrap_or(0) + after.get(11).copied().unwrap_or(0);
+        let field = |i: usize| after.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        let own = field(11) + field(12);
         LoadSnapshot { loadavg, busy, total, own }
     }
 }
@@ -133,7 +137,9 @@ pub struct Load {
     /// the interval (from /proc/stat minus this process's own CPU time).
     pub other_cpus_busy: f64,
     /// Whether other load was present: more than a tenth of a CPU busy with
-    /// other work on average, or a 1-minute load average above 0.5 before.
+    /// other work on average over the run. (The load averages are reported
+    /// but not judged: they lag by minutes and count a run just before this
+    /// one, e.g. the previous workload of the same benchmark.)
     pub other_load: bool,
 }
 
@@ -147,7 +153,7 @@ impl Load {
             loadavg_before: a.loadavg,
             loadavg_after: b.loadavg,
             other_cpus_busy,
-            other_load: other_cpus_busy > 0.1 || a.loadavg[0] > 0.5,
+            other_load: other_cpus_busy > 0.1,
         }
     }
 }
