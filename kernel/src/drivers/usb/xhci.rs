@@ -639,7 +639,7 @@ impl Controller {
         self.command(address.into_raw())?;
 
         // First 8 bytes of the device descriptor: the real EP0 packet size.
-        self.control_in(&mut dev, 0x80, GET_DESCRIPTOR, DESC_DEVICE << 8, 0, 8)?;
+        self.control(&mut dev, 0x80, GET_DESCRIPTOR, DESC_DEVICE << 8, 0, 8)?;
         let real_mps0 = match dev.buffer.read_u8(7) {
             m if speed >= 4 => 1u16 << m.min(9),
             m => u16::from(m),
@@ -654,17 +654,17 @@ impl Controller {
             evaluate.set_input_context_pointer(dev.input.phys).set_slot_id(slot);
             self.command(evaluate.into_raw())?;
         }
-        self.control_in(&mut dev, 0x80, GET_DESCRIPTOR, DESC_DEVICE << 8, 0, 18)?;
+        self.control(&mut dev, 0x80, GET_DESCRIPTOR, DESC_DEVICE << 8, 0, 18)?;
         let b = dev.buffer;
         let vendor = u16::from_le_bytes([b.read_u8(8), b.read_u8(9)]);
         let product = u16::from_le_bytes([b.read_u8(10), b.read_u8(11)]);
 
-        self.control_in(&mut dev, 0x80, GET_DESCRIPTOR, DESC_CONFIGURATION << 8, 0, 9)?;
+        self.control(&mut dev, 0x80, GET_DESCRIPTOR, DESC_CONFIGURATION << 8, 0, 9)?;
         let total = u16::from_le_bytes([b.read_u8(2), b.read_u8(3)]).min(PAGE as u16);
         if total < 9 {
             return Err("short configuration descriptor");
         }
-        self.control_in(&mut dev, 0x80, GET_DESCRIPTOR, DESC_CONFIGURATION << 8, 0, total)?;
+        self.control(&mut dev, 0x80, GET_DESCRIPTOR, DESC_CONFIGURATION << 8, 0, total)?;
         let Some(kbd) = find_boot_keyboard(&dev.buffer, usize::from(total)) else {
             println!(
                 "usb: xhci {} port {port}: device {vendor:04x}:{product:04x} (not a keyboard, left alone)",
@@ -840,18 +840,7 @@ impl Controller {
         }
     }
 
-    fn control_in(
-        &mut self,
-        dev: &mut Device,
-        request_type: u8,
-        request: u8,
-        value: u16,
-        index: u16,
-        len: u16,
-    ) -> Result<(), Error> {
-        self.control(dev, request_type, request, value, index, len)
-    }
-
+    /// A control transfer with no data stage (SET_* requests).
     fn control_out(
         &mut self,
         dev: &mut Device,
