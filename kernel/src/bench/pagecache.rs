@@ -44,7 +44,13 @@ fn read_once<S: RefcountScheme>(c: &AtomicU32, offset: usize) -> Option<u32> {
 }
 
 fn run_scheme<S: RefcountScheme>(n: usize, c: &AtomicU32) -> Result<harness::Sample, Failure> {
-    S::unfreeze(c, 1);
+    // The static starts at 0, which the frozen-bit scheme does not count as
+    // frozen (unfreeze refuses it): freeze, then unfreeze to the base
+    // reference, as an allocation does.
+    S::set_frozen(c);
+    if !S::unfreeze(c, 1) {
+        return Err(Failure::Fail(alloc::format!("{}: unfreeze refused", S::NAME)));
+    }
     let bad = AtomicU32::new(0);
     let sample = harness::measure(n, OPS, &|rank, ops| {
         let mut errors = 0;

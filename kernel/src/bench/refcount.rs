@@ -41,7 +41,13 @@ fn run_scheme<S: RefcountScheme>(n: usize, shared: bool, slot: usize) -> Result<
     // it) once.
     let counters = if shared { 1 } else { n };
     for rank in 0..counters {
-        S::unfreeze(counter(rank), 1);
+        // The statics start at 0, which the frozen-bit scheme does not count
+        // as frozen (unfreeze refuses it): freeze, then unfreeze to the base
+        // reference, as an allocation does.
+        S::set_frozen(counter(rank));
+        if !S::unfreeze(counter(rank), 1) {
+            return Err(Failure::Fail(alloc::format!("{}: unfreeze refused", S::NAME)));
+        }
     }
     let sample = harness::measure(n, OPS, &|rank, ops| {
         if !get_put::<S>(counter(rank), ops) {
