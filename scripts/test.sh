@@ -80,6 +80,18 @@ image_cmdline_lines() {
 }
 step "make image CMDLINE= bakes" image_cmdline_lines
 step "QEMU x86 platform" cargo test -j"$JOBS" -p qemu-tests --release --test platform -- --test-threads=2
+# The in-kernel benchmarks in bench mode (2 CPUs): not for timings, but their
+# own invariants (counters back to their base, page-cache reads see the right
+# data, every page back in the allocator) must hold, and the report tool must
+# parse the output.
+bench_smoke() {
+    cargo run -q --release -j"$JOBS" -p qemu-tests --bin qemu-runner -- \
+        --image target/image/x86_64/bios.img --boot bios --smp 2 --mem 1G \
+        --cmdline bench --name bench-smoke --timeout 300 &&
+        cargo run -q --release -j"$JOBS" -p qemu-tests --bin bench-report -- \
+            target/qemu-logs/bench-smoke.log target/bench/smoke --accel tcg >/dev/null
+}
+step "QEMU bench mode (smoke)" bench_smoke
 # aarch64: the same suites on QEMU virt with 4 CPUs (LSE atomics, -cpu max),
 # both refcount schemes, and the harness catching a stack overflow there.
 step "QEMU aarch64 ktest" make --no-print-directory test-aarch64
