@@ -10,15 +10,13 @@
 //! Only one QEMU runs at a time from this file (static lock), whatever
 //! `--test-threads` says.
 
-use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use qemu_tests::interactive::{Image, Session};
 use qemu_tests::{Boot, Config};
 
 mod common;
-use common::{log_dir, workspace};
+use common::{log_dir, one_qemu, x86_image};
 
 /// Kernel console geometry (kernel/src/fbcon.rs): text starts 8 pixels in,
 /// rows are 16 pixels tall.
@@ -42,24 +40,8 @@ const COMMANDS: [&str; 11] = [
     "poweroff",
 ];
 
-static ONE_QEMU: Mutex<()> = Mutex::new(());
-
-/// Held while a QEMU runs; a panicking test must not block the others.
-fn one_qemu() -> MutexGuard<'static, ()> {
-    ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn config(name: &str, boot: Boot, smp: u32) -> Config {
-    let dir = std::env::var_os("IMAGE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/image/x86_64"));
-    let path = dir.join(format!("{boot}.img"));
-    assert!(
-        path.is_file(),
-        "{} not found: run `make image` first (or set IMAGE_DIR)",
-        path.display()
-    );
-    let mut cfg = Config::new(path);
+    let mut cfg = Config::new(x86_image(boot));
     cfg.boot = boot;
     cfg.smp = smp;
     cfg.name = name.into();

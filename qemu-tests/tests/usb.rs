@@ -14,37 +14,21 @@
 //! screendump beside them. One QEMU at a time from this file.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use qemu_tests::interactive::{Image, Session};
 use qemu_tests::{Boot, Config};
 
 mod common;
-use common::{log_dir, workspace};
+use common::{log_dir, one_qemu, x86_image};
 
 /// Kernel console geometry (kernel/src/fbcon.rs): text starts 8 pixels in,
 /// rows are 16 pixels tall.
 const MARGIN: usize = 8;
 const LINE_HEIGHT: usize = 16;
 
-static ONE_QEMU: Mutex<()> = Mutex::new(());
-
-fn one_qemu() -> MutexGuard<'static, ()> {
-    ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn image(boot: Boot) -> PathBuf {
-    let dir = std::env::var_os("IMAGE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/image/x86_64"));
-    let path = dir.join(format!("{boot}.img"));
-    assert!(
-        path.is_file(),
-        "{} not found: run `make image` first (or set IMAGE_DIR)",
-        path.display()
-    );
-    path
+    x86_image(boot)
 }
 
 fn config(name: &str, boot: Boot, smp: u32) -> Config {

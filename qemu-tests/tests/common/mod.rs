@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use qemu_tests::Boot;
 
 /// The workspace root (images under `target/image/`, logs under
 /// `target/qemu-logs/`), from this crate's manifest directory.
@@ -45,4 +47,30 @@ impl Drop for Slot {
         *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
         FREED.notify_one();
     }
+}
+
+static ONE_QEMU: Mutex<()> = Mutex::new(());
+
+/// Held while an interactive QEMU runs (one at a time: they drive a monitor
+/// and read the screen); a panicking test must not block the others.
+pub fn one_qemu() -> MutexGuard<'static, ()> {
+    ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The x86_64 image `make image` built for `boot` (`IMAGE_DIR` overrides the
+/// directory).
+///
+/// # Panics
+/// When the image is missing.
+pub fn x86_image(boot: Boot) -> PathBuf {
+    let dir = std::env::var_os("IMAGE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/image/x86_64"));
+    let path = dir.join(format!("{boot}.img"));
+    assert!(
+        path.is_file(),
+        "{} not found: run `make image` first (or set IMAGE_DIR)",
+        path.display()
+    );
+    path
 }
