@@ -30,6 +30,7 @@ if ! cargo mutants --version 2>/dev/null | grep -qF "$VERSION"; then
     cargo install --locked "cargo-mutants@=$VERSION" || exit 2
 fi
 
+mkdir -p target  # cargo-mutants creates only the last level (a fresh clone has no target/)
 cargo mutants --package mm --output target/mutants \
     --file 'kernel/mm/src/refcount/*.rs' --file 'kernel/mm/src/buddy/*.rs' \
     --exclude 'kernel/mm/src/refcount/tests.rs' --exclude 'kernel/mm/src/buddy/tests.rs' \
