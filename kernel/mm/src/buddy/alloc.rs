@@ -161,11 +161,15 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     }
 
     /// Check a block just unlinked from a free list (`check_new_block` with
-    /// the head's free state `from`) and make it allocated: the head goes
-    /// `from -> ALLOCATED + order (+ HEAD)` by compare-exchange, its counter
-    /// is set to exactly FROZEN (erasing leftovers of failed gets), tails get
-    /// `PG_tail` + the head pfn. On `Err` nothing was changed; the caller
-    /// quarantines the block.
+    /// the head's free state `from`) and make it allocated: tails get
+    /// `PG_tail` + the head pfn, the head's counter is set to exactly FROZEN
+    /// (erasing leftovers of failed gets), and last the head goes
+    /// `from -> ALLOCATED + order (+ HEAD)`. The caller holds the lock that
+    /// owns `from` (the zone lock for BUDDY, the list's lock for PCP): no
+    /// other path writes a head in a free state (frees and quarantines
+    /// exchange from ALLOCATED and fail here), so the check and the store are
+    /// one transition (see `page.rs`). On `Err` nothing was changed; the
+    /// caller quarantines the block.
     pub(super) fn claim_block(
         &self,
         pfn: usize,
@@ -173,24 +177,15 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         from: PageFlags,
     ) -> Result<(), BadPage> {
         self.check_new_block(pfn, order, from)?;
-        let head = self.page(pfn);
-        if let Err(now) = head.transition(from, from.allocated_head(order)) {
-            return Err(BadPage {
-                pfn: Some(pfn),
-                count: S::raw(head.refcount()),
-                flags: now,
-                order,
-                reason: BadPageReason::FreeListCorrupt,
-                quarantined: false,
-            });
-        }
-        S::set_frozen(head.refcount());
         for p in pfn + 1..pfn + (1 << order) {
             let tail = self.page(p);
             tail.set_flags(tail.flags().cleared().with(PageFlags::TAIL));
             tail.set_next(pfn as u32);
             tail.set_prev(NONE);
         }
+        let head = self.page(pfn);
+        S::set_frozen(head.refcount());
+        head.set_flags_release(from.allocated_head(order));
         Ok(())
     }
 }
