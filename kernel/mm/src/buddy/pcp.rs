@@ -68,6 +68,9 @@ impl PerCpuPages {
     }
 
     /// Push the block at `pfn` (descriptor `page`) on the head of list `order`.
+    /// (Inlined: it is most of the per-CPU free's work besides its two locked
+    /// instructions; a call costs a few ns per free at 1 thread.)
+    #[inline(always)]
     fn push<S: RefcountScheme>(
         &mut self,
         zone: &Zone<'_, S>,
@@ -88,7 +91,8 @@ impl PerCpuPages {
     }
 
     /// Unlink the block `page` at the head (`from_tail` false) or the tail of
-    /// list `order`; its links are left NONE.
+    /// list `order`; its links are left NONE. (Inlined like `push`.)
+    #[inline(always)]
     fn unlink<S: RefcountScheme>(
         &mut self,
         zone: &Zone<'_, S>,
@@ -275,10 +279,12 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         {
             return None;
         }
-        let tails_ok = (pfn + 1..pfn + (1 << order)).all(|p| {
-            let t = self.page(p);
-            t.flags().is_tail() && t.tail_head_pfn() as usize == pfn
-        });
+        // (Order 0, the common case, has no tails: skip the loop's setup.)
+        let tails_ok = order == 0
+            || (pfn + 1..pfn + (1 << order)).all(|p| {
+                let t = self.page(p);
+                t.flags().is_tail() && t.tail_head_pfn() as usize == pfn
+            });
         tails_ok.then_some((pfn, f))
     }
 
