@@ -55,12 +55,15 @@
 //!   a transition that raced with another one fails instead of overwriting
 //!   it: of two concurrent frees of one block exactly one wins, and a
 //!   quarantine never erases a per-CPU mark (or vice versa);
-//! * a transition *into* ALLOCATED starts from a free state (BUDDY or PCP),
-//!   which exactly one lock owns, and every other writer's exchange expects
-//!   ALLOCATED and fails on it. So the lock holder checks the state and
-//!   stores the new one ([`Page::set_flags_release`]): nothing can come in
-//!   between to be overwritten, and the fast path saves a locked instruction
-//!   (about 7 ns per allocation on the machine in docs/benchmarks.md).
+//! * every other transition starts from a free state (BUDDY, PCP, inside a
+//!   free block), which exactly one lock owns, and every other writer's
+//!   exchange expects ALLOCATED and fails on it: allocation (free ->
+//!   ALLOCATED, [`Page::set_flags_release`]), a refill (buddy -> PCP) and a
+//!   drain (PCP -> buddy; both locks held). So the lock holder checks the
+//!   state and stores the new one: nothing can come in between to be
+//!   overwritten, and the hot paths save a locked instruction each (about
+//!   7 ns on the machine in docs/benchmarks.md). A check that fails reports
+//!   and quarantines, as a failed exchange would.
 //!
 //! Links (`next`/`prev`) are written only by the owner of the page's state
 //! (zone lock, per-CPU lock, or the winner of the head's transition for the

@@ -20,6 +20,7 @@ both_schemes!(
     counted_handle,
     try_freeze,
     raw_round_trips,
+    zone_accessors,
 );
 
 fn every_order_is_aligned_and_compound<S: RefcountScheme>() {
@@ -172,6 +173,36 @@ fn no_merge_across_zone_span<S: RefcountScheme>() {
     let s = z.stats();
     assert_eq!((s.nr_free[MAX_ORDER], s.nr_free[MAX_ORDER - 1]), (1, 1));
     z.verify_free_lists().unwrap();
+    // A page of the memmap beyond the span, which no zone manages, is
+    // refused as outside the zone (not merely as reserved).
+    let bad = z.free_frozen_pages(mm.pfn_to_page(1600).unwrap(), 0).unwrap_err();
+    assert_eq!(bad.reason, mm::BadPageReason::OutsideZone);
+}
+
+/// The zone's small accessors: ids (distinct, `1..=63`, stamped into the
+/// pages each zone manages), `stats` (reserved = present - managed),
+/// `nr_free` per order, and the `Debug` form.
+fn zone_accessors<S: RefcountScheme>() {
+    let mm = testing::memmap(&[0..2048]);
+    let a = Zone::<S>::new("DMA", mm, 0..1024);
+    let b = Zone::<S>::new("Normal", mm, 1024..2048);
+    a.free_memory_range(0, 512).unwrap();
+    b.free_memory_range(1024, 2048).unwrap();
+    assert!((1..=63).contains(&a.id()) && (1..=63).contains(&b.id()));
+    assert_ne!(a.id(), b.id());
+    assert_eq!(mm.pfn_to_page(5).unwrap().flags().zone(), a.id());
+    assert_eq!(mm.pfn_to_page(1500).unwrap().flags().zone(), b.id());
+    let s = a.stats();
+    assert_eq!((s.present, s.managed, s.reserved, s.free), (1024, 512, 512, 512));
+    let p = b.alloc_frozen_pages(0).unwrap();
+    let want: Vec<usize> = (0..=MAX_ORDER).map(|o| usize::from(o < MAX_ORDER)).collect();
+    let got: Vec<usize> = (0..=MAX_ORDER).map(|o| b.nr_free(o)).collect();
+    assert_eq!(got, want);
+    assert_eq!(&got[..], &b.stats().nr_free[..]);
+    b.free_frozen_pages(p, 0).unwrap();
+    assert_eq!((b.nr_free(0), b.nr_free(MAX_ORDER)), (0, 1));
+    let d = std::format!("{a:?}");
+    assert!(d.contains("Zone") && d.contains("DMA") && d.contains(S::NAME), "{d}");
 }
 
 fn adjacent_zones_do_not_merge<S: RefcountScheme>() {

@@ -323,16 +323,20 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                 let head = self.page(pfn);
                 pcp.unlink(self, head, order, true);
                 moved += 1 << order;
-                // PG_pcp -> inside a free block. Both owners are held (list
-                // and zone lock); the exchange still proves the head was what
-                // the list says: anything else is left out and reported.
+                // PG_pcp -> inside a free block. Both owners are held (this
+                // list's lock owns the PCP head: no other path writes it;
+                // the zone lock owns the buddy state), so checking that the
+                // head is what the list says and storing the new state is
+                // the whole transition (see `page.rs`). Anything else is
+                // left out and reported.
                 let f = head.flags();
                 let cached = f.cleared().with(PageFlags::PCP).with_order(order);
-                if f.zone() != self.id || head.transition(cached, f.cleared()).is_err() {
+                if f != cached || f.zone() != self.id {
                     let b = self.corrupt_cached_block(&mut z, pfn, order);
                     bad = Some(b);
                     continue;
                 }
+                head.set_flags(f.cleared());
                 self.free_one(&mut z, pfn, order);
             }
         }
@@ -367,6 +371,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::BadPageReason;
+    use crate::buddy::tests::assert_caught;
     use crate::refcount::{Frozen, Legacy};
     use crate::testing;
     use std::vec::Vec;
@@ -450,6 +456,140 @@ mod tests {
     #[test]
     fn drains_the_overfilled_order_first_legacy() {
         drains_the_overfilled_order_first::<Legacy>();
+    }
+
+    /// Every order up to `PCP_MAX_ORDER` goes through the lists: an
+    /// allocation on an empty list refills `PCP_BATCH` pages' worth of
+    /// blocks of its order and takes one, the free puts it back (and a list
+    /// holding blocks of order > 0 verifies). Larger orders and CPU indexes
+    /// beyond `NR_CPUS` use the zone directly.
+    fn every_pcp_order_is_cached<S: RefcountScheme>() {
+        let z = testing::zone::<S>(&[0..2 << crate::MAX_ORDER]);
+        for order in 0..=PCP_MAX_ORDER {
+            let cpu = order;
+            let p = z.alloc_frozen_pages_pcp(cpu, order).unwrap();
+            let refill = (PCP_BATCH >> order).max(1) << order;
+            assert_eq!(z.nr_pcp_pages(cpu), refill - (1 << order), "order {order}");
+            z.free_frozen_pages_pcp(cpu, p, order).unwrap();
+            assert_eq!(z.nr_pcp_pages(cpu), refill, "order {order}");
+            z.verify_free_lists().unwrap();
+        }
+        let big = PCP_MAX_ORDER + 1;
+        let p = z.alloc_frozen_pages_pcp(7, big).unwrap();
+        z.free_frozen_pages_pcp(7, p, big).unwrap();
+        assert_eq!(z.nr_pcp_pages(7), 0);
+        let p = z.alloc_frozen_pages_pcp(NR_CPUS, 0).unwrap();
+        z.free_frozen_pages_pcp(NR_CPUS, p, 0).unwrap();
+        z.drain_pages(NR_CPUS);
+        assert_eq!(z.nr_pcp_pages(NR_CPUS), 0);
+        z.drain_all_pages();
+        assert_eq!(z.nr_free_pages(), 2 << crate::MAX_ORDER);
+    }
+
+    #[test]
+    fn every_pcp_order_is_cached_frozen() {
+        every_pcp_order_is_cached::<Frozen>();
+    }
+
+    #[test]
+    fn every_pcp_order_is_cached_legacy() {
+        every_pcp_order_is_cached::<Legacy>();
+    }
+
+    /// The lists drain when they hold more than `PCP_HIGH` pages, not at
+    /// the mark; a free that jumps past it by a whole block drains too.
+    fn drains_only_above_high<S: RefcountScheme>() {
+        let z = testing::zone::<S>(&[0..2 << crate::MAX_ORDER]);
+        let pages: Vec<&Page> = (0..PCP_HIGH).map(|_| z.alloc_frozen_pages(0).unwrap()).collect();
+        for p in &pages {
+            z.free_frozen_pages_pcp(1, p, 0).unwrap();
+        }
+        assert_eq!(z.nr_pcp_pages(1), PCP_HIGH, "drained at the mark");
+        let block = z.alloc_frozen_pages(PCP_MAX_ORDER).unwrap();
+        z.free_frozen_pages_pcp(1, block, PCP_MAX_ORDER).unwrap();
+        // One batch went: the order-3 block (its list first), then order 0.
+        assert_eq!(z.nr_pcp_pages(1), PCP_HIGH + (1 << PCP_MAX_ORDER) - PCP_BATCH);
+        z.verify_free_lists().unwrap();
+    }
+
+    #[test]
+    fn drains_only_above_high_frozen() {
+        drains_only_above_high::<Frozen>();
+    }
+
+    #[test]
+    fn drains_only_above_high_legacy() {
+        drains_only_above_high::<Legacy>();
+    }
+
+    /// A per-CPU free of a block that still has references is refused before
+    /// anything is linked: reported as not frozen, the block quarantined.
+    fn pcp_free_refuses_counted_block<S: RefcountScheme>() {
+        let z = testing::zone::<S>(&[0..2 << crate::MAX_ORDER]);
+        for order in 0..=PCP_MAX_ORDER {
+            let p = z.alloc_pages_pcp(0, order).unwrap();
+            let bad = z.free_frozen_pages_pcp(0, p, order).unwrap_err();
+            assert_eq!(bad.reason, BadPageReason::NotFrozen, "order {order}");
+            assert!(bad.quarantined && !p.flags().is_pcp(), "order {order}: {bad}");
+        }
+        z.verify_free_lists().unwrap();
+    }
+
+    #[test]
+    fn pcp_free_refuses_counted_block_frozen() {
+        pcp_free_refuses_counted_block::<Frozen>();
+    }
+
+    #[test]
+    fn pcp_free_refuses_counted_block_legacy() {
+        pcp_free_refuses_counted_block::<Legacy>();
+    }
+
+    /// `verify_free_lists` catches each kind of corrupted per-CPU list: a
+    /// head of another zone, a wrong page count, a cycle, a misaligned block.
+    fn verify_catches_pcp_corruption<S: RefcountScheme>() {
+        let fresh = || {
+            let z = testing::zone::<S>(&[0..2 << crate::MAX_ORDER]);
+            let p = z.alloc_frozen_pages_pcp(0, 1).unwrap();
+            z.free_frozen_pages_pcp(0, p, 1).unwrap();
+            z.verify_free_lists().unwrap();
+            z
+        };
+        let z = fresh();
+        let head = z.page(z.pcp[0].lock().head[1] as usize);
+        head.set_flags(head.flags().with_zone(z.id % 63 + 1));
+        assert_caught(&z, "cpu 0's list 1");
+        let z = fresh();
+        z.pcp[0].lock().count += 2;
+        assert_caught(&z, "pages listed");
+        let z = fresh();
+        let h = z.pcp[0].lock().head[1];
+        z.page(h as usize).set_next(h);
+        assert_caught(&z, "overlap");
+        // An order-1 "block" at an odd pfn: the pages of an allocated
+        // order-2 block made to look free, one of them cached.
+        let z = testing::zone::<S>(&[0..2 << crate::MAX_ORDER]);
+        let p = z.alloc_frozen_pages(2).unwrap();
+        let pfn = z.page_to_pfn(p);
+        for q in pfn..pfn + 4 {
+            let d = z.page(q);
+            d.set_flags(d.flags().cleared());
+            d.set_next(NONE);
+        }
+        let h = z.page(pfn + 1);
+        h.set_flags(h.flags().cleared().with(PageFlags::PCP).with_order(1));
+        z.pcp[0].lock().push(&z, h, pfn + 1, 1);
+        assert_caught(&z, "misaligned");
+    }
+
+    #[test]
+    fn verify_catches_pcp_corruption_frozen() {
+        verify_catches_pcp_corruption::<Frozen>();
+    }
+
+    #[test]
+    fn verify_catches_pcp_corruption_legacy() {
+        verify_catches_pcp_corruption::<Legacy>();
     }
 
     /// Every CPU index's lock and lists on its own 128-byte slot. (A layout

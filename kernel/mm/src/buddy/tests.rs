@@ -1,8 +1,15 @@
-//! Internal tests: free-list mechanics and the double-free walk.
+//! Internal tests: free-list mechanics, and the checks themselves: each kind
+//! of corrupted descriptor or counter that `verify_free_lists`, the free
+//! path and the allocation path must catch is made here by hand (from inside
+//! the crate) and must be caught. A checker that never fails proves nothing;
+//! these tests are what kills the cargo-mutants mutants of those checks
+//! (docs/testing.md).
 
+use crate::page::{Page, PageFlags};
 use crate::refcount::{Frozen, Legacy, RefcountScheme};
 use crate::testing;
-use crate::{MAX_ORDER, Zone};
+use crate::{BadPageReason, MAX_ORDER, Zone};
+use std::string::String;
 
 fn zone<S: RefcountScheme>() -> Zone<'static, S> {
     // Two max-order blocks.
@@ -64,3 +71,150 @@ fn list_del_from_middle_frozen() {
 fn list_del_from_middle_legacy() {
     list_del_from_middle::<Legacy>();
 }
+
+/// A zone (two max-order blocks) after one order-0 allocation: the split left
+/// one free buddy block of each order 0..MAX_ORDER at `base + 2^o`. Returns
+/// the zone and `base` (the allocated page's pfn).
+fn split_zone<S: RefcountScheme>() -> (Zone<'static, S>, usize) {
+    let z = zone::<S>();
+    let p = z.alloc_frozen_pages(0).unwrap();
+    let base = z.page_to_pfn(p);
+    z.verify_free_lists().unwrap();
+    (z, base)
+}
+
+/// `verify_free_lists` on `z` must fail, naming `want`.
+pub(super) fn assert_caught<S: RefcountScheme>(z: &Zone<'_, S>, want: &str) {
+    let err: String = z.verify_free_lists().expect_err("corruption not caught");
+    assert!(err.contains(want), "caught, but as {err:?} (want {want:?})");
+}
+
+fn desc<S: RefcountScheme>(z: &Zone<'_, S>, pfn: usize) -> &'static Page {
+    z.memmap.pfn_to_page(pfn).unwrap()
+}
+
+/// Each kind of corruption of the buddy free lists and the zone's counters
+/// is caught by `verify_free_lists`.
+fn verify_catches_buddy_corruption<S: RefcountScheme>() {
+    // A free head that is not frozen (order-0 block at base + 1).
+    let (z, b) = split_zone::<S>();
+    desc(&z, b + 1).refcount().store(1, core::sync::atomic::Ordering::Relaxed);
+    assert_caught(&z, "not frozen");
+    // A free head stamped with another zone's id.
+    let (z, b) = split_zone::<S>();
+    let head = desc(&z, b + 1);
+    head.set_flags(head.flags().with_zone(z.id % 63 + 1));
+    assert_caught(&z, "has flags");
+    // A page inside a free block (order 1 at base + 2) with a flag set ...
+    let (z, b) = split_zone::<S>();
+    let inner = desc(&z, b + 3);
+    inner.set_flags(inner.flags().with(PageFlags::TAIL));
+    assert_caught(&z, "inside free block");
+    // ... or not frozen ...
+    let (z, b) = split_zone::<S>();
+    desc(&z, b + 3).refcount().store(1, core::sync::atomic::Ordering::Relaxed);
+    assert_caught(&z, "inside free block");
+    // ... or of another zone.
+    let (z, b) = split_zone::<S>();
+    let inner = desc(&z, b + 3);
+    inner.set_flags(inner.flags().with_zone(z.id % 63 + 1));
+    assert_caught(&z, "inside free block");
+    // A broken back link (order-2 block at base + 4, alone on its list).
+    let (z, b) = split_zone::<S>();
+    desc(&z, b + 4).set_prev(b as u32 + 8);
+    assert_caught(&z, "prev");
+    // A list's block counter off by one.
+    let (z, _) = split_zone::<S>();
+    z.inner.lock().free_area[3].nr_free += 1;
+    assert_caught(&z, "blocks listed");
+    // The zone's free-page counter off by one.
+    let (z, _) = split_zone::<S>();
+    z.inner.lock().free += 1;
+    assert_caught(&z, "free pages listed");
+    // More pages free, cached and quarantined than managed: one page on a
+    // per-CPU list, none allocated, one counted as quarantined.
+    let (z, b) = split_zone::<S>();
+    z.free_frozen_pages_pcp(0, desc(&z, b), 0).unwrap();
+    z.verify_free_lists().unwrap();
+    z.inner.lock().quarantined += 1;
+    assert_caught(&z, "exceed managed");
+}
+
+/// Frees (zone path, and the per-CPU path, which hands doubtful blocks to
+/// the zone path) check every tail of a compound block: a tail without
+/// `PG_tail`, or pointing at another head, is reported and the block
+/// quarantined.
+fn free_checks_every_tail<S: RefcountScheme>() {
+    type Corrupt = fn(&Page, usize);
+    let corruptions: [Corrupt; 2] = [
+        |tail, _| tail.set_flags(tail.flags().cleared()),
+        |tail, head| tail.set_next(head as u32 + 1),
+    ];
+    for (i, corrupt) in corruptions.into_iter().enumerate() {
+        for pcp in [false, true] {
+            let z = zone::<S>();
+            let p = z.alloc_frozen_pages(2).unwrap();
+            let pfn = z.page_to_pfn(p);
+            // The last tail: a check that stops early misses it.
+            corrupt(desc(&z, pfn + 3), pfn);
+            let bad =
+                if pcp { z.free_frozen_pages_pcp(0, p, 2) } else { z.free_frozen_pages(p, 2) }
+                    .expect_err("corrupt compound block freed");
+            assert_eq!(bad.reason, BadPageReason::CorruptCompound, "case {i}, pcp {pcp}");
+            assert!(bad.quarantined, "case {i}, pcp {pcp}: {bad}");
+            assert_eq!(z.quarantined_pages(), 4);
+            z.verify_free_lists().unwrap();
+        }
+    }
+}
+
+/// A head whose descriptors claim a block that is not naturally aligned
+/// (a corrupted order-1 "block" at an odd pfn, with a consistent tail) is
+/// refused by both free paths instead of being linked.
+fn free_refuses_misaligned_block<S: RefcountScheme>() {
+    for pcp in [false, true] {
+        let z = zone::<S>();
+        let p = z.alloc_frozen_pages(2).unwrap();
+        let pfn = z.page_to_pfn(p);
+        let (h, t) = (desc(&z, pfn + 1), desc(&z, pfn + 2));
+        h.set_flags(h.flags().cleared().allocated_head(1));
+        t.set_next(pfn as u32 + 1);
+        let bad = if pcp { z.free_frozen_pages_pcp(0, h, 1) } else { z.free_frozen_pages(h, 1) }
+            .expect_err("misaligned block freed");
+        assert_eq!(bad.reason, BadPageReason::OutsideZone, "pcp {pcp}: {bad}");
+        z.verify_free_lists().unwrap();
+        assert_eq!(z.nr_pcp_pages(0), 0);
+    }
+}
+
+/// A free block with an inner page of another zone is never handed out: the
+/// allocation's check reports it and quarantines the block.
+fn alloc_checks_inner_zone_id<S: RefcountScheme>() {
+    let z = zone::<S>();
+    for block in 0..2 {
+        let inner = desc(&z, (block << MAX_ORDER) + 5);
+        inner.set_flags(inner.flags().with_zone(z.id % 63 + 1));
+    }
+    assert!(z.alloc_frozen_pages(MAX_ORDER).is_none(), "corrupt block handed out");
+    assert_eq!(z.bad_page_count(), 2);
+    assert_eq!(z.last_bad_page().unwrap().reason, BadPageReason::FreeListCorrupt);
+    assert_eq!(z.quarantined_pages(), 2 << MAX_ORDER);
+}
+
+macro_rules! both {
+    ($($name:ident),*) => {
+        mod frozen {
+            $( #[test] fn $name() { super::$name::<super::Frozen>() } )*
+        }
+        mod legacy {
+            $( #[test] fn $name() { super::$name::<super::Legacy>() } )*
+        }
+    };
+}
+
+both!(
+    verify_catches_buddy_corruption,
+    free_checks_every_tail,
+    free_refuses_misaligned_block,
+    alloc_checks_inner_zone_id
+);
