@@ -436,6 +436,38 @@ impl<S: RefcountScheme> MemMap<S> {
         Some(unsafe { &*base.add(idx - first) })
     }
 
+    /// The descriptors of the naturally aligned block of 2^`order` pages
+    /// starting at `pfn` (a buddy block or compound page: Linux's
+    /// `struct page`s of a folio are contiguous too), or `None` if `order >
+    /// MAX_ORDER`, the block crosses a section, or a subsection of it is
+    /// absent. One lookup for the whole block instead of one per page, which
+    /// is what the allocator's per-page checks walk.
+    #[inline]
+    pub fn pfn_to_block(&self, pfn: usize, order: usize) -> Option<&'static [Page]> {
+        let nr = pfn >> PFN_SECTION_SHIFT;
+        let idx = pfn & (PAGES_PER_SECTION - 1);
+        if order > crate::MAX_ORDER || idx + (1 << order) > PAGES_PER_SECTION {
+            return None;
+        }
+        let n = 1 << order;
+        // Subsections lo..=hi hold the block; every one must be present.
+        let (lo, hi) = (idx >> PFN_SUBSECTION_SHIFT, (idx + n - 1) >> PFN_SUBSECTION_SHIFT);
+        let want = (u64::MAX >> (63 - (hi - lo))) << lo;
+        let mask = self.mask(nr);
+        if mask & want != want {
+            return None;
+        }
+        let base = self.sections[nr].load(Ordering::Relaxed);
+        let first = mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
+        // SAFETY: as in `pfn_to_page`, for each of the block's pages: all its
+        // subsections are in the mask, so first <= idx and idx + n <= first +
+        // window_pages(mask); the n descriptors from `base + (idx - first)`
+        // are initialised and 'static. The slice is made from `base` (which
+        // covers the whole window) and spans only the block, so Miri retags
+        // n descriptors, not the window.
+        Some(unsafe { core::slice::from_raw_parts(base.add(idx - first).cast_const(), n) })
+    }
+
     /// The pfn of `page`, or `None` if it is not a descriptor of this memmap
     /// handed out by [`pfn_to_page`](Self::pfn_to_page).
     #[inline]
@@ -491,6 +523,26 @@ mod tests {
 
     const SEC: usize = PAGES_PER_SECTION;
     const SUB: usize = PAGES_PER_SUBSECTION;
+
+    /// A block's descriptors come in one slice only if every subsection it
+    /// covers is present, it stays inside its section, and the order is
+    /// valid; the slice is the same descriptors `pfn_to_page` hands out.
+    #[test]
+    fn pfn_to_block_needs_every_subsection() {
+        // Section 1: subsections 0 and 2 present, 1 a hole between them.
+        let mm = testing::memmap::<DefaultScheme>(&[SEC..SEC + SUB, SEC + 2 * SUB..SEC + 3 * SUB]);
+        let b = mm.pfn_to_block(SEC, 9).unwrap();
+        assert_eq!(b.len(), 1 << 9);
+        assert!(ptr::eq(&b[5], mm.pfn_to_page(SEC + 5).unwrap()));
+        let b = mm.pfn_to_block(SEC + 2 * SUB + 8, 3).unwrap();
+        assert!(ptr::eq(&b[7], mm.pfn_to_page(SEC + 2 * SUB + 15).unwrap()));
+        assert!(mm.pfn_to_block(SEC, 10).is_none(), "covers the hole");
+        assert!(mm.pfn_to_block(SEC + SUB, 0).is_none(), "in the hole");
+        assert!(mm.pfn_to_block(SEC, crate::MAX_ORDER + 1).is_none());
+        assert!(mm.pfn_to_block(SEC + 3 * SUB - 1, 1).is_none(), "runs into an absent subsection");
+        assert!(mm.pfn_to_block(2 * SEC - 1, 1).is_none(), "crosses the section end");
+        assert!(mm.pfn_to_block(0, 0).is_none(), "absent section");
+    }
 
     #[test]
     fn sections_for_dedups_and_sorts() {

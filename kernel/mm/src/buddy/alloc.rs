@@ -84,8 +84,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         order: usize,
         b: BadPage,
     ) -> BadPage {
-        for p in pfn..pfn + (1 << order) {
-            let page = self.page(p);
+        for page in self.block(pfn, order) {
             page.set_flags(page.flags().cleared().with(PageFlags::QUARANTINED).with_order(order));
         }
         z.quarantined += 1 << order;
@@ -142,8 +141,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         order: usize,
         head: PageFlags,
     ) -> Result<(), BadPage> {
-        for p in pfn..pfn + (1 << order) {
-            let page = self.page(p);
+        for (p, page) in (pfn..).zip(self.block(pfn, order)) {
             let (raw, flags) = (S::raw(page.refcount()), page.flags());
             let want = if p == pfn { head } else { flags.cleared() };
             if !S::is_frozen(raw) || flags != want || flags.zone() != self.id {
@@ -177,13 +175,12 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         from: PageFlags,
     ) -> Result<(), BadPage> {
         self.check_new_block(pfn, order, from)?;
-        for p in pfn + 1..pfn + (1 << order) {
-            let tail = self.page(p);
+        let (head, tails) = self.block(pfn, order).split_first().expect("a block has a head");
+        for tail in tails {
             tail.set_flags(tail.flags().cleared().with(PageFlags::TAIL));
             tail.set_next(pfn as u32);
             tail.set_prev(NONE);
         }
-        let head = self.page(pfn);
         S::set_frozen(head.refcount());
         head.set_flags_release(from.allocated_head(order));
         Ok(())

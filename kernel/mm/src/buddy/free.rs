@@ -137,18 +137,12 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if !self.block_in_span(pfn, allocated) || pfn & ((1 << allocated) - 1) != 0 {
             return Err(bad(Some(pfn), BadPageReason::OutsideZone));
         }
-        for p in pfn + 1..pfn + (1 << allocated) {
-            let tail_ok = self
-                .memmap
-                .pfn_to_page(p)
-                .is_some_and(|tail| tail.flags().is_tail() && tail.tail_head_pfn() as usize == pfn);
-            if !tail_ok {
-                let quarantined = self.quarantine(z, pfn);
-                return Err(BadPage {
-                    quarantined,
-                    ..bad(Some(pfn), BadPageReason::CorruptCompound)
-                });
-            }
+        let tails_ok = self.memmap.pfn_to_block(pfn, allocated).is_some_and(|block| {
+            block[1..].iter().all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == pfn)
+        });
+        if !tails_ok {
+            let quarantined = self.quarantine(z, pfn);
+            return Err(BadPage { quarantined, ..bad(Some(pfn), BadPageReason::CorruptCompound) });
         }
         Ok(Some((pfn, allocated, flags)))
     }
@@ -156,8 +150,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// Strip the compound flags of a block whose head we just took out of
     /// the allocated state. Tails stay FROZEN (they always are).
     fn clear_tails(&self, pfn: usize, order: usize) {
-        for p in pfn + 1..pfn + (1 << order) {
-            let tail = self.page(p);
+        for tail in &self.block(pfn, order)[1..] {
             tail.set_flags(tail.flags().cleared());
             tail.set_next(NONE);
         }

@@ -295,6 +295,13 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         self.memmap.pfn_to_page(pfn).expect("zone pfn without memmap descriptor")
     }
 
+    /// The descriptors of the block `[pfn, pfn + 2^order)`, which the zone
+    /// manages (checked by the caller): one memmap lookup for the block.
+    #[inline]
+    fn block(&self, pfn: usize, order: usize) -> &'m [Page] {
+        self.memmap.pfn_to_block(pfn, order).expect("zone block without memmap descriptors")
+    }
+
     /// Whether the block `[pfn, pfn + 2^order)` lies inside the span.
     #[inline]
     fn block_in_span(&self, pfn: usize, order: usize) -> bool {

@@ -238,8 +238,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             return self.free_frozen_pages(page, order);
         }
         // We own the block now: clean the tails (still FROZEN).
-        for p in pfn + 1..pfn + (1 << order) {
-            let tail = self.page(p);
+        for tail in &self.block(pfn, order)[1..] {
             tail.set_flags(tail.flags().cleared());
             tail.set_next(NONE);
         }
@@ -281,10 +280,9 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         }
         // (Order 0, the common case, has no tails: skip the loop's setup.)
         let tails_ok = order == 0
-            || (pfn + 1..pfn + (1 << order)).all(|p| {
-                let t = self.page(p);
-                t.flags().is_tail() && t.tail_head_pfn() as usize == pfn
-            });
+            || self.block(pfn, order)[1..]
+                .iter()
+                .all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == pfn);
         tails_ok.then_some((pfn, f))
     }
 
