@@ -39,6 +39,22 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+/// Unit tests: instantiate each generic test `fn name<S: RefcountScheme>()`
+/// of the invoking module once per scheme, as `frozen::name` and
+/// `legacy::name` (the integration tests have the same macro in
+/// `tests/common`). Defined before the modules so that all of them see it.
+#[cfg(test)]
+macro_rules! both_schemes {
+    ($($name:ident),* $(,)?) => {
+        mod frozen {
+            $( #[test] fn $name() { super::$name::<$crate::refcount::Frozen>() } )*
+        }
+        mod legacy {
+            $( #[test] fn $name() { super::$name::<$crate::refcount::Legacy>() } )*
+        }
+    };
+}
+
 pub mod buddy;
 pub mod handle;
 pub mod memmap;

@@ -371,7 +371,7 @@ mod tests {
     use super::*;
     use crate::BadPageReason;
     use crate::buddy::tests::assert_caught;
-    use crate::refcount::{Frozen, Legacy};
+    use crate::refcount::Frozen;
     use crate::testing;
     use std::vec::Vec;
 
@@ -414,16 +414,6 @@ mod tests {
         z.verify_free_lists().unwrap();
     }
 
-    #[test]
-    fn drains_cold_end_first_frozen() {
-        drains_cold_end_first::<Frozen>();
-    }
-
-    #[test]
-    fn drains_cold_end_first_legacy() {
-        drains_cold_end_first::<Legacy>();
-    }
-
     /// A free that overfills the lists drains the list it freed to first
     /// (the other orders' cached blocks stay for their next allocations).
     fn drains_the_overfilled_order_first<S: RefcountScheme>() {
@@ -444,16 +434,6 @@ mod tests {
         z.drain_all_pages();
         assert_eq!(z.nr_free_pages(), 2 << crate::MAX_ORDER);
         z.verify_free_lists().unwrap();
-    }
-
-    #[test]
-    fn drains_the_overfilled_order_first_frozen() {
-        drains_the_overfilled_order_first::<Frozen>();
-    }
-
-    #[test]
-    fn drains_the_overfilled_order_first_legacy() {
-        drains_the_overfilled_order_first::<Legacy>();
     }
 
     /// Every order up to `PCP_MAX_ORDER` goes through the lists: an
@@ -484,16 +464,6 @@ mod tests {
         assert_eq!(z.nr_free_pages(), 2 << crate::MAX_ORDER);
     }
 
-    #[test]
-    fn every_pcp_order_is_cached_frozen() {
-        every_pcp_order_is_cached::<Frozen>();
-    }
-
-    #[test]
-    fn every_pcp_order_is_cached_legacy() {
-        every_pcp_order_is_cached::<Legacy>();
-    }
-
     /// The lists drain when they hold more than `PCP_HIGH` pages, not at
     /// the mark; a free that jumps past it by a whole block drains too.
     fn drains_only_above_high<S: RefcountScheme>() {
@@ -510,16 +480,6 @@ mod tests {
         z.verify_free_lists().unwrap();
     }
 
-    #[test]
-    fn drains_only_above_high_frozen() {
-        drains_only_above_high::<Frozen>();
-    }
-
-    #[test]
-    fn drains_only_above_high_legacy() {
-        drains_only_above_high::<Legacy>();
-    }
-
     /// A per-CPU free of a block that still has references is refused before
     /// anything is linked: reported as not frozen, the block quarantined.
     fn pcp_free_refuses_counted_block<S: RefcountScheme>() {
@@ -531,16 +491,6 @@ mod tests {
             assert!(bad.quarantined && !p.flags().is_pcp(), "order {order}: {bad}");
         }
         z.verify_free_lists().unwrap();
-    }
-
-    #[test]
-    fn pcp_free_refuses_counted_block_frozen() {
-        pcp_free_refuses_counted_block::<Frozen>();
-    }
-
-    #[test]
-    fn pcp_free_refuses_counted_block_legacy() {
-        pcp_free_refuses_counted_block::<Legacy>();
     }
 
     /// `verify_free_lists` catches each kind of corrupted per-CPU list: a
@@ -580,16 +530,6 @@ mod tests {
         assert_caught(&z, "misaligned");
     }
 
-    #[test]
-    fn verify_catches_pcp_corruption_frozen() {
-        verify_catches_pcp_corruption::<Frozen>();
-    }
-
-    #[test]
-    fn verify_catches_pcp_corruption_legacy() {
-        verify_catches_pcp_corruption::<Legacy>();
-    }
-
     /// Every CPU index's lock and lists on its own 128-byte slot. (A layout
     /// check: nothing for Miri to find, and a memmap section is slow there.)
     #[test]
@@ -603,4 +543,13 @@ mod tests {
             assert!(b - a >= 128);
         }
     }
+
+    both_schemes!(
+        drains_cold_end_first,
+        drains_the_overfilled_order_first,
+        every_pcp_order_is_cached,
+        drains_only_above_high,
+        pcp_free_refuses_counted_block,
+        verify_catches_pcp_corruption,
+    );
 }

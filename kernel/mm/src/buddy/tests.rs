@@ -6,7 +6,7 @@
 //! (docs/testing.md).
 
 use crate::page::{Page, PageFlags};
-use crate::refcount::{Frozen, Legacy, RefcountScheme};
+use crate::refcount::RefcountScheme;
 use crate::testing;
 use crate::{BadPageReason, MAX_ORDER, Zone};
 use std::string::String;
@@ -53,23 +53,6 @@ fn list_del_from_middle<S: RefcountScheme>() {
         z.verify_free_lists().unwrap();
     }
     assert_eq!(z.stats().nr_free[MAX_ORDER], 2);
-}
-
-#[test]
-fn split_and_merge_frozen() {
-    split_and_merge::<Frozen>();
-}
-#[test]
-fn split_and_merge_legacy() {
-    split_and_merge::<Legacy>();
-}
-#[test]
-fn list_del_from_middle_frozen() {
-    list_del_from_middle::<Frozen>();
-}
-#[test]
-fn list_del_from_middle_legacy() {
-    list_del_from_middle::<Legacy>();
 }
 
 /// A zone (two max-order blocks) after one order-0 allocation: the split left
@@ -201,18 +184,9 @@ fn alloc_checks_inner_zone_id<S: RefcountScheme>() {
     assert_eq!(z.quarantined_pages(), 2 << MAX_ORDER);
 }
 
-macro_rules! both {
-    ($($name:ident),*) => {
-        mod frozen {
-            $( #[test] fn $name() { super::$name::<super::Frozen>() } )*
-        }
-        mod legacy {
-            $( #[test] fn $name() { super::$name::<super::Legacy>() } )*
-        }
-    };
-}
-
-both!(
+both_schemes!(
+    split_and_merge,
+    list_del_from_middle,
     verify_catches_buddy_corruption,
     free_checks_every_tail,
     free_refuses_misaligned_block,

@@ -2,18 +2,6 @@
 
 use super::*;
 
-/// Instantiate each generic test for `Frozen` and `Legacy`.
-macro_rules! both_schemes {
-    ($($name:ident),* $(,)?) => {
-        mod frozen_scheme {
-            $( #[test] fn $name() { super::$name::<super::Frozen>() } )*
-        }
-        mod legacy_scheme {
-            $( #[test] fn $name() { super::$name::<super::Legacy>() } )*
-        }
-    };
-}
-
 both_schemes!(
     fresh_frozen_page,
     init_and_count,
