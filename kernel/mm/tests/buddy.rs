@@ -194,6 +194,7 @@ fn zone_accessors<S: RefcountScheme>() {
     assert_eq!(mm.pfn_to_page(1500).unwrap().flags().zone(), b.id());
     let s = a.stats();
     assert_eq!((s.present, s.managed, s.reserved, s.free), (1024, 512, 512, 512));
+    assert_eq!((s.spanned, b.stats().spanned), (1024, 1024));
     let p = b.alloc_frozen_pages(0).unwrap();
     let want: Vec<usize> = (0..=MAX_ORDER).map(|o| usize::from(o < MAX_ORDER)).collect();
     let got: Vec<usize> = (0..=MAX_ORDER).map(|o| b.nr_free(o)).collect();
