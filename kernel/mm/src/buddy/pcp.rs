@@ -505,7 +505,9 @@ mod tests {
         };
         let z = fresh();
         let head = z.page(z.pcp[0].lock().head[1] as usize);
-        head.set_flags(head.flags().with_zone(z.id % 63 + 1));
+        // Another zone's id, state and order intact (`with_zone` keeps only
+        // the section bits).
+        head.set_flags(head.flags().with_zone(z.id % 63 + 1).with(PageFlags::PCP).with_order(1));
         assert_caught(&z, "cpu 0's list 1");
         let z = fresh();
         z.pcp[0].lock().count += 2;

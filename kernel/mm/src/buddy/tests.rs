@@ -83,10 +83,11 @@ fn verify_catches_buddy_corruption<S: RefcountScheme>() {
     let (z, b) = split_zone::<S>();
     desc(&z, b + 1).refcount().store(1, core::sync::atomic::Ordering::Relaxed);
     assert_caught(&z, "not frozen");
-    // A free head stamped with another zone's id.
+    // A free head stamped with another zone's id (state and order intact;
+    // `with_zone` keeps only the section bits).
     let (z, b) = split_zone::<S>();
     let head = desc(&z, b + 1);
-    head.set_flags(head.flags().with_zone(z.id % 63 + 1));
+    head.set_flags(head.flags().with_zone(z.id % 63 + 1).with(PageFlags::BUDDY).with_order(0));
     assert_caught(&z, "has flags");
     // A page inside a free block (order 1 at base + 2) with a flag set ...
     let (z, b) = split_zone::<S>();
