@@ -532,6 +532,30 @@ mod tests {
         assert_caught(&z, "misaligned");
     }
 
+    /// A drain checks each cached head before giving it back: one whose
+    /// state is not `PG_pcp` + the list's order, or that carries another
+    /// zone's id, is reported and quarantined, never merged into the buddy.
+    fn drain_reports_corrupt_cached_head<S: RefcountScheme>() {
+        type Corrupt = fn(PageFlags, u32) -> PageFlags;
+        let corruptions: [Corrupt; 2] = [
+            |f, _| f.cleared().allocated_head(0),
+            |f, other| f.with_zone(other).with(PageFlags::PCP).with_order(0),
+        ];
+        for (i, corrupt) in corruptions.into_iter().enumerate() {
+            let z = testing::zone::<S>(&[0..2 << crate::MAX_ORDER]);
+            let p = z.alloc_frozen_pages(0).unwrap();
+            z.free_frozen_pages_pcp(3, p, 0).unwrap();
+            p.set_flags(corrupt(p.flags(), z.id % 63 + 1));
+            z.drain_pages(3);
+            let bad = z.last_bad_page().expect("corrupt cached head not reported");
+            assert_eq!(bad.reason, BadPageReason::FreeListCorrupt, "case {i}: {bad}");
+            assert_eq!((z.bad_page_count(), z.quarantined_pages()), (1, 1), "case {i}");
+            assert_eq!(z.nr_pcp_pages(3), 0);
+            assert!(p.flags().is_quarantined(), "case {i}");
+            z.verify_free_lists().unwrap();
+        }
+    }
+
     /// Every CPU index's lock and lists on its own 128-byte slot. (A layout
     /// check: nothing for Miri to find, and a memmap section is slow there.)
     #[test]
@@ -553,5 +577,6 @@ mod tests {
         drains_only_above_high,
         pcp_free_refuses_counted_block,
         verify_catches_pcp_corruption,
+        drain_reports_corrupt_cached_head,
     );
 }
