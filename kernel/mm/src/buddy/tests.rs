@@ -171,6 +171,24 @@ fn free_refuses_misaligned_block<S: RefcountScheme>() {
     }
 }
 
+/// A head whose (corrupted) order makes its block reach past the end of the
+/// span is refused as outside the zone by both free paths, before any tail
+/// beyond the span is looked at. (Span 0..998: the last order-1 block is at
+/// 996; made to claim order 2, it would cover 996..1000.)
+fn free_refuses_block_past_span_end<S: RefcountScheme>() {
+    for pcp in [false, true] {
+        let z = testing::zone::<S>(&[0..998]);
+        let p = core::iter::from_fn(|| z.alloc_frozen_pages(1))
+            .find(|p| z.page_to_pfn(p) == 996)
+            .expect("the order-1 block at 996");
+        p.set_flags(p.flags().cleared().allocated_head(2));
+        let bad = if pcp { z.free_frozen_pages_pcp(0, p, 2) } else { z.free_frozen_pages(p, 2) }
+            .expect_err("block past the span freed");
+        assert_eq!(bad.reason, BadPageReason::OutsideZone, "pcp {pcp}: {bad}");
+        z.verify_free_lists().unwrap();
+    }
+}
+
 /// A free block with an inner page of another zone is never handed out: the
 /// allocation's check reports it and quarantines the block.
 fn alloc_checks_inner_zone_id<S: RefcountScheme>() {
@@ -191,5 +209,6 @@ both_schemes!(
     verify_catches_buddy_corruption,
     free_checks_every_tail,
     free_refuses_misaligned_block,
+    free_refuses_block_past_span_end,
     alloc_checks_inner_zone_id
 );
