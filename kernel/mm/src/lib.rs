@@ -42,15 +42,17 @@ extern crate std;
 /// Unit tests: instantiate each generic test `fn name<S: RefcountScheme>()`
 /// of the invoking module once per scheme, as `frozen::name` and
 /// `legacy::name` (the integration tests have the same macro in
-/// `tests/common`). Defined before the modules so that all of them see it.
+/// `tests/common`); attributes written before a name (e.g.
+/// `#[cfg_attr(miri, ignore)]`) go on both. Defined before the modules so
+/// that all of them see it.
 #[cfg(test)]
 macro_rules! both_schemes {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         mod frozen {
-            $( #[test] fn $name() { super::$name::<$crate::refcount::Frozen>() } )*
+            $( $(#[$attr])* #[test] fn $name() { super::$name::<$crate::refcount::Frozen>() } )*
         }
         mod legacy {
-            $( #[test] fn $name() { super::$name::<$crate::refcount::Legacy>() } )*
+            $( $(#[$attr])* #[test] fn $name() { super::$name::<$crate::refcount::Legacy>() } )*
         }
     };
 }
