@@ -420,20 +420,9 @@ impl<S: RefcountScheme> MemMap<S> {
     /// The descriptor of `pfn`, or `None` if its subsection is absent.
     #[inline]
     pub fn pfn_to_page(&self, pfn: usize) -> Option<&'static Page> {
-        let nr = pfn >> PFN_SECTION_SHIFT;
-        let mask = self.mask(nr);
-        let idx = pfn & (PAGES_PER_SECTION - 1);
-        if mask & (1 << (idx >> PFN_SUBSECTION_SHIFT)) == 0 {
-            return None;
-        }
-        let base = self.sections[nr].load(Ordering::Relaxed);
-        let first = mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
-        // SAFETY: the mask was published after `base` (see `section_window`);
-        // idx's subsection is set in the mask, so first <= idx < first +
-        // window_pages(mask) and `base + (idx - first)` is an initialised
-        // 'static descriptor. (A pointer, not a slice index: borrowing the
-        // whole window for every lookup makes Miri retag it each time.)
-        Some(unsafe { &*base.add(idx - first) })
+        // An order-0 block: with the constant order the block checks fold to
+        // the one subsection bit (one lookup, one unsafe block for both).
+        self.pfn_to_block(pfn, 0).map(|block| &block[0])
     }
 
     /// The descriptors of the naturally aligned block of 2^`order` pages
@@ -459,12 +448,13 @@ impl<S: RefcountScheme> MemMap<S> {
         }
         let base = self.sections[nr].load(Ordering::Relaxed);
         let first = mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
-        // SAFETY: as in `pfn_to_page`, for each of the block's pages: all its
-        // subsections are in the mask, so first <= idx and idx + n <= first +
-        // window_pages(mask); the n descriptors from `base + (idx - first)`
-        // are initialised and 'static. The slice is made from `base` (which
-        // covers the whole window) and spans only the block, so Miri retags
-        // n descriptors, not the window.
+        // SAFETY: the mask was published (Release, paired with the Acquire in
+        // `mask`) after `base` was stored (see `section_window`). Every
+        // subsection of the block is in the mask, so first <= idx and
+        // idx + n <= first + window_pages(mask): the n descriptors from
+        // `base + (idx - first)` are initialised and 'static. The slice is
+        // made from `base` (which covers the whole window) and spans only the
+        // block, not the window: Miri retags n descriptors per lookup.
         Some(unsafe { core::slice::from_raw_parts(base.add(idx - first).cast_const(), n) })
     }
 

@@ -67,7 +67,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             let pfn = self.take_block(z, order)?;
             let free = self.page(pfn).flags().cleared();
             match self.check_new_block(pfn, order, free) {
-                Ok(()) => return Some(pfn),
+                Ok(_) => return Some(pfn),
                 Err(b) => *bad = Some(self.quarantine_block_locked(z, pfn, order, b)),
             }
         }
@@ -134,14 +134,16 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// expected free state `head` (nothing inside the buddy; `PG_pcp` + order
     /// on a per-CPU list): anything else means somebody wrote to a free
     /// page's descriptor (a use after free, a stray `init_page_count`).
-    /// Checked in every build, on every allocation path.
+    /// Checked in every build, on every allocation path. `Ok` carries the
+    /// block's descriptors (for `claim_block`, which writes them next).
     pub(super) fn check_new_block(
         &self,
         pfn: usize,
         order: usize,
         head: PageFlags,
-    ) -> Result<(), BadPage> {
-        for (p, page) in (pfn..).zip(self.block(pfn, order)) {
+    ) -> Result<&'m [Page], BadPage> {
+        let block = self.block(pfn, order);
+        for (p, page) in (pfn..).zip(block) {
             let (raw, flags) = (S::raw(page.refcount()), page.flags());
             let want = if p == pfn { head } else { flags.cleared() };
             if !S::is_frozen(raw) || flags != want || flags.zone() != self.id {
@@ -155,7 +157,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                 });
             }
         }
-        Ok(())
+        Ok(block)
     }
 
     /// Check a block just unlinked from a free list (`check_new_block` with
@@ -174,8 +176,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         order: usize,
         from: PageFlags,
     ) -> Result<(), BadPage> {
-        self.check_new_block(pfn, order, from)?;
-        let (head, tails) = self.block(pfn, order).split_first().expect("a block has a head");
+        let block = self.check_new_block(pfn, order, from)?;
+        let (head, tails) = block.split_first().expect("a block has a head");
         for tail in tails {
             tail.set_flags(tail.flags().cleared().with(PageFlags::TAIL));
             tail.set_next(pfn as u32);
