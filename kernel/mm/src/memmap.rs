@@ -9,12 +9,18 @@
 //! for 48 MiB of descriptors (0.39%), not for a whole 128 MiB section. A
 //! section without RAM costs one null pointer and one zero mask.
 //!
-//! Per section the table keeps two words (Linux's `mem_section[]` with its
+//! Per section the table keeps (Linux's `mem_section[]` with its
 //! `subsection_map`):
-//! * the address of the window's first descriptor (never null once present);
-//! * a 64-bit mask of the subsections that have RAM. The window starts at the
-//!   lowest set bit (`trailing_zeros`), so `pfn_to_page` is a mask test, a
-//!   `tzcnt` and pointer arithmetic, and `page_to_pfn` a subtraction.
+//! * a 64-bit mask of the subsections that have RAM;
+//! * the *encoded map*: the address the descriptor of the section's first pfn
+//!   would have if the window started there (the window's first descriptor
+//!   minus its first index; Linux's `section_mem_map` is encoded the same
+//!   way), so `pfn_to_page` is one mask-bit test and `map + index`, and
+//!   `page_to_pfn` one subtraction. These two words share a 16-byte slot,
+//!   so a lookup touches one cache line; the allocator does dozens per
+//!   buddy merge or split.
+//! * (cold) the window's first descriptor itself, which claims the section
+//!   and gives [`MemMap::section_window`].
 //!
 //! Subsections inside the window that have no RAM (interior holes of a
 //! section) still get initialised descriptors, since the window is contiguous,
@@ -129,6 +135,22 @@ impl fmt::Display for MemMapError {
     }
 }
 
+/// What every lookup of a section reads, in one 16-byte slot (see the module
+/// docs): the present-subsection mask and the encoded map.
+#[repr(C, align(16))]
+struct MemSection {
+    /// Present subsections (bit i = pfns `i * PAGES_PER_SUBSECTION..` of the
+    /// section). Zero = absent. Stored once with Release after the
+    /// descriptors, `map` and the window pointer are written; readers load it
+    /// with Acquire before touching any of them.
+    present: AtomicU64,
+    /// `window base - first index` (wrapping; the same provenance as the
+    /// window), so the descriptor of section index `idx` is
+    /// `map.wrapping_add(idx)` for every `idx` of a present subsection. Only
+    /// meaningful once `present` is non-zero.
+    map: AtomicPtr<Page>,
+}
+
 /// The table of memmap sections. See the module docs.
 ///
 /// `S` is the refcount scheme the descriptors are counted with: it decides
@@ -140,11 +162,8 @@ pub struct MemMap<S: RefcountScheme = DefaultScheme> {
     /// of the first pfn of its lowest present subsection). Claimed once by a
     /// CAS from null; never changed afterwards.
     sections: [AtomicPtr<Page>; MAX_SECTIONS],
-    /// Present subsections of each section (bit i = pfns
-    /// `i * PAGES_PER_SUBSECTION..` of the section). Zero = absent. Stored
-    /// once with Release after the descriptors and `sections[nr]` are
-    /// written; readers load it with Acquire before touching either.
-    present: [AtomicU64; MAX_SECTIONS],
+    /// The lookup words of each section (mask and encoded map).
+    mem_section: [MemSection; MAX_SECTIONS],
     nr_present: AtomicUsize,
     nr_subsections: AtomicUsize,
     overhead: AtomicUsize,
@@ -236,7 +255,9 @@ impl<S: RefcountScheme> MemMap<S> {
     pub const fn new() -> Self {
         MemMap {
             sections: [const { AtomicPtr::new(ptr::null_mut()) }; MAX_SECTIONS],
-            present: [const { AtomicU64::new(0) }; MAX_SECTIONS],
+            mem_section: [const {
+                MemSection { present: AtomicU64::new(0), map: AtomicPtr::new(ptr::null_mut()) }
+            }; MAX_SECTIONS],
             nr_present: AtomicUsize::new(0),
             nr_subsections: AtomicUsize::new(0),
             overhead: AtomicUsize::new(0),
@@ -357,9 +378,16 @@ impl<S: RefcountScheme> MemMap<S> {
                 Ordering::Relaxed,
             )
             .map_err(|_| MemMapError::AlreadyPresent(nr))?;
-        // Release: a reader that loads the mask (Acquire) sees the pointer
+        // The encoded map: index 0 of the section, as if the window started
+        // there. Wrapping: it may point before the window (out of bounds);
+        // every lookup adds back an index of a present subsection, which
+        // lands inside the window.
+        let first = mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
+        let entry = &self.mem_section[nr];
+        entry.map.store(pages.as_ptr().cast_mut().wrapping_sub(first), Ordering::Relaxed);
+        // Release: a reader that loads the mask (Acquire) sees both pointers
         // and the initialised descriptors.
-        self.present[nr].store(mask, Ordering::Release);
+        entry.present.store(mask, Ordering::Release);
         self.nr_present.fetch_add(1, Ordering::Relaxed);
         self.nr_subsections.fetch_add(mask.count_ones() as usize, Ordering::Relaxed);
         self.overhead.fetch_add(len * size_of::<Page>(), Ordering::Relaxed);
@@ -374,7 +402,7 @@ impl<S: RefcountScheme> MemMap<S> {
         }
         // Array indexing, not `.get()`: no reference to the whole table is
         // created (which Miri would retag on every lookup).
-        self.present[nr].load(Ordering::Acquire)
+        self.mem_section[nr].present.load(Ordering::Acquire)
     }
 
     /// The present subsections of section `nr` (bit i = pfns from
@@ -442,20 +470,20 @@ impl<S: RefcountScheme> MemMap<S> {
         // Subsections lo..=hi hold the block; every one must be present.
         let (lo, hi) = (idx >> PFN_SUBSECTION_SHIFT, (idx + n - 1) >> PFN_SUBSECTION_SHIFT);
         let want = (u64::MAX >> (63 - (hi - lo))) << lo;
-        let mask = self.mask(nr);
-        if mask & want != want {
+        if self.mask(nr) & want != want {
             return None;
         }
-        let base = self.sections[nr].load(Ordering::Relaxed);
-        let first = mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
+        // Relaxed: ordered by the mask's Acquire (see `MemSection`).
+        let map = self.mem_section[nr].map.load(Ordering::Relaxed);
         // SAFETY: the mask was published (Release, paired with the Acquire in
-        // `mask`) after `base` was stored (see `section_window`). Every
-        // subsection of the block is in the mask, so first <= idx and
-        // idx + n <= first + window_pages(mask): the n descriptors from
-        // `base + (idx - first)` are initialised and 'static. The slice is
-        // made from `base` (which covers the whole window) and spans only the
-        // block, not the window: Miri retags n descriptors per lookup.
-        Some(unsafe { core::slice::from_raw_parts(base.add(idx - first).cast_const(), n) })
+        // `mask`) after `map` was stored. Every subsection of the block is in
+        // the mask, so with `first` the window's first index, first <= idx
+        // and idx + n <= first + window_pages(mask): `map + idx` is
+        // `window base + (idx - first)`, inside the window (same provenance),
+        // and the n descriptors from there are initialised and 'static. The
+        // slice spans only the block, not the window: Miri retags n
+        // descriptors per lookup.
+        Some(unsafe { core::slice::from_raw_parts(map.wrapping_add(idx).cast_const(), n) })
     }
 
     /// The pfn of `page`, or `None` if it is not a descriptor of this memmap
@@ -467,12 +495,13 @@ impl<S: RefcountScheme> MemMap<S> {
         if mask == 0 {
             return None;
         }
-        let base = self.sections[nr].load(Ordering::Relaxed);
-        let offset = (page as *const Page).addr().wrapping_sub(base.addr());
-        let idx =
-            offset / size_of::<Page>() + mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
+        // Relaxed: ordered by the mask's Acquire (see `MemSection`).
+        let map = self.mem_section[nr].map.load(Ordering::Relaxed);
+        let offset = (page as *const Page).addr().wrapping_sub(map.addr());
+        let idx = offset / size_of::<Page>();
         // The exact address must match: a standalone `Page` or one of another
-        // memmap must not be mistaken for ours.
+        // memmap must not be mistaken for ours (an address below the window
+        // wraps to a huge index).
         if offset.is_multiple_of(size_of::<Page>())
             && idx < PAGES_PER_SECTION
             && mask & (1 << (idx >> PFN_SUBSECTION_SHIFT)) != 0

@@ -59,7 +59,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                         continue;
                     }
                     self.clear_tails(pfn, order);
-                    self.free_one(&mut z, pfn, order);
+                    self.free_one(&mut z, pfn, page, order);
                     return Ok(());
                 }
                 Ok(None) => return Ok(()),

@@ -3,9 +3,10 @@
 
 use super::Zone;
 use super::bad_page::BadPage;
-use crate::page::{NONE, PageFlags};
+use crate::page::{NONE, Page, PageFlags};
 use crate::refcount::RefcountScheme;
 use crate::{MAX_ORDER, NR_ORDERS};
+use core::ptr;
 
 /// One `free_area[order]`: a doubly linked list of free block heads.
 #[derive(Clone, Copy)]
@@ -39,11 +40,14 @@ impl ZoneInner {
 }
 
 impl<S: RefcountScheme> Zone<'_, S> {
-    /// Push the block at `pfn` onto `free_area[order]` and mark its head
-    /// `PG_buddy` + order. LIFO: the most recently freed block is reused first
-    /// (cache-warm).
-    pub(super) fn list_add(&self, z: &mut ZoneInner, pfn: usize, order: usize) {
-        let page = self.page(pfn);
+    /// Push the block at `pfn` (head descriptor `page`) onto
+    /// `free_area[order]` and mark its head `PG_buddy` + order. LIFO: the most
+    /// recently freed block is reused first (cache-warm). (Callers pass the
+    /// descriptor they already hold: a merge or split does one of these per
+    /// order, and a memmap lookup per call was a measurable share of a zone
+    /// allocation.)
+    pub(super) fn list_add(&self, z: &mut ZoneInner, pfn: usize, page: &Page, order: usize) {
+        debug_assert!(ptr::eq(page, self.page(pfn)));
         page.set_flags(page.flags().cleared().with(PageFlags::BUDDY).with_order(order));
         let area = &mut z.free_area[order];
         page.set_prev(NONE);
@@ -56,10 +60,10 @@ impl<S: RefcountScheme> Zone<'_, S> {
         z.free += 1 << order;
     }
 
-    /// Unlink the free block at `pfn` (a `PG_buddy` head of `order`) and clear
-    /// its head's flags.
-    pub(super) fn list_del(&self, z: &mut ZoneInner, pfn: usize, order: usize) {
-        let page = self.page(pfn);
+    /// Unlink the free block at `pfn` (head descriptor `page`, a `PG_buddy`
+    /// head of `order`) and clear its head's flags.
+    pub(super) fn list_del(&self, z: &mut ZoneInner, pfn: usize, page: &Page, order: usize) {
+        debug_assert!(ptr::eq(page, self.page(pfn)));
         debug_assert!(page.flags().is_buddy() && page.flags().order() == order);
         let (prev, next) = (page.prev(), page.next());
         let area = &mut z.free_area[order];
@@ -79,9 +83,17 @@ impl<S: RefcountScheme> Zone<'_, S> {
         z.free -= 1 << order;
     }
 
-    /// Free a block whose pages are already clean (no flags, FROZEN), merging
-    /// with free buddies of the same order inside the span.
-    pub(super) fn free_one(&self, z: &mut ZoneInner, mut pfn: usize, mut order: usize) {
+    /// Free the block at `pfn` (head descriptor `page`) whose pages are
+    /// already clean (no flags, FROZEN), merging with free buddies of the
+    /// same order inside the span.
+    pub(super) fn free_one(
+        &self,
+        z: &mut ZoneInner,
+        mut pfn: usize,
+        page: &Page,
+        mut order: usize,
+    ) {
+        let mut head = page;
         while order < MAX_ORDER {
             let buddy = pfn ^ (1 << order);
             if !self.block_in_span(buddy, order) {
@@ -96,11 +108,13 @@ impl<S: RefcountScheme> Zone<'_, S> {
             if !(f.is_buddy() && f.order() == order && f.zone() == self.id) {
                 break;
             }
-            self.list_del(z, buddy, order);
-            pfn &= !(1 << order);
+            self.list_del(z, buddy, bp, order);
+            if buddy < pfn {
+                (pfn, head) = (buddy, bp);
+            }
             order += 1;
         }
-        self.list_add(z, pfn, order);
+        self.list_add(z, pfn, head, order);
     }
 
     /// Take a free block of exactly `order`, splitting a larger one if needed
@@ -108,11 +122,16 @@ impl<S: RefcountScheme> Zone<'_, S> {
     pub(super) fn take_block(&self, z: &mut ZoneInner, order: usize) -> Option<usize> {
         let found = (order..=MAX_ORDER).find(|&o| z.free_area[o].head != NONE)?;
         let pfn = z.free_area[found].head as usize;
-        self.list_del(z, pfn, found);
+        // One lookup for the block; the split halves are inside it. (A list
+        // link corrupted into a block the memmap cannot give whole falls
+        // back to lookups page by page; `check_new_block` reports it.)
+        let block = self.memmap.pfn_to_block(pfn, found);
+        let page = |i: usize| block.map_or_else(|| self.page(pfn + i), |b| &b[i]);
+        self.list_del(z, pfn, page(0), found);
         let mut o = found;
         while o > order {
             o -= 1;
-            self.list_add(z, pfn + (1 << o), o);
+            self.list_add(z, pfn + (1 << o), page(1 << o), o);
         }
         Some(pfn)
     }

@@ -213,7 +213,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                 S::set_frozen(page.refcount());
             }
             z.managed += 1 << order;
-            self.free_one(&mut z, pfn, order);
+            self.free_one(&mut z, pfn, self.page(pfn), order);
             drop(z);
             pfn += 1 << order;
         }

@@ -335,7 +335,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                     continue;
                 }
                 head.set_flags(f.cleared());
-                self.free_one(&mut z, pfn, order);
+                self.free_one(&mut z, pfn, head, order);
             }
         }
         drop(z);
