@@ -33,12 +33,12 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     fn alloc_from_zone(&self, order: usize) -> Option<&'m Page> {
         let mut bad = None;
         let mut z = self.inner.lock();
-        let pfn = loop {
+        let page = loop {
             // claim_block runs check_new_block itself.
-            let Some(pfn) = self.take_block(&mut z, order) else { break None };
-            let free = self.page(pfn).flags().cleared();
-            match self.claim_block(pfn, order, free) {
-                Ok(()) => break Some(pfn),
+            let Some((pfn, block)) = self.take_block(&mut z, order) else { break None };
+            let free = block[0].flags().cleared();
+            match self.claim_block(pfn, block, free) {
+                Ok(()) => break Some(&block[0]),
                 Err(b) => bad = Some(self.quarantine_block_locked(&mut z, pfn, order, b)),
             }
         };
@@ -48,7 +48,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if let Some(bad) = bad {
             log::error!("{bad}");
         }
-        pfn.map(|pfn| self.page(pfn))
+        page
     }
 
     /// Take a free block of `order` whose descriptors pass
@@ -62,12 +62,11 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         z: &mut ZoneInner,
         order: usize,
         bad: &mut Option<BadPage>,
-    ) -> Option<usize> {
+    ) -> Option<(usize, &'m [Page])> {
         loop {
-            let pfn = self.take_block(z, order)?;
-            let free = self.page(pfn).flags().cleared();
-            match self.check_new_block(pfn, order, free) {
-                Ok(_) => return Some(pfn),
+            let (pfn, block) = self.take_block(z, order)?;
+            match self.check_new_block(pfn, block, block[0].flags().cleared()) {
+                Ok(()) => return Some((pfn, block)),
                 Err(b) => *bad = Some(self.quarantine_block_locked(z, pfn, order, b)),
             }
         }
@@ -134,15 +133,15 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// expected free state `head` (nothing inside the buddy; `PG_pcp` + order
     /// on a per-CPU list): anything else means somebody wrote to a free
     /// page's descriptor (a use after free, a stray `init_page_count`).
-    /// Checked in every build, on every allocation path. `Ok` carries the
-    /// block's descriptors (for `claim_block`, which writes them next).
+    /// Checked in every build, on every allocation path. `block` is the
+    /// 2^order descriptors from `pfn`.
+    #[inline]
     pub(super) fn check_new_block(
         &self,
         pfn: usize,
-        order: usize,
+        block: &[Page],
         head: PageFlags,
-    ) -> Result<&'m [Page], BadPage> {
-        let block = self.block(pfn, order);
+    ) -> Result<(), BadPage> {
         for (p, page) in (pfn..).zip(block) {
             let (raw, flags) = (S::raw(page.refcount()), page.flags());
             let want = if p == pfn { head } else { flags.cleared() };
@@ -151,32 +150,33 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                     pfn: Some(p),
                     count: raw,
                     flags,
-                    order,
+                    order: block.len().trailing_zeros() as usize,
                     reason: BadPageReason::FreeListCorrupt,
                     quarantined: false,
                 });
             }
         }
-        Ok(block)
+        Ok(())
     }
 
     /// Check a block just unlinked from a free list (`check_new_block` with
-    /// the head's free state `from`) and make it allocated: tails get
-    /// `PG_tail` + the head pfn, the head's counter is set to exactly FROZEN
-    /// (erasing leftovers of failed gets), and last the head goes
-    /// `from -> ALLOCATED + order (+ HEAD)`. The caller holds the lock that
-    /// owns `from` (the zone lock for BUDDY, the list's lock for PCP): no
-    /// other path writes a head in a free state (frees and quarantines
-    /// exchange from ALLOCATED and fail here), so the check and the store are
-    /// one transition (see `page.rs`). On `Err` nothing was changed; the
-    /// caller quarantines the block.
+    /// the head's free state `from`; `block` is its 2^order descriptors) and
+    /// make it allocated: tails get `PG_tail` + the head pfn, the head's
+    /// counter is set to exactly FROZEN (erasing leftovers of failed gets),
+    /// and last the head goes `from -> ALLOCATED + order (+ HEAD)`. The
+    /// caller holds the lock that owns `from` (the zone lock for BUDDY, the
+    /// list's lock for PCP): no other path writes a head in a free state
+    /// (frees and quarantines exchange from ALLOCATED and fail here), so the
+    /// check and the store are one transition (see `page.rs`). On `Err`
+    /// nothing was changed; the caller quarantines the block.
+    #[inline]
     pub(super) fn claim_block(
         &self,
         pfn: usize,
-        order: usize,
+        block: &[Page],
         from: PageFlags,
     ) -> Result<(), BadPage> {
-        let block = self.check_new_block(pfn, order, from)?;
+        self.check_new_block(pfn, block, from)?;
         let (head, tails) = block.split_first().expect("a block has a head");
         for tail in tails {
             tail.set_flags(tail.flags().cleared().with(PageFlags::TAIL));
@@ -184,7 +184,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             tail.set_prev(NONE);
         }
         S::set_frozen(head.refcount());
-        head.set_flags_release(from.allocated_head(order));
+        head.set_flags_release(from.allocated_head(block.len().trailing_zeros() as usize));
         Ok(())
     }
 }

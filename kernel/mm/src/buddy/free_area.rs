@@ -39,7 +39,7 @@ impl ZoneInner {
     }
 }
 
-impl<S: RefcountScheme> Zone<'_, S> {
+impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// Push the block at `pfn` (head descriptor `page`) onto
     /// `free_area[order]` and mark its head `PG_buddy` + order. LIFO: the most
     /// recently freed block is reused first (cache-warm). (Callers pass the
@@ -118,22 +118,32 @@ impl<S: RefcountScheme> Zone<'_, S> {
     }
 
     /// Take a free block of exactly `order`, splitting a larger one if needed
-    /// (the upper halves go back to the lists). `None` if nothing fits.
-    pub(super) fn take_block(&self, z: &mut ZoneInner, order: usize) -> Option<usize> {
+    /// (the upper halves go back to the lists): its pfn and descriptors.
+    /// `None` if nothing fits.
+    pub(super) fn take_block(
+        &self,
+        z: &mut ZoneInner,
+        order: usize,
+    ) -> Option<(usize, &'m [Page])> {
         let found = (order..=MAX_ORDER).find(|&o| z.free_area[o].head != NONE)?;
         let pfn = z.free_area[found].head as usize;
         // One lookup for the block; the split halves are inside it. (A list
         // link corrupted into a block the memmap cannot give whole falls
-        // back to lookups page by page; `check_new_block` reports it.)
-        let block = self.memmap.pfn_to_block(pfn, found);
-        let page = |i: usize| block.map_or_else(|| self.page(pfn + i), |b| &b[i]);
+        // back to page-by-page lookups, which panic on a missing descriptor
+        // as any zone lookup does.)
+        let found_block = self.memmap.pfn_to_block(pfn, found);
+        let page = |i: usize| found_block.map_or_else(|| self.page(pfn + i), |b| &b[i]);
         self.list_del(z, pfn, page(0), found);
         let mut o = found;
         while o > order {
             o -= 1;
             self.list_add(z, pfn + (1 << o), page(1 << o), o);
         }
-        Some(pfn)
+        let block = match found_block {
+            Some(b) => &b[..1 << order],
+            None => self.block(pfn, order),
+        };
+        Some((pfn, block))
     }
 
     /// Whether `pfn` lies in a free block: for each order `o`, the block of

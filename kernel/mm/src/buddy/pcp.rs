@@ -182,10 +182,12 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             if pfn == NONE {
                 break None;
             }
-            let (pfn, page) = (pfn as usize, self.page(pfn as usize));
+            // One memmap lookup for the unlink, the checks and the claim.
+            let (pfn, block) = (pfn as usize, self.block(pfn as usize, order));
+            let page = &block[0];
             pcp.unlink(self, page, order, false);
             let cached = page.flags().cleared().with(PageFlags::PCP).with_order(order);
-            match self.claim_block(pfn, order, cached) {
+            match self.claim_block(pfn, block, cached) {
                 Ok(()) => break Some(page),
                 Err(b) => bad = Some(self.quarantine_taken_block(pfn, order, b)),
             }
@@ -237,10 +239,13 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             drop(pcp);
             return self.free_frozen_pages(page, order);
         }
-        // We own the block now: clean the tails (still FROZEN).
-        for tail in &self.block(pfn, order)[1..] {
-            tail.set_flags(tail.flags().cleared());
-            tail.set_next(NONE);
+        // We own the block now: clean the tails (still FROZEN). (Order 0 has
+        // none: skip the lookup.)
+        if order > 0 {
+            for tail in &self.block(pfn, order)[1..] {
+                tail.set_flags(tail.flags().cleared());
+                tail.set_next(NONE);
+            }
         }
         pcp.push(self, page, pfn, order);
         if pcp.count > PCP_HIGH {
@@ -287,16 +292,21 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     }
 
     /// Moves up to `PCP_BATCH` pages' worth of `order` blocks from the zone
-    /// onto the list, under one zone-lock acquisition.
+    /// onto the list, under one zone-lock acquisition. (Kept out of line: it
+    /// runs once per batch, and inlined it made the allocation's frame and
+    /// prologue bigger on every call.)
+    #[inline(never)]
     fn refill(&self, pcp: &mut PerCpuPages, order: usize) {
         let blocks = (PCP_BATCH >> order).max(1);
         let mut bad = None;
         let mut z = self.inner.lock();
         for _ in 0..blocks {
-            let Some(pfn) = self.take_checked_block(&mut z, order, &mut bad) else { break };
+            let Some((pfn, block)) = self.take_checked_block(&mut z, order, &mut bad) else {
+                break;
+            };
             // Inside a free block (zone lock) -> PG_pcp (this list's lock,
             // held): both owners are ours here, a store suffices.
-            let head = self.page(pfn);
+            let head = &block[0];
             head.set_flags(head.flags().cleared().with(PageFlags::PCP).with_order(order));
             pcp.push(self, head, pfn, order);
         }
@@ -309,7 +319,9 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// Gives at least `pages` pages (or everything) back to the zone, the
     /// coldest blocks (list tails) first, starting with the list of order
     /// `first` (the one a free just overfilled) and going round the others
-    /// (Linux's `free_pcppages_bulk` does the same).
+    /// (Linux's `free_pcppages_bulk` does the same). Out of line like
+    /// `refill`.
+    #[inline(never)]
     fn drain_some(&self, pcp: &mut PerCpuPages, pages: usize, first: usize) {
         let mut bad = None;
         let mut z = self.inner.lock();
