@@ -46,6 +46,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// descriptor they already hold: a merge or split does one of these per
     /// order, and a memmap lookup per call was a measurable share of a zone
     /// allocation.)
+    #[inline]
     pub(super) fn list_add(&self, z: &mut ZoneInner, pfn: usize, page: &Page, order: usize) {
         debug_assert!(ptr::eq(page, self.page(pfn)));
         page.set_flags(page.flags().cleared().with(PageFlags::BUDDY).with_order(order));
@@ -62,6 +63,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
 
     /// Unlink the free block at `pfn` (head descriptor `page`, a `PG_buddy`
     /// head of `order`) and clear its head's flags.
+    #[inline]
     pub(super) fn list_del(&self, z: &mut ZoneInner, pfn: usize, page: &Page, order: usize) {
         debug_assert!(ptr::eq(page, self.page(pfn)));
         debug_assert!(page.flags().is_buddy() && page.flags().order() == order);
