@@ -7,7 +7,8 @@
 //! descriptor array, its *window*, running from its first to its last
 //! subsection that contains usable RAM, so a machine with 48 MiB of RAM pays
 //! for 48 MiB of descriptors (0.39%), not for a whole 128 MiB section. A
-//! section without RAM costs one null pointer and one zero mask.
+//! section without RAM costs 24 bytes of table (two null pointers and a zero
+//! mask).
 //!
 //! Per section the table keeps (Linux's `mem_section[]` with its
 //! `subsection_map`):
@@ -79,7 +80,7 @@ pub const PAGES_PER_SUBSECTION: usize = 1 << PFN_SUBSECTION_SHIFT;
 /// Subsections per section: 64 (4 under Miri); one bit each in a `u64` mask.
 pub const SUBSECTIONS_PER_SECTION: usize = PAGES_PER_SECTION / PAGES_PER_SUBSECTION;
 /// Bits of the section number kept in `Page` flags. 12 bits = 4096 sections =
-/// 512 GiB of physical address space. Raising it costs flag bits (and 16 bytes
+/// 512 GiB of physical address space. Raising it costs flag bits (and 24 bytes
 /// of table per section); see `page.rs` for the layout.
 pub const SECTION_BITS: u32 = 12;
 /// Number of section slots: all that `SECTION_BITS` can name.
@@ -542,6 +543,26 @@ mod tests {
 
     const SEC: usize = PAGES_PER_SECTION;
     const SUB: usize = PAGES_PER_SUBSECTION;
+
+    /// A window that starts at a later subsection: the encoded map points
+    /// before the window, and every lookup lands back inside it, both ways.
+    #[test]
+    fn encoded_map_with_leading_hole() {
+        let mm = testing::memmap::<DefaultScheme>(&[SEC + 2 * SUB..SEC + 3 * SUB]);
+        let (first, window) = mm.section_window(1).unwrap();
+        assert_eq!((first, window.len()), (SEC + 2 * SUB, SUB));
+        assert!(mm.pfn_to_page(SEC + 2 * SUB - 1).is_none(), "leading hole");
+        assert!(mm.pfn_to_page(SEC).is_none(), "leading hole");
+        for pfn in [SEC + 2 * SUB, SEC + 2 * SUB + 1, SEC + 3 * SUB - 1] {
+            let p = mm.pfn_to_page(pfn).unwrap();
+            assert!(ptr::eq(p, &window[pfn - first]));
+            assert_eq!(mm.try_page_to_pfn(p), Some(pfn));
+        }
+        // A descriptor outside the window that claims section 1 is not ours.
+        let stray = Page::new(DefaultScheme::FROZEN);
+        stray.set_flags(PageFlags::new_reserved(1));
+        assert_eq!(mm.try_page_to_pfn(&stray), None);
+    }
 
     /// A block's descriptors come in one slice only if every subsection it
     /// covers is present, it stays inside its section, and the order is
