@@ -129,23 +129,15 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     ) -> Option<(usize, &'m [Page])> {
         let found = (order..=MAX_ORDER).find(|&o| z.free_area[o].head != NONE)?;
         let pfn = z.free_area[found].head as usize;
-        // One lookup for the block; the split halves are inside it. (A list
-        // link corrupted into a block the memmap cannot give whole falls
-        // back to page-by-page lookups, which panic on a missing descriptor
-        // as any zone lookup does.)
-        let found_block = self.memmap.pfn_to_block(pfn, found);
-        let page = |i: usize| found_block.map_or_else(|| self.page(pfn + i), |b| &b[i]);
-        self.list_del(z, pfn, page(0), found);
+        // One lookup for the block; the split halves are inside it.
+        let block = self.block(pfn, found);
+        self.list_del(z, pfn, &block[0], found);
         let mut o = found;
         while o > order {
             o -= 1;
-            self.list_add(z, pfn + (1 << o), page(1 << o), o);
+            self.list_add(z, pfn + (1 << o), &block[1 << o], o);
         }
-        let block = match found_block {
-            Some(b) => &b[..1 << order],
-            None => self.block(pfn, order),
-        };
-        Some((pfn, block))
+        Some((pfn, &block[..1 << order]))
     }
 
     /// Whether `pfn` lies in a free block: for each order `o`, the block of
