@@ -18,8 +18,8 @@
 //!   minus its first index; Linux's `section_mem_map` is encoded the same
 //!   way), so `pfn_to_page` is one mask-bit test and `map + index`, and
 //!   `page_to_pfn` one subtraction. These two words share a 16-byte slot,
-//!   so a lookup touches one cache line; the allocator does dozens per
-//!   buddy merge or split.
+//!   so a lookup touches one cache line; a buddy merge or split does a few
+//!   lookups per order.
 //! * (cold) the window's first descriptor itself, which claims the section
 //!   and gives [`MemMap::section_window`].
 //!
@@ -162,7 +162,7 @@ pub struct MemMap<S: RefcountScheme = DefaultScheme> {
     /// Null, or the first descriptor of the section's window (the descriptor
     /// of the first pfn of its lowest present subsection). Claimed once by a
     /// CAS from null; never changed afterwards.
-    sections: [AtomicPtr<Page>; MAX_SECTIONS],
+    window_base: [AtomicPtr<Page>; MAX_SECTIONS],
     /// The lookup words of each section (mask and encoded map).
     mem_section: [MemSection; MAX_SECTIONS],
     nr_present: AtomicUsize,
@@ -255,7 +255,7 @@ impl<S: RefcountScheme> MemMap<S> {
     /// An empty memmap (no section present). `const`, for a `static`.
     pub const fn new() -> Self {
         MemMap {
-            sections: [const { AtomicPtr::new(ptr::null_mut()) }; MAX_SECTIONS],
+            window_base: [const { AtomicPtr::new(ptr::null_mut()) }; MAX_SECTIONS],
             mem_section: [const {
                 MemSection { present: AtomicU64::new(0), map: AtomicPtr::new(ptr::null_mut()) }
             }; MAX_SECTIONS],
@@ -371,7 +371,7 @@ impl<S: RefcountScheme> MemMap<S> {
         // The CAS claims the section: a racing add of the same section fails
         // instead of replacing live descriptors. Relaxed is enough because
         // nobody reads the pointer before the mask below is published.
-        self.sections[nr]
+        self.window_base[nr]
             .compare_exchange(
                 ptr::null_mut(),
                 pages.as_ptr().cast_mut(),
@@ -421,7 +421,7 @@ impl<S: RefcountScheme> MemMap<S> {
         if mask == 0 {
             return None;
         }
-        let base = self.sections[nr].load(Ordering::Relaxed);
+        let base = self.window_base[nr].load(Ordering::Relaxed);
         let first = mask.trailing_zeros() as usize * PAGES_PER_SUBSECTION;
         // SAFETY: a non-zero mask was published (Release, paired with our
         // Acquire in `mask`) after `add_subsections` stored `base`, the first
@@ -480,7 +480,10 @@ impl<S: RefcountScheme> MemMap<S> {
         // `mask`) after `map` was stored. Every subsection of the block is in
         // the mask, so with `first` the window's first index, first <= idx
         // and idx + n <= first + window_pages(mask): `map + idx` is
-        // `window base + (idx - first)`, inside the window (same provenance),
+        // `window base + (idx - first)`, inside the window. (`wrapping_add`,
+        // not `add`: `map` itself may lie before the window, out of bounds;
+        // wrapping arithmetic keeps the window's provenance and lands back
+        // inside it.)
         // and the n descriptors from there are initialised and 'static. The
         // slice spans only the block, not the window: Miri retags n
         // descriptors per lookup.
@@ -501,8 +504,9 @@ impl<S: RefcountScheme> MemMap<S> {
         let offset = (page as *const Page).addr().wrapping_sub(map.addr());
         let idx = offset / size_of::<Page>();
         // The exact address must match: a standalone `Page` or one of another
-        // memmap must not be mistaken for ours (an address below the window
-        // wraps to a huge index).
+        // memmap must not be mistaken for ours. (An address below `map`
+        // wraps to a huge index; one between `map` and the window falls in
+        // a subsection below the mask's lowest bit, which the mask refuses.)
         if offset.is_multiple_of(size_of::<Page>())
             && idx < PAGES_PER_SECTION
             && mask & (1 << (idx >> PFN_SUBSECTION_SHIFT)) != 0
@@ -562,6 +566,23 @@ mod tests {
         let stray = Page::new(DefaultScheme::FROZEN);
         stray.set_flags(PageFlags::new_reserved(1));
         assert_eq!(mm.try_page_to_pfn(&stray), None);
+    }
+
+    /// A descriptor lying just below a window whose first subsection is not
+    /// the section's first, claiming that section, is not ours: its offset
+    /// from the encoded map is small (no wrap), and the mask refuses it.
+    #[test]
+    fn descriptor_just_below_the_window_is_not_ours() {
+        let mm = MemMap::<DefaultScheme>::new();
+        let storage: &'static mut [MaybeUninit<Page>] =
+            vec::Vec::from_iter((0..SUB + 1).map(|_| MaybeUninit::uninit())).leak();
+        let (below, window) = storage.split_at_mut(1);
+        let stray = below[0].write(Page::new(DefaultScheme::FROZEN));
+        stray.set_flags(PageFlags::new_reserved(1));
+        mm.add_subsections(1, 0b10, window).unwrap();
+        assert_eq!(mm.try_page_to_pfn(stray), None);
+        let first = mm.pfn_to_page(SEC + SUB).unwrap();
+        assert_eq!(mm.try_page_to_pfn(first), Some(SEC + SUB));
     }
 
     /// A block's descriptors come in one slice only if every subsection it

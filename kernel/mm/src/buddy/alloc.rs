@@ -176,6 +176,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         block: &[Page],
         from: PageFlags,
     ) -> Result<(), BadPage> {
+        debug_assert!(block.len().is_power_of_two());
         self.check_new_block(pfn, block, from)?;
         let (head, tails) = block.split_first().expect("a block has a head");
         for tail in tails {

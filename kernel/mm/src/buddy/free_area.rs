@@ -43,9 +43,9 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// Push the block at `pfn` (head descriptor `page`) onto
     /// `free_area[order]` and mark its head `PG_buddy` + order. LIFO: the most
     /// recently freed block is reused first (cache-warm). (Callers pass the
-    /// descriptor they already hold: a merge or split does one of these per
-    /// order, and a memmap lookup per call was a measurable share of a zone
-    /// allocation.)
+    /// block's descriptor they already hold, saving a lookup per order of a
+    /// merge or split; the list neighbour is still looked up. `pfn` and
+    /// `page` must agree: checked in debug builds only.)
     #[inline]
     pub(super) fn list_add(&self, z: &mut ZoneInner, pfn: usize, page: &Page, order: usize) {
         debug_assert!(ptr::eq(page, self.page(pfn)));

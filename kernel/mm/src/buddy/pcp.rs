@@ -182,7 +182,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             if pfn == NONE {
                 break None;
             }
-            // One memmap lookup for the unlink, the checks and the claim.
+            // One lookup for the block's own descriptors (unlink, checks,
+            // claim); the list neighbours are looked up by `unlink`.
             let (pfn, block) = (pfn as usize, self.block(pfn as usize, order));
             let page = &block[0];
             pcp.unlink(self, page, order, false);
