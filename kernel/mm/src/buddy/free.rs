@@ -148,8 +148,13 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     }
 
     /// Strip the compound flags of a block whose head we just took out of
-    /// the allocated state. Tails stay FROZEN (they always are).
-    fn clear_tails(&self, pfn: usize, order: usize) {
+    /// the allocated state (zone and per-CPU frees). Tails stay FROZEN (they
+    /// always are). Order 0 has none: no lookup.
+    #[inline]
+    pub(super) fn clear_tails(&self, pfn: usize, order: usize) {
+        if order == 0 {
+            return;
+        }
         for tail in &self.block(pfn, order)[1..] {
             tail.set_flags(tail.flags().cleared());
             tail.set_next(NONE);

@@ -240,14 +240,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             drop(pcp);
             return self.free_frozen_pages(page, order);
         }
-        // We own the block now: clean the tails (still FROZEN). (Order 0 has
-        // none: skip the lookup.)
-        if order > 0 {
-            for tail in &self.block(pfn, order)[1..] {
-                tail.set_flags(tail.flags().cleared());
-                tail.set_next(NONE);
-            }
-        }
+        // We own the block now: clean the tails (still FROZEN).
+        self.clear_tails(pfn, order);
         pcp.push(self, page, pfn, order);
         if pcp.count > PCP_HIGH {
             self.drain_some(&mut pcp, PCP_BATCH, order);
