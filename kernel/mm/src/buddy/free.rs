@@ -12,7 +12,9 @@
 //!
 //! * `put_page` keeps nothing about the page but the descriptor address: after
 //!   winning the CAS it calls [`Zone::free_block_found`], which reads the
-//!   order from the head's flags under the zone lock;
+//!   order from the head's flags and frees only if the head still holds
+//!   exactly those flags when it takes it out of the allocated state (one
+//!   compare-exchange on the whole word, order included);
 //! * the CAS's Acquire pairs with the Release decrement of the allocation's
 //!   real last putter, so the freer sees that allocation's flags;
 //! * the free path validates (not a tail, allocated, not reserved, this
@@ -41,20 +43,44 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     }
 
     /// The free of the last `put_page`: the order is the one recorded in the
-    /// head, read under the zone lock (see the module docs on ABA).
+    /// head, and the head's transition checks it (see the module docs on
+    /// ABA).
     fn free_block_found(&self, head: &Page) -> Result<(), BadPage> {
         self.free_block(head, None)
     }
 
+    /// Free `page`'s block: `order` from the caller, or (`None`) the one in
+    /// the head's flags.
+    ///
+    /// Fast path, no lock: [`free_ok`](Self::free_ok) finds the frozen head
+    /// of an allocated block of this zone, and the compare-exchange
+    /// `ALLOCATED -> free` proves it still is and makes the block ours
+    /// before any list sees it; only the merge then takes the zone lock. So
+    /// the locked instruction item 1 of issue 10 asks for is not paid inside
+    /// the zone lock's critical section, which other CPUs wait on. Anything
+    /// else (misuse, a quarantined block, a lost race) takes the slow path,
+    /// which checks again under the zone lock, reports and quarantines.
     fn free_block(&self, page: &Page, order: Option<usize>) -> Result<(), BadPage> {
+        let want = order.unwrap_or_else(|| page.flags().order());
+        if let Some((pfn, allocated)) = self.free_ok(page, want)
+            && page.transition(allocated, allocated.cleared()).is_ok()
+        {
+            // Ours now: no flags, off every list, so no other path touches
+            // the head or (still FROZEN) tails until free_one links it.
+            self.clear_tails(pfn, want);
+            let mut z = self.inner.lock();
+            self.free_one(&mut z, pfn, page, want);
+            return Ok(());
+        }
         let mut z = self.inner.lock();
         loop {
             match self.check_free(&mut z, page, order) {
                 Ok(Some((pfn, order, allocated))) => {
                     // Prove the block is allocated and make it ours in one
-                    // step: ALLOCATED -> free. Per-CPU frees and quarantines
-                    // run under other locks; if one of them changed the head
-                    // since we looked, look again (and report what it did).
+                    // step: ALLOCATED -> free. The fast paths' frees and the
+                    // quarantines do not take the zone lock; if one of them
+                    // changed the head since we looked, look again (and
+                    // report what it did).
                     if page.transition(allocated, allocated.cleared()).is_err() {
                         continue;
                     }
@@ -71,6 +97,34 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                 }
             }
         }
+    }
+
+    /// Whether `page` is the frozen head of an allocated block of exactly
+    /// `order` (0..=MAX_ORDER) of this zone, aligned and inside the span,
+    /// with consistent tails: then its pfn and the head's flags (the
+    /// expected value of the free's transition). Anything else returns
+    /// `None`, and the caller takes the zone path, which reports it. Used by
+    /// both frees' fast paths without a lock: what it reads is only a
+    /// prediction, which the head's compare-exchange then proves (tails are
+    /// written only by the winner of the head's transition).
+    pub(super) fn free_ok(&self, page: &Page, order: usize) -> Option<(usize, PageFlags)> {
+        let pfn = self.memmap.try_page_to_pfn(page)?;
+        let f = page.flags();
+        if order > MAX_ORDER
+            || f != f.allocated_head(order)
+            || f.zone() != self.id
+            || !S::is_frozen(S::raw(page.refcount()))
+            || !self.block_in_span(pfn, order)
+            || pfn & ((1 << order) - 1) != 0
+        {
+            return None;
+        }
+        // (Order 0, the common case, has no tails: skip the loop's setup.)
+        let tails_ok = order == 0
+            || self.block(pfn, order)[1..]
+                .iter()
+                .all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == pfn);
+        tails_ok.then_some((pfn, f))
     }
 
     /// Validate a free. `Ok(Some((pfn, order, head flags)))`: free it (the

@@ -228,7 +228,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if order > PCP_MAX_ORDER || cpu >= NR_CPUS {
             return self.free_frozen_pages(page, order);
         }
-        let Some((pfn, allocated)) = self.pcp_free_ok(page, order) else {
+        let Some((pfn, allocated)) = self.free_ok(page, order) else {
             // The zone path validates under its lock, reports, quarantines.
             return self.free_frozen_pages(page, order);
         };
@@ -260,30 +260,6 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             Ok(true) => self.free_frozen_pages_pcp(cpu, head, head.flags().order()).map(|()| true),
             Err(bug) => Err(self.refcount_bug(head, bug)),
         }
-    }
-
-    /// Whether `page` is the frozen head of an allocated block of exactly
-    /// `order` of this zone, with consistent tails: then its pfn and the
-    /// head's flags (the expected value of the free's transition). Anything
-    /// else returns None (the zone path then reports it). Lock-free: the
-    /// transition re-checks the head atomically.
-    fn pcp_free_ok(&self, page: &Page, order: usize) -> Option<(usize, PageFlags)> {
-        let pfn = self.memmap.try_page_to_pfn(page)?;
-        let f = page.flags();
-        if f != f.allocated_head(order)
-            || f.zone() != self.id
-            || !S::is_frozen(S::raw(page.refcount()))
-            || !self.block_in_span(pfn, order)
-            || pfn & ((1 << order) - 1) != 0
-        {
-            return None;
-        }
-        // (Order 0, the common case, has no tails: skip the loop's setup.)
-        let tails_ok = order == 0
-            || self.block(pfn, order)[1..]
-                .iter()
-                .all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == pfn);
-        tails_ok.then_some((pfn, f))
     }
 
     /// Moves up to `PCP_BATCH` pages' worth of `order` blocks from the zone
