@@ -51,7 +51,9 @@
 //! * every transition *out of* ALLOCATED (a free through the zone or a
 //!   per-CPU list, a quarantine after a misuse report) is a compare-exchange
 //!   from the exact expected state ([`Page::transition`]). Those paths run
-//!   under different locks (zone lock, one of many per-CPU locks) or none, so
+//!   under different locks or none (a per-CPU free exchanges under its
+//!   list's lock, a zone free of one page before it takes the zone lock,
+//!   of a larger block and a quarantine under the zone lock), so
 //!   a transition that raced with another one fails instead of overwriting
 //!   it: of two concurrent frees of one block exactly one wins, and a
 //!   quarantine never erases a per-CPU mark (or vice versa);

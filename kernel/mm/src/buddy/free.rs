@@ -30,6 +30,10 @@ use super::free_area::ZoneInner;
 use crate::MAX_ORDER;
 use crate::page::{NONE, Page, PageFlags};
 use crate::refcount::{RefcountBug, RefcountScheme};
+use crate::sync::{
+    Ordering::{Acquire, Release},
+    fence,
+};
 use core::ptr;
 
 impl<'m, S: RefcountScheme> Zone<'m, S> {
@@ -52,30 +56,33 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// Free `page`'s block: `order` from the caller, or (`None`) the one in
     /// the head's flags.
     ///
-    /// Fast path, no lock: [`free_ok`](Self::free_ok) finds the frozen head
-    /// of an allocated block of this zone, and the compare-exchange
-    /// `ALLOCATED -> free` proves it still is and makes the block ours
-    /// before any list sees it; only the merge then takes the zone lock. So
-    /// the locked instruction item 1 of issue 10 asks for is not paid inside
-    /// the zone lock's critical section, which other CPUs wait on. Anything
-    /// else (misuse, a quarantined block, a lost race) takes the slow path,
-    /// which checks again under the zone lock, reports and quarantines.
+    /// Fast path for an order-0 page, no lock: [`free_ok`](Self::free_ok)
+    /// finds the frozen, allocated order-0 head of this zone, and the
+    /// compare-exchange `ALLOCATED -> free` proves it still is and makes it
+    /// ours before any list sees it; only the merge then takes the zone
+    /// lock. So the locked instruction item 1 of issue 10 asks for is not
+    /// paid inside the zone lock's critical section, which other CPUs wait
+    /// on (2-thread zone order-0 pair 15-17% faster in docs/benchmarks.md).
+    /// Orders 1-3 done this way made the 2-thread mixed-order zone row about
+    /// 24% slower in two batches (cause not found), so larger blocks, and
+    /// anything the fast path refuses (misuse, a quarantined block, a lost
+    /// race), take the path that checks under the zone lock, reports and
+    /// quarantines.
     fn free_block(&self, page: &Page, order: Option<usize>) -> Result<(), BadPage> {
-        let want = order.unwrap_or_else(|| page.flags().order());
-        if let Some((pfn, allocated)) = self.free_ok(page, want)
+        if order.unwrap_or_else(|| page.flags().order()) == 0
+            && let Some((pfn, allocated)) = self.free_ok(page, 0)
             && page.transition(allocated, allocated.cleared()).is_ok()
         {
-            // Ours now: no flags, off every list, so no other path touches
-            // the head or (still FROZEN) tails until free_one links it.
-            self.clear_tails(pfn, want);
+            // Ours now: no flags and on no list, so no other path touches it
+            // until free_one links it (order 0: no tails to clear).
             let mut z = self.inner.lock();
-            self.free_one(&mut z, pfn, page, want);
+            self.free_one(&mut z, pfn, page, 0);
             return Ok(());
         }
         let mut z = self.inner.lock();
         loop {
             match self.check_free(&mut z, page, order) {
-                Ok(Some((pfn, order, allocated))) => {
+                Ok(FreeCheck::Free { pfn, order, allocated }) => {
                     // Prove the block is allocated and make it ours in one
                     // step: ALLOCATED -> free. The fast paths' frees and the
                     // quarantines do not take the zone lock; if one of them
@@ -88,7 +95,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                     self.free_one(&mut z, pfn, page, order);
                     return Ok(());
                 }
-                Ok(None) => return Ok(()),
+                Ok(FreeCheck::Swallow) => return Ok(()),
+                Ok(FreeCheck::Retry) => continue,
                 Err(bad) => {
                     self.record_bad(&mut z, bad);
                     drop(z);
@@ -127,16 +135,14 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         tails_ok.then_some((pfn, f))
     }
 
-    /// Validate a free. `Ok(Some((pfn, order, head flags)))`: free it (the
-    /// flags are the expected value of the head's transition). `Ok(None)`:
-    /// the block is quarantined, keep it out. `Err`: misuse (already
-    /// quarantined where appropriate).
+    /// Validate a free, zone lock held. See [`FreeCheck`]; `Err`: misuse
+    /// (already quarantined where appropriate).
     fn check_free(
         &self,
         z: &mut ZoneInner,
         page: &Page,
         order: Option<usize>,
-    ) -> Result<Option<(usize, usize, PageFlags)>, BadPage> {
+    ) -> Result<FreeCheck, BadPage> {
         let raw = S::raw(page.refcount());
         let flags = page.flags();
         let shown_order = order.unwrap_or(flags.order());
@@ -165,7 +171,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             return Err(bad(Some(pfn), BadPageReason::OutsideZone));
         }
         if flags.is_quarantined() {
-            return Ok(None);
+            return Ok(FreeCheck::Swallow);
         }
         if flags.is_tail() {
             let head = page.tail_head_pfn() as usize;
@@ -195,10 +201,19 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             block[1..].iter().all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == pfn)
         });
         if !tails_ok {
+            // A racing free that won the head (a per-CPU free, a zone fast
+            // path) clears the tails after its exchange: if the head changed
+            // since we read it, those are the tails we saw, and this is a
+            // double free. Acquire: with clear_tails' Release fence, reading
+            // a cleared tail makes its exchange visible to the reload.
+            fence(Acquire);
+            if page.flags() != flags {
+                return Ok(FreeCheck::Retry);
+            }
             let quarantined = self.quarantine(z, pfn);
             return Err(BadPage { quarantined, ..bad(Some(pfn), BadPageReason::CorruptCompound) });
         }
-        Ok(Some((pfn, allocated, flags)))
+        Ok(FreeCheck::Free { pfn, order: allocated, allocated: flags })
     }
 
     /// Strip the compound flags of a block whose head we just took out of
@@ -209,6 +224,11 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if order == 0 {
             return;
         }
+        // Release: a free that read the head as allocated and then finds a
+        // tail cleared here (`check_free`, Acquire fence) must see the head's
+        // exchange that came before, and report a double free, not a
+        // corrupt block. (x86: no instruction.)
+        fence(Release);
         for tail in &self.block(pfn, order)[1..] {
             tail.set_flags(tail.flags().cleared());
             tail.set_next(NONE);
@@ -335,4 +355,15 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     pub fn page_count(&self, page: &Page) -> u32 {
         S::count(self.memmap.compound_head(page).refcount())
     }
+}
+
+/// What `check_free` found, besides misuse (its `Err`).
+enum FreeCheck {
+    /// An allocated head of `order` with flags `allocated` (the expected
+    /// value of the free's exchange): free it.
+    Free { pfn: usize, order: usize, allocated: PageFlags },
+    /// A quarantined block: keep it out, silently.
+    Swallow,
+    /// The head changed while we looked (a racing free won it): look again.
+    Retry,
 }
