@@ -38,7 +38,9 @@ pub(crate) fn store_refcount(c: &AtomicU32, v: u32, order: Ordering) {
 /// interrupts off, so spinning (`spin_loop` hint) is right. Host tests run
 /// more threads than cores; a descheduled holder would then make every waiter
 /// burn its whole time slice, so with `std` the waiter yields instead. Lock
-/// semantics are identical.
+/// semantics are identical. (Tried: spinning 63 of every 64 attempts and
+/// yielding on the 64th made the 2-thread zone-lock benchmark rows 1.6-2.2x
+/// slower on a 2-vCPU VM, docs/benchmarks.md.)
 #[cfg(not(loom))]
 pub(crate) struct LockRelax;
 
