@@ -52,8 +52,9 @@
 //!   per-CPU list, a quarantine after a misuse report) is a compare-exchange
 //!   from the exact expected state ([`Page::transition`]). Those paths run
 //!   under different locks or none (a per-CPU free exchanges under its
-//!   list's lock, a zone free of one page before it takes the zone lock,
-//!   of a larger block and a quarantine under the zone lock), so
+//!   list's lock; a zone free of one page before it takes the zone lock;
+//!   a zone free of a larger block, one the order-0 fast path refused, and
+//!   a quarantine under the zone lock), so
 //!   a transition that raced with another one fails instead of overwriting
 //!   it: of two concurrent frees of one block exactly one wins, and a
 //!   quarantine never erases a per-CPU mark (or vice versa);
@@ -132,11 +133,21 @@ impl Page {
     /// Plain store of the flags word: only by the owner of the page's state
     /// (zone lock for buddy states, the per-CPU lock for PCP heads, the
     /// winner of the head's transition for its tails; or before the
-    /// descriptor is published). Relaxed: the owning lock (or the winning
-    /// transition's Acquire/Release) orders it.
+    /// descriptor is published). The owning lock (or the winning
+    /// transition's Acquire/Release) orders it; Release on top (no
+    /// instruction on x86) so that a lock-free reader that sees the new
+    /// flags also sees what their writer did before.
     #[inline]
     pub(crate) fn set_flags(&self, f: PageFlags) {
         self.flags.store(f.0, Release);
+    }
+
+    /// A snapshot of the flags word with Acquire: a reader that finds an
+    /// allocated head sees the tails and links written before its state was
+    /// stored (`set_flags_release`, or a transition's Release).
+    #[inline]
+    pub(crate) fn flags_acquire(&self) -> PageFlags {
+        PageFlags(self.flags.load(Acquire))
     }
 
     /// Store of a new state by the owner of the current one (a free state's

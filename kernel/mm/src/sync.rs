@@ -40,7 +40,9 @@ pub(crate) fn store_refcount(c: &AtomicU32, v: u32, order: Ordering) {
 /// burn its whole time slice, so with `std` the waiter yields instead. Lock
 /// semantics are identical. (Tried: spinning 63 of every 64 attempts and
 /// yielding on the 64th made the 2-thread zone-lock benchmark rows 1.6-2.2x
-/// slower on a 2-vCPU VM, docs/benchmarks.md.)
+/// slower on a 2-vCPU VM; the 2-thread cross-CPU free measured 93 ns,
+/// inside the 92-313 ns it swings between yielding batches;
+/// docs/benchmarks.md.)
 #[cfg(not(loom))]
 pub(crate) struct LockRelax;
 

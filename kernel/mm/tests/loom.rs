@@ -569,7 +569,53 @@ fn zone_revive_race<S: RefcountScheme>() {
     }
 }
 
+/// 9. Two frees of one frozen block racing on the real `Zone`: the zone path
+///    (`free_frozen_pages`) against a per-CPU free on CPU 1 (issue 10 item
+///    1). Order 0: the zone free's lock-free fast path (check, then the
+///    head's exchange, then the zone lock) against the per-CPU free. Order 1:
+///    the zone free checks under the zone lock while the per-CPU free may win
+///    the head and clear the tails in between; the zone free must then
+///    reread the head and report a double free, not a corrupt block
+///    (`FREE_RETRIED` proves that interleaving ran). Exactly one free wins,
+///    the other reports `DoubleFree`, the block is free once.
+fn zone_double_free_race<S: RefcountScheme>(order: usize) {
+    static WINNER: [Seen; 2] = [Seen::new(0), Seen::new(0)];
+    let retried_before =
+        mm::buddy::loom_probe::FREE_RETRIED.load(std::sync::atomic::Ordering::Relaxed);
+    model(move || {
+        let zone = std::sync::Arc::new(mm::testing::zone::<S>(&[0..4]));
+        let head = zone.alloc_frozen_pages(order).expect("block");
+        let pfn = zone.page_to_pfn(head);
+        let zone2 = zone.clone();
+        let t =
+            thread::spawn(move || zone2.free_frozen_pages(zone2.pfn_to_page(pfn).unwrap(), order));
+        let by_pcp = zone.free_frozen_pages_pcp(1, zone.pfn_to_page(pfn).unwrap(), order);
+        let by_zone = t.join().unwrap();
+        assert!(by_zone.is_ok() ^ by_pcp.is_ok(), "{by_zone:?} {by_pcp:?}");
+        seen(&WINNER[by_pcp.is_ok() as usize]);
+        let loser = by_zone.err().or(by_pcp.err()).unwrap();
+        assert_eq!(loser.reason, mm::BadPageReason::DoubleFree, "{loser}");
+        assert!(!loser.quarantined, "{loser}");
+        zone_final_check(&zone);
+    });
+    assert_seen(&WINNER[0], "the zone free winning");
+    assert_seen(&WINNER[1], "the per-CPU free winning");
+    if order > 0 {
+        let retried =
+            mm::buddy::loom_probe::FREE_RETRIED.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(retried > retried_before, "never explored: tails cleared under the zone free");
+    }
+}
+
 mod zone_frozen {
+    #[test]
+    fn zone_double_free_race_order0() {
+        super::zone_double_free_race::<super::Frozen>(0)
+    }
+    #[test]
+    fn zone_double_free_race_order1() {
+        super::zone_double_free_race::<super::Frozen>(1)
+    }
     #[test]
     fn zone_pcp_put_tail() {
         super::zone_pcp_put_tail::<super::Frozen>()
@@ -580,6 +626,14 @@ mod zone_frozen {
     }
 }
 mod zone_legacy {
+    #[test]
+    fn zone_double_free_race_order0() {
+        super::zone_double_free_race::<super::Legacy>(0)
+    }
+    #[test]
+    fn zone_double_free_race_order1() {
+        super::zone_double_free_race::<super::Legacy>(1)
+    }
     #[test]
     fn zone_pcp_put_tail() {
         super::zone_pcp_put_tail::<super::Legacy>()

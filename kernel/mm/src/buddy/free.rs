@@ -63,8 +63,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// lock. So the locked instruction item 1 of issue 10 asks for is not
     /// paid inside the zone lock's critical section, which other CPUs wait
     /// on (2-thread zone order-0 pair 15-17% faster in docs/benchmarks.md).
-    /// Orders 1-3 done this way made the 2-thread mixed-order zone row about
-    /// 24% slower in two batches (cause not found), so larger blocks, and
+    /// Orders 1-3 done this way made the 2-thread mixed-order zone row
+    /// 21-28% slower in two batches (cause not found), so larger blocks, and
     /// anything the fast path refuses (misuse, a quarantined block, a lost
     /// race), take the path that checks under the zone lock, reports and
     /// quarantines.
@@ -84,9 +84,9 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             match self.check_free(&mut z, page, order) {
                 Ok(FreeCheck::Free { pfn, order, allocated }) => {
                     // Prove the block is allocated and make it ours in one
-                    // step: ALLOCATED -> free. The fast paths' frees and the
-                    // quarantines do not take the zone lock; if one of them
-                    // changed the head since we looked, look again (and
+                    // step: ALLOCATED -> free. Per-CPU frees and the order-0
+                    // fast path exchange without the zone lock; if one of
+                    // them changed the head since we looked, look again (and
                     // report what it did).
                     if page.transition(allocated, allocated.cleared()).is_err() {
                         continue;
@@ -113,8 +113,9 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// expected value of the free's transition). Anything else returns
     /// `None`, and the caller takes the zone path, which reports it. Used by
     /// both frees' fast paths without a lock: what it reads is only a
-    /// prediction, which the head's compare-exchange then proves (tails are
-    /// written only by the winner of the head's transition).
+    /// prediction, which the head's compare-exchange then proves (while the
+    /// head is allocated, its tails are written only by the winner of the
+    /// head's transition out of that state).
     pub(super) fn free_ok(&self, page: &Page, order: usize) -> Option<(usize, PageFlags)> {
         let pfn = self.memmap.try_page_to_pfn(page)?;
         let f = page.flags();
@@ -144,7 +145,11 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         order: Option<usize>,
     ) -> Result<FreeCheck, BadPage> {
         let raw = S::raw(page.refcount());
-        let flags = page.flags();
+        // Acquire: an allocated head's tails (and, after a free and a
+        // reallocation, the new ones) were written before its state was
+        // stored with Release (`claim_block`); the tail checks below must
+        // not see older ones.
+        let flags = page.flags_acquire();
         let shown_order = order.unwrap_or(flags.order());
         let bad = |pfn, reason| BadPage {
             pfn,
@@ -201,13 +206,15 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             block[1..].iter().all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == pfn)
         });
         if !tails_ok {
-            // A racing free that won the head (a per-CPU free, a zone fast
-            // path) clears the tails after its exchange: if the head changed
-            // since we read it, those are the tails we saw, and this is a
-            // double free. Acquire: with clear_tails' Release fence, reading
-            // a cleared tail makes its exchange visible to the reload.
+            // A racing per-CPU free that won the head clears the tails after
+            // its exchange: if the head changed since we read it, those are
+            // the tails we saw, and this is a double free. Acquire: with
+            // clear_tails' Release fence, reading a cleared tail makes its
+            // exchange visible to the reload.
             fence(Acquire);
             if page.flags() != flags {
+                #[cfg(loom)]
+                super::loom_probe::FREE_RETRIED.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
                 return Ok(FreeCheck::Retry);
             }
             let quarantined = self.quarantine(z, pfn);

@@ -326,3 +326,14 @@ impl<S: RefcountScheme> fmt::Debug for Zone<'_, S> {
 
 #[cfg(all(test, not(loom)))]
 mod tests;
+
+/// Test-only instrumentation for the loom models (`--cfg loom`): proves that
+/// a model explored a given interleaving of the real code.
+#[cfg(loom)]
+pub mod loom_probe {
+    /// Times a zone free found an allocated head with cleared tails and,
+    /// rereading the head, found that a racing free had won it (the
+    /// `FreeCheck::Retry` of `free.rs`).
+    pub static FREE_RETRIED: core::sync::atomic::AtomicUsize =
+        core::sync::atomic::AtomicUsize::new(0);
+}
