@@ -161,10 +161,11 @@ mutants: setup
 	@scripts/mutants-orderings.sh
 	@scripts/mutants-cargo.sh
 
-## lint       rustfmt check and clippy -D warnings (kernel for its target, host crates)
+## lint       rustfmt check and clippy -D warnings (kernel for its target, host crates, mm under loom)
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -j$(JOBS) --all-targets -- -D warnings
+	RUSTFLAGS="--cfg loom" $(CARGO) clippy -j$(JOBS) -p mm --tests --target-dir target/loom -- -D warnings
 	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) -- -D warnings
 	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) --target-dir target/legacy --features legacy-refcount -- -D warnings
 	$(CARGO) clippy -j$(JOBS) -p kernel --target aarch64-unknown-none -- -D warnings

@@ -44,8 +44,8 @@ extern crate std;
 /// `legacy::name` (the integration tests have the same macro in
 /// `tests/common`); attributes written before a name (e.g.
 /// `#[cfg_attr(miri, ignore)]`) go on both. Defined before the modules so
-/// that all of them see it.
-#[cfg(test)]
+/// that all of them see it. (Not under loom: no unit test module is.)
+#[cfg(all(test, not(loom)))]
 macro_rules! both_schemes {
     ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         mod frozen {
