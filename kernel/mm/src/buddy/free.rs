@@ -62,7 +62,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// ours before any list sees it; only the merge then takes the zone
     /// lock. So the locked instruction item 1 of issue 10 asks for is not
     /// paid inside the zone lock's critical section, which other CPUs wait
-    /// on (2-thread zone order-0 pair 15-17% faster in docs/benchmarks.md).
+    /// on (2-thread zone order-0 pair 15-19% faster in docs/benchmarks.md).
     /// Orders 1-3 done this way made the 2-thread mixed-order zone row
     /// 21-28% slower in two batches (cause not found), so larger blocks, and
     /// anything the fast path refuses (misuse, a quarantined block, a lost
