@@ -129,10 +129,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             return None;
         }
         // (Order 0, the common case, has no tails: skip the loop's setup.)
-        let tails_ok = order == 0
-            || self.block(pfn, order)[1..]
-                .iter()
-                .all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == pfn);
+        let tails_ok = order == 0 || tails_point_to(self.block(pfn, order), pfn);
         tails_ok.then_some((pfn, f))
     }
 
@@ -202,9 +199,10 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if !self.block_in_span(pfn, allocated) || pfn & ((1 << allocated) - 1) != 0 {
             return Err(bad(Some(pfn), BadPageReason::OutsideZone));
         }
-        let tails_ok = self.memmap.pfn_to_block(pfn, allocated).is_some_and(|block| {
-            block[1..].iter().all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == pfn)
-        });
+        let tails_ok = self
+            .memmap
+            .pfn_to_block(pfn, allocated)
+            .is_some_and(|block| tails_point_to(block, pfn));
         if !tails_ok {
             // A racing per-CPU free that won the head clears the tails after
             // its exchange: if the head changed since we read it, those are
@@ -362,6 +360,13 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     pub fn page_count(&self, page: &Page) -> u32 {
         S::count(self.memmap.compound_head(page).refcount())
     }
+}
+
+/// Whether every page after the head of `block` (the descriptors of the
+/// block headed by `head_pfn`) is a tail naming that head: the compound
+/// state an allocated block must have when it is freed.
+fn tails_point_to(block: &[Page], head_pfn: usize) -> bool {
+    block[1..].iter().all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == head_pfn)
 }
 
 /// What `check_free` found, besides misuse (its `Err`).
