@@ -82,7 +82,7 @@ TRIAL_MS ?= 300
 
 include mk/aarch64.mk
 
-.PHONY: all setup build kernel image run test bench bench-host usb debug lint fmt clean help miri mutants
+.PHONY: fresh-test all setup build kernel image run test bench bench-host usb debug lint fmt clean help miri mutants
 
 all: image
 
@@ -169,6 +169,10 @@ lint: setup
 	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) -- -D warnings
 	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) --target-dir target/legacy --features legacy-refcount -- -D warnings
 	$(CARGO) clippy -j$(JOBS) -p kernel --target aarch64-unknown-none -- -D warnings
+
+## fresh-test the README's commands in a new minimal Debian root (DISTRO=trixie|bookworm FRESH_MODE=full|quick KEEP=1; root)
+fresh-test:
+	@DISTRO="$(DISTRO)" FRESH_MODE="$(FRESH_MODE)" KEEP="$(KEEP)" scripts/fresh-test.sh
 
 ## fmt        format all code
 fmt:

@@ -1,42 +1,129 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need, and nothing when it is all there
-# (fast enough to run before every `make run` / `make test`).
-#   - QEMU 10 from Debian's bookworm-backports (qemu-system-x86 qemu-system-arm):
-#     Debian 12's own QEMU 7.2 cannot emulate x2APIC under TCG, and one emulator
-#     for every boot keeps the tests' shapes comparable. The backports source is
-#     added to apt's sources if missing (same mirror and keyring as the main ones).
+# `make setup`: installs what the build and the tests need, and nothing when it
+# is all there (no network, well under a second: every make target that needs
+# tools runs it first).
+#
+# What it needs, and where it comes from:
+#   - QEMU >= 10 (qemu-system-x86, qemu-system-arm): Debian 12's own QEMU 7.2
+#     cannot emulate x2APIC under TCG, and one emulator version for every boot
+#     keeps the tests' machine shapes comparable. Debian 13 and later: the
+#     release's own QEMU. Debian 12: bookworm-backports (added to apt's sources
+#     when missing). Never a suite of another release.
 #   - firmware (ovmf, qemu-efi-aarch64) and device-tree-compiler (dtc: the
-#     aarch64 device-tree tests edit QEMU's own DTB) from Debian 12
-#   - the Rust toolchain pinned in rust-toolchain.toml (with rust-src, llvm-tools,
-#     miri, clippy, rustfmt and both bare-metal targets)
+#     aarch64 device-tree tests edit QEMU's own DTB), from the running release
+#   - a C compiler and linker (gcc, libc6-dev): cargo links build scripts and
+#     proc macros for the host with `cc`
+#   - ca-certificates: rustup and cargo download over HTTPS
+#   - the Rust toolchain pinned in rust-toolchain.toml, installed with explicit
+#     arguments read from that file, so rustup 1.27 (Debian 13's package, which
+#     needs them) and 1.28+ behave the same. rustup itself: Debian 13's package
+#     when missing there; elsewhere the message says how to get it.
+# On a distribution this script does not know it installs nothing: it goes on
+# when everything is present and otherwise lists what is missing.
+#
+# Every failure ends with one line starting "setup: error:" that names what is
+# missing and what to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QEMU_MIN_MAJOR=10
 
+say() { echo "setup: $*"; }
+die() {
+    echo "setup: error: $*" >&2
+    exit 1
+}
+# Any command that fails without a message of ours still names itself.
+trap 'rc=$?; echo "setup: error: \`$BASH_COMMAND\` failed (exit $rc) at scripts/setup.sh:$LINENO" >&2' ERR
+
+# Major version of a QEMU binary, or nothing when it is not installed.
 qemu_major() {
-    "$1" --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p'
+    command -v "$1" >/dev/null || return 0
+    "$1" --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p' || true
 }
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
+# Major version of apt's candidate for a package ("1:10.0.2+ds-2" -> 10), or
+# nothing when apt has none.
+apt_candidate_major() {
+    apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: \([0-9]*:\)\{0,1\}\([0-9]*\)\..*/\2/p' || true
+}
 
-need_qemu=0
-for q in qemu-system-x86_64 qemu-system-aarch64; do
-    major=$(qemu_major "$q")
+# --- what is missing -------------------------------------------------------
+
+missing_qemu=()
+for q in qemu-system-x86_64:qemu-system-x86 qemu-system-aarch64:qemu-system-arm; do
+    bin=${q%%:*}
+    major=$(qemu_major "$bin")
     if [ -z "$major" ] || [ "$major" -lt "$QEMU_MIN_MAJOR" ]; then
-        need_qemu=1
+        missing_qemu+=("${q#*:}")
     fi
 done
-need_apt=()
-[ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || need_apt+=(ovmf)
-[ -f /usr/share/qemu-efi-aarch64/QEMU_EFI.fd ] || need_apt+=(qemu-efi-aarch64)
-command -v dtc >/dev/null || need_apt+=(device-tree-compiler)
+# Package name : a file or command that shows it is installed.
+missing_pkgs=()
+for p in ovmf:/usr/share/OVMF/OVMF_CODE_4M.fd \
+    qemu-efi-aarch64:/usr/share/qemu-efi-aarch64/QEMU_EFI.fd \
+    device-tree-compiler:dtc gcc:cc libc6-dev:/usr/include/stdio.h \
+    ca-certificates:/etc/ssl/certs/ca-certificates.crt; do
+    what=${p#*:}
+    case $what in
+    /*) [ -e "$what" ] || missing_pkgs+=("${p%%:*}") ;;
+    *) command -v "$what" >/dev/null || missing_pkgs+=("${p%%:*}") ;;
+    esac
+done
+need_rustup=0
+command -v rustup >/dev/null || need_rustup=1
 
-if [ "$need_qemu" -eq 1 ] || [ ${#need_apt[@]} -gt 0 ]; then
-    if [ "$need_qemu" -eq 1 ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        echo "setup: adding Debian bookworm-backports to apt's sources (for QEMU $QEMU_MIN_MAJOR)"
+# --- the running system ----------------------------------------------------
+
+os_id=unknown os_version="" os_codename="" os_name="an unknown system"
+if [ -r /etc/os-release ]; then
+    # shellcheck disable=SC1091
+    os_id=$(. /etc/os-release && echo "${ID:-unknown}")
+    os_version=$(. /etc/os-release && echo "${VERSION_ID:-}")
+    os_codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    os_name=$(. /etc/os-release && echo "${PRETTY_NAME:-$ID}")
+fi
+# debian12: Debian 12 (QEMU from bookworm-backports). debian: Debian 13 and
+# later, and testing/sid (no VERSION_ID): the release's own QEMU.
+# other: anything else, where this script installs nothing.
+distro=other
+if [ "$os_id" = debian ]; then
+    if [ "$os_version" = 12 ] || [ "$os_codename" = bookworm ]; then
+        distro=debian12
+    elif [ -z "$os_version" ] || [ "$os_version" -ge 13 ] 2>/dev/null; then
+        distro=debian
+    fi
+fi
+
+apt_pkgs=("${missing_pkgs[@]}")
+[ "$need_rustup" -eq 1 ] && [ "$distro" = debian ] && apt_pkgs+=(rustup)
+
+if [ ${#missing_qemu[@]} -gt 0 ] || [ ${#apt_pkgs[@]} -gt 0 ]; then
+    if [ "$distro" = other ]; then
+        need=()
+        [ ${#missing_qemu[@]} -gt 0 ] && need+=("QEMU >= $QEMU_MIN_MAJOR (${missing_qemu[*]})")
+        [ ${#missing_pkgs[@]} -gt 0 ] && need+=("${missing_pkgs[*]} (Debian package names)")
+        [ "$need_rustup" -eq 1 ] && need+=("rustup (https://rustup.rs)")
+        die "$os_name is not a system this script installs on; install: ${need[*]}; then run make again"
+    fi
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null ||
+            die "installing ${missing_qemu[*]} ${apt_pkgs[*]} needs root: run 'make setup' as root, or install sudo"
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # apt_install [-t SUITE] PACKAGE...
+    apt_install() {
+        local from=()
+        [ "$1" = -t ] && from=(-t "$2") && shift 2
+        say "installing $*${from[1]:+ from ${from[1]}} (apt-get; minutes on a fresh machine)"
+        $sudo apt-get install -y -qq --no-install-recommends "${from[@]}" "$@" >/dev/null ||
+            die "apt-get could not install $*; see apt's messages above, then run: ${sudo:+$sudo }apt-get install ${from[*]} $*"
+    }
+    if [ ${#missing_qemu[@]} -gt 0 ] && [ "$distro" = debian12 ] &&
+        ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        say "adding Debian bookworm-backports to apt's sources (Debian 12's QEMU is 7.2; need >= $QEMU_MIN_MAJOR)"
         $sudo tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
 Types: deb
 URIs: http://deb.debian.org/debian
@@ -45,30 +132,87 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     fi
-    $sudo apt-get update -qq
-    if [ "$need_qemu" -eq 1 ]; then
-        echo "setup: installing QEMU $QEMU_MIN_MAJOR from bookworm-backports"
-        $sudo apt-get install -y -qq --no-install-recommends -t bookworm-backports \
-            qemu-system-x86 qemu-system-arm >/dev/null
+    say "apt-get update"
+    $sudo apt-get update -qq || die "apt-get update failed; check the network and apt's sources, then run make again"
+    if [ ${#missing_qemu[@]} -gt 0 ]; then
+        if [ "$distro" = debian12 ]; then
+            apt_install -t bookworm-backports "${missing_qemu[@]}"
+        else
+            cand=$(apt_candidate_major qemu-system-x86)
+            if [ -z "$cand" ] || [ "$cand" -lt "$QEMU_MIN_MAJOR" ]; then
+                die "$os_name offers QEMU '${cand:-none}' and this project needs >= $QEMU_MIN_MAJOR; install a newer qemu-system-x86 and qemu-system-arm, then run make again"
+            fi
+            apt_install "${missing_qemu[@]}"
+        fi
     fi
-    if [ ${#need_apt[@]} -gt 0 ]; then
-        echo "setup: installing ${need_apt[*]} from Debian"
-        $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-    fi
+    [ ${#apt_pkgs[@]} -gt 0 ] && apt_install "${apt_pkgs[@]}"
     for q in qemu-system-x86_64 qemu-system-aarch64; do
         major=$(qemu_major "$q")
         if [ -z "$major" ] || [ "$major" -lt "$QEMU_MIN_MAJOR" ]; then
-            echo "setup: $q is version '${major:-missing}', need >= $QEMU_MIN_MAJOR" >&2
-            exit 1
+            die "$q is ${major:+version }${major:-missing} after installing, need >= $QEMU_MIN_MAJOR; install it by hand"
         fi
     done
 fi
 
-# RUSTUP_AUTO_INSTALL=0 on these machines: cargo will not fetch the pinned
-# toolchain by itself. With no arguments, rustup installs exactly what
-# rust-toolchain.toml names, and returns at once when it is present.
+# --- the pinned Rust toolchain ---------------------------------------------
+
 if ! command -v rustup >/dev/null; then
-    echo "setup: rustup not found; install it from https://rustup.rs" >&2
-    exit 1
+    # Debian's packaged rustup (13 and later) puts it in /usr/bin; rustup.rs
+    # puts it in ~/.cargo/bin, which a new shell may not have on PATH yet.
+    if [ -x "$HOME/.cargo/bin/rustup" ]; then
+        die "rustup is in ~/.cargo/bin but not on PATH: run '. \"\$HOME/.cargo/env\"' (or open a new shell), then make again"
+    fi
+    die "rustup not found; install it: curl --proto '=https' -sSf https://sh.rustup.rs | sh -s -- -y --default-toolchain none && . \"\$HOME/.cargo/env\""
 fi
-rustup toolchain install >/dev/null 2>&1 || rustup toolchain install
+
+# rust-toolchain.toml's fields (one-line values, as the file is written).
+toml_string() { sed -n "s/^$1 *= *\"\(.*\)\".*/\1/p" rust-toolchain.toml; }
+toml_list() { sed -n "s/^$1 *= *\[\(.*\)\].*/\1/p" rust-toolchain.toml | tr -d '" ' | tr ',' ' '; }
+channel=$(toml_string channel)
+profile=$(toml_string profile)
+read -r -a components <<<"$(toml_list components)"
+read -r -a targets <<<"$(toml_list targets)"
+[ -n "$channel" ] || die "rust-toolchain.toml names no channel"
+
+# A component is listed by rustup as "name" or "name-<host triple>".
+installed() { grep -Eq "^$1(-(x86_64|aarch64|i686|riscv64gc|powerpc64le|s390x|loongarch64)-.*)?\$"; }
+missing_components=() missing_targets=() have_toolchain=0
+toolchains=$(rustup toolchain list 2>/dev/null || true)
+if grep -q "^$channel-" <<<"$toolchains"; then
+    have_toolchain=1
+    comps=$(rustup component list --toolchain "$channel" --installed 2>/dev/null)
+    for c in "${components[@]}"; do installed "$c" <<<"$comps" || missing_components+=("$c"); done
+    tgts=$(rustup target list --toolchain "$channel" --installed 2>/dev/null)
+    for t in "${targets[@]}"; do grep -qx "$t" <<<"$tgts" || missing_targets+=("$t"); done
+fi
+if [ "$have_toolchain" -eq 0 ]; then
+    say "installing Rust $channel with ${components[*]} and targets ${targets[*]} (rustup; a few minutes on a fresh machine)"
+    args=()
+    [ -n "$profile" ] && args+=(--profile "$profile")
+    for c in "${components[@]}"; do args+=(--component "$c"); done
+    for t in "${targets[@]}"; do args+=(--target "$t"); done
+    rustup toolchain install "$channel" "${args[@]}" ||
+        die "rustup could not install $channel; see its messages above, then run make again"
+else
+    if [ ${#missing_components[@]} -gt 0 ]; then
+        say "adding ${missing_components[*]} to Rust $channel"
+        rustup component add --toolchain "$channel" "${missing_components[@]}" ||
+            die "rustup could not add ${missing_components[*]} to $channel"
+    fi
+    if [ ${#missing_targets[@]} -gt 0 ]; then
+        say "adding targets ${missing_targets[*]} to Rust $channel"
+        rustup target add --toolchain "$channel" "${missing_targets[@]}" ||
+            die "rustup could not add targets ${missing_targets[*]} to $channel"
+    fi
+fi
+
+# The cargo that make calls must be rustup's proxy, which reads
+# rust-toolchain.toml; a distribution's own cargo would build with its release.
+if ! command -v cargo >/dev/null; then
+    die "cargo is not on PATH although rustup is; add rustup's proxies (~/.cargo/bin, or /usr/lib/rustup/bin with Debian's rustup) to PATH"
+fi
+version=$(cargo --version 2>/dev/null || true)
+case $version in
+*nightly*) ;;
+*) die "'cargo' on PATH ($(command -v cargo): ${version:-does not run}) is not rustup's proxy for $channel; remove the distribution's cargo/rustc packages or put rustup's proxies first on PATH" ;;
+esac
