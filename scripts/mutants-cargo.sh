@@ -7,11 +7,11 @@
 # in docs/testing.md.
 #
 # cargo-mutants comes from the crate registry, pinned, installed on first use.
-# The test set is the library's unit tests plus the misuse, per-CPU, issue 10,
-# buddy and racing-frees integration tests (the proptests and std-thread stress are too slow
+# The test set is the library's unit tests plus the misuse, per-CPU, misuse
+# regressions, buddy and racing-frees integration tests (the proptests and std-thread stress are too slow
 # to run once per mutant on 2 cores; the loom models are covered by
 # scripts/mutants-orderings.sh).
-# Usage: [TESTS='--lib --test issue10'] scripts/mutants-cargo.sh [extra cargo-mutants args,
+# Usage: [TESTS='--lib --test misuse_regressions'] scripts/mutants-cargo.sh [extra cargo-mutants args,
 #        e.g. --file kernel/mm/src/refcount/frozen.rs]
 # Output: target/mutants/mutants.out/{caught,missed,timeout,unviable}.txt
 set -uo pipefail
@@ -27,7 +27,7 @@ JOBS=${JOBS:-2}
 # (300 s made each of those cost five minutes).
 TIMEOUT=${TIMEOUT:-60}
 # The tests each mutant runs (cargo test arguments); override to narrow a run.
-TESTS=${TESTS:---lib --test misuse --test pcp --test issue10 --test buddy --test free_race}
+TESTS=${TESTS:---lib --test misuse --test pcp --test misuse_regressions --test buddy --test free_race}
 
 if ! cargo mutants --version 2>/dev/null | grep -qF "$VERSION"; then
     cargo install --locked "cargo-mutants@=$VERSION" || exit 2

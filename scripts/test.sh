@@ -50,13 +50,13 @@ step "mm unit+proptest+stress" cargo test -j"$JOBS" -p mm
 step "mm loom models" env RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
     cargo test -j"$JOBS" -p mm --release --test loom --target-dir target/loom
 # Undefined-behaviour check under Miri, the quick set: the library's unit
-# tests, the misuse tests and issue 10's inputs (which include the per-CPU
-# paths), with the small workloads they select under cfg(miri); estimated at about
+# tests, the misuse tests and the misuse regressions (which include the
+# per-CPU paths), with the small workloads they select under cfg(miri); estimated at about
 # 5 CPU-minutes. `make miri` runs every host test under Miri (tests/pcp.rs alone
 # is ~8 min there; docs/testing.md).
 # Test storage is leaked on purpose ('static memmaps), hence ignore-leaks.
 step "mm miri (quick)" env MIRIFLAGS="${MIRIFLAGS:--Zmiri-ignore-leaks}" cargo miri test -j"$JOBS" -p mm \
-    --target-dir target/miri --lib --test misuse --test issue10
+    --target-dir target/miri --lib --test misuse --test misuse_regressions
 # The runner's own unit tests (KTAP parser, verdicts).
 step "runner unit tests" cargo test -j"$JOBS" -p qemu-tests --lib --bins
 # Images for both refcount schemes, then the QEMU boots (BIOS + UEFI, injected
@@ -109,7 +109,7 @@ step "QEMU aarch64 overflow caught" aarch64_overflow
 # aarch64 device-tree shapes: secure=on, 33/40 memory nodes, too many nodes,
 # a -dtb firmware DTB, unaligned no-map reserved memory (6 short boots).
 step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
-# Machine shapes (issue 12): x86 and aarch64 at the documented minimum RAM
+# Machine shapes a user tries: x86 and aarch64 at the documented minimum RAM
 # with 4 CPUs, and an x86 CPU without the CPUID hypervisor bit.
 step "QEMU machine shapes" cargo test -j"$JOBS" -p qemu-tests --release --test shapes
 # The shell over serial, and the screen (framebuffer) driven by the keyboard.

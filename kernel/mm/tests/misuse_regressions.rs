@@ -1,6 +1,10 @@
-//! The failing inputs of issue 10, one test each, both schemes. Each of them
-//! failed on the code before the fix (checked on the parent commit; see
-//! docs/testing.md) and must keep passing in debug and release builds.
+//! Misuse the allocator once let through, one test each, both schemes:
+//! double frees through a per-CPU list racing zone traffic, `get_page`
+//! misuse racing per-CPU traffic, a stray counter write on a cached page, a
+//! double report from `put_page_pcp`, unfreeze and speculative-get inputs
+//! that could revive or wrap a counter, an allocation that must drain the
+//! per-CPU lists, and overlapping zones. Each must be refused (or survived)
+//! in debug and release builds; docs/testing.md lists what each one guards.
 
 mod common;
 use common::*;
@@ -22,12 +26,12 @@ both_schemes!(
     overlapping_zones_never_merge_across,
 );
 
-/// Runs (races) per test: enough to hit the old window about half the time
-/// per run (item 1's first input), small under Miri.
+/// Runs (races) per test: enough to hit a race window of one check-then-act
+/// free about half the time per run (the first test), small under Miri.
 const RUNS: usize = if cfg!(miri) { 1 } else { 20 };
 const ITERS: usize = if cfg!(miri) { 30 } else { 2000 };
 
-/// Item 1, first input: a free through a per-CPU list of pfn 1, which lies
+/// A free through a per-CPU list of pfn 1, which lies
 /// inside a free order-10 block, racing with another thread's zone traffic
 /// on that block. It must never be accepted, and after draining no page is
 /// handed out twice.
@@ -65,7 +69,7 @@ fn pcp_double_free_inside_free_block_races_zone<S: RefcountScheme>() {
     }
 }
 
-/// Item 1, second input: one thread allocates and frees order-0 pages
+/// One thread allocates and frees order-0 pages
 /// through CPU 0's list and publishes each pfn; another calls the misuse
 /// `Zone::get_page` on the published page (which quarantines it). No
 /// quarantine or per-CPU mark may be lost: quarantined + free + cached pages
@@ -113,7 +117,7 @@ fn get_page_misuse_races_pcp_traffic<S: RefcountScheme>() {
     }
 }
 
-/// Item 2: a cached page whose counter a stray `init_page_count` set to 1 is
+/// A cached page whose counter a stray `init_page_count` set to 1 is
 /// reported and quarantined by the per-CPU allocation, never handed out.
 fn pcp_alloc_checks_cached_block<S: RefcountScheme>() {
     let z = zone::<S>(1);
@@ -136,7 +140,7 @@ fn pcp_alloc_checks_cached_block<S: RefcountScheme>() {
     assert_eq!(z.nr_free_pages() + 1, z.managed_pages());
 }
 
-/// Item 2: `put_page_pcp` on a page whose counter holds a lasting 0 reports
+/// `put_page_pcp` on a page whose counter holds a lasting 0 reports
 /// once and does not put a second time.
 fn put_page_pcp_reports_once<S: RefcountScheme>() {
     let z = zone::<S>(1);
@@ -144,8 +148,8 @@ fn put_page_pcp_reports_once<S: RefcountScheme>() {
     p.refcount().store(0, SeqCst); // lasting 0 (zero-filled descriptor)
     let first = z.put_page_pcp(0, p).unwrap_err();
     // The report is the first put's: the frozen scheme finds 0 < 1
-    // (underflow), the legacy one a dead page. (The old code put a second
-    // time and reported only that: PutOnFrozen in the frozen scheme.)
+    // (underflow), the legacy one a dead page. A second put would report
+    // PutOnFrozen in the frozen scheme instead, and hide the first.
     let want = if S::FROZEN != 0 { BadPageReason::Underflow } else { BadPageReason::PutOnFrozen };
     assert_eq!(first.reason, want);
     assert_eq!(z.bad_page_count(), 1, "put_page_pcp reported (and put) twice");
@@ -154,7 +158,7 @@ fn put_page_pcp_reports_once<S: RefcountScheme>() {
     assert!(!S::add_unless_frozen(p.refcount(), 1));
 }
 
-/// Item 3: `page_ref_unfreeze(page, 0)` on a frozen page must not leave a
+/// `page_ref_unfreeze(page, 0)` on a frozen page must not leave a
 /// revivable 0 behind.
 fn unfreeze_to_zero_refused<S: RefcountScheme>() {
     let page = Page::new(S::FROZEN);
@@ -163,7 +167,7 @@ fn unfreeze_to_zero_refused<S: RefcountScheme>() {
     assert!(!S::add_unless_frozen(page.refcount(), 1), "a speculative get revived the page");
 }
 
-/// Item 3: unfreeze of a page that is not frozen is refused in every build;
+/// Unfreeze of a page that is not frozen is refused in every build;
 /// the live count survives.
 fn unfreeze_live_page_refused<S: RefcountScheme>() {
     let page = Page::new(S::FROZEN);
@@ -172,7 +176,7 @@ fn unfreeze_live_page_refused<S: RefcountScheme>() {
     assert_eq!(S::count(page.refcount()), 3, "the live count was overwritten");
 }
 
-/// Item 3: a speculative get with an `nr` large enough to carry a frozen value
+/// A speculative get with an `nr` large enough to carry a frozen value
 /// with leftovers (or an owned count) around into the owned range fails.
 fn get_nr_out_of_range_refused<S: RefcountScheme>() {
     let page = Page::new(S::FROZEN);
@@ -187,7 +191,7 @@ fn get_nr_out_of_range_refused<S: RefcountScheme>() {
     assert_eq!(S::count(c), 5);
 }
 
-/// Item 4: with every page cached on per-CPU lists and the zone itself empty,
+/// With every page cached on per-CPU lists and the zone itself empty,
 /// an allocation of any order drains the lists and succeeds.
 fn empty_zone_drains_pcp_every_order<S: RefcountScheme>() {
     // Under Miri (slow): the smallest and the largest order only.
@@ -210,7 +214,7 @@ fn empty_zone_drains_pcp_every_order<S: RefcountScheme>() {
     }
 }
 
-/// Item 5: two zones with overlapping spans over one memmap; each manages
+/// Two zones with overlapping spans over one memmap; each manages
 /// half. Freeing in one must never merge with (or hand out) the other's pages.
 fn overlapping_zones_never_merge_across<S: RefcountScheme>() {
     let mm = testing::memmap::<S>(&[0..1 << MAX_ORDER]);
