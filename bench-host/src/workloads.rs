@@ -1,4 +1,4 @@
-//! The workloads of issue 11, each with the variants it compares.
+//! The workloads, each with the variants it compares.
 //!
 //! Refcount workloads run both schemes side by side ([`Frozen`] and
 //! [`Legacy`], always compiled in the `mm` crate) on standalone descriptors,

@@ -10,8 +10,8 @@ use crate::qemu::{Arch, Ending, FATAL_GRACE, Run};
 /// Serial lines quoted in a timeout message.
 const LAST_LINES: usize = 5;
 
-/// What a boot without a single byte on the serial port usually means
-/// (issue 12 item 7), quoted in the verdict.
+/// What a boot without a single byte on the serial port usually means,
+/// quoted in the verdict (an empty log alone tells a user nothing).
 pub const NO_OUTPUT_HINT: &str = "no output at all on the serial port: the kernel never reached its console. \
 Usual causes: a BIOS image on a machine without VGA (`-vga none`, a headless server): the bootloader \
 stops at its VESA query before the kernel runs, so boot the UEFI image there (docs/hardware.md); \

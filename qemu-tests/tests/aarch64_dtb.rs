@@ -1,4 +1,4 @@
-//! aarch64 device-tree shapes (issue 12 items 3-6): the arm64 Image boots on
+//! aarch64 device-tree shapes: the arm64 Image boots on
 //! QEMU `virt` machines whose DTB differs from the default one, and every
 //! suite that matters passes. Each DTB is derived from QEMU's own
 //! (`-M virt,dumpdtb=FILE`), edited as text with `dtc` (Debian's

@@ -1,4 +1,4 @@
-//! Machine shapes a user tries (issue 12): the smallest RAM the README
+//! Machine shapes a user tries: the smallest RAM the README
 //! promises, on both architectures with several CPUs, and an x86 CPU without
 //! the CPUID hypervisor bit. Each boot runs only the suites the shape is
 //! about (`ktest.filter`), so it stays short; the full suite list at these

@@ -2,15 +2,17 @@
 //! through every pair of the two free calls (`free_frozen_pages`,
 //! `free_frozen_pages_pcp`): zone + zone, zone + per-CPU list, two per-CPU
 //! lists; orders 0-3. Every free proves "allocated" with one compare-exchange
-//! of the head (issue 10 item 1; the per-CPU free and the order-0 zone free
-//! after a lock-free check, larger zone frees under the zone lock): of two
-//! racing frees exactly one may win, the other must be reported as a double
-//! free, and the block must reach a free list once. A free that stored its
-//! new state instead of exchanging it would let both win now and then; this
-//! test then fails (`verify_free_lists` finds the block twice, or the winner
-//! count is 2). Both schemes. (`put_page`'s final free ends in the same
-//! paths; loom models 7 and 8 race it. With one core the two frees rarely
-//! overlap, and the test then passes without exercising the race.)
+//! of the head (the two frees may hold different locks, so the head's word
+//! is the only place both can meet; the per-CPU free and the order-0 zone
+//! free exchange after a lock-free check, larger zone frees under the zone
+//! lock): of two racing frees exactly one may win, the other must be
+//! reported as a double free, and the block must reach a free list once. A
+//! free that stored its new state instead of exchanging it would let both
+//! win now and then; this test then fails (`verify_free_lists` finds the
+//! block twice, or the winner count is 2). Both schemes. (`put_page`'s final
+//! free ends in the same paths; loom models 7 and 8 race it. With one core
+//! the two frees rarely overlap, and the test then passes without exercising
+//! the race.)
 
 mod common;
 use common::*;

@@ -570,8 +570,7 @@ fn zone_revive_race<S: RefcountScheme>() {
 }
 
 /// 9. Two frees of one frozen block racing on the real `Zone`: the zone path
-///    (`free_frozen_pages`) against a per-CPU free on CPU 1 (issue 10 item
-///    1). Order 0: the zone free's lock-free fast path (check, then the
+///    (`free_frozen_pages`) against a per-CPU free on CPU 1. Order 0: the zone free's lock-free fast path (check, then the
 ///    head's exchange, then the zone lock) against the per-CPU free. Order 1:
 ///    the zone free checks under the zone lock while the per-CPU free may win
 ///    the head and clear the tails in between; the zone free must then

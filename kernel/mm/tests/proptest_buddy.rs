@@ -197,8 +197,8 @@ proptest! {
         run::<Legacy>(ranges, ops);
     }
 
-    /// The aligned case the issue names: four whole max-order blocks come
-    /// back as four max-order blocks.
+    /// The aligned case: four whole max-order blocks come back as four
+    /// max-order blocks (nothing may stay split after the ops are undone).
     #[test]
     fn aligned_blocks_merge_whole(ops in ops()) {
         let blocks = if cfg!(miri) { 1 } else { 4 };

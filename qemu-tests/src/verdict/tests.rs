@@ -120,7 +120,7 @@ fn aarch64_semihosting_statuses() {
     assert_eq!(v.failures, ["QEMU exited with status 33"]);
 }
 
-/// Issue 12 item 7: a boot that printed nothing says so and what it means.
+/// A boot that printed nothing says so and what it usually means.
 #[test]
 fn no_serial_output_is_explained() {
     let v = judge(&run("", Ending::TimedOut));

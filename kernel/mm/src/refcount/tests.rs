@@ -197,7 +197,8 @@ fn frozen_failed_put_on_leftovers_scrubs() {
 }
 
 /// Arguments outside the protocol's range are refused without touching the
-/// counter, in every build (issue 10, item 3).
+/// counter, in every build: a debug-only check would leave release kernels
+/// able to revive a frozen page or wrap an owned count.
 fn argument_ranges<S: RefcountScheme>() {
     let c = new::<S>();
     S::init_count(&c);
