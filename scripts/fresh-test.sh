@@ -20,8 +20,8 @@
 #      left under it, so the host's /dev can never be deleted through it.
 #
 # Needs root (debootstrap, chroot, mount) on a Debian host; installs
-# debootstrap when missing. Work directory: target/fresh/DISTRO (FRESH_DIR=
-# to move it); downloaded .debs are kept in target/fresh/cache between runs.
+# debootstrap when missing. Work directory: /var/tmp/frozen-kernel-fresh/DISTRO
+# (FRESH_DIR= to move it); downloaded .debs are kept in its cache/ between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -29,7 +29,9 @@ repo=$PWD
 distro=${DISTRO:-trixie}
 mode=${FRESH_MODE:-full}
 mirror=${MIRROR:-http://deb.debian.org/debian}
-base=${FRESH_DIR:-$repo/target/fresh}
+# Outside the repository: a tree walk (grep -r, cargo clean, rm -rf target)
+# must never reach the root's bound /dev, /proc and /sys while it is mounted.
+base=${FRESH_DIR:-/var/tmp/frozen-kernel-fresh}
 work=$base/$distro
 root=$work/root
 cache=$base/cache/$distro
