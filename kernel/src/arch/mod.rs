@@ -18,6 +18,11 @@ mod aarch64;
 #[cfg(target_arch = "aarch64")]
 pub use self::aarch64::*;
 
+/// x86_64-only platform pieces (PCI configuration ports, `map_mmio`): for
+/// drivers of PC hardware (xHCI). Not part of the contract.
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::platform as x86_64_platform;
+
 /// How a test or benchmark run ends (only meaningful in a VM with an exit device).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {

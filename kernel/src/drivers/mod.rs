@@ -1,6 +1,6 @@
 //! Device drivers found by bus enumeration (today: USB keyboards behind xHCI
 //! on x86_64 PCs). Arch-specific bus access (PCI configuration ports) lives
-//! under `arch/`; the drivers here use it through `crate::arch`.
+//! under `arch/`; the drivers here use it through `crate::arch::x86_64_platform`.
 
 /// HID boot keyboard reports to ASCII: arch-neutral logic, tested by the
 /// `hid` ktest suite on every architecture.

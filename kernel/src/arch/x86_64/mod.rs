@@ -26,6 +26,13 @@ pub use serial::{console_write, serial_loopback, serial_loopback_unsupported};
 pub use smp::{idle_until, start_aps as start_secondary_cpus, wake_cpu};
 pub use tsc::{rdtsc as read_cycles, ticks_per_us as cycles_per_us};
 
+/// What x86-only drivers use beyond the contract, as
+/// `crate::arch::x86_64_platform` (the xHCI driver: PCI, `map_mmio`).
+pub mod platform {
+    pub use super::paging::map_mmio;
+    pub use super::pci;
+}
+
 pub const NAME: &str = "x86_64";
 /// How atomic read-modify-writes compile here (for benchmark reports).
 pub const ATOMICS: &str = "lock xadd / lock cmpxchg";

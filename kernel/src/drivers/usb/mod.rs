@@ -15,6 +15,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Mutex;
 
+use crate::arch::x86_64_platform::pci;
+
 /// PCI class code of a USB host controller with the xHCI interface.
 const CLASS_SERIAL_BUS: u8 = 0x0C;
 const SUBCLASS_USB: u8 = 0x03;
@@ -41,9 +43,8 @@ pub fn init() {
         println!("usb: off (usb=off on the command line)");
         return;
     }
-    crate::arch::pci::for_each_function(|header| {
-        let (_, class, subclass, prog_if) =
-            header.revision_and_class(crate::arch::pci::PortConfigAccess);
+    pci::for_each_function(|header| {
+        let (_, class, subclass, prog_if) = header.revision_and_class(pci::PortConfigAccess);
         if (class, subclass, prog_if) != (CLASS_SERIAL_BUS, SUBCLASS_USB, PROG_IF_XHCI) {
             return;
         }

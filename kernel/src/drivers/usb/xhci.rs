@@ -33,22 +33,22 @@ use xhci::context::{EndpointType, Input32Byte, Input64Byte, InputHandler};
 use xhci::registers::operational::PortStatusAndControlRegister;
 use xhci::ring::trb::{Link, command, event, transfer};
 
-use crate::arch::pci::PortConfigAccess;
+use crate::arch::x86_64_platform::{self, pci::PortConfigAccess};
 use crate::drivers::hid::{BootKeyboard, REPORT_LEN};
 
 /// Maps `len` bytes of device registers at physical address `phys` and
 /// returns their virtual address: the USB driver's only way to its BARs,
 /// called once per controller for the whole BAR 0. It is the platform's
-/// uncacheable MMIO mapping ([`crate::arch::map_mmio`]: 4 KiB pages, PCD|PWT,
-/// no-execute), so BARs that firmware placed above the bootloader's
+/// uncacheable MMIO mapping ([`x86_64_platform::map_mmio`]: 4 KiB pages,
+/// PCD|PWT, no-execute), so BARs that firmware placed above the bootloader's
 /// physical-memory window (OVMF puts them at e.g. 0xE0_0000_0000) are
 /// reachable too.
 ///
 /// # Panics
-/// As [`crate::arch::map_mmio`]: an empty or wrapping range, or no room
+/// As [`x86_64_platform::map_mmio`]: an empty or wrapping range, or no room
 /// left for another MMIO range.
 pub fn map_mmio(phys: u64, len: usize) -> *mut u8 {
-    crate::arch::map_mmio(phys, len)
+    x86_64_platform::map_mmio(phys, len)
 }
 
 /// One controller's BAR 0 as [`map_mmio`] mapped it; the `accessor::Mapper`
