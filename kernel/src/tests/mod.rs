@@ -1,8 +1,11 @@
 //! The in-kernel test suites. Register a new suite by adding it to [`SUITES`].
+//!
+//! These suites are generic: they use only the arch contract (`crate::arch`).
+//! A suite for one architecture's own pieces lives in that architecture's
+//! `arch/<arch>/tests/` and runs through `arch::TEST_SUITES`.
 
 use crate::ktest::Suite;
 
-mod apic_mmio;
 mod bootinfo;
 mod console;
 mod exceptions;
@@ -22,10 +25,15 @@ static SUITES: &[&Suite] = &[
     &bootinfo::SUITE,
     &smp::SUITE,
     &mm::SUITE,
-    &apic_mmio::SUITE,
 ];
 
-/// The registered suites plus the injected-failure suite when one is configured.
+/// The registered suites, then the architecture's own, the stress suites,
+/// and the injected-failure suite when one is configured.
 pub fn all_suites() -> impl Iterator<Item = &'static Suite> {
-    SUITES.iter().copied().chain(stress::SUITES).chain(inject::suite())
+    SUITES
+        .iter()
+        .copied()
+        .chain(crate::arch::TEST_SUITES.iter().copied())
+        .chain(stress::SUITES)
+        .chain(inject::suite())
 }

@@ -10,7 +10,8 @@
 //! - `psci.rs`, `smp.rs`: power and secondary CPUs (PSCI CPU_ON);
 //! - `gic.rs`: GICv2 wake-up SGIs for idle CPUs;
 //! - `pl011.rs`: the UART; `cpu.rs`: ids, model, per-CPU register, timer;
-//! - `power.rs`: semihosting exit, poweroff, reboot.
+//! - `power.rs`: semihosting exit, poweroff, reboot;
+//! - `tests/`: the ktest suites for these pieces.
 
 mod boot;
 mod cpu;
@@ -22,6 +23,7 @@ mod pl011;
 mod power;
 mod psci;
 mod smp;
+mod tests;
 
 core::arch::global_asm!(include_str!("entry.s"));
 core::arch::global_asm!(include_str!("vectors.s"));
@@ -33,6 +35,7 @@ pub use pl011::serial_loopback_unsupported;
 pub use pl011::{console_read, console_write, serial_loopback};
 pub use power::{exit, hang, poweroff, reboot};
 pub use smp::{idle_until, start_secondary_cpus, wake_cpu};
+pub use tests::TEST_SUITES;
 
 pub const NAME: &str = "aarch64";
 /// How atomic read-modify-writes compile here (for benchmark reports): the

@@ -14,16 +14,17 @@ mod percpu;
 mod power;
 mod serial;
 mod smp;
+mod tests;
 mod tsc;
 
-pub use apic::{id as apic_id, mmio_base as apic_mmio_base, x2apic as apic_x2apic};
 pub use cpu::{cpu_id, cpu_model};
 pub use interrupts::{breakpoint, breakpoint_count, exception_tables, trigger_fault};
-pub use paging::{leaf_flags as page_flags, map_mmio, virt_to_phys};
+pub use paging::virt_to_phys;
 pub use percpu::cpu_index;
 pub use power::{exit, hang, poweroff, reboot};
 pub use serial::{console_write, serial_loopback, serial_loopback_unsupported};
 pub use smp::{idle_until, start_aps as start_secondary_cpus, wake_cpu};
+pub use tests::TEST_SUITES;
 pub use tsc::{rdtsc as read_cycles, ticks_per_us as cycles_per_us};
 
 /// What x86-only drivers use beyond the contract, as

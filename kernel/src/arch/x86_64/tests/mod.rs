@@ -1,0 +1,9 @@
+//! The ktest suites for x86_64's own pieces (APIC, `map_mmio`), which the
+//! generic suites in `crate::tests` cannot name. They run after those.
+
+use crate::ktest::Suite;
+
+mod apic_mmio;
+
+/// Every x86_64 suite, in run order (the contract's `arch::TEST_SUITES`).
+pub static TEST_SUITES: &[&Suite] = &[&apic_mmio::SUITE];
