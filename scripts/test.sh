@@ -51,9 +51,9 @@ step "mm loom models" env RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MA
     cargo test -j"$JOBS" -p mm --release --test loom --target-dir target/loom
 # Undefined-behaviour check under Miri, the quick set: the library's unit
 # tests, the misuse tests and the misuse regressions (which include the
-# per-CPU paths), with the small workloads they select under cfg(miri); estimated at about
-# 5 CPU-minutes. `make miri` runs every host test under Miri (tests/pcp.rs alone
-# is ~8 min there; docs/testing.md).
+# per-CPU paths), with the small workloads they select under cfg(miri); why
+# this set: docs/decisions/miri-quick-set.md. `make miri` runs every host
+# test under Miri.
 # Test storage is leaked on purpose ('static memmaps), hence ignore-leaks.
 step "mm miri (quick)" env MIRIFLAGS="${MIRIFLAGS:--Zmiri-ignore-leaks}" cargo miri test -j"$JOBS" -p mm \
     --target-dir target/miri --lib --test misuse --test misuse_regressions

@@ -149,8 +149,8 @@ struct HotPage([u8; 4096]);
 /// into `read`, LLVM compiled it per scheme: vectorized (SSE) for legacy, but
 /// for frozen (whose put has a second branch, the 0 -> FROZEN CAS) sunk past
 /// the put and scalarized into 64 byte loads, spills and adds, which made the
-/// frozen read ~8 ns slower for reasons that have nothing to do with the
-/// refcount scheme.
+/// frozen read slower for reasons that have nothing to do with the refcount
+/// scheme (docs/decisions/pagecache-copy-out-of-line.md).
 #[inline(never)]
 fn copy_sum(src: &[u8]) -> u32 {
     let mut buf = [0u8; 64];

@@ -115,9 +115,8 @@ fn uefi_ktest_passes() {
 const INJECT_MARKER: &str = "inject: about to ";
 
 /// The hang test's timeout. It must exceed the time a BIOS boot needs to
-/// reach the injection (`ktest.filter=none` runs it first): a few seconds on
-/// an idle host, but up to 27 s measured with two 4-vCPU boots and other
-/// builds sharing this 2-core host, so 90 s (3x). No boot without the hang
+/// reach the injection (`ktest.filter=none` runs it first) on a loaded host,
+/// with a margin (docs/decisions/hang-test-timeout.md). No boot without the hang
 /// can reach it: the kernel exits QEMU within seconds of the marker, and the
 /// test requires the marker, then `TimedOut`, with the marker as the last line.
 const HANG_TIMEOUT_SECS: u64 = 90;

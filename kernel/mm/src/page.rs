@@ -58,15 +58,16 @@
 //!   a quarantine under the zone lock), so
 //!   a transition that raced with another one fails instead of overwriting
 //!   it: of two concurrent frees of one block exactly one wins, and a
-//!   quarantine never erases a per-CPU mark (or vice versa);
+//!   quarantine never erases a per-CPU mark (or vice versa; why no cheaper
+//!   scheme: docs/decisions/free-proves-allocated-by-exchange.md);
 //! * every other transition starts from a free state (BUDDY, PCP, inside a
 //!   free block), which exactly one lock owns, and every other writer's
 //!   exchange expects ALLOCATED and fails on it: allocation (free ->
 //!   ALLOCATED, [`Page::set_flags_release`]), a refill (buddy -> PCP) and a
 //!   drain (PCP -> buddy; both locks held). So the lock holder checks the
 //!   state and stores the new one: nothing can come in between to be
-//!   overwritten, and the hot paths save a locked instruction each (about
-//!   7 ns on the machine in docs/benchmarks.md). A check that fails reports
+//!   overwritten, and the hot paths save a locked instruction each
+//!   (docs/decisions/free-state-exit-by-store.md). A check that fails reports
 //!   and quarantines, as a failed exchange would.
 //!
 //! Links (`next`/`prev`) are written only by the owner of the page's state

@@ -37,12 +37,9 @@ pub(crate) fn store_refcount(c: &AtomicU32, v: u32, order: Ordering) {
 /// How a waiter of a lock passes time. In the kernel the holder runs with
 /// interrupts off, so spinning (`spin_loop` hint) is right. Host tests run
 /// more threads than cores; a descheduled holder would then make every waiter
-/// burn its whole time slice, so with `std` the waiter yields instead. Lock
-/// semantics are identical. (Tried: spinning 63 of every 64 attempts and
-/// yielding on the 64th made the 2-thread zone-lock benchmark rows 1.6-2.2x
-/// slower on a 2-vCPU VM; the 2-thread cross-CPU free measured 93 ns,
-/// inside the 92-313 ns it swings between yielding batches;
-/// docs/benchmarks.md.)
+/// burn its whole time slice, so with `std` the waiter yields instead (a
+/// spin-then-yield mix was slower: docs/decisions/host-lock-waiters-yield.md).
+/// Lock semantics are identical.
 #[cfg(not(loom))]
 pub(crate) struct LockRelax;
 
@@ -58,7 +55,7 @@ impl spin::relax::RelaxStrategy for LockRelax {
 }
 
 /// The zone lock and the per-CPU page lists' locks: a plain test-and-set
-/// spinlock (see `buddy/mod.rs` for why not a ticket lock).
+/// spinlock (why not a ticket lock: docs/decisions/zone-lock-test-and-set.md).
 #[cfg(not(loom))]
 pub(crate) type SpinLock<T> = spin::mutex::SpinMutex<T, LockRelax>;
 

@@ -92,8 +92,8 @@ fn memmap_bound_bytes(info: &bootinfo::BootInfo) -> usize {
 
 /// The allocator manages every usable page except what the kernel keeps for
 /// itself at boot (`crate::mm::init`): memory below 1 MiB and the memmap's
-/// own storage. Exact, so it holds from the smallest machine up (the old 98%
-/// bar failed at 64 MiB, where the memmap is a larger share).
+/// own storage. Exact, so it holds from the smallest machine up (a fixed
+/// percentage would not: the memmap is a larger share of a small machine).
 fn buddy_manages_98_percent() -> TestResult {
     let m = kmm::meminfo();
     kdiag!("buddy manages {:.2}% of usable RAM ({} pages)", m.managed_percent(), m.managed_pages);

@@ -60,14 +60,12 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// finds the frozen, allocated order-0 head of this zone, and the
     /// compare-exchange `ALLOCATED -> free` proves it still is and makes it
     /// ours before any list sees it; only the merge then takes the zone
-    /// lock. So the locked instruction item 1 of issue 10 asks for is not
-    /// paid inside the zone lock's critical section, which other CPUs wait
-    /// on (2-thread zone order-0 pair 15-19% faster in docs/benchmarks.md).
-    /// Orders 1-3 done this way made the 2-thread mixed-order zone row
-    /// 21-28% slower in two batches (cause not found), so larger blocks, and
-    /// anything the fast path refuses (misuse, a quarantined block, a lost
-    /// race), take the path that checks under the zone lock, reports and
-    /// quarantines.
+    /// lock. So the free's one locked instruction is not paid inside the
+    /// zone lock's critical section, which other CPUs wait on. Larger blocks
+    /// done this way were slower, so they, and anything the fast path
+    /// refuses (misuse, a quarantined block, a lost race), take the path
+    /// that checks under the zone lock, reports and quarantines
+    /// (docs/decisions/order0-zone-free-outside-lock.md).
     fn free_block(&self, page: &Page, order: Option<usize>) -> Result<(), BadPage> {
         if order.unwrap_or_else(|| page.flags().order()) == 0
             && let Some((pfn, allocated)) = self.free_ok(page, 0)

@@ -3,7 +3,7 @@
 //! `free_area[order]` (order `0..=MAX_ORDER`) holds doubly linked lists of
 //! free blocks of 2^order pages, naturally aligned. Allocation takes the
 //! smallest free block that fits and splits it, giving the upper halves back
-//! (`expand`); freeing merges a block with its buddy (`pfn ^ (1 << order)`)
+//! (`take_block` in `free_area.rs`); freeing merges a block with its buddy (`pfn ^ (1 << order)`)
 //! as long as the buddy is a free block of the same order inside the zone
 //! span. Free blocks are marked `PG_buddy` + order on their head page; list
 //! links are pfns stored in the descriptors.
@@ -19,13 +19,10 @@
 //! `free_frozen_pages` takes it back.
 //!
 //! All free-list state is protected by the zone lock. It is a plain
-//! test-and-set spinlock, not a fair ticket lock: measured in this project
-//! (`make bench`, 4 vCPUs on 2 host cores under QEMU TCG), a ticket zone lock
-//! made order-0 alloc+free pairs cost ~8 ms at 2 CPUs and ~34 ms at 4 CPUs
-//! (vs 1.4 us at 1 CPU), because a preempted next-in-line waiter stalls every
-//! CPU behind it for a host time slice. Linux avoids this with paravirt
-//! qspinlocks; without them an unfair lock degrades gracefully. The per-CPU
-//! lists (`pcp.rs`) keep most traffic off this lock anyway.
+//! test-and-set spinlock, not a fair ticket lock: with more vCPUs than host
+//! cores, a preempted next-in-line waiter of a ticket lock stalls every CPU
+//! behind it for a host time slice (docs/decisions/zone-lock-test-and-set.md).
+//! The per-CPU lists (`pcp.rs`) keep most traffic off this lock anyway.
 //!
 //! Per-CPU page lists (Linux's pcp, `pcp.rs`) sit in front of the zone lock
 //! for orders up to [`PCP_MAX_ORDER`]: `*_pcp` allocation pops from the

@@ -16,8 +16,7 @@
 //! Each CPU index's lock and lists sit on their own 128-byte-aligned slot
 //! (two 64-byte lines: the adjacent-line prefetcher pulls pairs in), so CPUs
 //! working on their own lists never write to a line another CPU's list uses
-//! (measured by `make bench-host`: packed two to a line, the order-0 pair cost
-//! 3.7x at 2 threads what it cost at 1).
+//! (docs/decisions/per-cpu-slots-128-bytes.md).
 //!
 //! The lists are doubly linked (`next`/`prev` pfns of the heads) with a tail:
 //! allocation and free work at the head (LIFO, cache-warm), and draining takes
@@ -553,10 +552,9 @@ mod tests {
         }
     }
 
-    // The tests added for issue 10's mutation run check list shape and the
-    // checkers' logic (no unsafe code of their own); each fills 2048-page
-    // zones (with those in buddy/tests.rs: make test's Miri step 330 -> 693
-    // s), so Miri skips them.
+    // These check list shape and the checkers' logic (no unsafe code of
+    // their own) and each fills 2048-page zones, too slow for make test's
+    // Miri step (docs/decisions/miri-quick-set.md), so Miri skips them.
     both_schemes!(
         drains_cold_end_first,
         drains_the_overfilled_order_first,

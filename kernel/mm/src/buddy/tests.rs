@@ -204,9 +204,9 @@ fn alloc_checks_inner_zone_id<S: RefcountScheme>() {
 }
 
 // The corruption tests check the checkers' logic, with no unsafe code of
-// their own (`pfn_to_block` is Miri-tested in memmap.rs); each builds
-// several 2048-page zones; with the pcp.rs ones they took make test's Miri
-// step from ~330 to 693 s, so Miri skips them.
+// their own (`pfn_to_block` is Miri-tested in memmap.rs), and each builds
+// several 2048-page zones, too slow for make test's Miri step
+// (docs/decisions/miri-quick-set.md), so Miri skips them.
 both_schemes!(
     split_and_merge,
     list_del_from_middle,

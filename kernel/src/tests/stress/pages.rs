@@ -9,15 +9,15 @@
 //!
 //! `stress.gate=1` on the command line sends every allocator call through a
 //! gate (a test-and-set spinlock) that lets one CPU at a time in. The zone
-//! lock is a fair ticket lock; when vCPUs outnumber host cores (4 vCPUs of
-//! TCG on 2 cores, or two test boots at once) a queued waiter whose vCPU
-//! thread is descheduled stalls every later ticket, and each contended zone
-//! operation costs a host scheduling quantum. Before the per-CPU lists, every
-//! order-0 alloc and free took the zone lock and the suites ran ~100x slower
-//! that way (tens of seconds each); the gate, under which the ticket lock
-//! never has waiters, is the escape hatch should that come back. It changes
-//! nothing the suites check (the zone lock serialises the allocator anyway,
-//! the refcount races happen outside it) but hides per-CPU list concurrency.
+//! lock is a test-and-set spinlock too, so a waiter whose vCPU thread is
+//! descheduled does not stall the others (a fair ticket lock did:
+//! docs/decisions/zone-lock-test-and-set.md); but when vCPUs outnumber host
+//! cores (4 vCPUs of TCG on 2 cores, or two test boots at once) a
+//! descheduled lock *holder* still makes every waiter wait a host time
+//! slice. The gate, under which the zone lock never has waiters, rules that
+//! out when a stress boot is slow. It changes nothing the suites check (the
+//! zone lock serialises the allocator anyway, the refcount races happen
+//! outside it) but hides per-CPU list concurrency.
 //!
 //! Page memory is accessed through `AtomicU64` words (Relaxed): in a correct
 //! kernel no two parties touch a page at once, but the suites exist to catch

@@ -36,8 +36,8 @@ pub static SUITE: Suite = Suite {
 /// Operations per CPU.
 pub const OPS: usize = 15_000;
 /// Operations per CPU straight into the zone lock: few, since under vCPU
-/// oversubscription each contended ticket-lock handoff can take milliseconds
-/// (see `pages`).
+/// oversubscription a contended zone lock whose holder's vCPU is descheduled
+/// keeps every waiter for a host time slice, milliseconds (see `pages`).
 const OPS_ZONE: usize = 200;
 /// Blocks a CPU holds at most.
 const HOLD: usize = 48;
