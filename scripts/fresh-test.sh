@@ -179,7 +179,10 @@ make_root() {
         mkdir -p "$root/usr/local/share/ca-certificates"
         cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
     fi
+    # Names resolve as on the host (some hosts reach a server only through an
+    # /etc/hosts entry).
     cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+    cp -L /etc/hosts "$root/etc/hosts" 2>/dev/null || true
     mount_root
 }
 
@@ -188,10 +191,18 @@ clone_tree() {
     say "cloned $(git -C "$root/root/frozen-kernel" log -1 --format='%h %s')"
 }
 
-# README.md, "Debian 12": rustup from rustup.rs (Debian 12 has no package).
+# README.md, "Debian 12": rustup from the Rust toolchain server (Debian 12
+# has no rustup package). The command is README's own line, read from it, so
+# the two cannot drift apart.
 rustup_bookworm() {
-    in_root 'apt-get update -qq && apt-get install -y -qq curl ca-certificates >/dev/null &&
-        curl --proto "=https" -sSf https://sh.rustup.rs | sh -s -- -y --default-toolchain none'
+    local line
+    line=$(grep -m1 -E '^curl .*rustup-init' "$root/root/frozen-kernel/README.md") ||
+        { say "README.md has no 'curl ... rustup-init' line"; return 1; }
+    say "README's line: $line"
+    in_root "set -e
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null
+        $line"
 }
 
 make_test() {

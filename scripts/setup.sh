@@ -162,7 +162,9 @@ if ! command -v rustup >/dev/null; then
     if [ -x "$HOME/.cargo/bin/rustup" ]; then
         die "rustup is in ~/.cargo/bin but not on PATH: run '. \"\$HOME/.cargo/env\"' (or open a new shell), then make again"
     fi
-    die "rustup not found; install it: curl --proto '=https' -sSf https://sh.rustup.rs | sh -s -- -y --default-toolchain none && . \"\$HOME/.cargo/env\""
+    # rustup-init straight from the Rust toolchain server (what sh.rustup.rs
+    # downloads too), so it works where only that server is reachable.
+    die "rustup not found; install it as README.md says: curl -sSfo /tmp/rustup-init https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init && chmod +x /tmp/rustup-init && /tmp/rustup-init -y --default-toolchain none && . ~/.cargo/env"
 fi
 
 # rust-toolchain.toml's fields (one-line values, as the file is written).
