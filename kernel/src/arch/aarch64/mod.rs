@@ -12,6 +12,8 @@
 //! - `pl011.rs`: the UART; `cpu.rs`: ids, model, per-CPU register, timer;
 //! - `power.rs`: semihosting exit, poweroff, reboot;
 //! - `tests/`: the ktest suites for these pieces.
+//!
+//! This file provides the contract's items (see `arch/mod.rs`).
 
 mod boot;
 mod cpu;

@@ -1,4 +1,8 @@
 //! x86_64: booted by `bootloader` (BIOS or UEFI) through `bootloader_api`.
+//!
+//! This file provides the contract's items (see `arch/mod.rs`); [`platform`]
+//! holds what x86-only drivers use beyond them, and `tests/` the ktest suites
+//! for the x86 pieces.
 
 mod acpi;
 mod apic;
