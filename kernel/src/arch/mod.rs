@@ -81,8 +81,8 @@ pub use self::imp::serial_loopback_unsupported;
 /// exit device it says so and halts. Never returns.
 pub use self::imp::exit;
 
-/// Spins forever without a report (`ktest.inject=hang`: the host runner's
-/// timeout must catch it).
+/// Stops this CPU for good without a report (`ktest.inject=hang`: the host
+/// runner's timeout must catch it).
 pub use self::imp::hang;
 
 /// Powers the machine off (x86_64: ACPI S5; aarch64: PSCI SYSTEM_OFF); when
