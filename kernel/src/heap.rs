@@ -83,6 +83,14 @@ impl Arenas {
     }
 }
 
+// SAFETY: `alloc` returns null or a block from one arena's
+// `allocate_first_fit`, which fits `layout` (size and alignment) and overlaps
+// no other live block of that arena; arenas are disjoint (each is memory
+// handed over once, `add`'s contract) and never removed, so the block stays
+// valid until `dealloc` gives it back to the arena that contains it. Every
+// arena is reached only under the mutex, so concurrent calls cannot hand out
+// one block twice. Neither method unwinds: the kernel's targets abort on
+// panic.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let mut arenas = self.0.lock();

@@ -93,6 +93,10 @@ impl<S: RefcountScheme> Model<S> {
         assert_eq!(st.frees[id], 1, "allocation {id} freed twice");
         // Poison: must happen after every holder's last read (their put's
         // Release, our put's Acquire).
+        // SAFETY: `d` is the model's cell, alive as long as `self`. The page
+        // is frozen and nobody holds a reference: every holder's accesses are
+        // ordered before this write by the put protocol above, which is what
+        // the model checks (loom's cell fails it if they are not).
         self.data.with_mut(|d| unsafe { *d = 0 });
     }
 
@@ -104,6 +108,10 @@ impl<S: RefcountScheme> Model<S> {
         let id = st.id;
         // The new owner's contents, published by init_page_count's Release to
         // a speculative getter that succeeds on the new count.
+        // SAFETY: `d` is the model's cell, alive as long as `self`. The page
+        // was free (checked above): no reference exists, and a getter can
+        // read only after init_page_count below publishes this write (loom's
+        // cell fails the model otherwise).
         self.data.with_mut(|d| unsafe { *d = id });
         S::init_count(self.c());
         id
@@ -114,6 +122,10 @@ impl<S: RefcountScheme> Model<S> {
     /// succeeded on a free page. Loom reports the read if it is not ordered
     /// against the allocator's or a freezing owner's writes.
     fn read(&self) -> usize {
+        // SAFETY: `d` is the model's cell, alive as long as `self`. Called
+        // only under a reference, which orders this read after the owner's
+        // write (init_page_count's Release) and before the freer's poison
+        // (the put's Release); that ordering is what loom's cell checks.
         self.data.with(|d| unsafe { *d })
     }
 
@@ -126,6 +138,9 @@ impl<S: RefcountScheme> Model<S> {
     /// contents: a getter that succeeds while frozen, or whose earlier read
     /// is not ordered before the freeze, races with this write.
     fn write_frozen(&self) {
+        // SAFETY: `d` is the model's cell, alive as long as `self`. The page
+        // is frozen by the caller, so no getter holds a reference; a getter
+        // that does is the race the model exists to find.
         self.data.with_mut(|d| unsafe { *d += 0 });
     }
 
@@ -329,6 +344,7 @@ fn overflow_scrub() {
             st.id = 1;
         }
         m.write_frozen();
+        // SAFETY: the cell lives in `m`, and no other thread exists yet.
         m.data.with_mut(|d| unsafe { *d = 1 });
         let ts: Vec<_> = (0..2)
             .map(|_| {
@@ -474,6 +490,9 @@ fn zone_pcp_put_tail<S: RefcountScheme>() {
         // Each holder's part of the page contents.
         let data = Arc::new([UnsafeCell::new(0usize), UnsafeCell::new(0usize)]);
         let holder = move |me: usize, zone: &Zone<'static, S>, data: &[UnsafeCell<usize>; 2]| {
+            // SAFETY: the cells live in the `Arc` the caller holds. Slot `me`
+            // is this holder's until its put; the freer reads it only after
+            // winning the last put, ordered after this holder's put (Release).
             data[me].with_mut(|d| unsafe { *d = me + 1 });
             let tail = zone.pfn_to_page(pfn + 1).unwrap();
             let put = || {
@@ -482,8 +501,13 @@ fn zone_pcp_put_tail<S: RefcountScheme>() {
                     // The freer sees the other holder's writes, then reuses
                     // (poisons) the whole block.
                     let other = 1 - me;
+                    // SAFETY: our put was the last: the other holder's put
+                    // (Release) is ordered before our 0 -> FROZEN (Acquire),
+                    // and with it that holder's write; loom's cell checks it.
                     assert_eq!(data[other].with(|d| unsafe { *d }), other + 1);
                     for d in data.iter() {
+                        // SAFETY: as above, both holders have put their
+                        // references; the block is ours alone.
                         d.with_mut(|d| unsafe { *d = 0 });
                     }
                     seen(&EACH_FREED[me]);
@@ -542,9 +566,14 @@ fn zone_revive_race<S: RefcountScheme>() {
                 seen(&GET_FAILED);
                 return false;
             }
+            // SAFETY: the cell lives in `data2`. The successful get holds a
+            // reference, so the block is not freed (and poisoned) before our
+            // put, and the owner wrote the cell before spawning us.
             assert_eq!(data2.with(|d| unsafe { *d }), 1, "successful get on a freed block");
             let freed = zone2.put_page(tail).expect("put_page");
             if freed {
+                // SAFETY: our put was the last: the owner's put (Release) is
+                // ordered before our 0 -> FROZEN (Acquire); the block is ours.
                 data2.with_mut(|d| unsafe { *d = 0 });
                 seen(&GETTER_FREED);
             }
@@ -553,6 +582,9 @@ fn zone_revive_race<S: RefcountScheme>() {
         let tail = zone.pfn_to_page(pfn + 1).unwrap();
         let freed_by_owner = zone.put_page(tail).expect("put_page");
         if freed_by_owner {
+            // SAFETY: our put was the last: the getter's read, if its get
+            // succeeded, came before its put (Release), which is ordered
+            // before our 0 -> FROZEN (Acquire); the block is ours.
             data.with_mut(|d| unsafe { *d = 0 });
         }
         let freed_by_getter = t.join().unwrap();
