@@ -1,6 +1,6 @@
 //! Host side of the kernel test harness: boot an image in QEMU, read KTAP
-//! from the serial port, and judge the run (see "Test harness contract" in
-//! the architecture document).
+//! from the serial port, and judge the run (the rules are docs/testing.md's
+//! "The QEMU boots" and "Strict KTAP").
 //!
 //! - [`qemu`]: launcher (command line, live serial capture, timeout, log file);
 //! - [`ktap`]: KTAP version 1 parser and fatal-report scanner;

@@ -27,7 +27,8 @@ pub const FATAL_GRACE: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     X86_64,
-    /// Stub for the coming port: `-M virt`, `-kernel`, semihosting exit.
+    /// QEMU `virt` (`-cpu max`): the arm64 Image with `-kernel`, the command
+    /// line with `-append`, the exit status through semihosting.
     Aarch64,
 }
 

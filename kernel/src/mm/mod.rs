@@ -78,8 +78,8 @@ pub fn init(info: &BootInfo) {
     MEMMAP_STORAGE.call_once(|| storage_phys..storage_phys + (pages * PAGE_SIZE) as u64);
     // SAFETY: `storage_pfns` is usable RAM that nothing else uses: the
     // allocator does not exist yet, and these pages are withheld from it
-    // below. The window maps it writable; `Page` needs 16-byte alignment
-    // and the storage is page-aligned.
+    // below. The window maps it writable; `Page` needs 4-byte alignment
+    // (asserted in mm's page.rs) and the storage is page-aligned.
     let storage: &'static mut [MaybeUninit<Page>] = unsafe {
         core::slice::from_raw_parts_mut(
             info.phys_to_virt(storage_phys).cast::<MaybeUninit<Page>>(),
