@@ -163,6 +163,7 @@ mutants: setup
 
 ## lint       rustfmt check and clippy -D warnings (kernel for its target, host crates, mm under loom)
 lint: setup
+	scripts/check-docs.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -j$(JOBS) --all-targets -- -D warnings
 	RUSTFLAGS="--cfg loom" $(CARGO) clippy -j$(JOBS) -p mm --tests --target-dir target/loom -- -D warnings

@@ -1,8 +1,9 @@
 //! The kernel heap behind `alloc` (Box, Vec, String, ...).
 //!
 //! It starts on a static arena in .bss so `alloc` works before the page
-//! allocator exists; the memory manager later calls [`add_arena`] with blocks
-//! from the buddy allocator when the heap runs low (see `mm::heap_grow`).
+//! allocator exists; when every arena is full, it asks the memory manager
+//! for a block from the buddy allocator through the hook installed with
+//! [`set_grow_hook`] and adds it as a new arena (see `mm::heap_grow`).
 //! `linked_list_allocator::Heap` manages one contiguous range, so each arena is
 //! its own `Heap` and a pointer is freed into the arena that contains it.
 

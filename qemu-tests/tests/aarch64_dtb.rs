@@ -7,9 +7,10 @@
 //!
 //! - `secure_world_uart_is_skipped`: `-M virt,secure=on`; the first
 //!   `arm,pl011` node is the secure world's (`status = "disabled"`).
-//! - `many_memory_nodes_33` / `_40`: one `/memory` node per NUMA node (QEMU
-//!   writes one per node; a `-dtb` file's `memory@` nodes would be replaced
-//!   by QEMU's single node, so NUMA is how QEMU boots a kernel with many).
+//! - `many_memory_nodes_33` / `many_memory_nodes_40`: one `/memory` node per
+//!   NUMA node (QEMU writes one per node; a `-dtb` file's `memory@` nodes
+//!   would be replaced by QEMU's single node, so NUMA is how QEMU boots a
+//!   kernel with many).
 //!   Checks that no RAM was dropped.
 //! - `too_many_memory_nodes_fail_clearly`: 130 extra memory nodes (named
 //!   `bank@`, which QEMU keeps) exceed the kernel's list: boot must stop at
