@@ -160,8 +160,8 @@ pub use self::imp::virt_to_phys;
 // Tests.
 
 /// The architecture's own ktest suites, for its own pieces (x86_64:
-/// `apic_mmio`); run after the generic suites, which use only this contract.
-/// May be empty.
+/// `apic_mmio`; aarch64: `mmu_attributes`); run after the generic suites,
+/// which use only this contract. May be empty.
 pub use self::imp::TEST_SUITES;
 
 /// x86_64-only platform pieces (PCI configuration ports, `map_mmio`): for

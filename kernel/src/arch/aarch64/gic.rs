@@ -53,6 +53,12 @@ pub fn init(gicd: u64, gicc: u64) {
     GICC.store(gicc, Ordering::Relaxed);
 }
 
+/// The distributor's and the CPU interface's virtual addresses, if there is a GICv2.
+pub fn bases() -> Option<(u64, u64)> {
+    let (gicd, gicc) = (GICD.load(Ordering::Relaxed), GICC.load(Ordering::Relaxed));
+    (gicd != 0).then_some((gicd, gicc))
+}
+
 /// Every CPU, before it goes online: enables the wake SGI on its interface.
 pub fn init_cpu(index: usize) {
     let (gicd, gicc) = (GICD.load(Ordering::Relaxed), GICC.load(Ordering::Relaxed));

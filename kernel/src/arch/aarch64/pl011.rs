@@ -47,7 +47,8 @@ pub fn serial_loopback_unsupported() -> Option<&'static str> {
         .then_some("QEMU virt's PL011 model does not emulate UARTCR.LBE loopback (QEMU 7.2)")
 }
 
-fn base() -> Option<u64> {
+/// The registers' virtual address, once `init` ran.
+pub fn base() -> Option<u64> {
     match BASE.load(Ordering::Relaxed) {
         0 => None,
         b => Some(b),

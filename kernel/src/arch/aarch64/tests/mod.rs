@@ -1,7 +1,9 @@
-//! The ktest suites for aarch64's own pieces, which the generic suites in
-//! `crate::tests` cannot name. They run after those.
+//! The ktest suites for aarch64's own pieces (page-table attributes), which
+//! the generic suites in `crate::tests` cannot name. They run after those.
 
 use crate::ktest::Suite;
 
+mod mmu_attributes;
+
 /// Every aarch64 suite, in run order (the contract's `arch::TEST_SUITES`).
-pub static TEST_SUITES: &[&Suite] = &[];
+pub static TEST_SUITES: &[&Suite] = &[&mmu_attributes::SUITE];
