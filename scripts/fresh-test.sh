@@ -61,7 +61,7 @@ failed=0
 t_start=$SECONDS
 report() {
     echo
-    echo "fresh-test: $distro ($mode), commit $(git rev-parse --short HEAD)"
+    echo "fresh-test: $distro ($mode), commit ${tested:-$(git rev-parse --short HEAD)}"
     local i
     for i in "${!phase_names[@]}"; do
         printf '  %-4s %6ss  %s\n' "${phase_results[$i]}" "${phase_times[$i]}" "${phase_names[$i]}"
@@ -188,6 +188,7 @@ make_root() {
 
 clone_tree() {
     git clone -q --no-hardlinks "$repo" "$root/root/frozen-kernel" || return 1
+    tested=$(git -C "$root/root/frozen-kernel" rev-parse --short HEAD)
     say "cloned $(git -C "$root/root/frozen-kernel" log -1 --format='%h %s')"
 }
 
