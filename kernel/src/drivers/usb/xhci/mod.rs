@@ -1,0 +1,57 @@
+//! xHCI host controller, polled, just enough for boot-protocol keyboards.
+//!
+//! Follows the initialisation of the xHCI specification 1.2, section 4.2
+//! (Linux: `xhci_init`/`xhci_run` in drivers/usb/host/xhci.c) and device
+//! enumeration of section 4.3 (Linux: `hub_port_init` in
+//! drivers/usb/core/hub.c): take the controller from the firmware (USB legacy
+//! support capability, 7.1), halt and reset it, give it a device context
+//! array, a command ring and one event ring, run it, reset every connected
+//! root port, and for each device: Enable Slot, Address Device, read the
+//! device and configuration descriptors. Devices that are not HID
+//! boot-protocol keyboards are left addressed and untouched (a USB stick the
+//! machine booted from, for example); keyboards get SET_CONFIGURATION,
+//! SET_PROTOCOL(boot), Configure Endpoint for their interrupt IN endpoint, and
+//! one 8-byte Normal TRB that is re-queued whenever it completes.
+//!
+//! Register layouts, contexts and TRBs come from the `xhci` crate. Nothing
+//! uses interrupts: [`Controller::poll`] drains the event ring and is called
+//! from the console's input path. Hubs are not supported (root ports only).
+//!
+//! One concept per module, in the order a controller meets them:
+//!
+//! | module | what |
+//! |---|---|
+//! | `mmio` | the controller's register BAR: mapping it, the `xhci` crate's accessors over it, PORTSC |
+//! | `dma` | whole pages the controller reads and writes |
+//! | `ring` | producer rings (command, transfer) and the event ring |
+//! | `controller` | the controller's life: take-over from the firmware, reset, start, commands, halt |
+//! | `device` | one addressed device: its slot, EP0 ring, contexts and buffer |
+//! | `enumerate` | a root port's device, step by step, from port reset to a configured keyboard |
+//! | `control` | control transfers on a device's endpoint 0 |
+//! | `descriptors` | fetching a device's descriptors and judging them |
+//! | `keyboard` | a keyboard's interrupt endpoint: queueing reports, decoding completions |
+//! | `wait` | busy waiting on the TSC with a deadline |
+//!
+//! Every error stops one thing, never the boot: a controller error skips
+//! that controller, a device error (including a descriptor that does not
+//! parse) leaves that device alone, and each is printed as one line.
+
+mod control;
+mod controller;
+mod descriptors;
+mod device;
+mod dma;
+mod enumerate;
+mod keyboard;
+mod mmio;
+mod ring;
+mod wait;
+
+pub use controller::Controller;
+
+/// An error that stops a controller or a device; printed as one line.
+pub type Error = &'static str;
+
+/// The page size the driver gives the controller (PAGESIZE bit 0: 4 KiB),
+/// and the size of every DMA buffer.
+const PAGE: usize = 4096;
