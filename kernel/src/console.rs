@@ -72,9 +72,9 @@ fn diag_serial(s: &str, depth: usize) {
     for line in s.split_inclusive('\n') {
         if AT_LINE_START.load(Ordering::Relaxed) {
             for _ in 1..depth {
-                crate::arch::console_write(b"    ");
+                crate::arch::console_write(protocol::ktap::INDENT.as_bytes());
             }
-            crate::arch::console_write(b"# ");
+            crate::arch::console_write(protocol::ktap::DIAGNOSTIC.as_bytes());
         }
         let bytes = line.as_bytes();
         let mut start = 0;

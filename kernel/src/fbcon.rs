@@ -8,6 +8,7 @@
 //! once, which keeps scrolling cheap even under emulation.
 
 use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster, get_raster_width};
+use protocol::{fatal, ktap};
 use spin::Mutex;
 
 use crate::bootinfo::{Framebuffer, PixelFormat};
@@ -64,16 +65,13 @@ pub fn write_str(s: &str) {
     }
 }
 
-/// Colour for a line, chosen from how it starts.
+/// Colour for a line, chosen from how it starts: red for a failed KTAP
+/// result, a fatal report or FAIL, green for a passed result or PASS.
 fn line_color(s: &str) -> (u8, u8, u8) {
     let t = s.trim_start();
-    if t.starts_with("not ok")
-        || t.starts_with("KERNEL PANIC")
-        || t.starts_with("CPU EXCEPTION")
-        || t.starts_with("FAIL")
-    {
+    if t.starts_with(ktap::NOT_OK) || fatal::starts_report(t) || t.starts_with("FAIL") {
         RED
-    } else if t.starts_with("ok") || t.starts_with("PASS") {
+    } else if t.starts_with(ktap::OK) || t.starts_with("PASS") {
         GREEN
     } else if t.starts_with('#') {
         GREY

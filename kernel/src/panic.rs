@@ -2,10 +2,12 @@
 //!
 //! Never hang: the test runner treats a missing exit as a timeout, which
 //! is slower and says less than a report. The report's first line starts with
-//! `KERNEL PANIC`, which the runner scans for.
+//! `KERNEL PANIC` (`protocol::fatal`), which the runner scans for.
 
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
+
+use protocol::fatal::KERNEL_PANIC;
 
 use crate::arch;
 
@@ -19,7 +21,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         arch::exit(arch::ExitStatus::Failure);
     }
     crate::console::emergency_write(format_args!(
-        "\nKERNEL PANIC on CPU {}: {}\n",
+        "\n{KERNEL_PANIC} on CPU {}: {}\n",
         arch::cpu_id(),
         info.message()
     ));

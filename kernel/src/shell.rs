@@ -1,11 +1,13 @@
 //! The interactive shell on the console (serial today; keyboard and screen
 //! later). Default mode at boot, and what real hardware gets.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
+
+use protocol::cmdline::{Mode, Parts, key};
+use protocol::shell::PROMPT;
 
 use crate::{arch, bootinfo, heap, ktest};
 
-const PROMPT: &str = "frozen> ";
 /// Longest accepted line; longer input is refused with a message.
 pub const MAX_LINE: usize = 256;
 
@@ -129,11 +131,9 @@ fn cmd_cpus(_: &str) {
 }
 
 fn cmd_test(args: &str) {
-    let cmdline = if args.is_empty() {
-        String::from("ktest")
-    } else {
-        alloc::format!("ktest ktest.filter={args}")
-    };
+    let filter = [(key::KTEST_FILTER, args)];
+    let options: &[(&str, &str)] = if args.is_empty() { &[] } else { &filter };
+    let cmdline = Parts { mode: Mode::Ktest, options, words: &[] }.to_string();
     let passed = ktest::run(&crate::cmdline::CmdLine::parse(&cmdline));
     println!("{}", if passed { "PASS" } else { "FAIL" });
 }

@@ -17,6 +17,8 @@
 //!    exit (under QEMU the isa-debug-exit device ends QEMU with status 33 for
 //!    PASS, 35 for FAIL; elsewhere it halts like the default).
 
+use protocol::cmdline::{key, word};
+
 use crate::arch;
 use crate::cmdline::CmdLine;
 
@@ -25,16 +27,15 @@ pub const DEFAULT_STRESS_SECS: u64 = 600;
 
 /// Runs the unattended mode; never returns (see the module doc).
 pub fn run(cmdline: &CmdLine<'_>) -> ! {
-    let secs = match cmdline.get("stress.secs").map(str::parse::<u64>) {
-        None => DEFAULT_STRESS_SECS,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => {
-            println!("unattended: bad stress.secs (want seconds); using {DEFAULT_STRESS_SECS}");
+    let secs = match cmdline.number(key::STRESS_SECS) {
+        Ok(n) => n.unwrap_or(DEFAULT_STRESS_SECS),
+        Err(e) => {
+            println!("unattended: {e}; using {DEFAULT_STRESS_SECS} s");
             DEFAULT_STRESS_SECS
         }
     };
-    let poweroff = cmdline.has_word("poweroff");
-    let exit = cmdline.has_word("exit");
+    let poweroff = cmdline.has_word(word::POWEROFF);
+    let exit = cmdline.has_word(word::EXIT);
     let cpus = crate::smp::nr_online();
     println!(
         "unattended: ktest, then stress on {cpus} CPUs for {secs} s, then {}; no input needed",
@@ -82,7 +83,7 @@ pub fn run(cmdline: &CmdLine<'_>) -> ! {
         arch::poweroff();
     }
     if exit {
-        arch::exit(if pass { arch::ExitStatus::Success } else { arch::ExitStatus::Failure })
+        arch::exit(arch::ExitStatus::from_passed(pass))
     }
     println!("unattended: done; halted (switch the machine off or reset it)");
     arch::hang()

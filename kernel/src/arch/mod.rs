@@ -14,8 +14,9 @@
 //!   an unused import: a warning, an error under `make lint`.
 //!
 //! Each item's meaning is documented here, once; the architecture's own doc
-//! comment says how it does it. Two types belong to the contract itself and
-//! are defined here: [`ExitStatus`] and [`ExceptionTables`].
+//! comment says how it does it. Two types belong to the contract itself:
+//! [`ExceptionTables`], defined here, and [`ExitStatus`], the `protocol`
+//! crate's (the host runner reads it back from QEMU's exit status).
 //!
 //! Platform pieces that only one architecture has (x86_64: PCI configuration
 //! ports, `map_mmio`) are not part of the contract: they are in that
@@ -169,12 +170,10 @@ pub use self::imp::TEST_SUITES;
 #[cfg(target_arch = "x86_64")]
 pub use self::x86_64::platform as x86_64_platform;
 
-/// How a test or benchmark run ends (only meaningful in a VM with an exit device).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitStatus {
-    Success,
-    Failure,
-}
+/// How a test or benchmark run ends (only meaningful in a VM with an exit
+/// device). The host runner reads it back from QEMU's exit status, so it is
+/// the `protocol` crate's, with the values each arch hands to QEMU.
+pub use protocol::exit::ExitStatus;
 
 /// What the exception tests check about the CPU's exception setup.
 pub struct ExceptionTables {

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use buddy_system_allocator::FrameAllocator;
+use protocol::bench::variant;
 use spin::Mutex;
 
 use super::harness;
@@ -76,7 +77,7 @@ pub fn order0() -> TestResult {
             "this buddy, zone lock only",
             "buddy_system_allocator + lock",
         ],
-        ("this+pcp", "peer"),
+        ("this+pcp", variant::PEER),
     );
     for n in harness::cpu_steps() {
         let pcp = harness::measure(n, OPS, &|_, ops| {
@@ -90,7 +91,7 @@ pub fn order0() -> TestResult {
         });
         record("alloc_order0", "buddy+pcp", &pcp);
         record("alloc_order0", "buddy", &ours);
-        record("alloc_order0", "peer", &peer);
+        record("alloc_order0", variant::PEER, &peer);
         table.row(n, &[pcp.ns_per_op(), ours.ns_per_op(), peer.ns_per_op()], (0, 2));
     }
     table.print();
@@ -155,7 +156,7 @@ pub fn mixed() -> TestResult {
         "Allocator: mixed orders 0-3, pool of 16 blocks per CPU (ns per free+alloc)",
         "ns",
         &["this buddy", "buddy_system_allocator + lock"],
-        ("this", "peer"),
+        ("this", variant::PEER),
     );
     for n in harness::cpu_steps() {
         let ours = harness::measure(n, OPS, &|rank, ops| {
@@ -169,7 +170,7 @@ pub fn mixed() -> TestResult {
             }
         });
         record("alloc_mixed", "buddy", &ours);
-        record("alloc_mixed", "peer", &peer);
+        record("alloc_mixed", variant::PEER, &peer);
         table.row(n, &[ours.ns_per_op(), peer.ns_per_op()], (0, 1));
     }
     table.print();

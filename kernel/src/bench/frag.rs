@@ -5,6 +5,7 @@
 use alloc::vec::Vec;
 
 use mm::MAX_ORDER;
+use protocol::bench::{FRAGMENTATION, Record, Value, field};
 
 use crate::ktest::{Failure, TestResult};
 use crate::mm::zone;
@@ -39,7 +40,15 @@ pub fn churn() -> TestResult {
     println!("|---:|---:|---:|---|");
     println!("| {} | {} | {share:.1}% | `{info}` |", (held_pages * 4) >> 10, (free * 4) >> 10);
     println!(
-        "BENCH {{\"bench\":\"fragmentation\",\"variant\":\"buddy\",\"cpus\":1,\"held_pages\":{held_pages},\"free_pages\":{free},\"big_block_share\":{share:.2}}}"
+        "{}",
+        Record(&[
+            (field::BENCH, Value::Text(FRAGMENTATION)),
+            (field::VARIANT, Value::Text("buddy")),
+            (field::CPUS, Value::Int(1)),
+            (field::HELD_PAGES, Value::Int(held_pages as u64)),
+            (field::FREE_PAGES, Value::Int(free as u64)),
+            (field::BIG_BLOCK_SHARE, Value::Fixed2(share)),
+        ])
     );
     for (p, o) in held {
         z.free_frozen_pages(p, o).map_err(|b| Failure::Fail(alloc::format!("{b}")))?;

@@ -13,6 +13,8 @@ mod pagecache;
 mod refcount;
 mod report;
 
+use protocol::bench::{META, Record, Value, field};
+
 use crate::ktest::{Case, Suite};
 use crate::{arch, smp};
 
@@ -42,12 +44,15 @@ pub fn run() -> bool {
         crate::REFCOUNT_SCHEME
     );
     println!(
-        "BENCH {{\"bench\":\"meta\",\"arch\":\"{}\",\"cpus\":{},\"cycles_per_us\":{},\"atomics\":\"{}\",\"scheme\":\"{}\"}}",
-        arch::NAME,
-        smp::nr_online(),
-        arch::cycles_per_us(),
-        arch::ATOMICS,
-        crate::REFCOUNT_SCHEME
+        "{}",
+        Record(&[
+            (field::BENCH, Value::Text(META)),
+            (field::ARCH, Value::Text(arch::NAME)),
+            (field::CPUS, Value::Int(smp::nr_online() as u64)),
+            (field::CYCLES_PER_US, Value::Int(arch::cycles_per_us())),
+            (field::ATOMICS, Value::Text(arch::ATOMICS)),
+            (field::SCHEME, Value::Text(crate::REFCOUNT_SCHEME)),
+        ])
     );
     let summary = crate::ktest::run_suites(|| core::iter::once(&SUITE));
     summary.failed == 0

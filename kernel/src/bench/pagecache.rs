@@ -6,6 +6,7 @@
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use mm::{Frozen, Legacy, RefcountScheme};
+use protocol::bench::variant::{FROZEN, LEGACY};
 
 use super::harness;
 use super::report::{Table, record};
@@ -78,13 +79,13 @@ pub fn read() -> TestResult {
         "Page-cache read analog: lookup + 64-byte copy + put on one hot page (ns per read)",
         "ns",
         &["frozen-bit", "legacy CAS loop"],
-        ("frozen", "legacy"),
+        (FROZEN, LEGACY),
     );
     for n in harness::cpu_steps() {
         let f = run_scheme::<Frozen>(n, &COUNTERS[0])?;
         let l = run_scheme::<Legacy>(n, &COUNTERS[1])?;
-        record("pagecache_read", "frozen", &f);
-        record("pagecache_read", "legacy", &l);
+        record("pagecache_read", FROZEN, &f);
+        record("pagecache_read", LEGACY, &l);
         table.row(n, &[f.ns_per_op(), l.ns_per_op()], (0, 1));
     }
     table.print();

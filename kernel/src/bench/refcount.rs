@@ -8,6 +8,7 @@
 use core::sync::atomic::AtomicU32;
 
 use mm::{Frozen, Legacy, RefcountScheme};
+use protocol::bench::variant::{FROZEN, LEGACY};
 
 use super::harness::{self, Sample};
 use super::report::{Table, record};
@@ -75,13 +76,12 @@ fn bench(shared: bool) -> TestResult {
     } else {
         ("refcount_percpu", "Refcount: get+put pairs, each CPU on its own page (ns per pair)")
     };
-    let mut table =
-        Table::new(title, "ns", &["frozen-bit", "legacy CAS loop"], ("frozen", "legacy"));
+    let mut table = Table::new(title, "ns", &["frozen-bit", "legacy CAS loop"], (FROZEN, LEGACY));
     for n in harness::cpu_steps() {
         let f = run_scheme::<Frozen>(n, shared, 0)?;
         let l = run_scheme::<Legacy>(n, shared, 1)?;
-        record(name, "frozen", &f);
-        record(name, "legacy", &l);
+        record(name, FROZEN, &f);
+        record(name, LEGACY, &l);
         table.row(n, &[f.ns_per_op(), l.ns_per_op()], (0, 1));
     }
     table.print();

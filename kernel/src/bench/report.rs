@@ -4,16 +4,22 @@
 use alloc::string::String;
 use core::fmt::Write;
 
+use protocol::bench::{Record, Value, field};
+
 use super::harness::Sample;
 
-/// Prints a machine-readable record of one sample.
+/// Prints a machine-readable record of one sample (`protocol::bench`).
 pub fn record(bench: &str, variant: &str, s: &Sample) {
     println!(
-        "BENCH {{\"bench\":\"{bench}\",\"variant\":\"{variant}\",\"cpus\":{},\"ops_per_cpu\":{},\"cycles_per_op\":{:.2},\"ns_per_op\":{:.2}}}",
-        s.cpus,
-        s.ops_per_cpu,
-        s.cycles_per_op,
-        s.ns_per_op()
+        "{}",
+        Record(&[
+            (field::BENCH, Value::Text(bench)),
+            (field::VARIANT, Value::Text(variant)),
+            (field::CPUS, Value::Int(s.cpus as u64)),
+            (field::OPS_PER_CPU, Value::Int(s.ops_per_cpu)),
+            (field::CYCLES_PER_OP, Value::Fixed2(s.cycles_per_op)),
+            (field::NS_PER_OP, Value::Fixed2(s.ns_per_op())),
+        ])
     );
 }
 

@@ -28,6 +28,9 @@ mod macros;
 
 use alloc::string::String;
 
+use protocol::cmdline::key;
+use protocol::ktap::{INDENT, NOT_OK, OK, PLAN_PREFIX, SKIP, SUBTEST_PREFIX, VERSION_LINE};
+
 use crate::cmdline::CmdLine;
 
 /// Why a case did not pass.
@@ -84,8 +87,8 @@ macro_rules! ktap {
 /// plus the injected suite of `ktest.inject=...`) and prints KTAP.
 /// Returns true when nothing failed.
 pub fn run(cmdline: &CmdLine<'_>) -> bool {
-    crate::tests::inject::configure(cmdline.get("ktest.inject"));
-    let filter = cmdline.get("ktest.filter");
+    crate::tests::inject::configure(cmdline.get(key::KTEST_INJECT));
+    let filter = cmdline.get(key::KTEST_FILTER);
     // The injected-failure suite runs whatever the filter says.
     let selected = || {
         crate::tests::all_suites().filter(move |s| {
@@ -121,8 +124,8 @@ where
     I: Iterator<Item = &'a Suite>,
 {
     let mut total = Summary::default();
-    ktap!("KTAP version 1");
-    ktap!("1..{}", suites().count());
+    ktap!("{VERSION_LINE}");
+    ktap!("{PLAN_PREFIX}{}", suites().count());
     crate::console::set_ktap_depth(1);
     for (i, suite) in suites().enumerate() {
         let start = crate::arch::read_cycles();
@@ -131,7 +134,7 @@ where
         let us = (crate::arch::read_cycles() - start) / crate::arch::cycles_per_us();
         println!("{}: {} ms", suite.name, us / 1000);
         crate::console::set_ktap_depth(1);
-        let verdict = if s.failed == 0 { "ok" } else { "not ok" };
+        let verdict = if s.failed == 0 { OK } else { NOT_OK };
         ktap!("{verdict} {} {}", i + 1, suite.name);
         total.passed += s.passed;
         total.failed += s.failed;
@@ -143,25 +146,25 @@ where
 
 fn run_suite(suite: &Suite) -> Summary {
     let mut s = Summary::default();
-    ktap!("    KTAP version 1");
-    ktap!("    # Subtest: {}", suite.name);
-    ktap!("    1..{}", suite.cases.len());
+    ktap!("{INDENT}{VERSION_LINE}");
+    ktap!("{INDENT}{SUBTEST_PREFIX} {}", suite.name);
+    ktap!("{INDENT}{PLAN_PREFIX}{}", suite.cases.len());
     for (i, case) in suite.cases.iter().enumerate() {
         let n = i + 1;
         match (case.run)() {
             Ok(()) => {
                 s.passed += 1;
-                ktap!("    ok {n} {}", case.name);
+                ktap!("{INDENT}{OK} {n} {}", case.name);
             }
             Err(Failure::Skip(why)) => {
                 s.skipped += 1;
-                ktap!("    ok {n} {} # SKIP {why}", case.name);
+                ktap!("{INDENT}{OK} {n} {} # {SKIP} {why}", case.name);
             }
             Err(Failure::Fail(why)) => {
                 s.failed += 1;
                 // A reason must stay on the result line: fold newlines.
                 let why = why.replace('\n', "; ");
-                ktap!("    not ok {n} {} # {why}", case.name);
+                ktap!("{INDENT}{NOT_OK} {n} {} # {why}", case.name);
             }
         }
     }

@@ -3,58 +3,27 @@
 //! with each and check that the failure is reported, so a harness that
 //! swallowed failures would be caught.
 //!
-//! Just before it acts, each injection prints the diagnostic
-//! `inject: about to <kind>` ([`MARKER`]): the runner's tests require it, so
+//! The kinds and the marker are `protocol::inject`'s (the host tests use
+//! them too). Just before it acts, each injection prints the diagnostic
+//! `inject: about to <kind>` (`MARKER`): the runner's tests require it, so
 //! a test cannot pass on some other failure (or a timeout) that happened
 //! before the injection was reached. Boot with `ktest.filter=none` to run
 //! the injection first and alone.
 
+use protocol::cmdline::key;
+use protocol::inject::{Injection, MARKER};
 use spin::Once;
 
 use crate::arch;
 use crate::ktest::{Case, Failure, Suite, TestResult};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Injection {
-    Fail,
-    Panic,
-    Fault,
-    Hang,
-    /// Unbounded recursion on the last online CPU: its stack's guard page
-    /// must turn this into a reported double fault naming that CPU.
-    Overflow,
-}
-
 static INJECTION: Once<Injection> = Once::new();
-
-/// Start of the diagnostic printed just before the injection acts; the
-/// kind's name (`fail`, `panic`, ...) follows.
-pub const MARKER: &str = "inject: about to ";
-
-impl Injection {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Fail => "fail",
-            Self::Panic => "panic",
-            Self::Fault => "fault",
-            Self::Hang => "hang",
-            Self::Overflow => "overflow",
-        }
-    }
-}
 
 /// Arms the injection named on the command line (unknown names panic, so a
 /// typo in a harness test cannot silently pass).
 pub fn configure(kind: Option<&str>) {
     let Some(kind) = kind else { return };
-    let injection = match kind {
-        "fail" => Injection::Fail,
-        "panic" => Injection::Panic,
-        "fault" => Injection::Fault,
-        "hang" => Injection::Hang,
-        "overflow" => Injection::Overflow,
-        other => panic!("unknown ktest.inject={other}"),
-    };
+    let injection = Injection::parse(kind).unwrap_or_else(|e| panic!("{e}"));
     INJECTION.call_once(|| injection);
 }
 
@@ -68,12 +37,13 @@ pub fn suite() -> Option<&'static Suite> {
 
 fn injected_failure() -> TestResult {
     let kind = INJECTION.get().copied().unwrap_or(Injection::Fail);
-    crate::kdiag!("{MARKER}{}", kind.name());
+    crate::kdiag!("{MARKER}{kind}");
+    let inject = key::KTEST_INJECT;
     match INJECTION.get() {
         Some(Injection::Fail) | None => {
-            Err(Failure::Fail("injected failure (ktest.inject=fail)".into()))
+            Err(Failure::Fail(alloc::format!("injected failure ({inject}={kind})")))
         }
-        Some(Injection::Panic) => panic!("injected panic (ktest.inject=panic)"),
+        Some(Injection::Panic) => panic!("injected panic ({inject}={kind})"),
         Some(Injection::Fault) => arch::trigger_fault(),
         Some(Injection::Hang) => arch::hang(),
         Some(Injection::Overflow) => {

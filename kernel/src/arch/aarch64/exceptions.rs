@@ -7,13 +7,14 @@
 //! guard page below the stack, is still reported: the handler never touches
 //! the overflowed stack.
 //!
-//! A fatal report's first line starts with `CPU EXCEPTION` (the test runner
+//! A fatal report's first line starts with `CPU EXCEPTION` (`protocol::fatal`; the test runner
 //! scans for it) and names the exception class, ESR, ELR, FAR and the CPU;
 //! then the machine exits with a failure status.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use aarch64_cpu::registers::{Readable, SPSel, VBAR_EL1};
+use protocol::fatal::CPU_EXCEPTION;
 
 use super::{cpu, mmu, power};
 use crate::arch::{ExceptionTables, ExitStatus};
@@ -70,7 +71,7 @@ fn report(frame: &Frame, kind: u64) -> ! {
     // Relaxed: only this CPU reads and writes its own flag.
     if IN_REPORT[index % MAX_CPUS].swap(true, Ordering::Relaxed) {
         w(format_args!(
-            "\nCPU EXCEPTION while reporting one on CPU {index}: ESR {:#x} ELR {:#x}\n",
+            "\n{CPU_EXCEPTION} while reporting one on CPU {index}: ESR {:#x} ELR {:#x}\n",
             frame.esr, frame.elr
         ));
         super::exit(ExitStatus::Failure);
@@ -89,7 +90,7 @@ fn report(frame: &Frame, kind: u64) -> ! {
         _ => "SError (asynchronous abort)",
     };
     w(format_args!(
-        "\nCPU EXCEPTION: {what} (EC {ec:#04x}) on CPU {index} (MPIDR aff {:#x}) from {origin}\n",
+        "\n{CPU_EXCEPTION}: {what} (EC {ec:#04x}) on CPU {index} (MPIDR aff {:#x}) from {origin}\n",
         cpu::cpu_id()
     ));
     w(format_args!(

@@ -1,6 +1,8 @@
 //! Ending the machine: semihosting `SYS_EXIT` for test runs under QEMU
 //! (`-semihosting`), PSCI for poweroff and reset, and a halt as the fallback.
 
+use protocol::exit::semihosting::{ADP_STOPPED_APPLICATION_EXIT, SYS_EXIT};
+
 use super::psci;
 use crate::arch::ExitStatus;
 
@@ -12,19 +14,13 @@ unsafe extern "C" {
     pub(super) static aarch64_semihosting_hlt: u8;
 }
 
-const SYS_EXIT: u64 = 0x18;
-/// ADP_Stopped_ApplicationExit: with it, QEMU exits with the given status.
-const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
-
-/// Ends a test or benchmark run: QEMU exits with status 0 (success) or 1
-/// (failure). Without a semihosting host the `hlt` traps instead; the
-/// exception handler then says so and halts (see exceptions.rs).
+/// Ends a test or benchmark run: semihosting `SYS_EXIT` with
+/// ADP_Stopped_ApplicationExit, so QEMU exits with status 0 (success) or 1
+/// (failure) (the values are in `protocol::exit`). Without a semihosting
+/// host the `hlt` traps instead; the exception handler then says so and
+/// halts (see exceptions.rs).
 pub fn exit(status: ExitStatus) -> ! {
-    let code = match status {
-        ExitStatus::Success => 0,
-        ExitStatus::Failure => 1,
-    };
-    let block = [ADP_STOPPED_APPLICATION_EXIT, code];
+    let block = [ADP_STOPPED_APPLICATION_EXIT, status.semihosting_code()];
     // SAFETY: SYS_EXIT reads the two-word block and ends the program; the
     // block outlives the call.
     unsafe { aarch64_semihosting_call(SYS_EXIT, block.as_ptr() as u64) };

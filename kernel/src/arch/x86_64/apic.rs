@@ -23,6 +23,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use protocol::cmdline::{key, value};
 use x86_64::registers::model_specific::Msr;
 
 use super::{paging, tsc};
@@ -126,7 +127,7 @@ pub fn init() {
     let bsp = REASON.get().is_none();
     if bsp {
         let cmdline = crate::cmdline::CmdLine::parse(bootinfo::get().cmdline);
-        let asked = cmdline.get("apic") == Some("x2apic");
+        let asked = cmdline.get(key::APIC) == Some(value::APIC_X2APIC);
         let (on, why) = if v & APIC_BASE_EXTD != 0 {
             (true, "left on by the firmware")
         } else if asked && cpu_has_x2apic() {

@@ -57,12 +57,12 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
 }
 
 /// Longest baked command line kept (bytes); the `boot` tool refuses longer.
-const MAX_BAKED: usize = 512;
+const MAX_BAKED: usize = protocol::cmdline::MAX_LEN;
 static BAKED: spin::Once<([u8; MAX_BAKED], usize)> = spin::Once::new();
 
 /// The kernel command line and where it came from: QEMU's fw_cfg wins, then
 /// a line baked into the image (the bootloader's ramdisk, see
-/// crate::cmdline::parse_baked), else none ("").
+/// protocol::cmdline::baked), else none ("").
 fn cmdline(boot_info: &bootloader_api::BootInfo) -> (&'static str, &'static str) {
     let fw = fw_cfg::cmdline();
     if !fw.is_empty() {
@@ -78,7 +78,7 @@ fn cmdline(boot_info: &bootloader_api::BootInfo) -> (&'static str, &'static str)
     let file = unsafe { core::slice::from_raw_parts(addr as *const u8, len) };
     let (buf, n) = BAKED.call_once(|| {
         let mut buf = [0u8; MAX_BAKED];
-        match crate::cmdline::parse_baked(file) {
+        match protocol::cmdline::baked::parse(file) {
             Ok(line) => {
                 let n = line.len().min(MAX_BAKED);
                 buf[..n].copy_from_slice(&line.as_bytes()[..n]);
@@ -90,7 +90,7 @@ fn cmdline(boot_info: &bootloader_api::BootInfo) -> (&'static str, &'static str)
             }
         }
     });
-    // Checked printable ASCII by parse_baked.
+    // Checked printable ASCII by baked::parse.
     let line = core::str::from_utf8(&buf[..*n]).unwrap_or("");
     (line, if line.is_empty() { "" } else { "image" })
 }

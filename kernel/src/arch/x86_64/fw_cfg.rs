@@ -25,8 +25,8 @@ const SELECTOR: u16 = 0x510;
 const DATA: u16 = 0x511;
 const SIG: u16 = 0x0000;
 const FILE_DIR: u16 = 0x0019;
-const CMDLINE_FILE: &[u8] = b"opt/cmdline";
-const MAX_CMDLINE: usize = 512;
+const CMDLINE_FILE: &[u8] = protocol::cmdline::FW_CFG_FILE.as_bytes();
+const MAX_CMDLINE: usize = protocol::cmdline::MAX_LEN;
 /// Upper bound on directory entries read (QEMU's FW_CFG_FILE_SLOTS default
 /// is 0x20; machines with many devices have a few dozen).
 const MAX_FILES: u32 = 4096;

@@ -2,12 +2,13 @@
 //!
 //! Every CPU exception (vectors 0-31) gets a handler. The breakpoint returns
 //! (tests use it); all others are fatal: they print a report that starts with
-//! `CPU EXCEPTION` (the test runner scans for it) with vector, error code,
+//! `CPU EXCEPTION` (`protocol::fatal`; the test runner scans for it) with vector, error code,
 //! RIP, CR2 for page faults and the CPU, then end the machine with a failure
 //! status. The double fault runs on its own IST stack.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use protocol::fatal::CPU_EXCEPTION;
 use spin::Lazy;
 use x86_64::instructions::interrupts;
 use x86_64::registers::control::Cr2;
@@ -83,7 +84,7 @@ fn report(frame: &InterruptStackFrame, vector: u8, code: Option<u64>) -> ! {
     let w = crate::console::emergency_write;
     let (mnemonic, name) = describe(vector);
     w(format_args!(
-        "\nCPU EXCEPTION: {name} (#{mnemonic}, vector {vector}) on CPU {} (APIC id {})\n",
+        "\n{CPU_EXCEPTION}: {name} (#{mnemonic}, vector {vector}) on CPU {} (APIC id {})\n",
         super::cpu_index(),
         cpu::cpu_id()
     ));

@@ -1,28 +1,19 @@
 //! Ending the machine: QEMU's debug-exit device for test runs, ACPI for
 //! poweroff and reset on PCs, with fallbacks that always end in a halt.
 
+use protocol::exit::isa_debug_exit;
 use x86_64::instructions::{hlt, interrupts, port::Port};
 
 use super::acpi;
 use crate::arch::ExitStatus;
 
-/// isa-debug-exit (`-device isa-debug-exit,iobase=0xf4,iosize=0x04`): writing
-/// v makes QEMU exit with status (v << 1) | 1.
-const DEBUG_EXIT_PORT: u16 = 0xf4;
-/// Status 33 for the runner = success.
-const EXIT_SUCCESS: u32 = 0x10;
-/// Status 35 = failure.
-const EXIT_FAILURE: u32 = 0x11;
-
-/// Ends a test or benchmark run. Under QEMU the process exits with the status;
-/// on real hardware the port is unused, so we say so and halt.
+/// Ends a test or benchmark run through QEMU's isa-debug-exit device (the
+/// value, the port and the resulting QEMU status are in `protocol::exit`).
+/// Under QEMU the process exits with the status; on real hardware the port
+/// is unused, so we say so and halt.
 pub fn exit(status: ExitStatus) -> ! {
-    let code = match status {
-        ExitStatus::Success => EXIT_SUCCESS,
-        ExitStatus::Failure => EXIT_FAILURE,
-    };
     // SAFETY: port 0xf4 is unassigned on PCs; on QEMU it is the exit device.
-    unsafe { Port::<u32>::new(DEBUG_EXIT_PORT).write(code) };
+    unsafe { Port::<u32>::new(isa_debug_exit::PORT).write(status.isa_debug_exit_value()) };
     crate::console::emergency_write(format_args!(
         "[kernel stopped: {status:?}; no QEMU exit device, halting]\n"
     ));

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use mm::{BuddyInfo, MAX_ORDER, Page};
+use protocol::cmdline::key;
 
 use crate::ktest::TestResult;
 use crate::mm::{MEMMAP, zone};
@@ -41,7 +42,7 @@ pub fn last_seed() -> u64 {
 /// the cycle counter. Printed so a failing run can be replayed (the per-CPU
 /// random streams are reproducible; the interleaving of course is not).
 pub fn seed() -> u64 {
-    let seed = option("stress.seed").and_then(|s| s.parse().ok());
+    let seed = option(key::STRESS_SEED).and_then(|s| s.parse().ok());
     let seed = seed.unwrap_or_else(arch::read_cycles);
     LAST_SEED.store(seed, Ordering::Relaxed);
     diag!("seed {seed} (replay with stress.seed={seed}), {} CPUs", smp::nr_online());
@@ -51,7 +52,7 @@ pub fn seed() -> u64 {
 /// Multiplier of every suite's amount of work: `stress.scale=N` (default 1)
 /// for longer soak runs.
 pub fn scale() -> usize {
-    option("stress.scale").and_then(|s| s.parse().ok()).filter(|&n| n > 0).unwrap_or(1)
+    option(key::STRESS_SCALE).and_then(|s| s.parse().ok()).filter(|&n| n > 0).unwrap_or(1)
 }
 
 /// `key=value` from the boot command line.

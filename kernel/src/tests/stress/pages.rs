@@ -26,6 +26,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
+use protocol::cmdline::{key, value};
 use spin::Mutex;
 
 use mm::{DefaultScheme, PAGE_SIZE, Page, RefcountScheme};
@@ -135,7 +136,7 @@ impl<'k> Pages<'k> {
     /// The kernel's allocation path (per-CPU lists), gated with
     /// `stress.gate=1`.
     pub fn new(knob: &'k FaultKnob) -> Self {
-        Self::with(knob, true, option("stress.gate") == Some("1"))
+        Self::with(knob, true, option(key::STRESS_GATE) == Some(value::STRESS_GATE_ON))
     }
 
     /// The zone itself, every CPU straight into the zone lock.
