@@ -82,7 +82,7 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
 fn banner(info: &BootInfo) {
     println!();
     println!("frozen-kernel {VERSION} ({}, refcount: {REFCOUNT_SCHEME})", arch::NAME);
-    println!("cpu: {}", arch::cpu_model());
+    println!("cpu: {}, cycle counter {} MHz", arch::cpu_model(), arch::cycles_per_us());
     println!(
         "boot: {} firmware, {} MiB usable RAM in {} memory map regions",
         info.protocol,

@@ -119,4 +119,5 @@ pub fn print_cpus() {
         );
     }
     println!("{} of {} CPUs online", nr_online(), nr_possible());
+    println!("cycle counter: {} MHz", crate::arch::cycles_per_us());
 }

@@ -190,19 +190,67 @@ pub const S5_WAIT_US: u64 = 5_000_000;
 /// # Errors
 /// A missing table or register, or the machine still running after the wait.
 pub fn enter_s5() -> Result<(), &'static str> {
-    const SLP_EN: u16 = 1 << 13;
     let tables = tables()?;
     let fadt = tables.find_table::<Fadt>().ok_or("no FADT")?;
     let (typ_a, typ_b) = s5_sleep_types(&tables)?;
     let a = fadt.pm1a_control_block().map_err(|_| "no PM1a control block")?;
-    write_gas_u16(a.address_space, a.address, (u16::from(typ_a) << 10) | SLP_EN)?;
-    if let Ok(Some(b)) = fadt.pm1b_control_block() {
-        write_gas_u16(b.address_space, b.address, (u16::from(typ_b) << 10) | SLP_EN)?;
+    let b = fadt.pm1b_control_block().ok().flatten();
+    // A BIOS boot may leave the chipset in legacy mode (SCI_EN clear), where
+    // the PM1 control writes go to SMM firmware instead of taking effect.
+    if read_gas_u16(a.address_space, a.address)? & SCI_EN == 0 {
+        let (port, value) = (fadt.smi_cmd_port, fadt.acpi_enable);
+        if port != 0 && value != 0 && port <= 0xFFFF {
+            // SAFETY: the FADT names this port as the SMI command port and
+            // `acpi_enable` as the value that hands the ACPI registers to
+            // the OS (ACPI 6.5 section 4.8.2.1).
+            unsafe { Port::<u8>::new(port as u16).write(value) };
+            // Linux's acpi_enable waits up to 3 s for SCI_EN.
+            for _ in 0..3000 {
+                if read_gas_u16(a.address_space, a.address)? & SCI_EN != 0 {
+                    break;
+                }
+                super::tsc::delay_us(1000);
+            }
+        }
+    }
+    // Read-modify-write, SLP_TYP first and SLP_EN in a second write, as
+    // Linux's acpi_hw_legacy_sleep does: the other bits of PM1 control
+    // (SCI_EN among them) keep their values.
+    for (block, typ) in [(Some(a), typ_a), (b, typ_b)] {
+        let Some(block) = block else { continue };
+        let current = read_gas_u16(block.address_space, block.address)?;
+        let [with_typ, with_en] = s5_writes(current, typ);
+        write_gas_u16(block.address_space, block.address, with_typ)?;
+        write_gas_u16(block.address_space, block.address, with_en)?;
     }
     // Interrupts off: nothing of ours runs while the power goes.
     x86_64::instructions::interrupts::disable();
     super::tsc::delay_us(S5_WAIT_US);
     Err("machine still running 5 s after the S5 request")
+}
+
+/// PM1 control: SCI_EN (bit 0), SLP_TYP (bits 10-12), SLP_EN (bit 13)
+/// (ACPI 6.5 table 4.13).
+const SCI_EN: u16 = 1 << 0;
+const SLP_TYP_MASK: u16 = 0x7 << 10;
+const SLP_EN: u16 = 1 << 13;
+
+/// The two values written to a PM1 control register holding `current` to
+/// enter the sleep state of type `typ`: the new SLP_TYP with SLP_EN clear,
+/// then the same with SLP_EN; every other bit as it was.
+pub fn s5_writes(current: u16, typ: u8) -> [u16; 2] {
+    let with_typ = (current & !(SLP_TYP_MASK | SLP_EN)) | ((u16::from(typ) << 10) & SLP_TYP_MASK);
+    [with_typ, with_typ | SLP_EN]
+}
+
+fn read_gas_u16(space: AddressSpace, address: u64) -> Result<u16, &'static str> {
+    match space {
+        // SAFETY: the FADT names this port as a PM control register; reading
+        // it has no side effects.
+        AddressSpace::SystemIo => Ok(unsafe { Port::<u16>::new(address as u16).read() }),
+        AddressSpace::SystemMemory => Ok(PhysWindow.read_u16(address as usize)),
+        _ => Err("unsupported register address space"),
+    }
 }
 
 /// Resets the machine through the FADT's reset register.
@@ -224,24 +272,69 @@ pub fn reset() -> Result<(), &'static str> {
     Err("machine still running after reset")
 }
 
-/// APIC ids of the CPUs the MADT lists as enabled or online-capable, in MADT
+/// The ACPI PM timer's I/O port and width in bits (24 or 32), from the FADT.
+///
+/// # Errors
+/// No ACPI tables, no FADT, or a timer that is absent or not in I/O space.
+pub fn pm_timer() -> Result<(u16, u32), &'static str> {
+    let tables = tables()?;
+    let fadt = tables.find_table::<Fadt>().ok_or("no FADT")?;
+    let block = fadt.pm_timer_block().map_err(|_| "bad PM timer block")?.ok_or("no PM timer")?;
+    if block.address_space != AddressSpace::SystemIo || block.address == 0 || block.address > 0xFFFF
+    {
+        return Err("PM timer not in I/O space");
+    }
+    Ok((block.address as u16, if { fadt.flags }.pm_timer_is_32_bit() { 32 } else { 24 }))
+}
+
+/// The processors a MADT describes, by APIC id, each listed once, in MADT
 /// order (the boot CPU is usually first).
-pub fn local_apic_ids() -> Result<alloc::vec::Vec<u32>, &'static str> {
-    use ::acpi::sdt::madt::{Madt, MadtEntry};
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MadtCpus {
+    /// Flagged Enabled: present and usable now; these are started.
+    pub enabled: alloc::vec::Vec<u32>,
+    /// Flagged Online Capable but not Enabled (ACPI 6.3+): a processor the
+    /// firmware says could be hot-added, which is not there or not usable
+    /// now. AMD firmware lists the unpopulated cores of a socket this way;
+    /// sending them INIT-SIPI only costs a time-out, so they are not started.
+    pub online_capable: alloc::vec::Vec<u32>,
+}
+
+/// Sorts Processor Local APIC / Local x2APIC entries `(id, flags)` by their
+/// flags (ACPI 6.5 table 5.23: bit 0 Enabled, bit 1 Online Capable); an
+/// entry with neither is a processor that cannot be used and is dropped. An
+/// id listed twice counts once, as first flagged Enabled if it ever is.
+pub fn classify_madt_cpus(entries: impl IntoIterator<Item = (u32, u32)>) -> MadtCpus {
     const ENABLED: u32 = 1 << 0;
     const ONLINE_CAPABLE: u32 = 1 << 1;
-    let tables = tables()?;
-    let madt = tables.find_table::<Madt>().ok_or("no MADT")?;
-    let mut ids = alloc::vec::Vec::new();
-    for entry in madt.get().entries() {
-        let (id, flags) = match entry {
-            MadtEntry::LocalApic(e) => (u32::from(e.apic_id), e.flags),
-            MadtEntry::LocalX2Apic(e) => (e.x2apic_id, e.flags),
-            _ => continue,
-        };
-        if flags & (ENABLED | ONLINE_CAPABLE) != 0 && !ids.contains(&id) {
-            ids.push(id);
+    let mut cpus = MadtCpus::default();
+    for (id, flags) in entries {
+        if flags & ENABLED != 0 {
+            cpus.online_capable.retain(|&x| x != id);
+            if !cpus.enabled.contains(&id) {
+                cpus.enabled.push(id);
+            }
+        } else if flags & ONLINE_CAPABLE != 0
+            && !cpus.enabled.contains(&id)
+            && !cpus.online_capable.contains(&id)
+        {
+            cpus.online_capable.push(id);
         }
     }
-    Ok(ids)
+    cpus
+}
+
+/// The processors of the MADT (see [`classify_madt_cpus`]).
+///
+/// # Errors
+/// No ACPI tables or no MADT.
+pub fn madt_cpus() -> Result<MadtCpus, &'static str> {
+    use ::acpi::sdt::madt::{Madt, MadtEntry};
+    let tables = tables()?;
+    let madt = tables.find_table::<Madt>().ok_or("no MADT")?;
+    Ok(classify_madt_cpus(madt.get().entries().filter_map(|entry| match entry {
+        MadtEntry::LocalApic(e) => Some((u32::from(e.apic_id), e.flags)),
+        MadtEntry::LocalX2Apic(e) => Some((e.x2apic_id, e.flags)),
+        _ => None,
+    })))
 }

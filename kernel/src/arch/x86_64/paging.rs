@@ -7,7 +7,28 @@
 //! edit, so two first uses never pick the same slot.
 
 use x86_64::registers::control::Cr3;
+use x86_64::registers::model_specific::{Efer, EferFlags};
 use x86_64::structures::paging::{PageTable, PageTableFlags};
+
+/// The no-execute bit for the kernel's own mappings, when this CPU has it
+/// enabled (EFER.NXE); else no bit. With "Execute Disable" off in a PC's
+/// firmware setup, or on a CPU without NX (CPUID 0x8000_0001 EDX bit 20),
+/// bit 63 of a page-table entry is reserved and setting it faults.
+pub fn nx_flag() -> PageTableFlags {
+    if Efer::read().contains(EferFlags::NO_EXECUTE_ENABLE) {
+        PageTableFlags::NO_EXECUTE
+    } else {
+        PageTableFlags::empty()
+    }
+}
+
+/// The EFER bits an application processor sets on its way to long mode:
+/// long mode, and no-execute exactly when the boot CPU runs with it (the
+/// page tables the AP shares use bit 63 only then).
+pub fn ap_efer_bits() -> u64 {
+    let nxe = Efer::read() & EferFlags::NO_EXECUTE_ENABLE;
+    (EferFlags::LONG_MODE_ENABLE | nxe).bits()
+}
 
 /// Translates a virtual address with the active page tables (4-level, with
 /// 1 GiB and 2 MiB pages), or `None` if it is not mapped.
@@ -156,7 +177,7 @@ mod kmap {
         let top = bottom + pages * 4096;
         // SAFETY: as in active_tables; the window maps all RAM at the offset.
         let mut mapper = unsafe { OffsetPageTable::new(pml4, VirtAddr::new(offset)) };
-        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
+        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | super::nx_flag();
         for addr in (bottom..top).step_by(4096) {
             let frame = ZoneFrames.allocate_frame()?;
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
@@ -210,7 +231,7 @@ mod kmap {
             | PageTableFlags::WRITABLE
             | PageTableFlags::NO_CACHE
             | PageTableFlags::WRITE_THROUGH
-            | PageTableFlags::NO_EXECUTE;
+            | super::nx_flag();
         for at in (0..pages_len).step_by(4096) {
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt + at));
             let frame = PhysFrame::containing_address(x86_64::PhysAddr::new(first + at));

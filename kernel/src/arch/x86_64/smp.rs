@@ -59,35 +59,56 @@ fn trampoline_phys() -> Option<u64> {
     (1..0x9C).map(|page| page * 4096).find(|&base| fits(base))
 }
 
-/// Starts every enabled CPU of the MADT. Returns the number online.
+/// Starts every CPU the MADT flags Enabled that can be started. Returns the
+/// number online.
+///
+/// The possible CPUs (what the smp suite expects online) are the boot CPU
+/// and the ones started: a CPU that cannot be started for a known reason (an
+/// APIC id an xAPIC cannot address, no memory for the trampoline) is
+/// reported with that reason and not counted, and Online Capable CPUs are
+/// listed as hot-pluggable. Only a CPU that was sent INIT-SIPI and did not
+/// answer is a failure.
 pub fn start_aps() -> usize {
     let bsp_apic = apic::id();
     println!("apic: {}, boot CPU APIC id {bsp_apic}", apic::describe());
     CPUS[0].hw_id.store(bsp_apic, Ordering::Relaxed);
-    let ids = match acpi::local_apic_ids() {
-        Ok(ids) => ids,
+    let cpus = match acpi::madt_cpus() {
+        Ok(cpus) => cpus,
         Err(e) => {
             println!("smp: no CPU list from ACPI ({e}); running on the boot CPU only");
             smp::set_possible(1);
             return 1;
         }
     };
-    smp::set_possible(ids.len());
-    if ids.len() > MAX_CPUS {
-        println!("smp: {} CPUs described, only {MAX_CPUS} supported", ids.len());
+    if !cpus.online_capable.is_empty() {
+        println!(
+            "smp: {} hot-pluggable CPU(s) (MADT Online Capable, not Enabled), not started: APIC ids {:?}",
+            cpus.online_capable.len(),
+            cpus.online_capable
+        );
     }
-    let Some(tramp) = trampoline_phys() else {
-        println!("smp: no usable memory below 1 MiB for the AP trampoline");
-        return 1;
-    };
     // CPU 0 is the BSP; the others get indexes 1.. in MADT order.
-    let aps = ids.iter().copied().filter(|&id| id != bsp_apic);
+    let aps = cpus.enabled.iter().copied().filter(|&id| id != bsp_apic);
     // xAPIC destinations are 8 bits: a larger id would wrap onto another CPU.
     let (aps, unreachable): (alloc::vec::Vec<u32>, alloc::vec::Vec<u32>) =
         aps.partition(|&id| apic::x2apic() || id <= 0xFF);
-    for id in unreachable {
-        println!("smp: CPU with APIC id {id} needs x2APIC (boot with apic=x2apic); left off");
+    for id in &unreachable {
+        println!(
+            "smp: CPU with APIC id {id} cannot be started: needs x2APIC (boot with apic=x2apic)"
+        );
     }
+    if aps.len() + 1 > MAX_CPUS {
+        println!("smp: {} CPUs can be started, only {MAX_CPUS} supported", aps.len() + 1);
+    }
+    let Some(tramp) = trampoline_phys() else {
+        println!(
+            "smp: {} CPU(s) cannot be started: no usable memory below 1 MiB for the AP trampoline",
+            aps.len()
+        );
+        smp::set_possible(1);
+        return 1;
+    };
+    smp::set_possible(aps.len() + 1);
     for (index, apic_id) in (1..MAX_CPUS).zip(aps) {
         CPUS[index].hw_id.store(apic_id, Ordering::Relaxed);
         if !start_one(tramp, index, apic_id) {
@@ -149,6 +170,7 @@ fn prepare_trampoline(tramp: u64, stack_top: u64, arg: u64) {
         put64(8, ap_entry as *const () as u64);
         put64(16, arg);
         put64(24, kernel_cr3);
+        put64(32, paging::ap_efer_bits());
         // A PML4 that shares the kernel's upper half and identity-maps the
         // first 2 MiB (entry 0), so the trampoline survives enabling paging.
         let table = |phys: u64| info.phys_to_virt(phys).cast::<u64>();

@@ -10,8 +10,9 @@
 //
 // 16-bit -> 32-bit protected mode -> (PAE, EFER.LME|NXE, paging) 64-bit long
 // mode -> call ap_entry(arg, kernel_cr3) on the stack the BSP chose.
-// EFER.NXE matters: the kernel's page tables use the no-execute bit, which is
-// a reserved bit (page fault) while NXE is clear.
+// EFER.NXE must match the boot CPU's: the kernel's page tables use the
+// no-execute bit exactly when NXE is on there (a reserved bit, so a page
+// fault, while NXE is clear), and setting NXE on a CPU without NX is a #GP.
 
 .section .text.ap_trampoline, "ax"
 .global ap_trampoline_start
@@ -58,7 +59,8 @@ ap_prot32:
     mov %eax, %cr3
     mov $0xC0000080, %ecx              // IA32_EFER
     rdmsr
-    or $((1 << 8) | (1 << 11)), %eax   // LME | NXE
+    // LME, and NXE exactly when the boot CPU has it (data [32], from the BSP)
+    or (ap_tramp_data - ap_trampoline_start + 32)(%ebx), %eax
     wrmsr
     mov %cr0, %eax
     or $((1 << 31) | 1), %eax          // PG | PE
@@ -76,7 +78,8 @@ ap_long64:
     mov %ax, %es
     mov %ax, %ss
     mov %ebx, %ebx                     // zero-extend T
-    // ap_tramp_data: [0] stack top, [8] entry, [16] arg, [24] kernel CR3
+    // ap_tramp_data: [0] stack top, [8] entry, [16] arg, [24] kernel CR3,
+    // [32] EFER bits to set
     mov (ap_tramp_data - ap_trampoline_start)(%rbx), %rsp
     mov (ap_tramp_data - ap_trampoline_start + 16)(%rbx), %rdi
     mov (ap_tramp_data - ap_trampoline_start + 24)(%rbx), %rsi
@@ -101,6 +104,6 @@ ap_tramp_cr3_low:
     .long 0
 .balign 8
 ap_tramp_data:
-    .quad 0, 0, 0, 0
+    .quad 0, 0, 0, 0, 0
 ap_trampoline_end:
 .code64

@@ -6,7 +6,7 @@ use x86_64::structures::paging::PageTableFlags as F;
 use crate::arch::x86_64::apic::{
     id as apic_id, mmio_base as apic_mmio_base, x2apic as apic_x2apic,
 };
-use crate::arch::x86_64::paging::{leaf_flags as page_flags, map_mmio, virt_to_phys};
+use crate::arch::x86_64::paging::{leaf_flags as page_flags, map_mmio, nx_flag, virt_to_phys};
 use crate::ktest::{Case, Failure, Suite, TestResult};
 use crate::{kassert, kassert_eq};
 
@@ -25,7 +25,7 @@ fn check_uncached(virt: u64, what: &str) -> TestResult {
     let flags = page_flags(virt);
     kassert!(flags.is_some(), "{} at {:#x} is not mapped", what, virt);
     let flags = flags.unwrap_or(F::empty());
-    let want = F::PRESENT | F::WRITABLE | F::NO_CACHE | F::WRITE_THROUGH | F::NO_EXECUTE;
+    let want = F::PRESENT | F::WRITABLE | F::NO_CACHE | F::WRITE_THROUGH | nx_flag();
     kassert!(flags.contains(want), "{} at {:#x}: flags {:?} lack {:?}", what, virt, flags, want);
     kassert!(!flags.contains(F::HUGE_PAGE), "{} at {:#x} is in a huge page", what, virt);
     Ok(())
