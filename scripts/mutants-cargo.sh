@@ -21,10 +21,9 @@ cd "$(dirname "$0")/.."
 # test code, and mutating a test helper only "survives".)
 VERSION=27.1.0
 JOBS=${JOBS:-2}
-# Seconds one mutant's tests may run. The unmutated test set takes about 3 s
-# on 2 cores and a surviving mutant about 8 s; a mutant that makes the
-# allocator loop forever is "caught" by this timeout, so it is kept short
-# (300 s made each of those cost five minutes).
+# Seconds one mutant's tests may run: a mutant that makes the allocator loop
+# forever is "caught" by this timeout, so it is kept short, yet well above a
+# normal run (docs/decisions/mutants-timeout.md).
 TIMEOUT=${TIMEOUT:-60}
 # The tests each mutant runs (cargo test arguments); override to narrow a run.
 TESTS=${TESTS:---lib --test misuse --test pcp --test misuse_regressions --test buddy --test free_race}
