@@ -25,6 +25,8 @@
 # missing and what to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
+did=0
 
 QEMU_MIN_MAJOR=10
 
@@ -132,6 +134,7 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     fi
+    did=1
     say "apt-get update"
     $sudo apt-get update -qq || die "apt-get update failed; check the network and apt's sources, then run make again"
     if [ ${#missing_qemu[@]} -gt 0 ]; then
@@ -187,6 +190,7 @@ if grep -q "^$channel-" <<<"$toolchains"; then
     tgts=$(rustup target list --toolchain "$channel" --installed 2>/dev/null)
     for t in "${targets[@]}"; do grep -qx "$t" <<<"$tgts" || missing_targets+=("$t"); done
 fi
+[ "$have_toolchain" -eq 0 ] || [ ${#missing_components[@]} -gt 0 ] || [ ${#missing_targets[@]} -gt 0 ] && did=1
 if [ "$have_toolchain" -eq 0 ]; then
     say "installing Rust $channel with ${components[*]} and targets ${targets[*]} (rustup; a few minutes on a fresh machine)"
     args=()
@@ -218,3 +222,4 @@ case $version in
 *nightly*) ;;
 *) die "'cargo' on PATH ($(command -v cargo): ${version:-does not run}) is not rustup's proxy for $channel; remove the distribution's cargo/rustc packages or put rustup's proxies first on PATH" ;;
 esac
+[ "$did" -eq 0 ] || say "ready after $((SECONDS - started)) s"
