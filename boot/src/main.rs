@@ -9,9 +9,10 @@
 //! loads it as its "ramdisk" file (`BiosBoot/UefiBoot::set_ramdisk`), the
 //! kernel finds it through `BootInfo::ramdisk_addr` and uses it when the
 //! firmware gives none (QEMU's fw_cfg on x86 wins; see docs/hardware.md). The
-//! file is [`BAKED_MAGIC`] followed by the command line and a newline, also
-//! kept as `<out-dir>/cmdline.txt` so a person can see what an image carries.
-//! Without `--cmdline` a stale `cmdline.txt` is removed.
+//! file's layout (`protocol::cmdline::baked`: a magic line, then the command
+//! line and a newline) is shared with the kernel that reads it; the file is
+//! also kept as `<out-dir>/cmdline.txt` so a person can see what an image
+//! carries. Without `--cmdline` a stale `cmdline.txt` is removed.
 //!
 //! Both images also carry a bootloader config that limits the bootloader's own
 //! log to warnings and errors: its ~25 INFO lines per boot would otherwise
@@ -22,12 +23,7 @@ use std::process::ExitCode;
 
 use bootloader::BootConfig;
 use bootloader_boot_config::LevelFilter;
-
-/// First line of a baked command-line file; the kernel ignores a ramdisk
-/// without it (kernel/src/cmdline.rs has the same constant).
-const BAKED_MAGIC: &str = "FROZEN-CMDLINE v1\n";
-/// Longest command line the kernel keeps (bytes), as for fw_cfg.
-const MAX_CMDLINE: usize = 512;
+use protocol::cmdline::{self, CheckError, baked};
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,19 +60,13 @@ fn usage() -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Checks a command line to bake: printable ASCII, at most [`MAX_CMDLINE`]
-/// bytes, not empty.
+/// Checks a command line to bake (`protocol::cmdline::check`: printable
+/// ASCII, at most `protocol::cmdline::MAX_LEN` bytes, not empty).
 fn check_cmdline(c: &str) -> Result<(), String> {
-    if c.trim().is_empty() {
-        return Err("--cmdline is empty (leave it out for an image without one)".into());
-    }
-    if c.len() > MAX_CMDLINE {
-        return Err(format!("--cmdline is {} bytes; the kernel keeps {MAX_CMDLINE}", c.len()));
-    }
-    if let Some(bad) = c.chars().find(|ch| !(' '..='~').contains(ch)) {
-        return Err(format!("--cmdline has the character {bad:?}; only printable ASCII"));
-    }
-    Ok(())
+    cmdline::check(c).map_err(|e| match e {
+        CheckError::Empty => format!("--cmdline {e} (leave it out for an image without one)"),
+        e => format!("--cmdline {e}"),
+    })
 }
 
 /// The bootloader's own log: warnings and errors only, on screen and serial.
@@ -97,7 +87,7 @@ fn build_images(
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let bios = out_dir.join("bios.img");
     let uefi = out_dir.join("uefi.img");
-    let baked = out_dir.join("cmdline.txt");
+    let baked_file = out_dir.join(baked::FILE_NAME);
     let config = boot_config();
     let mut bios_boot = bootloader::BiosBoot::new(kernel);
     let mut uefi_boot = bootloader::UefiBoot::new(kernel);
@@ -106,15 +96,15 @@ fn build_images(
     match cmdline {
         Some(c) => {
             check_cmdline(c)?;
-            std::fs::write(&baked, format!("{BAKED_MAGIC}{c}\n"))
-                .map_err(|e| format!("{}: {e}", baked.display()))?;
-            bios_boot.set_ramdisk(&baked);
-            uefi_boot.set_ramdisk(&baked);
+            std::fs::write(&baked_file, baked::File(c).to_string())
+                .map_err(|e| format!("{}: {e}", baked_file.display()))?;
+            bios_boot.set_ramdisk(&baked_file);
+            uefi_boot.set_ramdisk(&baked_file);
         }
-        None => match std::fs::remove_file(&baked) {
+        None => match std::fs::remove_file(&baked_file) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: {e}", baked.display())),
+            Err(e) => return Err(format!("{}: {e}", baked_file.display())),
         },
     }
     bios_boot.create_disk_image(&bios).map_err(|e| format!("BIOS image: {e:#}"))?;
