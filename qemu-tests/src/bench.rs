@@ -1,4 +1,5 @@
-//! Benchmark results: parsing the kernel's `BENCH {json}` lines (serde_json),
+//! Benchmark results: parsing the kernel's `BENCH {json}` lines (serde_json;
+//! the prefix and field names are `protocol::bench`'s, which the kernel writes with),
 //! the ratio summary, and an SVG plot (plotters, SVG backend). The kernel
 //! prints flat JSON objects with string and number values; in a ktest-style
 //! run they come as KTAP diagnostics (`    # BENCH {...}`), which is accepted
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
+use protocol::bench::{FRAGMENTATION, META, PREFIX, field};
 
 /// One measurement (a `BENCH` line other than `meta`).
 #[derive(Clone, Debug)]
@@ -46,8 +48,10 @@ pub fn parse_flat_json(s: &str) -> Option<BTreeMap<String, String>> {
 fn bench_json(line: &str) -> Option<&str> {
     let line = line.trim_end_matches('\r');
     let body = line.trim_start_matches(' ');
-    let body = body.strip_prefix("# ").unwrap_or(if body.len() < line.len() { "" } else { body });
-    body.strip_prefix("BENCH ")
+    let body = body
+        .strip_prefix(protocol::ktap::DIAGNOSTIC)
+        .unwrap_or(if body.len() < line.len() { "" } else { body });
+    body.strip_prefix(PREFIX)
 }
 
 /// The `meta` fields and the records of a boot log.
@@ -58,17 +62,17 @@ pub fn parse_log(log: &str) -> (BTreeMap<String, String>, Vec<Record>) {
         let Some(json) = bench_json(line) else { continue };
         let Some(fields) = parse_flat_json(json) else { continue };
         let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
-        if get("bench") == "meta" {
+        if get(field::BENCH) == META {
             meta = fields;
             continue;
         }
         let num = |k: &str| fields.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
         records.push(Record {
-            bench: get("bench"),
-            variant: get("variant"),
-            cpus: get("cpus").parse().unwrap_or(0),
-            ns_per_op: num("ns_per_op"),
-            cycles_per_op: num("cycles_per_op"),
+            bench: get(field::BENCH),
+            variant: get(field::VARIANT),
+            cpus: get(field::CPUS).parse().unwrap_or(0),
+            ns_per_op: num(field::NS_PER_OP),
+            cycles_per_op: num(field::CYCLES_PER_OP),
             raw: json.trim().to_string(),
             fields,
         });
@@ -106,18 +110,18 @@ pub fn summary_markdown(env: &BTreeMap<String, String>, records: &[Record]) -> S
     let _ = writeln!(
         s,
         "{} vCPUs ({} accelerator, guest CPU: {}) on {} host cores; oversubscribed: {}; atomics: {}; allocator scheme: {}.\n",
-        e("cpus"),
+        e(field::CPUS),
         e("accel"),
-        e("arch"),
+        e(field::ARCH),
         e("host_cores"),
         e("oversubscribed"),
-        e("atomics"),
-        e("scheme")
+        e(field::ATOMICS),
+        e(field::SCHEME)
     );
     for (bench, variants) in groups(records) {
-        if bench == "fragmentation" {
+        if bench == FRAGMENTATION {
             for r in records.iter().filter(|r| r.bench == bench) {
-                let share = r.fields.get("big_block_share").map(String::as_str).unwrap_or("?");
+                let share = r.fields.get(field::BIG_BLOCK_SHARE).map(String::as_str).unwrap_or("?");
                 let _ = writeln!(
                     s,
                     "### fragmentation\n\n{share}% of free memory in order-9/10 blocks after the churn.\n"
@@ -186,18 +190,18 @@ const COLORS: [RGBColor; 4] = [
 /// line per variant.
 pub fn render_svg(env: &BTreeMap<String, String>, records: &[Record]) -> String {
     let panels: Vec<(String, Vec<String>)> =
-        groups(records).into_iter().filter(|(b, _)| b != "fragmentation").collect();
+        groups(records).into_iter().filter(|(b, _)| b != FRAGMENTATION).collect();
     let (pw, ph, cols) = (420u32, 300u32, 2usize);
     let rows = panels.len().div_ceil(cols).max(1);
     let size = (pw * cols as u32, ph * rows as u32 + 40);
     let e = |k: &str| env.get(k).map(String::as_str).unwrap_or("?");
     let title = format!(
         "{} vCPUs, {} on {} host cores (oversubscribed: {}), {}",
-        e("cpus"),
+        e(field::CPUS),
         e("accel"),
         e("host_cores"),
         e("oversubscribed"),
-        e("arch")
+        e(field::ARCH)
     );
     let mut svg = String::new();
     // Drawing into a String cannot fail except on a plotters bug; an empty

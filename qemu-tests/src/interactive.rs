@@ -31,11 +31,11 @@ use std::time::{Duration, Instant};
 
 pub use image::Image;
 
-use crate::qemu::{Arch, Config, Ending, Run};
+use crate::qemu::{Config, Ending, Run};
 use crate::report::{self, Checks};
 
-/// The shell's prompt.
-pub const PROMPT: &str = "frozen> ";
+/// The shell's prompt (`protocol::shell`).
+pub use protocol::shell::PROMPT;
 /// How much of the guest's output an error message quotes.
 const TAIL: usize = 2000;
 /// How long one QMP command may take.
@@ -138,10 +138,7 @@ impl Session {
                 cfg.image.display()
             )));
         }
-        let program = match cfg.arch {
-            Arch::X86_64 => "qemu-system-x86_64",
-            Arch::Aarch64 => "qemu-system-aarch64",
-        };
+        let program = cfg.arch.qemu();
         let mut args = cfg.args()?;
         let qmp_path = monitor.then(|| socket_path(&cfg.name));
         if let Some(path) = &qmp_path {

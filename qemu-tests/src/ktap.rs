@@ -19,11 +19,16 @@
 //! failed case...) are collected in [`Document::problems`], each of which
 //! fails the run, so the runner can report all of them.
 
+use protocol::fatal;
+use protocol::ktap::{
+    INDENT, NOT_OK, OK, PLAN_PREFIX, SKIP, SUBTEST_PREFIX, VERSION_LINE, VERSION_PREFIX,
+};
+
 /// Lines kept after a `KERNEL PANIC` / `CPU EXCEPTION` line: the kernel's
 /// report (location, CPU, registers) follows it.
 const FATAL_CONTEXT: usize = 6;
-/// Markers the kernel prints at the start of a fatal report.
-pub const FATAL_MARKERS: [&str; 2] = ["KERNEL PANIC", "CPU EXCEPTION"];
+/// Markers the kernel prints at the start of a fatal report (`protocol::fatal`).
+pub use protocol::fatal::MARKERS as FATAL_MARKERS;
 /// Format errors quoted one by one; the rest are counted.
 const MAX_FORMAT_ERRORS: usize = 10;
 
@@ -158,7 +163,7 @@ pub fn fatal_reports<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i].as_ref();
-        if FATAL_MARKERS.iter().any(|m| line.contains(m)) {
+        if fatal::marker_in(line).is_some() {
             let end = (i + 1 + FATAL_CONTEXT).min(lines.len());
             let report: Vec<String> =
                 lines[i..end].iter().map(|l| show(l.as_ref())).filter(|l| !l.is_empty()).collect();
@@ -190,18 +195,20 @@ fn classify(line: &str, unit: usize) -> Option<(usize, Line<'_>)> {
         return None;
     }
     let body = body.trim_end();
-    let kind = if let Some(v) = body.strip_prefix("KTAP version ") {
+    // `word ` at the start of `body`: the rest after the space.
+    let after = |word: &str| body.strip_prefix(word).and_then(|r| r.strip_prefix(' '));
+    let kind = if let Some(v) = body.strip_prefix(VERSION_PREFIX) {
         Line::Header { ktap: true, version: v }
     } else if let Some(v) = body.strip_prefix("TAP version ") {
         Line::Header { ktap: false, version: v }
-    } else if let Some(rest) = body.strip_prefix("1..") {
+    } else if let Some(rest) = body.strip_prefix(PLAN_PREFIX) {
         let digits = rest.split([' ', '#']).next().unwrap_or("");
         Line::Plan(digits.parse().ok()?)
-    } else if let Some(rest) = body.strip_prefix("ok ") {
+    } else if let Some(rest) = after(OK) {
         Line::Result(parse_result(true, rest)?)
-    } else if let Some(rest) = body.strip_prefix("not ok ") {
+    } else if let Some(rest) = after(NOT_OK) {
         Line::Result(parse_result(false, rest)?)
-    } else if let Some(name) = body.strip_prefix("# Subtest:") {
+    } else if let Some(name) = body.strip_prefix(SUBTEST_PREFIX) {
         Line::Subtest(name.trim())
     } else {
         Line::Diag(body.strip_prefix('#')?.trim())
@@ -224,7 +231,7 @@ fn parse_result(ok: bool, rest: &str) -> Option<TestResult> {
         Some(c) => {
             let word = c.split_whitespace().next().unwrap_or("");
             let d = match word.to_ascii_uppercase().as_str() {
-                "SKIP" => Some(Directive::Skip),
+                w if w == SKIP => Some(Directive::Skip),
                 "TODO" => Some(Directive::Todo),
                 _ => None,
             };
@@ -279,7 +286,10 @@ impl Parser {
             return;
         }
         let late_result = self.ended
-            && matches!(classify(line, self.unit.unwrap_or(4)), Some((0, Line::Result(_))));
+            && matches!(
+                classify(line, self.unit.unwrap_or(INDENT.len())),
+                Some((0, Line::Result(_)))
+            );
         if (!self.started || self.ended) && !late_result {
             // Before the top-level header: boot noise. After the block: the
             // kernel's shutdown messages; only a restarted document matters.
@@ -311,9 +321,9 @@ impl Parser {
         }
         let indent = line.len() - line.trim_start_matches(' ').len();
         if self.unit.is_none() && indent > 0 && line.trim() != "" {
-            self.unit = Some(if indent == 2 { 2 } else { 4 });
+            self.unit = Some(if indent == 2 { 2 } else { INDENT.len() });
         }
-        let Some((depth, kind)) = classify(line, self.unit.unwrap_or(4)) else {
+        let Some((depth, kind)) = classify(line, self.unit.unwrap_or(INDENT.len())) else {
             self.format_error("neither a KTAP line nor a `#` diagnostic", line);
             return;
         };
@@ -370,7 +380,7 @@ impl Parser {
     }
 
     fn check_version(&mut self, ktap: bool, version: &str) {
-        if !ktap || version != "1" {
+        if !ktap || version != &VERSION_LINE[VERSION_PREFIX.len()..] {
             let kind = if ktap { "KTAP" } else { "TAP" };
             self.problem(format!(
                 "line {}: unsupported header `{kind} version {version}`",
@@ -401,7 +411,7 @@ impl Parser {
     /// Makes sure a group is open at `depth` (a plan or result line there).
     fn enter(&mut self, depth: usize) {
         if depth == self.stack.len() {
-            self.problem(format!("line {}: subtest without `KTAP version 1` header", self.lineno));
+            self.problem(format!("line {}: subtest without `{VERSION_LINE}` header", self.lineno));
             self.stack.push(Open::default());
         }
     }
@@ -441,7 +451,7 @@ impl Parser {
 
     fn finish(mut self) -> Document {
         if !self.started {
-            self.problem("no `KTAP version 1` header in the output".into());
+            self.problem(format!("no `{VERSION_LINE}` header in the output"));
             return Document { problems: self.problems, ..Document::default() };
         }
         if self.format_errors > MAX_FORMAT_ERRORS {
@@ -551,7 +561,7 @@ fn failure_reason(r: &TestResult) -> String {
     let text = match (&r.reason, r.diagnostics.is_empty()) {
         (Some(reason), _) => reason.clone(),
         (None, false) => r.diagnostics.join("; "),
-        (None, true) => "not ok".into(),
+        (None, true) => NOT_OK.into(),
     };
     format!("{todo}{text}")
 }

@@ -2,7 +2,9 @@
 //! from the serial port, and judge the run (the rules are docs/testing.md's
 //! "The QEMU boots" and "Strict KTAP").
 //!
-//! - [`qemu`]: launcher (command line, live serial capture, timeout, log file);
+//! - [`qemu`]: launcher, the one place the QEMU command line is built (test
+//!   boots, interactive sessions, `make run`), with live serial capture,
+//!   timeout and log file;
 //! - [`ktap`]: KTAP version 1 parser and fatal-report scanner;
 //! - [`verdict`]: pass/fail judgement and the printed report;
 //! - [`report`]: per-boot results for CI: a JSON result tree and JUnit XML
@@ -20,7 +22,7 @@ pub mod qemu;
 pub mod report;
 pub mod verdict;
 
-pub use qemu::{Arch, Boot, Config, Ending, Run};
+pub use qemu::{Arch, Boot, Config, Ending, Run, Serial};
 pub use verdict::{Verdict, judge};
 
 /// Boots once and judges the run; with a `log_dir`, also writes the results

@@ -2,13 +2,20 @@
 //! the serial log with its JSON and JUnit results under `--log-dir`.
 //! Exit status 0 if the boot passed (with `--expect-fail`: if it failed),
 //! 1 if not, 2 on a usage error or when QEMU cannot be started.
+//!
+//! `--interactive` is `make run` / `make debug`: instead of judging, it
+//! replaces itself with QEMU (the command line of `qemu_tests::Config`, the
+//! console on this terminal with `-serial mon:stdio`, stdin and stdout
+//! inherited), so the exit status is QEMU's. `--print-cmdline` prints the
+//! QEMU command line and boots nothing.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use qemu_tests::{Arch, Boot, Config};
+use qemu_tests::{Arch, Boot, Config, Serial};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ArchArg {
@@ -24,8 +31,8 @@ enum BootArg {
 }
 
 /// Boots a kernel image in QEMU, reads KTAP from the serial port and judges
-/// the run. Environment: KVM=1 uses -accel kvm instead of TCG, VERBOSE=1
-/// echoes the serial output.
+/// the run; or, with --interactive, boots it with the console on this
+/// terminal. Environment: KVM=1 is --kvm, VERBOSE=1 is --verbose.
 #[derive(Parser, Debug)]
 #[command(name = "qemu-runner")]
 struct Cli {
@@ -46,6 +53,26 @@ struct Cli {
     /// Memory, as QEMU's -m takes it.
     #[arg(long, default_value = "1G")]
     mem: String,
+    /// QEMU's -cpu model (default: QEMU's own on x86_64, `host` under KVM,
+    /// `max` on aarch64).
+    #[arg(long)]
+    cpu: Option<String>,
+    /// -accel kvm instead of TCG (also KVM=1); only for a guest of the
+    /// host's own architecture, any other runs under TCG.
+    #[arg(long)]
+    kvm: bool,
+    /// Start halted with a gdb stub on TCP port 1234 (QEMU -s -S).
+    #[arg(long)]
+    gdb: bool,
+    /// Boot with the console on this terminal (-serial mon:stdio; quit with
+    /// Ctrl-A X) instead of judging the run: QEMU replaces this program, so
+    /// the exit status is QEMU's. --timeout, --name, --log-dir and --verbose
+    /// do not apply.
+    #[arg(long, conflicts_with = "expect_fail")]
+    interactive: bool,
+    /// Print the QEMU command line (shell-quoted) and exit without booting.
+    #[arg(long)]
+    print_cmdline: bool,
     /// Kill QEMU after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -66,9 +93,21 @@ struct Cli {
     extra: Vec<String>,
 }
 
+/// What `qemu-runner` does with the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    /// Boot, judge, report (the default).
+    Judge,
+    /// Exec QEMU with the console on the terminal (`--interactive`).
+    Interactive,
+    /// Print the QEMU command line (`--print-cmdline`).
+    Print,
+}
+
 struct Args {
     cfg: Config,
     expect_fail: bool,
+    action: Action,
 }
 
 fn parse_args(it: impl IntoIterator<Item = String>) -> Result<Args, clap::Error> {
@@ -85,6 +124,12 @@ fn parse_args(it: impl IntoIterator<Item = String>) -> Result<Args, clap::Error>
     cfg.cmdline = cli.cmdline;
     cfg.smp = cli.smp;
     cfg.memory = cli.mem;
+    cfg.cpu = cli.cpu;
+    cfg.kvm |= cli.kvm;
+    cfg.gdb = cli.gdb;
+    if cli.interactive {
+        cfg.serial = Serial::Terminal;
+    }
     cfg.timeout = Duration::from_secs(cli.timeout);
     if let Some(name) = cli.name {
         cfg.name = name;
@@ -93,7 +138,45 @@ fn parse_args(it: impl IntoIterator<Item = String>) -> Result<Args, clap::Error>
     cfg.verbose |= cli.verbose;
     cfg.expect_fail = cli.expect_fail;
     cfg.extra_args = cli.extra;
-    Ok(Args { cfg, expect_fail: cli.expect_fail })
+    let action = match (cli.print_cmdline, cli.interactive) {
+        (true, _) => Action::Print,
+        (false, true) => Action::Interactive,
+        (false, false) => Action::Judge,
+    };
+    Ok(Args { cfg, expect_fail: cli.expect_fail, action })
+}
+
+/// `--interactive`: replaces this process with QEMU; returns only when QEMU
+/// cannot be started.
+fn interactive(cfg: &Config) -> ExitCode {
+    let args = match cfg.args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("qemu-runner: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !cfg.image.is_file() {
+        eprintln!("qemu-runner: image {} not found (run `make image`)", cfg.image.display());
+        return ExitCode::from(2);
+    }
+    let firmware = match cfg.arch {
+        Arch::X86_64 => cfg.boot.to_string(),
+        Arch::Aarch64 => "virt".to_string(),
+    };
+    eprintln!(
+        "qemu-runner: {} {firmware} boot of {}, {} CPUs, {}; quit with Ctrl-A X",
+        cfg.arch,
+        cfg.image.display(),
+        cfg.smp,
+        cfg.memory
+    );
+    if let Ok(line) = cfg.command_line() {
+        eprintln!("qemu-runner: {line}");
+    }
+    let err = Command::new(cfg.arch.qemu()).args(&args).exec();
+    eprintln!("qemu-runner: cannot start {}: {err}", cfg.arch.qemu());
+    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
@@ -105,6 +188,22 @@ fn main() -> ExitCode {
         }
     };
     let cfg = &args.cfg;
+    match args.action {
+        Action::Judge => {}
+        Action::Interactive => return interactive(cfg),
+        Action::Print => {
+            return match cfg.command_line() {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("qemu-runner: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    }
     let what = if cfg.cmdline.is_empty() {
         "no cmdline".into()
     } else {
@@ -173,6 +272,52 @@ mod tests {
                 .unwrap();
         assert_eq!((a.cfg.arch, a.cfg.name.as_str()), (Arch::Aarch64, "x"));
         assert_eq!(a.cfg.extra_args, ["-cpu", "a72"]);
+    }
+
+    /// The arguments the Makefile's `run`, `debug` and `run-aarch64` pass.
+    #[test]
+    fn interactive_and_print() {
+        let a = parse(&[
+            "--interactive",
+            "--image",
+            "target/image/x86_64/uefi.img",
+            "--boot",
+            "uefi",
+            "--smp",
+            "2",
+            "--mem",
+            "512M",
+            "--cmdline",
+            "ktest x=1",
+            "--kvm",
+            "--gdb",
+        ])
+        .unwrap();
+        assert_eq!(a.action, Action::Interactive);
+        assert_eq!(a.cfg.serial, Serial::Terminal);
+        assert!(a.cfg.kvm && a.cfg.gdb && !a.expect_fail);
+        assert_eq!((a.cfg.boot, a.cfg.smp, a.cfg.memory.as_str()), (Boot::Uefi, 2, "512M"));
+        let a = parse(&[
+            "--interactive",
+            "--print-cmdline",
+            "--arch",
+            "aarch64",
+            "--image",
+            "Image",
+            "--cpu",
+            "cortex-a72",
+        ])
+        .unwrap();
+        assert_eq!(a.action, Action::Print);
+        assert_eq!(a.cfg.cpu.as_deref(), Some("cortex-a72"));
+        let line = a.cfg.command_line().unwrap();
+        assert!(
+            line.contains(" -cpu cortex-a72 ") && line.contains(" -serial mon:stdio "),
+            "{line}"
+        );
+        let a = parse(&["--image", "x.img"]).unwrap();
+        assert_eq!((a.action, a.cfg.serial, a.cfg.gdb), (Action::Judge, Serial::Captured, false));
+        assert!(parse(&["--image", "x", "--interactive", "--expect-fail"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,9 @@
-//! QEMU launcher: builds the command line, captures the serial port live,
-//! keeps a log file, and kills QEMU on timeout.
+//! QEMU launcher: the one place the project's QEMU command line is built
+//! ([`Config::args`]), for the test boots, the interactive test sessions and
+//! `make run` / `make debug` (`qemu-runner --interactive`, which execs QEMU
+//! with the console on the terminal, [`Serial::Terminal`]). [`run`] boots
+//! once: it captures the serial port live, keeps a log file, and kills QEMU
+//! on timeout.
 //!
 //! Serial output goes to QEMU's stdout (`-serial stdio`); a reader thread feeds
 //! lines to the main loop so the timeout is enforced even if the guest goes
@@ -14,9 +18,12 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::ktap::FATAL_MARKERS;
+use protocol::exit::{ExitStatus, isa_debug_exit};
+use protocol::{cmdline, fatal};
 
-/// OVMF from Debian's `ovmf` package, mapped as two pflash devices.
+/// OVMF from Debian's `ovmf` package, mapped as two pflash devices (x86_64
+/// UEFI boots). The only place the firmware's path is written in the build
+/// (scripts/setup.sh checks that the package put it there).
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 /// Opened with `snapshot=on`, so the shared file is never written (checked on QEMU 7.2).
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
@@ -24,15 +31,21 @@ pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 /// the kernel must exit by itself, this only avoids waiting for the full timeout.
 pub const FATAL_GRACE: Duration = Duration::from_secs(10);
 
+/// The guest's architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
+    /// A PC (QEMU's default machine): the disk image as an IDE disk (or a USB
+    /// stick), the command line through fw_cfg, the exit status through
+    /// isa-debug-exit.
     X86_64,
-    /// QEMU `virt` (`-cpu max`): the arm64 Image with `-kernel`, the command
-    /// line with `-append`, the exit status through semihosting.
+    /// QEMU `virt` (`-cpu max` unless [`Config::cpu`] says otherwise): the
+    /// arm64 Image with `-kernel`, the command line with `-append`, the exit
+    /// status through semihosting.
     Aarch64,
 }
 
 impl Arch {
+    /// `x86_64` or `aarch64` (as [`fmt::Display`] writes them).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "x86_64" => Some(Self::X86_64),
@@ -41,28 +54,58 @@ impl Arch {
         }
     }
 
-    /// QEMU's exit status when the kernel reports success: isa-debug-exit maps
-    /// the value `v` written to port 0xf4 to `(v << 1) | 1`, so 0x10 -> 33.
-    /// Semihosting `SYS_EXIT` passes the code through, so aarch64 uses 0.
+    /// QEMU's exit status when the kernel reports success:
+    /// `protocol::exit` (33 on x86_64 through isa-debug-exit, 0 on aarch64
+    /// through semihosting).
     pub fn success_status(self) -> i32 {
         match self {
-            Self::X86_64 => 33,
-            Self::Aarch64 => 0,
+            Self::X86_64 => ExitStatus::Success.x86_64_status(),
+            Self::Aarch64 => ExitStatus::Success.aarch64_status(),
         }
     }
 
-    fn qemu(self) -> &'static str {
+    /// What the kernel reported with QEMU exit status `status`, if it was the
+    /// kernel's exit (`protocol::exit`).
+    pub fn exit_status(self, status: i32) -> Option<ExitStatus> {
+        match self {
+            Self::X86_64 => ExitStatus::from_x86_64_status(status),
+            Self::Aarch64 => ExitStatus::from_aarch64_status(status),
+        }
+    }
+
+    /// The QEMU system emulator for this architecture.
+    pub fn qemu(self) -> &'static str {
         match self {
             Self::X86_64 => "qemu-system-x86_64",
             Self::Aarch64 => "qemu-system-aarch64",
         }
     }
+
+    /// Whether this is the host's own architecture: only then can KVM run it.
+    pub fn is_host(self) -> bool {
+        Self::parse(std::env::consts::ARCH) == Some(self)
+    }
 }
 
+/// The x86_64 firmware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Boot {
+    /// SeaBIOS, QEMU's default: `bios.img`.
     Bios,
+    /// OVMF ([`OVMF_CODE`], [`OVMF_VARS`]): `uefi.img`.
     Uefi,
+}
+
+/// Where the guest's serial console goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Serial {
+    /// `-serial stdio -monitor none`: QEMU's stdin and stdout, for the runner
+    /// to read (and, in interactive sessions, to type into).
+    #[default]
+    Captured,
+    /// `-serial mon:stdio`: the user's terminal, with QEMU's monitor
+    /// multiplexed on it (Ctrl-A C; Ctrl-A X quits): `make run`.
+    Terminal,
 }
 
 impl fmt::Display for Arch {
@@ -111,8 +154,17 @@ pub struct Config {
     /// controller (`qemu-xhci` + `usb-storage`) instead of as an IDE disk,
     /// like a PC booting from a USB stick.
     pub usb_disk: bool,
-    /// `-accel kvm` instead of multi-threaded TCG.
+    /// `-accel kvm` (with `-cpu host` unless [`cpu`](Self::cpu) is set)
+    /// instead of multi-threaded TCG; only for a guest of the host's own
+    /// architecture ([`Arch::is_host`]), any other runs under TCG.
     pub kvm: bool,
+    /// QEMU's `-cpu` model; `None`: QEMU's default on x86_64 (`host` under
+    /// KVM), `max` on aarch64.
+    pub cpu: Option<String>,
+    /// Where the serial console goes (default [`Serial::Captured`]).
+    pub serial: Serial,
+    /// Start halted with a gdb stub on TCP port 1234 (`-s -S`): `make debug`.
+    pub gdb: bool,
     /// Echo serial lines to stderr as they arrive.
     pub verbose: bool,
     /// Log file name (without `.log`) and the prefix of echoed lines.
@@ -144,6 +196,9 @@ impl Config {
             extra_args: Vec::new(),
             usb_disk: false,
             kvm: env_on("KVM"),
+            cpu: None,
+            serial: Serial::Captured,
+            gdb: false,
             verbose: env_on("VERBOSE"),
             name,
             log_dir: None,
@@ -151,12 +206,28 @@ impl Config {
         }
     }
 
-    /// QEMU's arguments (without the program name).
+    /// QEMU's arguments (without the program name, [`Arch::qemu`]).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a configuration QEMU cannot boot: aarch64 with
+    /// UEFI, or a command line `protocol::cmdline::check` refuses (longer
+    /// than the kernel keeps, not printable ASCII).
     pub fn args(&self) -> io::Result<Vec<String>> {
+        let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+        if !self.cmdline.is_empty() {
+            cmdline::check(&self.cmdline).map_err(|e| invalid(format!("the command line {e}")))?;
+        }
         let image = self.image.display().to_string();
+        let kvm = self.kvm && self.arch.is_host();
         let mut a: Vec<String> = Vec::new();
         let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
-        push(&["-accel", if self.kvm { "kvm" } else { "tcg,thread=multi" }]);
+        push(&["-accel", if kvm { "kvm" } else { "tcg,thread=multi" }]);
+        let cpu = match (self.arch, &self.cpu) {
+            (_, Some(cpu)) => Some(cpu.as_str()),
+            (_, None) if kvm => Some("host"),
+            (Arch::X86_64, None) => None,
+            (Arch::Aarch64, None) => Some("max"),
+        };
         match self.arch {
             Arch::X86_64 if self.usb_disk => {
                 push(&[
@@ -172,6 +243,9 @@ impl Config {
                 ]);
             }
             Arch::X86_64 => {
+                if let Some(cpu) = cpu {
+                    push(&["-cpu", cpu]);
+                }
                 // A `,` inside a QEMU option value is written `,,`.
                 push(&[
                     "-drive",
@@ -180,24 +254,33 @@ impl Config {
             }
             Arch::Aarch64 => {
                 if self.boot == Boot::Uefi {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "aarch64 UEFI boot is not supported yet",
-                    ));
+                    return Err(invalid("aarch64 UEFI boot is not supported yet".into()));
                 }
-                push(&["-M", "virt", "-cpu", "max", "-kernel", &image, "-semihosting"]);
+                let cpu = cpu.unwrap_or("max");
+                push(&["-M", "virt", "-cpu", cpu, "-kernel", &image, "-semihosting"]);
             }
         }
-        push(&["-serial", "stdio", "-display", "none", "-no-reboot"]);
+        let serial = match self.serial {
+            Serial::Captured => "stdio",
+            Serial::Terminal => "mon:stdio",
+        };
+        push(&["-serial", serial, "-display", "none", "-no-reboot"]);
         if self.arch == Arch::X86_64 {
-            push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+            push(&["-device", isa_debug_exit::DEVICE]);
         }
-        push(&["-smp", &self.smp.to_string(), "-m", &self.memory, "-monitor", "none"]);
+        push(&["-smp", &self.smp.to_string(), "-m", &self.memory]);
+        if self.serial == Serial::Captured {
+            push(&["-monitor", "none"]);
+        }
         if !self.cmdline.is_empty() {
             match self.arch {
                 Arch::X86_64 => push(&[
                     "-fw_cfg",
-                    &format!("name=opt/cmdline,string={}", self.cmdline.replace(',', ",,")),
+                    &format!(
+                        "name={},string={}",
+                        cmdline::FW_CFG_FILE,
+                        self.cmdline.replace(',', ",,")
+                    ),
                 ]),
                 Arch::Aarch64 => push(&["-append", &self.cmdline]),
             }
@@ -205,6 +288,9 @@ impl Config {
         if self.boot == Boot::Uefi {
             push(&["-drive", &format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}")]);
             push(&["-drive", &format!("if=pflash,format=raw,snapshot=on,file={OVMF_VARS}")]);
+        }
+        if self.gdb {
+            push(&["-s", "-S"]);
         }
         a.extend(self.extra_args.iter().cloned());
         Ok(a)
@@ -318,7 +404,7 @@ pub fn run(cfg: &Config) -> io::Result<Run> {
     let ending = loop {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => {
-                if !fatal_seen && FATAL_MARKERS.iter().any(|m| line.contains(m)) {
+                if !fatal_seen && fatal::marker_in(&line).is_some() {
                     fatal_seen = true;
                     if Instant::now() + FATAL_GRACE < deadline {
                         deadline = Instant::now() + FATAL_GRACE;

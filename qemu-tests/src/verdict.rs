@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use protocol::exit::{ExitStatus, isa_debug_exit};
+
 use crate::ktap::{self, Case, Outcome};
 use crate::qemu::{Arch, Ending, FATAL_GRACE, Run};
 
@@ -138,34 +140,32 @@ fn status_failure(
     let Some(status) = status else {
         return Some("QEMU was killed by a signal".into());
     };
-    if status == arch.success_status() {
-        return None;
-    }
     let qemu_said = match stderr.trim() {
         "" => String::new(),
         err => format!(" (QEMU: {})", err.lines().last().unwrap_or(err)),
     };
-    let msg = match (arch, status) {
-        (Arch::X86_64, 0) => {
-            "QEMU exited with status 0 without the kernel reporting (triple fault or reset?)"
-                .to_string()
+    let how = match arch {
+        Arch::X86_64 => "QEMU exit status",
+        Arch::Aarch64 => "semihosting exit status",
+    };
+    let msg = match (arch, arch.exit_status(status)) {
+        (_, Some(ExitStatus::Success)) => return None,
+        (_, Some(ExitStatus::Failure)) if explained => return None,
+        (_, Some(ExitStatus::Failure)) => {
+            format!("kernel reported failure ({how} {status}) but its output shows no failing case")
         }
-        (Arch::X86_64, 35) if explained => return None,
-        (Arch::X86_64, 35) => {
-            "kernel reported failure (QEMU exit status 35) but its output shows no failing case"
-                .into()
+        (Arch::X86_64, None) if status == 0 => {
+            "QEMU exited with status 0 without the kernel reporting (triple fault or reset?)".into()
         }
-        // Semihosting SYS_EXIT passes the kernel's status through: 1 = failure.
-        (Arch::Aarch64, 1) if explained => return None,
-        (Arch::Aarch64, 1) => {
-            "kernel reported failure (semihosting exit status 1) but its output shows no failing case"
-                .into()
+        (Arch::X86_64, None) if status > 1 && isa_debug_exit::value_of(status).is_some() => {
+            format!(
+                "QEMU exited with status {status}: the kernel wrote {:#x} to isa-debug-exit ({:#x} = success, {:#x} = failure)",
+                status >> 1,
+                isa_debug_exit::SUCCESS_VALUE,
+                isa_debug_exit::FAILURE_VALUE
+            )
         }
-        (Arch::X86_64, s) if s > 1 && s % 2 == 1 => format!(
-            "QEMU exited with status {s}: the kernel wrote {:#x} to isa-debug-exit (0x10 = success, 0x11 = failure)",
-            s >> 1
-        ),
-        (_, s) => format!("QEMU exited with status {s}{qemu_said}"),
+        (_, None) => format!("QEMU exited with status {status}{qemu_said}"),
     };
     Some(msg)
 }

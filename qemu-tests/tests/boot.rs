@@ -8,6 +8,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use protocol::cmdline::{Mode, Parts, key};
+use protocol::exit::ExitStatus;
+use protocol::fatal::{CPU_EXCEPTION, KERNEL_PANIC};
+// What the kernel prints (a KTAP diagnostic of the `inject` suite) just
+// before an injection acts, followed by the kind's name.
+use protocol::inject::{Injection, MARKER as INJECT_MARKER};
 use qemu_tests::{Boot, Config, Ending, Run, Verdict};
 
 mod common;
@@ -110,10 +116,6 @@ fn uefi_ktest_passes() {
     assert_passes(&boot("uefi-ktest", Boot::Uefi, "ktest", 180));
 }
 
-/// What the kernel prints (a KTAP diagnostic of the `inject` suite) just
-/// before an injection acts: kernel/src/tests/inject.rs `MARKER` + kind.
-const INJECT_MARKER: &str = "inject: about to ";
-
 /// The hang test's timeout. It must exceed the time a BIOS boot needs to
 /// reach the injection (`ktest.filter=none` runs it first) on a loaded host,
 /// with a margin (docs/decisions/hang-test-timeout.md). No boot without the hang
@@ -124,8 +126,9 @@ const HANG_TIMEOUT_SECS: u64 = 90;
 /// Boots with `ktest.inject=KIND ktest.filter=none` (the injection runs at
 /// once, alone) and checks the marker: present, a KTAP diagnostic, and the
 /// last KTAP line before the failure. Returns the run and its verdict.
-fn inject(kind: &str, timeout_secs: u64) -> (Run, Verdict) {
-    let cmdline = format!("ktest ktest.inject={kind} ktest.filter=none");
+fn inject(kind: Injection, timeout_secs: u64) -> (Run, Verdict) {
+    let options = [(key::KTEST_INJECT, kind.name()), (key::KTEST_FILTER, "none")];
+    let cmdline = Parts { mode: Mode::Ktest, options: &options, words: &[] }.to_string();
     let (run, v) = boot_run(
         &format!("inject-{kind}"),
         Boot::Bios,
@@ -153,7 +156,7 @@ fn assert_fails_with(v: &Verdict, needle: &str) {
 }
 
 /// The fatal report comes after the marker (so it is the injection's).
-fn assert_report_after_marker(run: &Run, kind: &str, report: &str) {
+fn assert_report_after_marker(run: &Run, kind: Injection, report: &str) {
     let marker = format!("{INJECT_MARKER}{kind}");
     let m = run.lines.iter().position(|l| l.contains(&marker)).expect("marker checked");
     let r = run.lines.iter().position(|l| l.contains(report));
@@ -162,36 +165,37 @@ fn assert_report_after_marker(run: &Run, kind: &str, report: &str) {
 
 #[test]
 fn inject_fail_is_reported() {
-    let (run, v) = inject("fail", 120);
+    let (run, v) = inject(Injection::Fail, 120);
     assert_fails_with(&v, "inject.injected_failure: injected failure (ktest.inject=fail)");
-    assert!(matches!(run.ending, Ending::Exited(Some(35))), "ending: {}", run.ending);
+    let failed = ExitStatus::Failure.x86_64_status();
+    assert_eq!(run.ending, Ending::Exited(Some(failed)), "ending: {}", run.ending);
 }
 
 #[test]
 fn inject_panic_is_reported() {
-    let (run, v) = inject("panic", 120);
-    assert_fails_with(&v, "KERNEL PANIC");
+    let (run, v) = inject(Injection::Panic, 120);
+    assert_fails_with(&v, KERNEL_PANIC);
     assert_fails_with(&v, "injected panic (ktest.inject=panic)");
-    assert_report_after_marker(&run, "panic", "KERNEL PANIC");
+    assert_report_after_marker(&run, Injection::Panic, KERNEL_PANIC);
 }
 
 #[test]
 fn inject_fault_is_reported() {
-    let (run, v) = inject("fault", 120);
-    assert_fails_with(&v, "CPU EXCEPTION");
-    assert_report_after_marker(&run, "fault", "CPU EXCEPTION");
+    let (run, v) = inject(Injection::Fault, 120);
+    assert_fails_with(&v, CPU_EXCEPTION);
+    assert_report_after_marker(&run, Injection::Fault, CPU_EXCEPTION);
 }
 
 /// The hang must end in the timeout, after the marker: a boot that exits
 /// (the injection did nothing) or never reaches the marker fails this test.
 #[test]
 fn inject_hang_is_reported() {
-    let (run, v) = inject("hang", HANG_TIMEOUT_SECS);
+    let (run, v) = inject(Injection::Hang, HANG_TIMEOUT_SECS);
     assert_eq!(run.ending, Ending::TimedOut, "the hang injection did not hang");
     assert_fails_with(&v, &format!("timeout after {HANG_TIMEOUT_SECS} s"));
     let last = run.lines.iter().rev().find(|l| !l.trim().is_empty()).expect("marker seen");
     assert!(
-        last.contains(&format!("{INJECT_MARKER}hang")),
+        last.contains(&format!("{INJECT_MARKER}{}", Injection::Hang)),
         "output went on after the hang: {last}"
     );
 }
@@ -200,10 +204,10 @@ fn inject_hang_is_reported() {
 fn inject_stack_overflow_is_reported() {
     // Recursion on the last CPU hits its stack guard page; the double fault
     // runs on its IST stack and names that CPU.
-    let (run, v) = inject("overflow", 120);
+    let (run, v) = inject(Injection::Overflow, 120);
     assert_fails_with(&v, "double fault");
     assert_fails_with(&v, "on CPU 3");
-    assert_report_after_marker(&run, "overflow", "CPU EXCEPTION");
+    assert_report_after_marker(&run, Injection::Overflow, CPU_EXCEPTION);
 }
 
 /// Boots with `n` vCPUs and checks that all of them came online.

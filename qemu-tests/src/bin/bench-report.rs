@@ -40,7 +40,8 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let host_cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let vcpus: usize = meta.get("cpus").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let vcpus: usize =
+        meta.get(protocol::bench::field::CPUS).and_then(|v| v.parse().ok()).unwrap_or(1);
     let mut env = meta.clone();
     env.insert("accel".into(), cli.accel);
     env.insert("host_cores".into(), host_cores.to_string());

@@ -27,7 +27,11 @@ fn uefi_kvm_commas_and_empty_cmdline() {
     let mut c = cfg("a=1,2", Boot::Uefi);
     c.kvm = true;
     let args = c.args().unwrap();
-    assert_eq!(args[..2], ["-accel", "kvm"]);
+    if Arch::X86_64.is_host() {
+        assert_eq!(args[..4], ["-accel", "kvm", "-cpu", "host"]);
+    } else {
+        assert_eq!(args[..2], ["-accel", "tcg,thread=multi"]);
+    }
     assert!(args.contains(&"name=opt/cmdline,string=a=1,,2".to_string()));
     assert!(args.contains(&format!("if=pflash,format=raw,snapshot=on,file={OVMF_VARS}")));
     let c = cfg("", Boot::Bios);
@@ -48,4 +52,113 @@ fn aarch64_stub_command() {
     assert!(line.ends_with("-append ktest"));
     c.boot = Boot::Uefi;
     assert!(c.args().is_err());
+}
+
+/// `make run` / `make debug` (`qemu-runner --interactive`): the knobs of the
+/// Makefile as the launcher turns them into QEMU's command line.
+fn make_run(image: &str, boot: Boot, cmdline: &str) -> Config {
+    let mut c = Config::new(image);
+    c.kvm = false;
+    c.boot = boot;
+    c.cmdline = cmdline.into();
+    c.serial = Serial::Terminal;
+    c
+}
+
+fn count(args: &[String], word: &str) -> usize {
+    args.iter().filter(|a| *a == word).count()
+}
+
+#[test]
+fn make_run_bios() {
+    let c = make_run("target/image/x86_64/bios.img", Boot::Bios, "");
+    let args = c.args().unwrap();
+    assert_eq!(count(&args, "-drive"), 1, "{args:?}");
+    assert_eq!(
+        c.command_line().unwrap(),
+        "qemu-system-x86_64 -accel tcg,thread=multi \
+         -drive format=raw,file=target/image/x86_64/bios.img,snapshot=on \
+         -serial mon:stdio -display none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+         -smp 4 -m 1G"
+    );
+}
+
+#[test]
+fn make_run_uefi_with_cmdline() {
+    let mut c = make_run("target/image/x86_64/uefi.img", Boot::Uefi, "ktest x=1");
+    c.smp = 2;
+    c.memory = "512M".into();
+    let args = c.args().unwrap();
+    assert_eq!(count(&args, "-drive"), 3, "{args:?}");
+    assert!(args.contains(&"format=raw,file=target/image/x86_64/uefi.img,snapshot=on".into()));
+    assert!(args.contains(&format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}")));
+    assert!(args.contains(&format!("if=pflash,format=raw,snapshot=on,file={OVMF_VARS}")));
+    assert!(!args.contains(&"-monitor".into()), "the monitor is on the terminal: {args:?}");
+    let line = c.command_line().unwrap();
+    assert!(line.contains(" -serial mon:stdio "), "{line}");
+    assert!(line.contains(" -smp 2 -m 512M "), "{line}");
+    assert!(line.contains(" -fw_cfg 'name=opt/cmdline,string=ktest x=1' "), "{line}");
+}
+
+#[test]
+fn make_debug_halts_with_gdb_stub() {
+    let mut c = make_run("target/image/x86_64/bios.img", Boot::Bios, "");
+    c.gdb = true;
+    c.extra_args = vec!["-d".into(), "int".into()];
+    let line = c.command_line().unwrap();
+    assert!(line.ends_with(" -m 1G -s -S -d int"), "{line}");
+}
+
+#[test]
+fn make_run_aarch64() {
+    let mut c = make_run("target/image/aarch64/Image", Boot::Bios, "ktest ktest.filter=heap");
+    c.arch = Arch::Aarch64;
+    assert_eq!(
+        c.command_line().unwrap(),
+        "qemu-system-aarch64 -accel tcg,thread=multi -M virt -cpu max \
+         -kernel target/image/aarch64/Image -semihosting \
+         -serial mon:stdio -display none -no-reboot -smp 4 -m 1G \
+         -append 'ktest ktest.filter=heap'"
+    );
+    c.cpu = Some("cortex-a72".into());
+    assert!(c.command_line().unwrap().contains(" -M virt -cpu cortex-a72 -kernel "));
+}
+
+#[test]
+fn kvm_only_for_the_host_arch() {
+    let mut c = cfg("", Boot::Bios);
+    c.kvm = true;
+    c.arch = Arch::Aarch64;
+    let args = c.args().unwrap();
+    if Arch::Aarch64.is_host() {
+        assert_eq!(args[..2], ["-accel", "kvm"]);
+        assert!(c.command_line().unwrap().contains(" -cpu host "));
+    } else {
+        assert_eq!(args[..2], ["-accel", "tcg,thread=multi"]);
+        assert!(c.command_line().unwrap().contains(" -cpu max "));
+    }
+    // An explicit model wins over `host`.
+    c.arch = Arch::X86_64;
+    c.cpu = Some("qemu64,hypervisor=off".into());
+    let args = c.args().unwrap();
+    assert_eq!(count(&args, "-cpu"), 1);
+    assert!(args.contains(&"qemu64,hypervisor=off".into()));
+}
+
+#[test]
+fn command_line_checked() {
+    let c = cfg(&"x".repeat(protocol::cmdline::MAX_LEN + 1), Boot::Bios);
+    let e = c.args().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("the kernel keeps 512"), "{e}");
+    let c = cfg("ktest\tx", Boot::Bios);
+    assert!(c.args().unwrap_err().to_string().contains("only printable ASCII"));
+}
+
+#[test]
+fn exit_statuses_are_the_protocols() {
+    assert_eq!(Arch::X86_64.success_status(), 33);
+    assert_eq!(Arch::Aarch64.success_status(), 0);
+    assert_eq!(Arch::X86_64.exit_status(35), Some(protocol::exit::ExitStatus::Failure));
+    assert_eq!(Arch::Aarch64.exit_status(35), None);
 }
