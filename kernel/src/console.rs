@@ -35,15 +35,20 @@ struct Console;
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        // Relaxed: the depth is set by the ktest runner on the CPU that
-        // prints its lines; other CPUs only need an eventually seen value
-        // (their lines are diagnostics at level 1 or 2 either way).
-        match KTAP_DEPTH.load(Ordering::Relaxed) {
-            0 => raw_serial(s.as_bytes()),
-            depth => diag_serial(s, depth),
-        }
+        console_serial(s);
         crate::fbcon::write_str(s);
         Ok(())
+    }
+}
+
+/// The serial side of [`Console`]: in KTAP mode each line a diagnostic.
+fn console_serial(s: &str) {
+    // Relaxed: the depth is set by the ktest runner on the CPU that prints
+    // its lines; other CPUs only need an eventually seen value (their lines
+    // are diagnostics at level 1 or 2 either way).
+    match KTAP_DEPTH.load(Ordering::Relaxed) {
+        0 => raw_serial(s.as_bytes()),
+        depth => diag_serial(s, depth),
     }
 }
 
@@ -131,7 +136,18 @@ pub fn in_ktap() -> bool {
 /// only, where the lock may be held by the code that failed. In KTAP mode the
 /// report becomes diagnostics like any other line.
 pub fn emergency_write(args: fmt::Arguments<'_>) {
-    let _ = Console.write_fmt(args);
+    let _ = EmergencyConsole.write_fmt(args);
+}
+
+/// [`Console`] with the screen reached through its lock-breaking path.
+struct EmergencyConsole;
+
+impl Write for EmergencyConsole {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        console_serial(s);
+        crate::fbcon::emergency_write_str(s);
+        Ok(())
+    }
 }
 
 /// Reads one input byte if one is waiting (serial port or keyboard).

@@ -5,7 +5,15 @@
 //! drawn as intensity times the line colour). Lines are coloured by what
 //! they start with: KTAP `ok` green, `not ok` and fatal reports red, `#`
 //! diagnostics grey. When the screen is full it scrolls by half a screen at
-//! once, which keeps scrolling cheap even under emulation.
+//! once.
+//!
+//! Video memory is never read: on real PCs it is uncached (or write-combined),
+//! and reading it back to scroll costs about a second per scroll on a 4K
+//! screen. The console keeps its text in RAM ([`Cells`]) and a scroll moves
+//! that text and redraws the rows, writing pixels only. It comes up as soon
+//! as the boot info names a framebuffer (before timer calibration, the APIC
+//! and the heap), clears only the visible rows, and a panic reaches it even
+//! when the failing code holds its lock ([`emergency_write_str`]).
 
 use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster, get_raster_width};
 use protocol::{fatal, ktap};
@@ -23,46 +31,113 @@ const GREEN: (u8, u8, u8) = (0x40, 0xe0, 0x40);
 const RED: (u8, u8, u8) = (0xff, 0x50, 0x50);
 const GREY: (u8, u8, u8) = (0x90, 0x90, 0x90);
 
+/// Largest text area kept, in cells: a 4K screen (3840x2160) with the 8x16
+/// font. A bigger screen shows a console of this size in its top left.
+const MAX_COLS: usize = 480;
+const MAX_ROWS: usize = 135;
+
+/// The text on screen, one `u32` per cell: the character in bits 0-20, its
+/// colour's index into [`COLORS`] in bits 24-25; 0 is an empty cell. Kept in
+/// `.bss` (no heap needed this early).
+type Cells = [u32; MAX_COLS * MAX_ROWS];
+const COLORS: [(u8, u8, u8); 4] = [WHITE, GREEN, RED, GREY];
+
+fn cell(c: char, color: (u8, u8, u8)) -> u32 {
+    let index = COLORS.iter().position(|&k| k == color).unwrap_or(0) as u32;
+    u32::from(c) | (index << 24)
+}
+
+fn cell_char(cell: u32) -> Option<(char, (u8, u8, u8))> {
+    let c = char::from_u32(cell & 0x1F_FFFF)?;
+    (cell != 0).then(|| (c, COLORS[(cell >> 24) as usize & 3]))
+}
+
 struct FbCon {
-    fb: Framebuffer,
+    fb: Option<Framebuffer>,
     cols: usize,
     rows: usize,
     col: usize,
     row: usize,
+    /// First row that scrolls (rows above it hold a banner).
+    top: usize,
     color: (u8, u8, u8),
+    /// `color` was chosen for the current line.
+    colored: bool,
+    cells: Cells,
 }
 
-static FBCON: Mutex<Option<FbCon>> = Mutex::new(None);
+static FBCON: Mutex<FbCon> = Mutex::new(FbCon {
+    fb: None,
+    cols: 0,
+    rows: 0,
+    col: 0,
+    row: 0,
+    top: 0,
+    color: WHITE,
+    colored: false,
+    cells: [0; MAX_COLS * MAX_ROWS],
+});
 
-/// Takes over the screen (clears what the bootloader drew).
+/// Bytes of the visible screen: `height` rows of `stride` pixels, never more
+/// than the firmware's buffer (which may also cover memory not shown).
+fn visible_bytes(fb: &Framebuffer) -> usize {
+    (fb.height * fb.stride * fb.bytes_per_pixel).min(fb.byte_len)
+}
+
+fn clear_screen(fb: &Framebuffer) {
+    // SAFETY: the first `visible_bytes` of the framebuffer are mapped video
+    // memory that only this console writes (its lock is held).
+    unsafe { core::ptr::write_bytes(fb.base as *mut u8, 0, visible_bytes(fb)) };
+}
+
+/// Takes over the screen (clears what the bootloader drew). Called as early
+/// as the boot info exists; a second call does nothing.
 pub fn init(fb: Framebuffer) {
     let char_width = get_raster_width(WEIGHT, HEIGHT);
-    let con = FbCon {
-        fb,
-        cols: (fb.width.saturating_sub(2 * MARGIN)) / char_width,
-        rows: (fb.height.saturating_sub(2 * MARGIN)) / LINE_HEIGHT,
-        col: 0,
-        row: 0,
-        color: WHITE,
-    };
-    if con.cols == 0 || con.rows < 2 {
+    let cols = (fb.width.saturating_sub(2 * MARGIN) / char_width).min(MAX_COLS);
+    let rows = (fb.height.saturating_sub(2 * MARGIN) / LINE_HEIGHT).min(MAX_ROWS);
+    if cols == 0 || rows < 2 {
         return;
     }
-    // SAFETY: the framebuffer is `byte_len` bytes of mapped video memory that
-    // only this console writes.
-    unsafe { core::ptr::write_bytes(fb.base as *mut u8, 0, fb.byte_len) };
-    *FBCON.lock() = Some(con);
+    let mut con = FBCON.lock();
+    if con.fb.is_some() {
+        return;
+    }
+    clear_screen(&fb);
+    con.fb = Some(fb);
+    con.cols = cols;
+    con.rows = rows;
 }
 
 /// Size of the active screen console in pixels and text cells.
 pub fn geometry() -> Option<(usize, usize, usize, usize)> {
-    FBCON.lock().as_ref().map(|c| (c.fb.width, c.fb.height, c.cols, c.rows))
+    let con = FBCON.lock();
+    con.fb.map(|fb| (fb.width, fb.height, con.cols, con.rows))
 }
 
 pub fn write_str(s: &str) {
-    if let Some(con) = FBCON.lock().as_mut() {
-        con.write(s);
+    FBCON.lock().write(s);
+}
+
+/// [`write_str`] for the panic and exception paths: the CPU that failed may
+/// hold the console's lock (a fault while drawing) and then never releases
+/// it. After a bounded wait for another CPU to finish its line, the lock is
+/// broken: the machine is ending, and the worst a still-running holder can
+/// do is garble a few pixels of the report.
+pub fn emergency_write_str(s: &str) {
+    const TRIES: u32 = 1_000_000;
+    for _ in 0..TRIES {
+        if let Some(mut con) = FBCON.try_lock() {
+            con.write(s);
+            return;
+        }
+        core::hint::spin_loop();
     }
+    // SAFETY: see above: only reached while the machine is failing, after
+    // the holder had ~a millisecond or more to finish; no memory is freed or
+    // reused under the console, so a stale holder can only draw pixels.
+    unsafe { FBCON.force_unlock() };
+    FBCON.lock().write(s);
 }
 
 /// Colour for a line, chosen from how it starts: red for a failed KTAP
@@ -82,9 +157,16 @@ fn line_color(s: &str) -> (u8, u8, u8) {
 
 impl FbCon {
     fn write(&mut self, s: &str) {
+        if self.fb.is_none() {
+            return;
+        }
         for (i, c) in s.char_indices() {
-            if self.col == 0 && c != '\n' {
+            // The colour is chosen at a line's first visible character: an
+            // indented KTAP line arrives as the indent, then `ok ...`, in
+            // separate writes (the formatter writes each piece on its own).
+            if !self.colored && !c.is_whitespace() {
                 self.color = line_color(&s[i..]);
+                self.colored = true;
             }
             match c {
                 '\n' => self.newline(),
@@ -94,7 +176,8 @@ impl FbCon {
                     if self.col >= self.cols {
                         self.newline();
                     }
-                    self.draw(c);
+                    self.cells[self.row * MAX_COLS + self.col] = cell(c, self.color);
+                    self.draw(self.col, self.row, c, self.color);
                     self.col += 1;
                 }
             }
@@ -103,38 +186,42 @@ impl FbCon {
 
     fn newline(&mut self) {
         self.col = 0;
+        self.colored = false;
         self.row += 1;
         if self.row >= self.rows {
-            self.scroll(self.rows / 2);
+            self.scroll(((self.rows - self.top) / 2).max(1));
         }
     }
 
-    /// Moves the text up by `lines` and clears the freed rows.
+    /// Moves the text below `top` up by `lines` rows: in the RAM copy, then
+    /// by redrawing every scrolled row (pixel writes only, see the module doc).
     fn scroll(&mut self, lines: usize) {
-        let fb = &self.fb;
-        let line_bytes = fb.stride * fb.bytes_per_pixel * LINE_HEIGHT;
-        let top = MARGIN * fb.stride * fb.bytes_per_pixel;
-        let text_bytes = self.rows * line_bytes;
-        let shift = lines * line_bytes;
-        // SAFETY: all offsets stay within the text area, inside `byte_len`.
-        unsafe {
-            let base = (fb.base as *mut u8).add(top);
-            core::ptr::copy(base.add(shift), base, text_bytes - shift);
-            core::ptr::write_bytes(base.add(text_bytes - shift), 0, shift);
+        let (top, rows) = (self.top, self.rows);
+        let lines = lines.min(rows - top);
+        self.cells.copy_within((top + lines) * MAX_COLS..rows * MAX_COLS, top * MAX_COLS);
+        self.cells[(rows - lines) * MAX_COLS..rows * MAX_COLS].fill(0);
+        for row in top..rows {
+            for col in 0..self.cols {
+                let (c, color) =
+                    cell_char(self.cells[row * MAX_COLS + col]).unwrap_or((' ', WHITE));
+                self.draw(col, row, c, color);
+            }
         }
         self.row -= lines;
     }
 
-    fn draw(&mut self, c: char) {
+    /// Draws `c` in cell (`col`, `row`), every pixel of the cell (a space
+    /// clears it).
+    fn draw(&self, col: usize, row: usize, c: char, color: (u8, u8, u8)) {
+        let Some(fb) = self.fb else { return };
         let raster = get_raster(c, WEIGHT, HEIGHT).or_else(|| get_raster('?', WEIGHT, HEIGHT));
         let Some(raster) = raster else { return };
-        let x0 = MARGIN + self.col * raster.width();
-        let y0 = MARGIN + self.row * LINE_HEIGHT;
-        let fb = self.fb;
+        let x0 = MARGIN + col * raster.width();
+        let y0 = MARGIN + row * LINE_HEIGHT;
         for (dy, row) in raster.raster().iter().enumerate() {
             for (dx, &intensity) in row.iter().enumerate() {
                 let scale = |v: u8| ((u16::from(v) * u16::from(intensity)) / 255) as u8;
-                let (r, g, b) = (scale(self.color.0), scale(self.color.1), scale(self.color.2));
+                let (r, g, b) = (scale(color.0), scale(color.1), scale(color.2));
                 let offset = ((y0 + dy) * fb.stride + x0 + dx) * fb.bytes_per_pixel;
                 if offset + fb.bytes_per_pixel > fb.byte_len {
                     continue;
@@ -166,14 +253,15 @@ impl FbCon {
 /// meant to be read from across a room (the unattended mode). Does nothing
 /// without a screen.
 pub fn banner(word: &str, pass: bool) {
-    if let Some(con) = FBCON.lock().as_mut() {
+    let mut con = FBCON.lock();
+    if con.fb.is_some() {
         con.banner(word, if pass { GREEN } else { RED });
     }
 }
 
 impl FbCon {
     fn put_pixel(&self, x: usize, y: usize, (r, g, b): (u8, u8, u8)) {
-        let fb = self.fb;
+        let Some(fb) = self.fb else { return };
         if x >= fb.width || y >= fb.height {
             return;
         }
@@ -199,7 +287,7 @@ impl FbCon {
     }
 
     fn banner(&mut self, word: &str, color: (u8, u8, u8)) {
-        let fb = self.fb;
+        let Some(fb) = self.fb else { return };
         let char_width = get_raster_width(WEIGHT, HEIGHT);
         let chars = word.chars().count().max(1);
         // Letters: half the screen wide at most, a third of it tall at most.
@@ -208,9 +296,8 @@ impl FbCon {
         let pad = 2 * MARGIN.max(scale * 2);
         let (box_w, box_h) = ((text_w + 2 * pad).min(fb.width), (text_h + 2 * pad).min(fb.height));
         let (bx, by) = ((fb.width - box_w) / 2, MARGIN);
-        // SAFETY: the framebuffer is `byte_len` bytes of mapped video memory
-        // that only this console writes (we hold its lock).
-        unsafe { core::ptr::write_bytes(fb.base as *mut u8, 0, fb.byte_len) };
+        clear_screen(&fb);
+        self.cells.fill(0);
         for y in by..by + box_h {
             for x in bx..bx + box_w {
                 self.put_pixel(x, y, color);
@@ -238,8 +325,10 @@ impl FbCon {
                 }
             }
         }
-        // The console continues on the first text row below the box.
+        // The console continues on the first text row below the box, and
+        // only the rows below it scroll.
         self.row = ((by + box_h).saturating_sub(MARGIN)).div_ceil(LINE_HEIGHT).min(self.rows - 1);
+        self.top = self.row;
         self.col = 0;
     }
 }

@@ -51,6 +51,11 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
         info.push_region(MemRegion { start: r.start, end: r.end, kind });
     }
     let info = bootinfo::set(info);
+    // The screen first: on most PCs it is the only output, so anything that
+    // fails from here on (calibration, the APIC, the heap) is shown on it.
+    if let Some(fb) = info.framebuffer {
+        crate::fbcon::init(fb);
+    }
     tsc::calibrate();
     apic::init();
     crate::kernel_main(info)
