@@ -45,29 +45,19 @@ ifneq ($(and $(CMDLINE),$(filter image usb,$(MAKECMDGOALS))),)
   IMAGE_DIR := $(IMAGE_DIR)-cmdline
 endif
 
-ifeq ($(KVM),1)
-  ACCEL := -accel kvm -cpu host
-else
-  ACCEL := -accel tcg,thread=multi
-endif
-
-OVMF_CODE := /usr/share/OVMF/OVMF_CODE_4M.fd
-OVMF_VARS := /usr/share/OVMF/OVMF_VARS_4M.fd
-
-# UEFI boots need the OVMF firmware as pflash (a snapshot of the VARS, so the
-# shared file is never written).
-ifeq ($(BOOT),uefi)
-  QEMU_FIRMWARE := -drive if=pflash,format=raw,readonly=on,file=$(OVMF_CODE) \
-	-drive if=pflash,format=raw,snapshot=on,file=$(OVMF_VARS)
-else
-  QEMU_FIRMWARE :=
-endif
-
-QEMU_X86 = qemu-system-x86_64 $(ACCEL) -smp $(SMP) -m $(MEM) \
-	-drive format=raw,file=$(IMAGE_DIR)/$(BOOT).img,snapshot=on $(QEMU_FIRMWARE) \
-	-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	$(if $(CMDLINE),-fw_cfg 'name=opt/cmdline$(comma)string=$(CMDLINE)')
-comma := ,
+# The QEMU command line is built in one place, qemu-tests' launcher
+# (qemu-tests/src/qemu.rs, `Config::args`): the test boots use it, and so do
+# `make run` / `make debug` (here and in mk/aarch64.mk) through
+# `qemu-runner --interactive`, which replaces itself with QEMU, the console on
+# this terminal (-serial mon:stdio), so QEMU's exit status is make's. The
+# firmware paths (OVMF) are there too. `qemu-runner --print-cmdline` with the
+# same arguments prints the command instead.
+RUNNER := target/release/qemu-runner
+# The knobs every interactive run passes: CPUs, memory, the command line
+# (through fw_cfg on x86_64, -append on aarch64; nothing is baked), KVM=1
+# (the launcher uses KVM only for a guest of the host's own architecture).
+KVM_FLAG = $(if $(filter 1,$(KVM)),--kvm)
+RUNNER_KNOBS = --smp $(SMP) --mem $(MEM) $(if $(CMDLINE),--cmdline '$(CMDLINE)') $(KVM_FLAG)
 
 # `make bench` runs as many vCPUs as the host has cores unless SMP is given:
 # with more vCPUs than cores, TCG vCPUs are preempted for whole host time
@@ -82,7 +72,7 @@ TRIAL_MS ?= 300
 
 include mk/aarch64.mk
 
-.PHONY: fresh-test all setup build kernel image run test bench bench-host usb debug lint fmt clean help miri mutants
+.PHONY: fresh-test all setup build kernel image runner run test bench bench-host usb debug lint fmt clean help miri mutants
 
 all: image
 
@@ -107,11 +97,14 @@ image: kernel
 	$(LLVM_OBJCOPY) --strip-debug $(KERNEL_ELF) $(KERNEL_IMG_ELF)
 	@target/release/boot $(if $(BAKE_CMDLINE),--cmdline '$(CMDLINE)') $(KERNEL_IMG_ELF) $(IMAGE_DIR)
 
-## run        boot in QEMU with the console on this terminal (BOOT=uefi, SMP=, MEM=)
-run: image
-	@echo "QEMU: $(BOOT) boot, $(SMP) CPUs, $(MEM); quit with Ctrl-A X"
-	$(QEMU_X86) -serial mon:stdio -display none
+## run        boot in QEMU with the console on this terminal (BOOT=uefi, SMP=, MEM=, CMDLINE=, KVM=1)
+run: image runner
+	$(RUNNER) --interactive --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) $(RUNNER_KNOBS)
 endif
+
+# The launcher `run`, `debug` and `bench` call (quiet when it is up to date).
+runner: setup
+	$(CARGO) build --release -j$(JOBS) -p qemu-tests --bin qemu-runner
 
 ## test       every test: host (unit, proptest, loom, Miri) and QEMU boots
 test: setup
@@ -123,8 +116,8 @@ bench: image
 	@if [ $(BENCH_SMP) -gt $(HOST_CPUS) ]; then \
 		echo "warning: SMP=$(BENCH_SMP) vCPUs on $(HOST_CPUS) host cores: oversubscribed, timings will show host time slices" >&2; fi
 	$(CARGO) build --release -j$(JOBS) -p qemu-tests
-	target/release/qemu-runner --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) --smp $(BENCH_SMP) --mem $(MEM) \
-		--cmdline bench --name bench --timeout 1800 -v
+	$(RUNNER) --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) --smp $(BENCH_SMP) --mem $(MEM) \
+		--cmdline bench --name bench --timeout 1800 -v $(KVM_FLAG)
 	target/release/bench-report target/qemu-logs/bench.log target/bench --accel $(if $(filter 1,$(KVM)),kvm,tcg)
 endif
 
@@ -147,9 +140,9 @@ usb: image
 
 ifneq ($(ARCH),aarch64)
 ## debug      boot halted with a gdb stub on :1234 (see docs/debugging.md)
-debug: image
+debug: image runner
 	@echo "QEMU waits for gdb: gdb $(KERNEL_ELF) -ex 'target remote :1234'"
-	$(QEMU_X86) -serial mon:stdio -display none -s -S
+	$(RUNNER) --interactive --gdb --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) $(RUNNER_KNOBS)
 endif
 
 ## miri       every mm host test under Miri (20+ min; make test runs a quick subset)

@@ -12,7 +12,9 @@
 # ARMv8.1+ CPU: QEMU `-cpu max` (cortex-a72 is ARMv8.0 and would be refused
 # at boot with a message). See docs/aarch64.md.
 #
-# Uses from the top Makefile: CARGO JOBS SMP MEM SCHEME CMDLINE, `setup`.
+# Uses from the top Makefile: CARGO JOBS SMP MEM SCHEME CMDLINE, `setup`,
+# `runner`, RUNNER and RUNNER_KNOBS (the QEMU command line is built by
+# qemu-tests' launcher, see the top Makefile).
 # Own knobs: LSE=0 (ARMv8.0 build), A64_CPU=max (QEMU -cpu).
 
 A64_TARGET := aarch64-unknown-none
@@ -41,11 +43,9 @@ A64_IMAGE := $(A64_IMAGE_DIR)/Image
 # llvm-objcopy from the pinned toolchain (LLVM_OBJCOPY, top Makefile).
 A64_OBJCOPY = $(LLVM_OBJCOPY)
 A64_RUNNER = $(CARGO) run -q --release -j$(JOBS) -p qemu-tests --bin qemu-runner --
-# The runner says `-cpu max`; a later -cpu overrides it.
-A64_RUNNER_CPU = $(if $(filter-out max,$(A64_CPU)),-- -cpu $(A64_CPU))
-# Always TCG: the host is x86_64, there is no KVM for aarch64 guests.
-QEMU_A64 = qemu-system-aarch64 -M virt -cpu $(A64_CPU) -accel tcg,thread=multi -smp $(SMP) -m $(MEM) \
-	-kernel $(A64_IMAGE) -semihosting -no-reboot $(if $(CMDLINE),-append "$(CMDLINE)")
+# The arguments of every aarch64 boot: the Image on QEMU virt with this CPU
+# model (TCG on an x86_64 host: KVM runs only the host's own architecture).
+A64_RUNNER_ARGS = --arch aarch64 --image $(A64_IMAGE) --cpu $(A64_CPU)
 
 .PHONY: kernel-aarch64 image-aarch64 run-aarch64 test-aarch64 test-aarch64-dtb bench-aarch64 debug-aarch64
 
@@ -59,14 +59,13 @@ image-aarch64: kernel-aarch64
 	@echo "arm64 Image: $(A64_IMAGE) ($$(stat -c %s $(A64_IMAGE)) bytes)"
 
 ## run-aarch64    boot the Image in QEMU virt, console on this terminal (quit: Ctrl-A X)
-run-aarch64: image-aarch64
-	@echo "QEMU virt: -cpu max, $(SMP) CPUs, $(MEM); quit with Ctrl-A X"
-	$(QEMU_A64) -serial mon:stdio -display none
+run-aarch64: image-aarch64 runner
+	$(RUNNER) --interactive $(A64_RUNNER_ARGS) $(RUNNER_KNOBS)
 
 ## test-aarch64   boot the Image in ktest mode and judge it (SMP=4 by default)
 test-aarch64: image-aarch64
-	$(A64_RUNNER) --arch aarch64 --image $(A64_IMAGE) --cmdline ktest --smp $(SMP) --mem $(MEM) \
-		--timeout 900 --name aarch64$(if $(filter legacy,$(SCHEME)),-legacy)-ktest $(A64_RUNNER_CPU)
+	$(A64_RUNNER) $(A64_RUNNER_ARGS) --cmdline ktest --smp $(SMP) --mem $(MEM) \
+		--timeout 900 --name aarch64$(if $(filter legacy,$(SCHEME)),-legacy)-ktest
 
 ## test-aarch64-dtb  device-tree shapes: secure=on, many /memory nodes, a -dtb firmware DTB, unaligned no-map
 test-aarch64-dtb: image-aarch64
@@ -75,14 +74,14 @@ test-aarch64-dtb: image-aarch64
 ## bench-aarch64  bench mode (LSE atomics, -cpu max); JSON/CSV/SVG in target/bench/aarch64/
 bench-aarch64: image-aarch64
 	$(CARGO) build --release -j$(JOBS) -p qemu-tests
-	target/release/qemu-runner --arch aarch64 --image $(A64_IMAGE) --smp $(SMP) --mem $(MEM) \
-		--cmdline bench --name aarch64-bench --timeout 1800 -v $(A64_RUNNER_CPU)
+	$(RUNNER) $(A64_RUNNER_ARGS) --smp $(SMP) --mem $(MEM) \
+		--cmdline bench --name aarch64-bench --timeout 1800 -v
 	target/release/bench-report target/qemu-logs/aarch64-bench.log target/bench/aarch64 --accel tcg
 
 ## debug-aarch64  boot halted with a gdb stub on :1234
-debug-aarch64: image-aarch64
+debug-aarch64: image-aarch64 runner
 	@echo "QEMU waits for gdb: gdb-multiarch $(A64_ELF) -ex 'target remote :1234'"
-	$(QEMU_A64) -serial mon:stdio -display none -s -S
+	$(RUNNER) --interactive --gdb $(A64_RUNNER_ARGS) $(RUNNER_KNOBS)
 
 ifeq ($(ARCH),aarch64)
 .PHONY: kernel image run bench debug

@@ -29,20 +29,6 @@ step() {
     times+=($((SECONDS - start)))
 }
 
-# The QEMU command lines `make run` uses (the runner tests start QEMU
-# themselves, so they would not notice a broken Makefile line).
-qemu_run_lines() {
-    local bios uefi
-    bios=$(make -s -n run | tail -n 1)
-    uefi=$(make -s -n run BOOT=uefi CMDLINE="ktest x=1" | tail -n 1)
-    [ "$(grep -o -- '-drive ' <<<"$bios" | wc -l)" -eq 1 ] &&
-        grep -q -- "-drive format=raw,file=target/image/x86_64/bios.img,snapshot=on " <<<"$bios" &&
-        [ "$(grep -o -- '-drive ' <<<"$uefi" | wc -l)" -eq 3 ] &&
-        grep -q -- "-drive if=pflash,format=raw,readonly=on,file=" <<<"$uefi" &&
-        grep -q -- "-fw_cfg 'name=opt/cmdline,string=ktest x=1'" <<<"$uefi" ||
-        { echo "bad QEMU lines:"; echo "$bios"; echo "$uefi"; return 1; }
-}
-step "make run QEMU lines" qemu_run_lines
 # Host tests of the mm crate: unit, proptest and std-thread stress, both schemes.
 step "mm unit+proptest+stress" cargo test -j"$JOBS" -p mm
 # Exhaustive interleavings of the refcount races (own target dir: --cfg loom
@@ -57,7 +43,12 @@ step "mm loom models" env RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MA
 # Test storage is leaked on purpose ('static memmaps), hence ignore-leaks.
 step "mm miri (quick)" env MIRIFLAGS="${MIRIFLAGS:--Zmiri-ignore-leaks}" cargo miri test -j"$JOBS" -p mm \
     --target-dir target/miri --lib --test misuse --test misuse_regressions
-# The runner's own unit tests (KTAP parser, verdicts).
+# The contract between kernel and host (exit codes, markers, the command
+# line's parser and baked file, bench records): unit tests and proptests.
+step "protocol unit+proptest" cargo test -j"$JOBS" -p protocol
+# The runner's own unit tests (KTAP parser, verdicts), with the QEMU command
+# lines its launcher builds for the test boots and for `make run` / `make
+# debug` (qemu-tests/src/qemu/tests.rs).
 step "runner unit tests" cargo test -j"$JOBS" -p qemu-tests --lib --bins
 # Images for both refcount schemes, then the QEMU boots (BIOS + UEFI, injected
 # failures, legacy scheme).
@@ -69,12 +60,15 @@ step "QEMU boots" cargo test -j"$JOBS" -p qemu-tests --release --test boot -- --
 # x86 platform: a command line baked into the image (booted without fw_cfg),
 # the unattended mode (PASS banner on serial and screen, FAIL status), x2APIC
 # left on by the firmware and switched on by apic=x2apic. First the Makefile:
-# `make image CMDLINE=` bakes into its own directory, `make run CMDLINE=` does not.
+# `make image CMDLINE=` bakes into its own directory, `make run CMDLINE=` does
+# not: it hands the plain image and the line to the launcher (which passes
+# the line through fw_cfg; its QEMU lines are the runner unit tests').
 image_cmdline_lines() {
     local image run
     image=$(make -s -n image CMDLINE="ktest x=1" | tail -n 1)
     run=$(make -s -n run CMDLINE="ktest x=1" | tail -n 1)
     grep -q -- "--cmdline 'ktest x=1' .* target/image/x86_64-cmdline\$" <<<"$image" &&
+        grep -q -- "qemu-runner --interactive --image target/image/x86_64/bios.img .*--cmdline 'ktest x=1'" <<<"$run" &&
         ! grep -q -- "x86_64-cmdline" <<<"$run" ||
         { echo "bad baking lines:"; echo "$image"; echo "$run"; return 1; }
 }
