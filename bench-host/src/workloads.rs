@@ -10,6 +10,7 @@
 use crate::harness::{Padded, Workload, run_until};
 use buddy_system_allocator::FrameAllocator;
 use mm::{Frozen, Legacy, NR_CPUS, Page, RefcountScheme, Zone};
+use protocol::bench::variant;
 use std::hint::black_box;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -82,7 +83,9 @@ macro_rules! by_scheme {
     };
 }
 
-const SCHEMES: &[&str] = &["frozen", "legacy"];
+/// The refcount variants, named as the in-kernel benchmarks name them
+/// (`protocol::bench::variant`), so both suites' results line up.
+const SCHEMES: &[&str] = &[variant::FROZEN, variant::LEGACY];
 /// legacy / frozen: above 1 means the frozen bit is cheaper.
 const LEGACY_OVER_FROZEN: &[(usize, usize)] = &[(1, 0)];
 
@@ -388,7 +391,7 @@ impl Workload for AllocPut<'_> {
     }
 }
 
-const ALLOCATORS: &[&str] = &["pcp", "zone", "peer"];
+const ALLOCATORS: &[&str] = &["pcp", "zone", variant::PEER];
 /// zone / pcp and peer / pcp: above 1 means the per-CPU lists are cheaper.
 const OVER_PCP: &[(usize, usize)] = &[(1, 0), (2, 0)];
 
