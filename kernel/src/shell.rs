@@ -39,6 +39,11 @@ static COMMANDS: &[Command] = &[
         help: "run the SMP stress suites in a loop: stress [seconds]",
         run: cmd_stress,
     },
+    Command {
+        name: "delay",
+        help: "busy-wait on the calibrated cycle counter: delay [ms] (default 1000)",
+        run: cmd_delay,
+    },
     Command { name: "reboot", help: "reset the machine", run: cmd_reboot },
     Command {
         name: "poweroff",
@@ -145,6 +150,21 @@ fn cmd_bench(_: &str) {
 
 fn cmd_stress(args: &str) {
     crate::tests::stress::run_for(args);
+}
+
+/// Waits `ms` milliseconds by the cycle counter, between two lines a host
+/// can time: a wrong calibration shows up as a delay of the wrong length.
+fn cmd_delay(args: &str) {
+    let Ok(ms) = (if args.is_empty() { Ok(1000) } else { args.parse::<u64>() }) else {
+        println!("delay: `{args}` is not a number of milliseconds");
+        return;
+    };
+    println!("delay: start {ms} ms");
+    let end = arch::read_cycles() + ms * 1000 * arch::cycles_per_us();
+    while arch::read_cycles() < end {
+        core::hint::spin_loop();
+    }
+    println!("delay: done");
 }
 
 fn cmd_reboot(_: &str) {

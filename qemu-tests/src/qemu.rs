@@ -106,6 +106,10 @@ pub enum Serial {
     /// `-serial mon:stdio`: the user's terminal, with QEMU's monitor
     /// multiplexed on it (Ctrl-A C; Ctrl-A X quits): `make run`.
     Terminal,
+    /// `-serial none`: no COM1 at all, like most laptops. The guest's output
+    /// is on the screen only; a run is judged by its exit status and
+    /// screendumps.
+    None,
 }
 
 impl fmt::Display for Arch {
@@ -263,13 +267,14 @@ impl Config {
         let serial = match self.serial {
             Serial::Captured => "stdio",
             Serial::Terminal => "mon:stdio",
+            Serial::None => "none",
         };
         push(&["-serial", serial, "-display", "none", "-no-reboot"]);
         if self.arch == Arch::X86_64 {
             push(&["-device", isa_debug_exit::DEVICE]);
         }
         push(&["-smp", &self.smp.to_string(), "-m", &self.memory]);
-        if self.serial == Serial::Captured {
+        if self.serial != Serial::Terminal {
             push(&["-monitor", "none"]);
         }
         if !self.cmdline.is_empty() {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use qemu_tests::interactive::{Image, Session};
+use qemu_tests::interactive::Session;
 use qemu_tests::{Boot, Config, Ending, Run, Verdict};
 
 mod common;
@@ -107,18 +107,6 @@ fn baked_cmdline_boots_ktest_without_fw_cfg() {
 }
 
 /// Pixels of the banner box colour (fbcon's GREEN or RED) in `img`.
-fn count_colour(img: &Image, colour: (u8, u8, u8)) -> usize {
-    let mut n = 0;
-    for y in 0..img.height {
-        for x in 0..img.width {
-            if img.pixel(x, y) == colour {
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
 const GREEN: (u8, u8, u8) = (0x40, 0xe0, 0x40);
 const RED: (u8, u8, u8) = (0xff, 0x50, 0x50);
 
@@ -155,7 +143,7 @@ fn unattended_mode_shows_pass() {
     let ppm = log_dir().join(format!("platform-{name}.ppm"));
     let img = s.screendump(&ppm).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(log_dir().join(format!("platform-{name}.png")), img.to_png()).expect("PNG");
-    let (green, red) = (count_colour(&img, GREEN), count_colour(&img, RED));
+    let (green, red) = (img.count_colour(GREEN), img.count_colour(RED));
     let share = green as f64 / (img.width * img.height) as f64;
     println!("screendump {}: {:.1}% banner green, {red} red pixels", ppm.display(), share * 100.0);
     // The box is about half the screen wide and a third tall, minus letters.

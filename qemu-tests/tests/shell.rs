@@ -26,7 +26,7 @@ const LINE_HEIGHT: usize = 16;
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "help",
     "mem",
     "heap",
@@ -36,6 +36,7 @@ const COMMANDS: [&str; 11] = [
     "test",
     "bench",
     "stress",
+    "delay",
     "reboot",
     "poweroff",
 ];

@@ -70,6 +70,12 @@ impl Image {
         (self.rgb[i], self.rgb[i + 1], self.rgb[i + 2])
     }
 
+    /// How many pixels are exactly `colour`.
+    pub fn count_colour(&self, colour: (u8, u8, u8)) -> usize {
+        let (r, g, b) = colour;
+        self.rgb.as_chunks::<3>().0.iter().filter(|&&p| p == [r, g, b]).count()
+    }
+
     pub fn set_pixel(&mut self, x: usize, y: usize, (r, g, b): (u8, u8, u8)) {
         let i = (y * self.width + x) * 3;
         self.rgb[i..i + 3].copy_from_slice(&[r, g, b]);
