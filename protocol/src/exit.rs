@@ -24,6 +24,9 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
+    /// Both statuses.
+    pub const ALL: [Self; 2] = [Self::Success, Self::Failure];
+
     /// [`Success`](Self::Success) when `passed`, else [`Failure`](Self::Failure).
     pub const fn from_passed(passed: bool) -> Self {
         if passed { Self::Success } else { Self::Failure }
@@ -62,25 +65,13 @@ impl ExitStatus {
 
     /// Which status an x86_64 QEMU exit status reports; `None` for any other
     /// status (not the kernel's exit, or a value the kernel never writes).
-    pub const fn from_x86_64_status(status: i32) -> Option<Self> {
-        if status == Self::Success.x86_64_status() {
-            Some(Self::Success)
-        } else if status == Self::Failure.x86_64_status() {
-            Some(Self::Failure)
-        } else {
-            None
-        }
+    pub fn from_x86_64_status(status: i32) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.x86_64_status() == status)
     }
 
     /// Which status an aarch64 QEMU exit status reports; `None` for any other.
-    pub const fn from_aarch64_status(status: i32) -> Option<Self> {
-        if status == Self::Success.aarch64_status() {
-            Some(Self::Success)
-        } else if status == Self::Failure.aarch64_status() {
-            Some(Self::Failure)
-        } else {
-            None
-        }
+    pub fn from_aarch64_status(status: i32) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.aarch64_status() == status)
     }
 }
 
@@ -142,7 +133,7 @@ mod tests {
         assert_eq!(ExitStatus::Failure.x86_64_status(), 35);
         assert_eq!(ExitStatus::Success.aarch64_status(), 0);
         assert_eq!(ExitStatus::Failure.aarch64_status(), 1);
-        for s in [ExitStatus::Success, ExitStatus::Failure] {
+        for s in ExitStatus::ALL {
             assert_eq!(ExitStatus::from_x86_64_status(s.x86_64_status()), Some(s));
             assert_eq!(ExitStatus::from_aarch64_status(s.aarch64_status()), Some(s));
             assert_eq!(ExitStatus::from_passed(s == ExitStatus::Success), s);
