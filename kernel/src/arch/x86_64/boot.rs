@@ -3,7 +3,7 @@
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::info::MemoryRegionKind;
 
-use super::{apic, fw_cfg, gdt, interrupts, percpu, serial, tsc};
+use super::{apic, fw_cfg, gdt, interrupts, keyboard, percpu, serial, tsc};
 use crate::bootinfo::{self, BootInfo, Framebuffer, MemRegion, PixelFormat, RegionKind};
 
 /// Asks the bootloader to map all physical memory (the memory manager reaches
@@ -57,6 +57,9 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
         crate::fbcon::init(fb);
     }
     tsc::calibrate();
+    if let Err(e) = keyboard::init() {
+        println!("keyboard: {e}; PS/2 input may not work");
+    }
     apic::init();
     crate::kernel_main(info)
 }
