@@ -1,0 +1,53 @@
+//! The flattened device tree (DTB) the loader hands an aarch64 kernel:
+//! the blob checked, then what the kernel reads from it: RAM, reserved
+//! memory, the console UART, the GIC, CPUs, the PSCI conduit and
+//! `/chosen/bootargs` (Devicetree Specification v0.4, chapters 3 and 5;
+//! Linux `drivers/of/fdt.c`).
+//!
+//! The order is fixed: [`compact_nops`] (in place, once, at boot), then
+//! [`parse`], which checks the whole blob ([`check`], module `blob`) and
+//! only then hands it to the `fdt` crate; the queries below take that
+//! [`Fdt`] and find nodes with [`find`] (module `path`), never with the
+//! crate's own alias-following lookup. A blob `parse` refuses stops the
+//! boot with the [`BlobError`], since the machine is unknown without it.
+//!
+//! Rules of the queries (module `facts`), so that no machine shape is
+//! misread silently:
+//!
+//! - **No silent drops.** Early boot has no heap, so ranges are copied into
+//!   fixed-capacity lists ([`MAX_DTB_RANGES`] entries each), but a list that
+//!   overflows counts what it could not keep and boot stops with a message
+//!   naming the list and the limit ([`EarlyFacts::overflow`]). A `reg`
+//!   range whose end passes 2^64 is left out and reported
+//!   ([`EarlyFacts::errors`]).
+//! - **`status`** is honoured on every node read (`"okay"`/`"ok"` or absent
+//!   means enabled; Linux `of_fdt_device_is_available`): memory, reserved
+//!   memory, the UART, the GIC, CPUs. QEMU `virt,secure=on` describes the
+//!   secure world's PL011 first, with `status = "disabled"`.
+//! - **The console** is `/chosen/stdout-path` (a path or an alias, with an
+//!   optional `:options` suffix), else the first enabled `arm,pl011`.
+//! - **Edited DTBs.** Firmware and boot loaders edit DTBs in place with
+//!   libfdt, which leaves `FDT_NOP` tokens where it deleted nodes or
+//!   properties (QEMU does this to `/memory` nodes of a `-dtb` file). The
+//!   `fdt` crate (0.1.5) stops looking at a node's children at the first
+//!   NOP between them, so everything after such a hole was invisible
+//!   (`/cpus`, `/chosen`), and panics on a NOP between a node's properties
+//!   and its children. [`compact_nops`] removes NOP tokens from the
+//!   structure block before anything parses it.
+//! - **Queries after the early parse** return a [`DtbError`] that names the
+//!   node, never a default.
+
+mod blob;
+mod facts;
+mod path;
+
+pub use blob::{
+    BlobError, Block, HEADER_LEN, Header, MAGIC, MAX_DEPTH, MAX_TOTAL_SIZE, check, compact_nops,
+    parse,
+};
+pub use facts::{
+    CpuNode, DtbError, EarlyFacts, MAX_DTB_RANGES, PsciMethod, Ranges, bootargs, cpus, early_facts,
+    enabled, is_qemu_virt, psci,
+};
+pub use fdt::Fdt;
+pub use path::{find, find_path_or_alias};
