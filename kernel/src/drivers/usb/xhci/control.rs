@@ -90,9 +90,9 @@ impl Controller {
                 true,
                 Some(Ok(event::CompletionCode::Success | event::CompletionCode::ShortPacket)),
             ) => Ok(()),
-            (true, Some(Ok(event::CompletionCode::StallError))) => Err("request stalled"),
-            (true, Some(_)) => Err("control transfer failed"),
-            _ => Err("control transfer timed out"),
+            (true, Some(Ok(event::CompletionCode::StallError))) => Err("request stalled".into()),
+            (true, Some(_)) => Err("control transfer failed".into()),
+            _ => Err("control transfer timed out".into()),
         }
     }
 

@@ -67,10 +67,10 @@ impl Controller {
         let (base, size) = match bar {
             Some(Bar::Memory64 { address, size, .. }) => (address, size),
             Some(Bar::Memory32 { address, size, .. }) => (u64::from(address), u64::from(size)),
-            _ => return Err("BAR0 is not a memory BAR"),
+            _ => return Err("BAR0 is not a memory BAR".into()),
         };
         if base == 0 || size < 0x1000 {
-            return Err("BAR0 not assigned by the firmware");
+            return Err("BAR0 not assigned by the firmware".into());
         }
         let virt = map_mmio(base, size as usize) as u64;
         let last = size - 1;
@@ -78,7 +78,7 @@ impl Controller {
             || crate::arch::virt_to_phys(virt + last) != Some(base + last)
         {
             println!("usb: xhci {name}: registers at {base:#x} ({size:#x} bytes) are not mapped");
-            return Err("BAR0 outside the mapped physical window");
+            return Err("BAR0 outside the mapped physical window".into());
         }
         let mmio = Mmio { phys: base, virt: virt as usize, len: size };
         // SAFETY: `base` is this controller's register BAR, mapped by
@@ -178,7 +178,7 @@ impl Controller {
             c.clear_interrupter_enable();
         });
         if !wait_until(100, || op.usbsts.read_volatile().hc_halted()) {
-            return Err("controller does not halt");
+            return Err("controller does not halt".into());
         }
         op.usbcmd.update_volatile(|c| {
             c.set_host_controller_reset();
@@ -189,7 +189,7 @@ impl Controller {
             !op.usbcmd.read_volatile().host_controller_reset()
                 && !op.usbsts.read_volatile().controller_not_ready()
         });
-        if !ready { Err("controller reset timed out") } else { Ok(()) }
+        if !ready { Err("controller reset timed out".into()) } else { Ok(()) }
     }
 
     /// Hands the controller its device context array, scratchpad, command
@@ -198,7 +198,7 @@ impl Controller {
         let ac64 = self.ac64;
         let slots = self.regs.capability.hcsparams1.read_volatile().number_of_device_slots();
         if self.regs.operational.pagesize.read_volatile().get() & 1 == 0 {
-            return Err("controller does not support 4 KiB pages");
+            return Err("controller does not support 4 KiB pages".into());
         }
         self.regs.operational.config.update_volatile(|c| {
             c.set_max_device_slots_enabled(slots);
@@ -207,7 +207,7 @@ impl Controller {
         let scratchpads = self.regs.capability.hcsparams2.read_volatile().max_scratchpad_buffers();
         if scratchpads > 0 {
             if scratchpads as usize > PAGE / 8 {
-                return Err("too many scratchpad buffers");
+                return Err("too many scratchpad buffers".into());
             }
             let array = Dma::page(ac64)?;
             for i in 0..scratchpads as usize {
@@ -243,7 +243,7 @@ impl Controller {
         });
         let op = &self.regs.operational;
         if !wait_until(100, || !op.usbsts.read_volatile().hc_halted()) {
-            return Err("controller does not start");
+            return Err("controller does not start".into());
         }
         Ok(())
     }
@@ -276,11 +276,11 @@ impl Controller {
         self.update_erdp();
         let c = match (ok, found) {
             (true, Some(c)) => c,
-            _ => return Err("command timed out"),
+            _ => return Err("command timed out".into()),
         };
         match c.completion_code() {
             Ok(event::CompletionCode::Success) => Ok(c),
-            _ => Err("command failed"),
+            _ => Err("command failed".into()),
         }
     }
 

@@ -12,6 +12,8 @@
 //! changes the memory behind the compiler's back) and a fence before each
 //! doorbell write is all the ordering the controller needs.
 
+use alloc::vec::Vec;
+
 use super::{Error, PAGE};
 
 /// One zeroed page of DMA memory: physical address for the controller,
@@ -32,7 +34,7 @@ impl Dma {
         if !ac64 && phys + PAGE as u64 > 1 << 32 {
             // The page is ours and unused; a failed free only leaks it.
             let _ = crate::mm::free_frozen_pages(page, 0);
-            return Err("no DMA memory below 4 GiB for a 32-bit controller");
+            return Err("no DMA memory below 4 GiB for a 32-bit controller".into());
         }
         let virt = crate::mm::pfn_to_virt(pfn);
         // SAFETY: a fresh page owned by us, mapped by the physical window.
@@ -50,5 +52,11 @@ impl Dma {
         assert!(offset < PAGE);
         // SAFETY: inside our page; volatile because the controller writes it.
         unsafe { self.virt.add(offset).read_volatile() }
+    }
+
+    /// A copy of the first `len` bytes (at most a page), for parsers that
+    /// take a slice: the copy cannot change under them.
+    pub(super) fn read(&self, len: usize) -> Vec<u8> {
+        (0..len.min(PAGE)).map(|i| self.read_u8(i)).collect()
     }
 }

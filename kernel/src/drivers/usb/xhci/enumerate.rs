@@ -9,19 +9,19 @@
 //! the next port. A device that is not a boot keyboard is left addressed
 //! and untouched (the USB stick the machine booted from, for one).
 
+use hwparse::hid::{BootKeyboard, REPORT_LEN};
+use hwparse::usb::{BootKeyboardInterface, Speed};
 use xhci::context::EndpointType;
 use xhci::ring::trb::command;
 
 use super::Error;
 use super::control::{HID_SET_IDLE, HID_SET_PROTOCOL, SET_CONFIGURATION};
 use super::controller::Controller;
-use super::descriptors::KeyboardInterface;
 use super::device::Device;
 use super::dma::Dma;
 use super::keyboard::KeyboardEndpoint;
 use super::ring::Ring;
 use super::wait::{delay_ms, wait_until};
-use crate::drivers::hid::{BootKeyboard, REPORT_LEN};
 
 impl Controller {
     /// Powers and resets every connected root port and enumerates what is
@@ -62,7 +62,8 @@ impl Controller {
         let mut dev = self.new_device(slot, port)?;
         let mps0 = self.address_device(&mut dev, speed)?;
         self.fix_ep0_max_packet(&mut dev, speed, mps0)?;
-        let (vendor, product) = self.read_device_ids(&mut dev)?;
+        let ids = self.read_device_descriptor(&mut dev)?;
+        let (vendor, product) = (ids.vendor, ids.product);
         let Some(kbd) = self.read_configuration(&mut dev)? else {
             println!(
                 "usb: xhci {} port {port}: device {vendor:04x}:{product:04x} (not a keyboard, left alone)",
@@ -90,7 +91,7 @@ impl Controller {
             });
             let reg = self.portsc(port);
             if !wait_until(500, || reg.read_volatile().port_reset_change()) {
-                return Err("port reset timed out");
+                return Err("port reset timed out".into());
             }
             self.update_portsc(port, |p| {
                 p.clear_port_reset_change();
@@ -99,7 +100,7 @@ impl Controller {
         }
         let sc = self.portsc(port).read_volatile();
         if !sc.port_enabled_disabled() {
-            return Err("port not enabled after reset");
+            return Err("port not enabled after reset".into());
         }
         Ok(sc.port_speed())
     }
@@ -109,7 +110,7 @@ impl Controller {
         let completion = self.command(command::EnableSlot::new().into_raw())?;
         let slot = completion.slot_id();
         if slot == 0 {
-            return Err("no slot id");
+            return Err("no slot id".into());
         }
         Ok(slot)
     }
@@ -164,12 +165,13 @@ impl Controller {
         Ok(mps0)
     }
 
-    /// Reads EP0's real max packet size from the device descriptor and, if
-    /// it differs from the default `mps0`, tells the controller with
-    /// Evaluate Context (xHCI 4.6.7; full-speed devices may use 8 to 64).
+    /// Reads EP0's real max packet size from the device descriptor (a value
+    /// the speed does not allow refuses the device) and, if it differs from
+    /// the default `mps0`, tells the controller with Evaluate Context
+    /// (xHCI 4.6.7; full-speed devices may use 8 to 64).
     fn fix_ep0_max_packet(&mut self, dev: &mut Device, speed: u8, mps0: u16) -> Result<(), Error> {
-        let real_mps0 = self.read_ep0_max_packet(dev, speed)?;
-        if real_mps0 != mps0 && real_mps0 >= 8 {
+        let real_mps0 = self.read_ep0_max_packet(dev, usb_speed(speed))?;
+        if real_mps0 != mps0 {
             {
                 let input = dev.input_context(self.csz);
                 input.control_mut().set_add_context_flag(1);
@@ -189,7 +191,7 @@ impl Controller {
         &mut self,
         dev: &mut Device,
         speed: u8,
-        kbd: &KeyboardInterface,
+        kbd: &BootKeyboardInterface,
     ) -> Result<(), Error> {
         self.control_out(dev, 0x00, SET_CONFIGURATION, kbd.configuration.into(), 0)?;
         self.control_out(dev, 0x21, HID_SET_PROTOCOL, 0, kbd.interface.into())?;
@@ -197,7 +199,8 @@ impl Controller {
         let _ = self.control_out(dev, 0x21, HID_SET_IDLE, 0, kbd.interface.into());
 
         let ac64 = self.ac64;
-        let dci = (kbd.endpoint & 0x0F) * 2 + 1;
+        // The parser guarantees an endpoint number of 1 to 15: DCI 3 to 31.
+        let dci = kbd.endpoint_number() * 2 + 1;
         let ring = Ring::new(ac64)?;
         let report = Dma::page(ac64)?;
         let interval = match speed {
@@ -236,5 +239,17 @@ impl Controller {
         dev.keyboard =
             Some(KeyboardEndpoint { dci, ring, report, decoder: BootKeyboard::new(), alive: true });
         Ok(())
+    }
+}
+
+/// The USB speed of xHCI port speed id `speed` (the default Protocol Speed
+/// IDs, xHCI 7.2.2.1.1): 1 full, 2 low, 3 high, 4 and up SuperSpeed; an
+/// undefined 0 is taken as full speed, like the default EP0 packet size.
+fn usb_speed(speed: u8) -> Speed {
+    match speed {
+        2 => Speed::Low,
+        3 => Speed::High,
+        4.. => Speed::Super,
+        _ => Speed::Full,
     }
 }

@@ -7,12 +7,12 @@
 //! babble) stops that keyboard for good instead of retrying in a loop that
 //! would flood the console; the other keyboards go on.
 
+use hwparse::hid::{BootKeyboard, REPORT_LEN};
 use xhci::ring::trb::{event, transfer};
 
 use super::controller::Controller;
 use super::dma::Dma;
 use super::ring::Ring;
-use crate::drivers::hid::{BootKeyboard, REPORT_LEN};
 
 /// A keyboard's interrupt IN endpoint with its one pending transfer.
 pub(super) struct KeyboardEndpoint {
@@ -64,11 +64,16 @@ impl Controller {
             let kbd = dev.keyboard.as_mut().unwrap();
             match t.completion_code() {
                 Ok(event::CompletionCode::Success | event::CompletionCode::ShortPacket) => {
+                    // The event's length is the residue, the bytes that did
+                    // not arrive (xHCI 6.4.2.1): the decoder ignores a short
+                    // report instead of reading stale bytes of the last one.
+                    let residue = t.trb_transfer_length() as usize;
+                    let len = REPORT_LEN.saturating_sub(residue);
                     let mut report = [0u8; REPORT_LEN];
-                    for (j, b) in report.iter_mut().enumerate() {
+                    for (j, b) in report.iter_mut().enumerate().take(len) {
                         *b = kbd.report.read_u8(j);
                     }
-                    kbd.decoder.report(&report, &mut *out);
+                    kbd.decoder.report(&report[..len], &mut *out);
                 }
                 _ => {
                     kbd.alive = false;

@@ -28,7 +28,7 @@
 //! | `device` | one addressed device: its slot, EP0 ring, contexts and buffer |
 //! | `enumerate` | a root port's device, step by step, from port reset to a configured keyboard |
 //! | `control` | control transfers on a device's endpoint 0 |
-//! | `descriptors` | fetching a device's descriptors and judging them |
+//! | `descriptors` | fetching a device's descriptors; `hwparse::usb` judges them |
 //! | `keyboard` | a keyboard's interrupt endpoint: queueing reports, decoding completions |
 //! | `wait` | busy waiting on the TSC with a deadline |
 //!
@@ -50,7 +50,44 @@ mod wait;
 pub use controller::Controller;
 
 /// An error that stops a controller or a device; printed as one line.
-pub type Error = &'static str;
+#[derive(Clone, Copy, Debug)]
+pub enum Error {
+    /// The controller, one of its commands or a transfer failed: what
+    /// happened.
+    Failed(&'static str),
+    /// A device's device descriptor was refused: the device is left alone.
+    DeviceDescriptor(hwparse::usb::DeviceDescriptorError),
+    /// A device's configuration was refused: the device is left alone.
+    Configuration(hwparse::usb::ConfigurationError),
+}
+
+impl From<&'static str> for Error {
+    fn from(what: &'static str) -> Self {
+        Error::Failed(what)
+    }
+}
+
+impl From<hwparse::usb::DeviceDescriptorError> for Error {
+    fn from(e: hwparse::usb::DeviceDescriptorError) -> Self {
+        Error::DeviceDescriptor(e)
+    }
+}
+
+impl From<hwparse::usb::ConfigurationError> for Error {
+    fn from(e: hwparse::usb::ConfigurationError) -> Self {
+        Error::Configuration(e)
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Failed(what) => f.write_str(what),
+            Error::DeviceDescriptor(e) => write!(f, "{e}"),
+            Error::Configuration(e) => write!(f, "{e}"),
+        }
+    }
+}
 
 /// The page size the driver gives the controller (PAGESIZE bit 0: 4 KiB),
 /// and the size of every DMA buffer.
