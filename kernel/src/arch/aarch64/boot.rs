@@ -6,8 +6,6 @@
 //! would fault on the first one), so no locks, no `Once`, no panics if it
 //! can be helped.
 
-use fdt::Fdt;
-
 use super::dtb::{self, MAX_DTB_RANGES, Ranges};
 use super::{cpu, gic, mmu, pl011, power, psci};
 use crate::arch::ExitStatus;
@@ -22,15 +20,17 @@ pub const FW_MEMRESERVE: u32 = 2;
 extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     cpu::set_cpu_index(0);
     // Firmware-edited DTBs hold FDT_NOP tokens that the fdt crate trips
-    // over (dtb.rs): squeeze them out first. An error leaves a blob that
-    // still parses up to the bad token; Fdt::from_ptr judges the rest.
+    // over (hwparse::dtb): squeeze them out first, then check the whole
+    // blob before anything reads it.
     // SAFETY: x0 at entry is the DTB's physical address (booting.rst);
-    // entry.s identity-mapped it, all `totalsize` bytes, read-write; no
-    // other CPU runs.
-    let nops = unsafe { dtb::compact_nops(dtb_phys as *mut u8) };
-    // SAFETY: as above.
-    let Ok(early_fdt) = (unsafe { Fdt::from_ptr(dtb_phys as *const u8) }) else {
-        // No console without a DTB: all we can do is end the run.
+    // entry.s identity-mapped its first 2 MiB and, with a valid header, all
+    // `totalsize` bytes, read-write; no other CPU runs; nothing writes the
+    // blob afterwards.
+    let checked = unsafe { dtb::compact_nops(dtb_phys) }
+        .and_then(|nops| Ok((nops, unsafe { dtb::parse_at(dtb_phys) }?)));
+    let Ok((nops, early_fdt)) = checked else {
+        // No console without a DTB (it names the UART): all we can do is
+        // end the run. The blob is malformed; nothing may read it.
         power::exit(ExitStatus::Failure)
     };
     let facts = dtb::early_facts(&early_fdt);
@@ -82,7 +82,7 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     if let Some((what, n)) = facts.overflow() {
         fatal(format_args!(
             "the DTB has {n} {what}; this kernel keeps at most {MAX_DTB_RANGES} \
-             (MAX_DTB_RANGES in kernel/src/arch/aarch64/dtb.rs) and will not drop memory silently"
+             (MAX_DTB_RANGES in kernel/hwparse/src/dtb/facts.rs) and will not drop memory silently"
         ));
     }
     if window.dropped() > 0 {
@@ -91,10 +91,8 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
             2 * MAX_DTB_RANGES
         ));
     }
-    match nops {
-        Ok(0) => {}
-        Ok(n) => println!("dtb: removed {n} FDT_NOP tokens (a firmware-edited DTB)"),
-        Err(e) => println!("DTB error: structure block: {e}; parsed up to there"),
+    if nops > 0 {
+        println!("dtb: removed {nops} FDT_NOP tokens (a firmware-edited DTB)");
     }
     // No page holding a no-map byte may be mapped: ask the MMU itself (an
     // independent check of the window arithmetic above and of mmu::build).
