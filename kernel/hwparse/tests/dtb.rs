@@ -386,3 +386,24 @@ fn wrapping_ranges_are_left_out_and_reported() {
     let nodes: Vec<_> = facts.errors().map(|e| e.node).collect();
     assert_eq!(nodes, ["/memory", "/reserved-memory", "/memreserve/"]);
 }
+
+/// Found by proptest (`random_blocks_never_panic`, 100,000 cases): NOPs,
+/// a root node, then an unknown token. A compaction that stopped at the
+/// unknown token had already moved the root up and left stale copies of
+/// its tokens behind it, which read as a well-formed tree (`check`
+/// accepted it). Now a compaction that fails writes nothing.
+#[test]
+fn failed_compaction_leaves_the_blob_alone() {
+    let tokens: [u32; 6] = [4, 4, 1, 9, 2, 5];
+    let structure: Vec<u8> = tokens.iter().flat_map(|t| t.to_be_bytes()).collect();
+    let total = 56 + structure.len();
+    let header = [dtb::MAGIC, total as u32, 56, total as u32, 40, 17, 16, 0, 0, 24];
+    let mut blob: Vec<u8> = header.iter().flat_map(|w| w.to_be_bytes()).collect();
+    blob.extend_from_slice(&[0; 16]);
+    blob.extend_from_slice(&structure);
+    let before = blob.clone();
+    assert!(matches!(dtb::compact_nops(&mut blob), Err(BlobError::Token { token: 5, .. })));
+    assert_eq!(blob, before);
+    assert!(dtb::check(&blob).is_err());
+    assert!(read_dtb_like_the_kernel(&blob).is_none());
+}

@@ -301,42 +301,54 @@ fn token_len(block: &[u8], at: usize, token: u32, base: usize) -> Result<usize, 
 /// NOPs where it deleted nodes or properties (QEMU does so to the `/memory`
 /// nodes of a `-dtb` file).
 ///
-/// A blob without NOP tokens is never written (it may lie in memory that
-/// must not be, e.g. flash).
+/// The tokens are walked twice: once to check that every one up to
+/// `FDT_END` is known and inside the block, then, only if that holds and
+/// there is a NOP, to move them. So a blob is either compacted whole or not
+/// written at all: a blob without NOP tokens may lie in memory that must
+/// not be written (flash), and a compaction stopped half-way would leave
+/// stale copies of tokens behind the moved ones, which can read as a
+/// well-formed tree that the blob never held.
 ///
 /// # Errors
 /// A header that does not parse ([`Header::parse`]), a `blob` shorter than
 /// `totalsize`, an unknown token or one that runs past the structure block.
-/// The blob is then left compacted up to the bad token (still a blob whose
-/// header is right), and [`check`] refuses it.
+/// The blob is then untouched, and [`check`] refuses it too.
 pub fn compact_nops(blob: &mut [u8]) -> Result<usize, BlobError> {
     let header = header_of(blob)?;
     let range = header.struct_range();
     let base = range.start;
     let block = &mut blob[range];
-    let (mut r, mut w, mut removed) = (0, 0, 0);
+    // Pass 1: read only.
+    let (mut r, mut nops) = (0, 0);
     while r < block.len() {
         let token = be32(block, r).ok_or(BlobError::Truncated { offset: base + r })?;
-        let len = token_len(block, r, token, base)?;
-        if token == FDT_NOP {
-            r += len;
-            removed += 1;
-            continue;
+        r += token_len(block, r, token, base)?;
+        match token {
+            FDT_NOP => nops += 1,
+            FDT_END => break,
+            _ => {}
         }
-        if w != r {
+    }
+    if nops == 0 {
+        return Ok(0);
+    }
+    // Pass 2: every token up to FDT_END was read above, so neither read
+    // below fails (were one to, the loop would stop short, never panic).
+    let (mut r, mut w) = (0, 0);
+    while let Some(token) = be32(block, r) {
+        let Ok(len) = token_len(block, r, token, base) else { break };
+        if token != FDT_NOP {
             block.copy_within(r..r + len, w);
+            w += len;
         }
-        w += len;
         r += len;
         if token == FDT_END {
             break;
         }
     }
-    if removed > 0 {
-        // `w` is at most the old size, which fit in a u32.
-        blob[36..40].copy_from_slice(&(w as u32).to_be_bytes());
-    }
-    Ok(removed)
+    // `w` is at most the old size, which fit in a u32.
+    blob[36..40].copy_from_slice(&(w as u32).to_be_bytes());
+    Ok(nops)
 }
 
 /// Checks the whole blob (the first `totalsize` bytes of `blob`): header,
