@@ -39,20 +39,60 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
-/// Unit tests: instantiate each generic test `fn name<S: RefcountScheme>()`
-/// of the invoking module once per scheme, as `frozen::name` and
-/// `legacy::name` (the integration tests have the same macro in
-/// `tests/common`); attributes written before a name (e.g.
-/// `#[cfg_attr(miri, ignore)]`) go on both. Defined before the modules so
-/// that all of them see it. (Not under loom: no unit test module is.)
-#[cfg(all(test, not(loom)))]
-macro_rules! both_schemes {
+/// Instantiate tests once per refcount scheme: the one list of schemes the
+/// unit tests, the integration tests and the loom models all go through, so a
+/// new scheme is one line here (in `__for_each_scheme_list!`).
+///
+/// Two forms:
+///
+/// * `for_each_scheme!(name_a, #[cfg_attr(miri, ignore)] name_b)`: each
+///   generic `fn name<S: RefcountScheme>()` of the invoking module becomes a
+///   `#[test]` per scheme, `frozen::name_a`, `legacy::name_a`, ...; attributes
+///   written before a name go on every instance.
+/// * `for_each_scheme! { |S| items }`: the items (tests, `proptest!` blocks,
+///   tests that pass arguments) are written out once per scheme, in a module
+///   named after it that sees the invoking module (`use super::*`) and where
+///   `S` names the scheme's type.
+///
+/// Test support, not API: hidden from the docs and compiled only for the
+/// crate's own tests and with the `std` feature (which the integration tests
+/// enable).
+#[cfg(any(test, feature = "std"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! for_each_scheme {
+    (|$S:ident| $($items:tt)*) => {
+        $crate::__for_each_scheme_list!(|$S| $($items)*);
+    };
     ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        mod frozen {
-            $( $(#[$attr])* #[test] fn $name() { super::$name::<$crate::refcount::Frozen>() } )*
+        $crate::for_each_scheme! { |S|
+            $( $(#[$attr])* #[test] fn $name() { super::$name::<S>() } )*
         }
-        mod legacy {
-            $( $(#[$attr])* #[test] fn $name() { super::$name::<$crate::refcount::Legacy>() } )*
+    };
+}
+
+/// The schemes [`for_each_scheme!`] goes through: module name and type.
+#[cfg(any(test, feature = "std"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_scheme_list {
+    (|$S:ident| $($items:tt)*) => {
+        $crate::__scheme_module!(frozen, $crate::refcount::Frozen, |$S| $($items)*);
+        $crate::__scheme_module!(legacy, $crate::refcount::Legacy, |$S| $($items)*);
+    };
+}
+
+/// One scheme's module of [`for_each_scheme!`].
+#[cfg(any(test, feature = "std"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scheme_module {
+    ($module:ident, $scheme:ty, |$S:ident| $($items:tt)*) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            type $S = $scheme;
+            $($items)*
         }
     };
 }

@@ -6,7 +6,7 @@ use mm::memmap::{PAGES_PER_SECTION, PAGES_PER_SUBSECTION};
 use mm::{FrozenPages, MemMap, MemRangeError, PageRef};
 use std::vec::Vec;
 
-both_schemes!(
+mm::for_each_scheme!(
     every_order_is_aligned_and_compound,
     exhaust_and_refill,
     alloc_pages_and_put,

@@ -20,7 +20,7 @@ use mm::BadPageReason;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex};
 
-both_schemes!(racing_frees_of_one_block);
+mm::for_each_scheme!(racing_frees_of_one_block);
 
 /// Rounds per test: each pair of paths gets a quarter of them, orders 0-3.
 const ROUNDS: usize = if cfg!(miri) { 8 } else { 8000 };

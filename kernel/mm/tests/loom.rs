@@ -29,7 +29,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering::*};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use mm::{Frozen, Legacy, Page, RefcountScheme, Zone};
+use mm::{Frozen, Page, RefcountScheme, Zone};
 use std::sync::atomic::AtomicUsize as Seen;
 
 /// Counts, across all explored executions, how often an interesting
@@ -435,18 +435,16 @@ fn last_put_aba<S: RefcountScheme>() {
     }
 }
 
-macro_rules! both {
-    ($($name:ident),*) => {
-        mod frozen { $( #[test] fn $name() { super::$name::<super::Frozen>() } )* }
-        mod legacy { $( #[test] fn $name() { super::$name::<super::Legacy>() } )* }
-    };
-}
-both!(
+mm::for_each_scheme!(
     revive_race,
     stale_get_on_freed_page,
     stale_get_on_reallocated_page,
     freeze_vs_get,
-    last_put_aba
+    last_put_aba,
+    zone_double_free_race_order0,
+    zone_double_free_race_order1,
+    zone_pcp_put_tail,
+    zone_revive_race,
 );
 
 /// The zone models' setup: a real `Zone` over pfns 0..4 of a 32-page memmap
@@ -638,39 +636,10 @@ fn zone_double_free_race<S: RefcountScheme>(order: usize) {
     }
 }
 
-mod zone_frozen {
-    #[test]
-    fn zone_double_free_race_order0() {
-        super::zone_double_free_race::<super::Frozen>(0)
-    }
-    #[test]
-    fn zone_double_free_race_order1() {
-        super::zone_double_free_race::<super::Frozen>(1)
-    }
-    #[test]
-    fn zone_pcp_put_tail() {
-        super::zone_pcp_put_tail::<super::Frozen>()
-    }
-    #[test]
-    fn zone_revive_race() {
-        super::zone_revive_race::<super::Frozen>()
-    }
+/// `zone_double_free_race` for each order it is run with, as model names.
+fn zone_double_free_race_order0<S: RefcountScheme>() {
+    zone_double_free_race::<S>(0)
 }
-mod zone_legacy {
-    #[test]
-    fn zone_double_free_race_order0() {
-        super::zone_double_free_race::<super::Legacy>(0)
-    }
-    #[test]
-    fn zone_double_free_race_order1() {
-        super::zone_double_free_race::<super::Legacy>(1)
-    }
-    #[test]
-    fn zone_pcp_put_tail() {
-        super::zone_pcp_put_tail::<super::Legacy>()
-    }
-    #[test]
-    fn zone_revive_race() {
-        super::zone_revive_race::<super::Legacy>()
-    }
+fn zone_double_free_race_order1<S: RefcountScheme>() {
+    zone_double_free_race::<S>(1)
 }

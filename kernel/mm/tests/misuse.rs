@@ -8,7 +8,7 @@ use mm::{BadPage, BadPageReason};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 
-both_schemes!(
+mm::for_each_scheme!(
     double_free_same_block,
     double_free_inside_merged_block,
     free_not_frozen,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::vec::Vec;
 
-both_schemes!(
+mm::for_each_scheme!(
     pcp_double_free_inside_free_block_races_zone,
     get_page_misuse_races_pcp_traffic,
     pcp_alloc_checks_cached_block,

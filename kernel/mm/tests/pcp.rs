@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use std::sync::Arc;
 use std::vec::Vec;
 
-both_schemes!(
+mm::for_each_scheme!(
     alloc_refills_a_batch,
     free_caches_then_drains_above_high,
     drain_all_merges_everything,

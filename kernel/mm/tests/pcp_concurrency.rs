@@ -13,7 +13,7 @@ use mm::{BadPageReason, PCP_MAX_ORDER};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 
-both_schemes!(pcp_threads_with_speculative_gets_and_misuse);
+mm::for_each_scheme!(pcp_threads_with_speculative_gets_and_misuse);
 
 const SLOTS: usize = 16;
 const ITERS: usize = if cfg!(miri) { 40 } else { 20_000 };

@@ -184,25 +184,21 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op(), 0..if cfg!(miri) { 12 } else { 160 })
 }
 
-proptest! {
-    #![proptest_config(config())]
+mm::for_each_scheme! { |S|
+    proptest! {
+        #![proptest_config(config())]
 
-    #[test]
-    fn model_frozen(ranges in ranges(), ops in ops()) {
-        run::<Frozen>(ranges, ops);
-    }
+        #[test]
+        fn model(ranges in ranges(), ops in ops()) {
+            run::<S>(ranges, ops);
+        }
 
-    #[test]
-    fn model_legacy(ranges in ranges(), ops in ops()) {
-        run::<Legacy>(ranges, ops);
-    }
-
-    /// The aligned case: four whole max-order blocks come back as four
-    /// max-order blocks (nothing may stay split after the ops are undone).
-    #[test]
-    fn aligned_blocks_merge_whole(ops in ops()) {
-        let blocks = if cfg!(miri) { 1 } else { 4 };
-        run::<Frozen>(vec![0..blocks << MAX_ORDER], ops.clone());
-        run::<Legacy>(vec![0..blocks << MAX_ORDER], ops);
+        /// The aligned case: four whole max-order blocks come back as four
+        /// max-order blocks (nothing may stay split after the ops are undone).
+        #[test]
+        fn aligned_blocks_merge_whole(ops in ops()) {
+            let blocks = if cfg!(miri) { 1 } else { 4 };
+            run::<S>(vec![0..blocks << MAX_ORDER], ops);
+        }
     }
 }

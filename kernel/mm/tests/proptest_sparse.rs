@@ -265,16 +265,13 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op(), 0..if cfg!(miri) { 10 } else { 120 })
 }
 
-proptest! {
-    #![proptest_config(config())]
+mm::for_each_scheme! { |S|
+    proptest! {
+        #![proptest_config(config())]
 
-    #[test]
-    fn sparse_frozen(ranges in ranges(), ops in ops()) {
-        run::<Frozen>(ranges, ops);
-    }
-
-    #[test]
-    fn sparse_legacy(ranges in ranges(), ops in ops()) {
-        run::<Legacy>(ranges, ops);
+        #[test]
+        fn sparse(ranges in ranges(), ops in ops()) {
+            run::<S>(ranges, ops);
+        }
     }
 }

@@ -212,4 +212,4 @@ fn hot_page<S: RefcountScheme>() {
     assert_fully_merged(&z, 1);
 }
 
-both_schemes!(page_cache, hot_page);
+mm::for_each_scheme!(page_cache, hot_page);

@@ -555,7 +555,7 @@ mod tests {
     // These check list shape and the checkers' logic (no unsafe code of
     // their own) and each fills 2048-page zones, too slow for make test's
     // Miri step (docs/decisions/miri-quick-set.md), so Miri skips them.
-    both_schemes!(
+    crate::for_each_scheme!(
         drains_cold_end_first,
         drains_the_overfilled_order_first,
         #[cfg_attr(miri, ignore)]

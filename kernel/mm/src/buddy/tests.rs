@@ -207,7 +207,7 @@ fn alloc_checks_inner_zone_id<S: RefcountScheme>() {
 // their own (`pfn_to_block` is Miri-tested in memmap.rs), and each builds
 // several 2048-page zones, too slow for make test's Miri step
 // (docs/decisions/miri-quick-set.md), so Miri skips them.
-both_schemes!(
+crate::for_each_scheme!(
     split_and_merge,
     list_del_from_middle,
     #[cfg_attr(miri, ignore)]

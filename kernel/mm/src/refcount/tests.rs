@@ -2,7 +2,7 @@
 
 use super::*;
 
-both_schemes!(
+crate::for_each_scheme!(
     fresh_frozen_page,
     init_and_count,
     speculative_get_on_owned,

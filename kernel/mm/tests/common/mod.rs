@@ -4,20 +4,6 @@
 pub use mm::testing;
 pub use mm::{Frozen, Legacy, MAX_ORDER, Page, RefcountScheme, Zone};
 
-/// Instantiate generic test functions `fn name<S: RefcountScheme>()` once per
-/// scheme: `frozen::name` and `legacy::name`.
-macro_rules! both_schemes {
-    ($($name:ident),* $(,)?) => {
-        mod frozen {
-            $( #[test] fn $name() { super::$name::<mm::Frozen>() } )*
-        }
-        mod legacy {
-            $( #[test] fn $name() { super::$name::<mm::Legacy>() } )*
-        }
-    };
-}
-pub(crate) use both_schemes;
-
 /// A zone of `blocks` max-order blocks starting at pfn 0.
 pub fn zone<S: RefcountScheme>(blocks: usize) -> Zone<'static, S> {
     testing::zone::<S>(&[0..blocks << MAX_ORDER])
