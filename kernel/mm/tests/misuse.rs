@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use mm::{BadPage, BadPageReason};
+use mm::{BadPage, BadPageReason, RefcountBugKind};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -161,7 +161,7 @@ fn put_on_frozen_allocated<S: RefcountScheme>() {
     let p = z.alloc_frozen_pages(1).unwrap();
     let pfn = z.page_to_pfn(p);
     let bad = z.put_page(p).unwrap_err();
-    check(&z, bad, BadPageReason::PutOnFrozen, pfn, 0);
+    check(&z, bad, BadPageReason::Refcount(RefcountBugKind::PutOnFrozen), pfn, 0);
     assert!(S::is_frozen(S::raw(p.refcount())), "counter restored to frozen");
     assert!(bad.quarantined);
     assert_eq!(z.free_frozen_pages(p, 1), Ok(()), "swallowed");
@@ -173,7 +173,7 @@ fn put_on_free_page<S: RefcountScheme>() {
     let z = zone::<S>(1);
     let p = z.pfn_to_page(700).unwrap();
     let bad = z.put_page(p).unwrap_err();
-    check(&z, bad, BadPageReason::PutOnFrozen, 700, 0);
+    check(&z, bad, BadPageReason::Refcount(RefcountBugKind::PutOnFrozen), 700, 0);
     assert!(!bad.quarantined, "free blocks are left alone");
     assert!(S::is_frozen(S::raw(p.refcount())));
     assert_fully_merged(&z, 1);
@@ -189,7 +189,7 @@ fn double_put<S: RefcountScheme>() {
     let pfn = z.page_to_pfn(p);
     assert_eq!(z.put_page(p), Ok(true));
     let bad = z.put_page(p).unwrap_err();
-    check(&z, bad, BadPageReason::PutOnFrozen, pfn, 0);
+    check(&z, bad, BadPageReason::Refcount(RefcountBugKind::PutOnFrozen), pfn, 0);
     assert_fully_merged(&z, 1);
 }
 
@@ -198,12 +198,12 @@ fn get_on_frozen<S: RefcountScheme>() {
     let p = z.alloc_frozen_pages(0).unwrap();
     let pfn = z.page_to_pfn(p);
     let bad = z.get_page(p).unwrap_err();
-    check(&z, bad, BadPageReason::GetWithoutRef, pfn, 0);
+    check(&z, bad, BadPageReason::Refcount(RefcountBugKind::GetWithoutRef), pfn, 0);
     assert!(S::is_frozen(S::raw(p.refcount())), "never revived");
     assert!(bad.quarantined);
     // get_page on a free page: reported, lists untouched.
     let bad = z.get_page(z.pfn_to_page(900).unwrap()).unwrap_err();
-    check(&z, bad, BadPageReason::GetWithoutRef, 900, 1);
+    check(&z, bad, BadPageReason::Refcount(RefcountBugKind::GetWithoutRef), 900, 1);
     assert!(!bad.quarantined);
     assert_eq!(z.nr_free_pages(), 1023);
 }
@@ -213,7 +213,7 @@ fn refcount_underflow<S: RefcountScheme>() {
     let p = z.alloc_pages(0).unwrap();
     let pfn = z.page_to_pfn(p);
     let bad = z.put_page_refs(p, 2).unwrap_err();
-    check(&z, bad, BadPageReason::Underflow, pfn, 0);
+    check(&z, bad, BadPageReason::Refcount(RefcountBugKind::Underflow), pfn, 0);
     assert_eq!(z.page_count(p), 1, "count restored");
     assert!(bad.quarantined);
     assert_eq!(z.put_page(p), Ok(true), "last put, swallowed");
@@ -228,13 +228,17 @@ fn lasting_zero_descriptor<S: RefcountScheme>() {
     let pfn = z.page_to_pfn(p);
     p.refcount().store(0, Relaxed);
     let bad = z.put_page(p).unwrap_err();
-    let reason = if S::FROZEN == 0 { BadPageReason::PutOnFrozen } else { BadPageReason::Underflow };
+    let reason = if S::FROZEN == 0 {
+        BadPageReason::Refcount(RefcountBugKind::PutOnFrozen)
+    } else {
+        BadPageReason::Refcount(RefcountBugKind::Underflow)
+    };
     check(&z, bad, reason, pfn, 0);
     assert!(S::is_frozen(S::raw(p.refcount())), "left frozen: {:#x}", S::raw(p.refcount()));
     assert!(!z.get_page_unless_frozen(p));
     p.refcount().store(0, Relaxed);
     let bad = z.get_page(p).unwrap_err();
-    check(&z, bad, BadPageReason::GetWithoutRef, pfn, 1);
+    check(&z, bad, BadPageReason::Refcount(RefcountBugKind::GetWithoutRef), pfn, 1);
     assert!(S::is_frozen(S::raw(p.refcount())));
 }
 

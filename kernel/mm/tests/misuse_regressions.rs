@@ -8,7 +8,7 @@
 
 mod common;
 use common::*;
-use mm::{BadPageReason, PCP_HIGH};
+use mm::{BadPageReason, PCP_HIGH, RefcountBugKind};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
@@ -150,7 +150,11 @@ fn put_page_pcp_reports_once<S: RefcountScheme>() {
     // The report is the first put's: the frozen scheme finds 0 < 1
     // (underflow), the legacy one a dead page. A second put would report
     // PutOnFrozen in the frozen scheme instead, and hide the first.
-    let want = if S::FROZEN != 0 { BadPageReason::Underflow } else { BadPageReason::PutOnFrozen };
+    let want = if S::FROZEN != 0 {
+        BadPageReason::Refcount(RefcountBugKind::Underflow)
+    } else {
+        BadPageReason::Refcount(RefcountBugKind::PutOnFrozen)
+    };
     assert_eq!(first.reason, want);
     assert_eq!(z.bad_page_count(), 1, "put_page_pcp reported (and put) twice");
     // The counter was not decremented twice: it is frozen, never revivable.

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use mm::{BadPageReason, PCP_BATCH, PCP_HIGH, PCP_MAX_ORDER};
+use mm::{BadPageReason, PCP_BATCH, PCP_HIGH, PCP_MAX_ORDER, RefcountBugKind};
 use proptest::prelude::*;
 use std::sync::Arc;
 use std::vec::Vec;
@@ -115,7 +115,10 @@ fn put_page_pcp_frees_on_last_ref<S: RefcountScheme>() {
     let cached = z.nr_pcp_pages(1);
     assert!(z.put_page_pcp(1, p).unwrap());
     assert_eq!(z.nr_pcp_pages(1), cached + 1);
-    assert_eq!(z.put_page_pcp(1, p).unwrap_err().reason, BadPageReason::PutOnFrozen);
+    assert_eq!(
+        z.put_page_pcp(1, p).unwrap_err().reason,
+        BadPageReason::Refcount(RefcountBugKind::PutOnFrozen)
+    );
     z.drain_all_pages();
     assert_fully_merged(&z, 2);
 }

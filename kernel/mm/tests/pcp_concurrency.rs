@@ -9,7 +9,7 @@
 
 mod common;
 use common::*;
-use mm::{BadPageReason, PCP_MAX_ORDER};
+use mm::{BadPageReason, PCP_MAX_ORDER, RefcountBugKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 
@@ -97,8 +97,8 @@ fn pcp_threads_with_speculative_gets_and_misuse<S: RefcountScheme>() {
                                     bad.reason,
                                     BadPageReason::TailPage
                                         | BadPageReason::WrongOrder { .. }
-                                        | BadPageReason::GetWithoutRef
-                                        | BadPageReason::PutOnFrozen
+                                        | BadPageReason::Refcount(RefcountBugKind::GetWithoutRef)
+                                        | BadPageReason::Refcount(RefcountBugKind::PutOnFrozen)
                                 ),
                                 "{bad}"
                             );

@@ -10,8 +10,8 @@
 
 mod common;
 use common::*;
-use mm::BadPageReason;
 use mm::memmap::PAGES_PER_SECTION;
+use mm::{BadPageReason, RefcountBugKind};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use std::collections::{BTreeMap, BTreeSet};
@@ -229,7 +229,10 @@ fn run<S: RefcountScheme>(ranges: Vec<Range<usize>>, ops: Vec<Op>) {
                 let l = live.swap_remove(idx);
                 let page = z.pfn_to_page(l.pfn).unwrap();
                 let bad = z.get_page(page).unwrap_err();
-                assert_eq!((bad.reason, bad.quarantined), (BadPageReason::GetWithoutRef, true));
+                assert_eq!(
+                    (bad.reason, bad.quarantined),
+                    (BadPageReason::Refcount(RefcountBugKind::GetWithoutRef), true)
+                );
                 reports += 1;
                 // Its owner's free is swallowed; the block stays out.
                 z.free_frozen_pages_pcp(0, page, l.order).unwrap();

@@ -4,7 +4,7 @@
 use alloc::format;
 use alloc::vec::Vec;
 
-use mm::{BadPageReason, MAX_ORDER, PAGE_SIZE, Page};
+use mm::{BadPageReason, MAX_ORDER, PAGE_SIZE, Page, RefcountBugKind};
 
 use crate::ktest::{Case, Failure, Suite, TestResult};
 use crate::mm::{self as kmm, zone};
@@ -261,7 +261,11 @@ fn misuse_put_on_frozen() -> TestResult {
     let z = zone();
     let page = z.alloc_frozen_pages(0).ok_or_else(|| fail("alloc".into()))?;
     let pfn = z.page_to_pfn(page);
-    expect_bad(|| z.put_page(page).map(|_| ()), pfn, BadPageReason::PutOnFrozen)
+    expect_bad(
+        || z.put_page(page).map(|_| ()),
+        pfn,
+        BadPageReason::Refcount(RefcountBugKind::PutOnFrozen),
+    )
 }
 
 // The same misuse through this CPU's per-CPU list (`crate::mm`'s
@@ -308,7 +312,11 @@ fn misuse_pcp_put_on_frozen() -> TestResult {
     let page = kmm::alloc_frozen_pages(0).ok_or_else(|| fail("alloc".into()))?;
     let pfn = z.page_to_pfn(page);
     // Reported once (expect_bad checks the count went up by exactly one).
-    expect_bad(|| z.put_page_pcp(cpu, page).map(|_| ()), pfn, BadPageReason::PutOnFrozen)
+    expect_bad(
+        || z.put_page_pcp(cpu, page).map(|_| ()),
+        pfn,
+        BadPageReason::Refcount(RefcountBugKind::PutOnFrozen),
+    )
 }
 
 /// A stray `init_page_count` on a page cached on this CPU's list: the next

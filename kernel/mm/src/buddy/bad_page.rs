@@ -58,31 +58,16 @@ pub enum BadPageReason {
     CorruptCompound,
     /// The allocator found a non-frozen or flagged page in a free block.
     FreeListCorrupt,
-    /// `get_page` on a page nobody holds a reference to.
-    GetWithoutRef,
-    /// `put_page` on a frozen page.
-    PutOnFrozen,
-    /// `put_page` on a page with fewer references than dropped.
-    Underflow,
-    /// `get_page` overflowed the reference count.
-    Overflow,
-    /// A refcount operation with an argument outside the protocol's range
-    /// (`nr` of a put not in `1..=MAX_REF_NR`).
-    InvalidArgument,
-    /// `page_ref_unfreeze` on a page that is not frozen.
-    UnfreezeNotFrozen,
+    /// A refcount operation found the counter in a state its contract
+    /// excludes (`get_page` without a reference, `put_page` on a frozen page,
+    /// underflow, overflow, an argument out of range, an unfreeze of a page
+    /// that is not frozen): the scheme's own report.
+    Refcount(RefcountBugKind),
 }
 
 impl From<RefcountBugKind> for BadPageReason {
     fn from(k: RefcountBugKind) -> Self {
-        match k {
-            RefcountBugKind::GetWithoutRef => BadPageReason::GetWithoutRef,
-            RefcountBugKind::PutOnFrozen => BadPageReason::PutOnFrozen,
-            RefcountBugKind::Underflow => BadPageReason::Underflow,
-            RefcountBugKind::Overflow => BadPageReason::Overflow,
-            RefcountBugKind::InvalidArgument => BadPageReason::InvalidArgument,
-            RefcountBugKind::UnfreezeNotFrozen => BadPageReason::UnfreezeNotFrozen,
-        }
+        BadPageReason::Refcount(k)
     }
 }
 
@@ -109,14 +94,7 @@ impl fmt::Display for BadPageReason {
             BadPageReason::FreeListCorrupt => {
                 f.write_str("non-frozen or flagged page in a free block")
             }
-            BadPageReason::GetWithoutRef => f.write_str("get_page on a page without references"),
-            BadPageReason::PutOnFrozen => f.write_str("put_page on a frozen page"),
-            BadPageReason::Underflow => f.write_str("refcount underflow"),
-            BadPageReason::Overflow => f.write_str("refcount overflow"),
-            BadPageReason::InvalidArgument => f.write_str("refcount argument out of range"),
-            BadPageReason::UnfreezeNotFrozen => {
-                f.write_str("page_ref_unfreeze on a page that is not frozen")
-            }
+            BadPageReason::Refcount(kind) => fmt::Display::fmt(kind, f),
         }
     }
 }
@@ -138,5 +116,39 @@ impl fmt::Display for BadPage {
             f.write_str(" (block quarantined)")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    /// The reports' words, which logs and the kernel's tests are read by:
+    /// a refcount misuse reads as the scheme's own report.
+    #[test]
+    fn reason_texts() {
+        use RefcountBugKind::*;
+        let cases = [
+            (BadPageReason::DoubleFree, "double free"),
+            (
+                BadPageReason::WrongOrder { allocated: 2 },
+                "freeing with the wrong order (allocated with order 2)",
+            ),
+            (BadPageReason::Refcount(GetWithoutRef), "get_page on a page without references"),
+            (BadPageReason::Refcount(PutOnFrozen), "put_page on a frozen page"),
+            (BadPageReason::Refcount(Underflow), "refcount underflow"),
+            (BadPageReason::Refcount(Overflow), "refcount overflow"),
+            (BadPageReason::Refcount(InvalidArgument), "refcount argument out of range"),
+            (
+                BadPageReason::Refcount(UnfreezeNotFrozen),
+                "page_ref_unfreeze on a page that is not frozen",
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text);
+        }
+        let bug = RefcountBug { raw: 0x8000_0000, kind: PutOnFrozen };
+        assert_eq!(BadPageReason::from(bug), BadPageReason::Refcount(PutOnFrozen));
     }
 }
