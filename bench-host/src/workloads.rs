@@ -449,18 +449,6 @@ impl Workload for Order0<'_> {
     }
 }
 
-/// xorshift64*: a small deterministic PRNG for the mixed workload.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// Blocks each thread holds in the mixed workload.
 pub const WINDOW: usize = 16;
 
@@ -492,7 +480,7 @@ impl Workload for Mixed<'_> {
     fn run(&self, v: usize, rank: usize, _n: usize, stop: &AtomicBool) -> u64 {
         let z = self.env.zf;
         let peer = &self.env.peer;
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (rank as u64 + 1));
+        let mut rng = mm::rand::Rng::stream(0x9e37_79b9_7f4a_7c15, rank);
         let mut bad = 0u64;
         // (pfn or frame, order)
         let mut pool: Vec<(usize, usize)> = Vec::with_capacity(WINDOW);
@@ -515,10 +503,10 @@ impl Workload for Mixed<'_> {
         };
         let ops = run_until(stop, || {
             if pool.len() == WINDOW {
-                let (f, o) = pool.swap_remove(rng.below(WINDOW as u64) as usize);
+                let (f, o) = pool.swap_remove(rng.below(WINDOW));
                 bad += u64::from(!free(f, o));
             }
-            let order = rng.below(4) as usize;
+            let order = rng.below(4);
             match alloc(order) {
                 Some(f) => pool.push((f, order)),
                 None => bad += 1,

@@ -15,6 +15,9 @@
 //!   misuse detection ([`BadPage`]) and `/proc/buddyinfo` output.
 //! * [`FrozenPages`] / [`PageRef`] — the safe owning handles.
 //!
+//! Test support, hidden from the docs: `for_each_scheme!` (a test per
+//! scheme) and `rand` (the one PRNG of the tests and benchmarks).
+//!
 //! Kernel bring-up, in order:
 //! 1. compute usable RAM as pfn ranges;
 //! 2. [`MemMap::bytes_needed`]`(&ranges)` tells how much descriptor storage the
@@ -101,6 +104,8 @@ pub mod buddy;
 pub mod handle;
 pub mod memmap;
 pub mod page;
+#[doc(hidden)]
+pub mod rand;
 pub mod refcount;
 pub mod sync;
 #[cfg(any(test, feature = "std"))]

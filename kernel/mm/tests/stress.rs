@@ -15,6 +15,7 @@
 
 mod common;
 use common::*;
+use mm::rand::Rng;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::thread;
 
@@ -22,17 +23,6 @@ const SLOTS: usize = 16;
 const WRITER_OPS: usize = if cfg!(miri) { 40 } else { 20_000 };
 const CHURN_OPS: usize = if cfg!(miri) { 20 } else { 10_000 };
 const BLOCKS: usize = if cfg!(miri) { 1 } else { 2 };
-
-/// A tiny xorshift so every thread has its own deterministic sequence.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 as usize
-    }
-}
 
 /// Slot value: generation << 32 | pfn, 0 = empty. Generations start at 1.
 fn pack(gen_: u64, pfn: usize) -> u64 {
@@ -66,14 +56,14 @@ fn page_cache<S: RefcountScheme>() {
                 let (z, slots, owner, next_gen, allocs, frees, put) =
                     (&z, &slots, &owner, &next_gen, &allocs, &frees, &put);
                 s.spawn(move || {
-                    let mut rng = Rng(0x9E37_79B9 + w as u64);
+                    let mut rng = Rng::stream(0x9E37_79B9, w);
                     for _ in 0..WRITER_OPS {
-                        let slot = &slots[w * SLOTS / 2 + rng.next() % (SLOTS / 2)];
+                        let slot = &slots[w * SLOTS / 2 + rng.below(SLOTS / 2)];
                         let v = slot.swap(0, AcqRel);
                         if v != 0 {
                             // Remove, then drop the slot's reference.
                             let page = z.pfn_to_page((v & 0xffff_ffff) as usize).unwrap();
-                            if rng.next().is_multiple_of(4) && S::freeze(page.refcount(), 1) {
+                            if rng.one_in(4) && S::freeze(page.refcount(), 1) {
                                 // Reclaim style: frozen while ours alone; a
                                 // reader's get now fails until we free it.
                                 z.free_frozen_pages(page, page.flags().order()).unwrap();
@@ -81,7 +71,7 @@ fn page_cache<S: RefcountScheme>() {
                             } else {
                                 put(page);
                             }
-                        } else if let Some(page) = z.alloc_pages(rng.next() % 3) {
+                        } else if let Some(page) = z.alloc_pages(rng.below(3)) {
                             allocs.fetch_add(1, Relaxed);
                             let pfn = z.page_to_pfn(page);
                             let g = next_gen.fetch_add(1, Relaxed);
@@ -99,16 +89,16 @@ fn page_cache<S: RefcountScheme>() {
                 (&z, &slots, &owner, &hits, &writers_done, &put);
             let (stale, failed) = (&stale, &failed);
             s.spawn(move || {
-                let mut rng = Rng(0xDEAD_BEEF + r);
+                let mut rng = Rng::stream(0xDEAD_BEEF, r as usize);
                 while !writers_done.load(Acquire) {
-                    let slot = &slots[rng.next() % SLOTS];
+                    let slot = &slots[rng.below(SLOTS)];
                     let v = slot.load(Acquire);
                     if v == 0 {
                         continue;
                     }
                     let (g, pfn) = (v >> 32, (v & 0xffff_ffff) as usize);
                     // Sometimes look the page up through one of its tails.
-                    let page = z.pfn_to_page(pfn + rng.next() % 2).unwrap();
+                    let page = z.pfn_to_page(pfn + rng.below(2)).unwrap();
                     if !z.get_page_unless_frozen(page) {
                         failed.fetch_add(1, Relaxed);
                         continue;
@@ -127,7 +117,7 @@ fn page_cache<S: RefcountScheme>() {
                             "pfn {pfn:#x} changed owner under a reference"
                         );
                         assert!(z.page_count(page) >= 1);
-                        if rng.next().is_multiple_of(16) {
+                        if rng.one_in(16) {
                             assert!(!z.is_page_free(pfn), "successful get on a free page");
                         }
                         hits.fetch_add(1, Relaxed);
@@ -143,11 +133,11 @@ fn page_cache<S: RefcountScheme>() {
         let churn = {
             let z = &z;
             s.spawn(move || {
-                let mut rng = Rng(0x1234_5678);
+                let mut rng = Rng::new(0x1234_5678);
                 let mut held = Vec::new();
                 for _ in 0..CHURN_OPS {
-                    if held.len() < 4 && rng.next().is_multiple_of(2) {
-                        let order = rng.next() % 4;
+                    if held.len() < 4 && rng.one_in(2) {
+                        let order = rng.below(4);
                         if let Some(p) = z.alloc_frozen_pages(order) {
                             held.push((p, order));
                         }

@@ -106,15 +106,15 @@ pub fn order0() -> TestResult {
 /// random pool entry (if full) and allocates a new one.
 fn mixed_ours(rank: usize, ops: u64) -> bool {
     let z = zone();
-    let mut rng = crate::bench::Rng::new(0x9e37_79b9 ^ rank as u64);
+    let mut rng = mm::rand::Rng::new(0x9e37_79b9 ^ rank as u64);
     let mut pool: Vec<(&mm::Page, usize)> = Vec::with_capacity(16);
     let mut ok = true;
     for _ in 0..ops {
         if pool.len() == 16 {
-            let (p, o) = pool.swap_remove(rng.below(16) as usize);
+            let (p, o) = pool.swap_remove(rng.below(16));
             ok &= z.free_frozen_pages(p, o).is_ok();
         }
-        let order = rng.below(4) as usize;
+        let order = rng.below(4);
         match z.alloc_frozen_pages(order) {
             Some(p) => pool.push((p, order)),
             None => ok = false,
@@ -127,12 +127,12 @@ fn mixed_ours(rank: usize, ops: u64) -> bool {
 }
 
 fn mixed_peer(rank: usize, ops: u64) -> bool {
-    let mut rng = crate::bench::Rng::new(0x9e37_79b9 ^ rank as u64);
+    let mut rng = mm::rand::Rng::new(0x9e37_79b9 ^ rank as u64);
     let mut pool: Vec<(usize, usize)> = Vec::with_capacity(16);
     let mut ok = true;
     for _ in 0..ops {
         if pool.len() == 16 {
-            let (f, n) = pool.swap_remove(rng.below(16) as usize);
+            let (f, n) = pool.swap_remove(rng.below(16));
             PEER.lock().dealloc(f, n);
         }
         let count = 1 << rng.below(4);

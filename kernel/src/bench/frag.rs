@@ -15,16 +15,16 @@ pub fn churn() -> TestResult {
     let before = z.buddyinfo();
     let free_before = z.nr_free_pages();
     let target = free_before / 4;
-    let mut rng = super::Rng::new(0xf4a9);
+    let mut rng = mm::rand::Rng::new(0xf4a9);
     let mut held: Vec<(&mm::Page, usize)> = Vec::with_capacity(target);
     let mut held_pages = 0;
     for _ in 0..400_000 {
         if held_pages >= target || (!held.is_empty() && rng.below(3) == 0) {
-            let (p, o) = held.swap_remove(rng.below(held.len() as u64) as usize);
+            let (p, o) = held.swap_remove(rng.below(held.len()));
             z.free_frozen_pages(p, o).map_err(|b| Failure::Fail(alloc::format!("{b}")))?;
             held_pages -= 1 << o;
         } else {
-            let order = [0, 0, 0, 0, 1, 1, 2, 3][rng.below(8) as usize];
+            let order = [0, 0, 0, 0, 1, 1, 2, 3][rng.below(8)];
             if let Some(p) = z.alloc_frozen_pages(order) {
                 held.push((p, order));
                 held_pages += 1 << order;

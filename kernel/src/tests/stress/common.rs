@@ -60,32 +60,9 @@ pub fn option(key: &str) -> Option<&'static str> {
     crate::cmdline::CmdLine::parse(bootinfo::get().cmdline).get(key)
 }
 
-/// splitmix64: a tiny, well-mixed PRNG; one independent stream per CPU.
-pub struct Rng(u64);
-
-impl Rng {
-    /// The stream of `cpu` for `seed`.
-    pub fn new(seed: u64, cpu: usize) -> Self {
-        let mut r = Rng(seed ^ (cpu as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F));
-        r.next();
-        r
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
-    }
-
-    /// Uniform in `0..n` (n > 0), without division.
-    pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
-
-    /// True with probability 1/n.
-    pub fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
-}
+/// The PRNG (splitmix64; `Rng::stream(seed, cpu)`: one stream per CPU) and
+/// its finaliser `mix`, also used to derive page patterns from a token.
+pub use mm::rand::{Rng, mix};
 
 /// Now and then a short random pause, between the steps of a lockless
 /// protocol: widens the race windows the way an interrupt or a descheduled
@@ -99,13 +76,6 @@ pub fn jitter(rng: &mut Rng) {
             core::hint::black_box(k);
         }
     }
-}
-
-/// The splitmix64 finaliser; also used to derive page patterns from a token.
-pub fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Per-CPU counters of one suite run: `N` named columns, one row per CPU.

@@ -76,9 +76,9 @@ struct Local {
 /// The workload, also used by `stress_faults` with failures injected.
 pub fn run(knob: &FaultKnob, ops: usize) -> TestResult {
     let seed = seed();
-    let mut setup_rng = Rng::new(seed, usize::MAX);
+    let mut setup_rng = Rng::stream(seed, usize::MAX);
     let r = Run { slots: Slots::new(SLOTS), pages: Pages::new(knob), errors: Errors::default() };
-    let data: Vec<u64> = (0..SLOTS).map(|_| setup_rng.next()).collect();
+    let data: Vec<u64> = (0..SLOTS).map(|_| setup_rng.next_u64()).collect();
     let tally = Tally::new(["ops", "reads", "moves", "aborts", "freeze_failed", "refops"]);
     let before = Snapshot::take();
     // Fill every slot, retrying injected failures.
@@ -92,7 +92,7 @@ pub fn run(knob: &FaultKnob, ops: usize) -> TestResult {
         r.slots.replace(i, None, Some(pfn));
     }
     smp::on_each_cpu(&|cpu| {
-        let mut rng = Rng::new(seed, cpu);
+        let mut rng = Rng::stream(seed, cpu);
         let mut l = Local::default();
         let mut done = 0;
         for _ in 0..ops {

@@ -69,7 +69,7 @@ pub fn run(knob: &FaultKnob, ops: usize) -> TestResult {
     let tally = Tally::new(["ops", "lookups", "retries", "writes", "refops"]);
     let before = Snapshot::take();
     smp::on_each_cpu(&|cpu| {
-        let mut rng = Rng::new(seed, cpu);
+        let mut rng = Rng::stream(seed, cpu);
         let mut l = Local { generation: (cpu as u64 + 1) << 40, ..Local::default() };
         let mut done = 0;
         for _ in 0..ops {

@@ -79,7 +79,7 @@ fn last_put_vs_get() -> TestResult {
     let tally = Tally::new(["ops", "gets", "got", "revives_seen", "frees", "refops"]);
     let before = Snapshot::take();
     smp::on_each_cpu(&|cpu| {
-        let mut rng = Rng::new(seed, cpu);
+        let mut rng = Rng::stream(seed, cpu);
         let mut l = Local { token: (cpu as u64 + 1) << 40, ..Local::default() };
         let mut done = 0;
         for _ in 0..ops {

@@ -53,10 +53,11 @@ fn stale_gets_until_scrub() -> TestResult {
     let sampler = smp::this_cpu().index;
     let pages = Pages::new(&NO_FAULTS);
     let before = Snapshot::take();
-    let page = pages.alloc_frozen(0, &mut Rng::new(seed, 0)).ok_or(Failure::Skip("no memory"))?;
+    let page =
+        pages.alloc_frozen(0, &mut Rng::stream(seed, 0)).ok_or(Failure::Skip("no memory"))?;
     let raw = page.refcount();
     smp::on_each_cpu(&|cpu| {
-        let mut rng = Rng::new(seed, cpu);
+        let mut rng = Rng::stream(seed, cpu);
         for round in 0..rounds {
             if cpu == sampler {
                 // The scrub triggers between a quarter and half-way through.
@@ -125,7 +126,7 @@ fn stale_gets_until_scrub() -> TestResult {
 /// free lists leave leftovers; when the page is allocated again its count
 /// must still be exactly 1.
 fn leftovers_on_free_page(pages: &Pages<'_>, seed: u64) -> TestResult {
-    let mut rng = Rng::new(seed, 1);
+    let mut rng = Rng::stream(seed, 1);
     let page = pages.alloc_frozen(0, &mut rng).ok_or(Failure::Skip("no memory"))?;
     let pfn = zone().page_to_pfn(page);
     pages.free_poisoned(page, 0);

@@ -100,7 +100,7 @@ pub fn run(pages: Pages<'_>, ops: usize) -> TestResult {
     let barrier = Barrier::new(r.cpus.len());
     let before = Snapshot::take();
     smp::on_each_cpu(&|cpu| {
-        let mut rng = Rng::new(seed, cpu);
+        let mut rng = Rng::stream(seed, cpu);
         let mut l = Local { token: (cpu as u64 + 1) << 40, ..Local::default() };
         // Uncontended: each CPU only ever locks its own list.
         let mut held = held[cpu].lock();
