@@ -46,6 +46,10 @@ step "mm miri (quick)" env MIRIFLAGS="${MIRIFLAGS:--Zmiri-ignore-leaks}" cargo m
 # The contract between kernel and host (exit codes, markers, the command
 # line's parser and baked file, bench records): unit tests and proptests.
 step "protocol unit+proptest" cargo test -j"$JOBS" -p protocol
+# The parsers and judges of what devices, firmware and CPUs hand the kernel
+# (USB descriptors, HID reports, the device tree, MADT flags, TSC
+# readings): unit tests and proptests over arbitrary bytes.
+step "hwparse unit+proptest" cargo test -j"$JOBS" -p hwparse
 # The runner's own unit tests (KTAP parser, verdicts), with the QEMU command
 # lines its launcher builds for the test boots and for `make run` / `make
 # debug` (qemu-tests/src/qemu/tests.rs).
@@ -100,6 +104,8 @@ step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --te
 step "QEMU machine shapes" cargo test -j"$JOBS" -p qemu-tests --release --test shapes
 # The shell over serial, and the screen (framebuffer) driven by the keyboard.
 step "QEMU shell+screen" cargo test -j"$JOBS" -p qemu-tests --release --test shell
+# PCs without a serial port or a PIT (docs/hardware.md, "Machine shapes").
+step "QEMU PC shapes" cargo test -j"$JOBS" -p qemu-tests --release --test pc_shapes
 # USB: UEFI boot from the image on a USB stick only (xHCI + usb-storage), and
 # the shell typed on a USB keyboard with the PS/2 controller removed.
 step "QEMU usb stick+keyboard" cargo test -j"$JOBS" -p qemu-tests --release --test usb

@@ -9,6 +9,8 @@
 //! - [`usb`]: device and configuration descriptors, and the search for a
 //!   HID boot keyboard interface in a configuration;
 //! - [`hid`]: HID boot-protocol keyboard reports to ASCII;
+//! - [`x86`]: a PC's MADT processor flags, the S5 register value, CPUID's
+//!   family and model, and the choice of a TSC rate among measurements;
 //! - [`dtb`]: the flattened device tree: the blob's header and structure
 //!   checked (and `FDT_NOP` tokens squeezed out) before the `fdt` crate
 //!   may see it, then the facts the aarch64 boot reads from it.
@@ -39,3 +41,4 @@
 pub mod dtb;
 pub mod hid;
 pub mod usb;
+pub mod x86;

@@ -219,7 +219,7 @@ pub fn enter_s5() -> Result<(), &'static str> {
     for (block, typ) in [(Some(a), typ_a), (b, typ_b)] {
         let Some(block) = block else { continue };
         let current = read_gas_u16(block.address_space, block.address)?;
-        let [with_typ, with_en] = s5_writes(current, typ);
+        let [with_typ, with_en] = hwparse::x86::s5_writes(current, typ);
         write_gas_u16(block.address_space, block.address, with_typ)?;
         write_gas_u16(block.address_space, block.address, with_en)?;
     }
@@ -229,19 +229,9 @@ pub fn enter_s5() -> Result<(), &'static str> {
     Err("machine still running 5 s after the S5 request")
 }
 
-/// PM1 control: SCI_EN (bit 0), SLP_TYP (bits 10-12), SLP_EN (bit 13)
-/// (ACPI 6.5 table 4.13).
+/// PM1 control's SCI_EN (bit 0, ACPI 6.5 table 4.13): set once the OS owns
+/// the ACPI registers.
 const SCI_EN: u16 = 1 << 0;
-const SLP_TYP_MASK: u16 = 0x7 << 10;
-const SLP_EN: u16 = 1 << 13;
-
-/// The two values written to a PM1 control register holding `current` to
-/// enter the sleep state of type `typ`: the new SLP_TYP with SLP_EN clear,
-/// then the same with SLP_EN; every other bit as it was.
-pub fn s5_writes(current: u16, typ: u8) -> [u16; 2] {
-    let with_typ = (current & !(SLP_TYP_MASK | SLP_EN)) | ((u16::from(typ) << 10) & SLP_TYP_MASK);
-    [with_typ, with_typ | SLP_EN]
-}
 
 fn read_gas_u16(space: AddressSpace, address: u64) -> Result<u16, &'static str> {
     match space {
@@ -288,43 +278,16 @@ pub fn pm_timer() -> Result<(u16, u32), &'static str> {
 }
 
 /// The processors a MADT describes, by APIC id, each listed once, in MADT
-/// order (the boot CPU is usually first).
+/// order (the boot CPU is usually first); see [`hwparse::x86::classify_cpus`].
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct MadtCpus {
     /// Flagged Enabled: present and usable now; these are started.
     pub enabled: alloc::vec::Vec<u32>,
-    /// Flagged Online Capable but not Enabled (ACPI 6.3+): a processor the
-    /// firmware says could be hot-added, which is not there or not usable
-    /// now. AMD firmware lists the unpopulated cores of a socket this way;
-    /// sending them INIT-SIPI only costs a time-out, so they are not started.
+    /// Flagged Online Capable but not Enabled: hot-pluggable, not started.
     pub online_capable: alloc::vec::Vec<u32>,
 }
 
-/// Sorts Processor Local APIC / Local x2APIC entries `(id, flags)` by their
-/// flags (ACPI 6.5 table 5.23: bit 0 Enabled, bit 1 Online Capable); an
-/// entry with neither is a processor that cannot be used and is dropped. An
-/// id listed twice counts once, as first flagged Enabled if it ever is.
-pub fn classify_madt_cpus(entries: impl IntoIterator<Item = (u32, u32)>) -> MadtCpus {
-    const ENABLED: u32 = 1 << 0;
-    const ONLINE_CAPABLE: u32 = 1 << 1;
-    let mut cpus = MadtCpus::default();
-    for (id, flags) in entries {
-        if flags & ENABLED != 0 {
-            cpus.online_capable.retain(|&x| x != id);
-            if !cpus.enabled.contains(&id) {
-                cpus.enabled.push(id);
-            }
-        } else if flags & ONLINE_CAPABLE != 0
-            && !cpus.enabled.contains(&id)
-            && !cpus.online_capable.contains(&id)
-        {
-            cpus.online_capable.push(id);
-        }
-    }
-    cpus
-}
-
-/// The processors of the MADT (see [`classify_madt_cpus`]).
+/// The processors of the MADT.
 ///
 /// # Errors
 /// No ACPI tables or no MADT.
@@ -332,9 +295,12 @@ pub fn madt_cpus() -> Result<MadtCpus, &'static str> {
     use ::acpi::sdt::madt::{Madt, MadtEntry};
     let tables = tables()?;
     let madt = tables.find_table::<Madt>().ok_or("no MADT")?;
-    Ok(classify_madt_cpus(madt.get().entries().filter_map(|entry| match entry {
+    let entries = madt.get().entries().filter_map(|entry| match entry {
         MadtEntry::LocalApic(e) => Some((u32::from(e.apic_id), e.flags)),
         MadtEntry::LocalX2Apic(e) => Some((e.x2apic_id, e.flags)),
         _ => None,
-    })))
+    });
+    let mut cpus = MadtCpus::default();
+    hwparse::x86::classify_cpus(entries, &mut cpus.enabled, &mut cpus.online_capable);
+    Ok(cpus)
 }

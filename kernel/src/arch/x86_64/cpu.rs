@@ -48,24 +48,7 @@ impl fmt::Display for CpuModel {
             let brand = core::str::from_utf8(&brand).unwrap_or("?");
             write!(f, ", {}", brand.trim_matches(|c: char| c == '\0' || c == ' '))?;
         }
-        let (family, model) = family_model(__cpuid(1).eax);
+        let (family, model) = hwparse::x86::family_model(__cpuid(1).eax);
         write!(f, ", family {family:#x} model {model:#x}")
     }
-}
-
-/// Display family and model from CPUID.1 EAX (Intel SDM vol. 2A, CPUID,
-/// "Processor Version Information"; AMD's CPUID specification agrees): the
-/// extended family is added only when the base family is 0xF (every AMD CPU
-/// since K8: Zen is 0xF + 0x8 = 0x17), the extended model is the high nibble
-/// when the base family is 6 or 0xF.
-pub fn family_model(eax: u32) -> (u32, u32) {
-    let base_family = (eax >> 8) & 0xF;
-    let base_model = (eax >> 4) & 0xF;
-    let family = if base_family == 0xF { base_family + ((eax >> 20) & 0xFF) } else { base_family };
-    let model = if base_family == 0x6 || base_family == 0xF {
-        base_model | (((eax >> 16) & 0xF) << 4)
-    } else {
-        base_model
-    };
-    (family, model)
 }

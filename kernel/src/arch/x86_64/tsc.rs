@@ -19,16 +19,15 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use hwparse::x86::{PLAUSIBLE_KHZ, choose, khz_from};
 use x86_64::instructions::port::Port;
+
+/// The rate assumed when no source gives a plausible one, kHz.
+const GUESS_KHZ: u64 = 3_000_000;
 
 /// TSC rate in kHz (0 before [`calibrate`]).
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 
-/// TSC rates believed, in kHz: 100 MHz to 20 GHz. Anything outside is a
-/// measurement that went wrong (a timer that did not tick, a window cut short).
-pub const PLAUSIBLE_KHZ: core::ops::RangeInclusive<u64> = 100_000..=20_000_000;
-/// Two measured sources that differ by more than this (percent) are reported.
-const AGREE_PERCENT: u64 = 5;
 /// Length of each measuring window, in microseconds.
 const WINDOW_US: u64 = 10_000;
 /// Reads of a timer before it counts as not ticking: far more than one tick
@@ -67,42 +66,7 @@ impl Source {
 }
 
 /// One candidate rate, in kHz, or why there is none.
-pub type Reading = Result<u64, &'static str>;
-
-/// TSC kHz from `tsc` ticks counted while a reference clock of `ref_hz`
-/// advanced `ref_ticks` (0 when the reference did not move).
-pub fn khz_from(tsc: u64, ref_ticks: u64, ref_hz: u64) -> u64 {
-    if ref_ticks == 0 {
-        return 0;
-    }
-    // u128: tsc * ref_hz overflows u64 beyond ~5 s of a 3 GHz TSC.
-    (u128::from(tsc) * u128::from(ref_hz) / (u128::from(ref_ticks) * 1000)) as u64
-}
-
-/// The rate to use from the readings in order of preference, the source it
-/// came from, and the readings refused or disagreeing (for the boot log).
-pub struct Choice {
-    pub khz: u64,
-    pub source: Source,
-    /// Index into the readings of a second plausible reading that differs by
-    /// more than [`AGREE_PERCENT`] from the chosen one.
-    pub disagrees: Option<usize>,
-}
-
-/// Picks the first plausible reading; reports a later plausible one that
-/// disagrees with it. With none plausible: a 3 GHz guess.
-pub fn choose(readings: &[(Source, Reading)]) -> Choice {
-    let plausible = |r: &Reading| matches!(r, Ok(k) if PLAUSIBLE_KHZ.contains(k));
-    let Some(first) = readings.iter().position(|(_, r)| plausible(r)) else {
-        return Choice { khz: 3_000_000, source: Source::Guess, disagrees: None };
-    };
-    let (source, Ok(khz)) = readings[first] else { unreachable!() };
-    let disagrees = readings.iter().enumerate().skip(first + 1).find_map(|(i, (_, r))| match r {
-        Ok(other) if plausible(r) && khz.abs_diff(*other) * 100 > khz * AGREE_PERCENT => Some(i),
-        _ => None,
-    });
-    Choice { khz, source, disagrees }
-}
+type Reading = Result<u64, &'static str>;
 
 /// Counts TSC ticks while `read` (a free-running up-counter of `bits` bits at
 /// `hz`) advances by one window. Err when it does not tick.
@@ -215,7 +179,11 @@ pub fn calibrate() {
         (Source::Cpuid15, cpuid15()),
         (Source::Cpuid16, cpuid16()),
     ];
-    let choice = choose(&readings);
+    let choice = choose(&readings).unwrap_or(hwparse::x86::Choice {
+        khz: GUESS_KHZ,
+        source: Source::Guess,
+        disagrees: None,
+    });
     TSC_KHZ.store(choice.khz, Ordering::Relaxed);
     for (source, reading) in &readings {
         match reading {
