@@ -173,3 +173,20 @@ fn no_pit_delays_are_right() {
     let why = || format!("`delay 1000` took {took:.3?} of host time, want 0.7-1.5 s");
     assert!(s.check("1 s delay lasts 0.7-1.5 s", fits, why), "{}", why());
 }
+
+/// A PC whose only USB controller is EHCI (not driven): the keyboard on it
+/// cannot work, and the boot says so and what to do, instead of nothing.
+#[test]
+fn ehci_only_controller_is_named() {
+    let _one = one_qemu();
+    let mut cfg = config("ehci-only", Boot::Bios, "", "q35");
+    cfg.extra_args
+        .extend(["-device", "usb-ehci,id=ehci", "-device", "usb-kbd,bus=ehci.0"].map(String::from));
+    let mut s = ok(Session::start(&cfg, false));
+    let boot = ok(s.wait_prompt(Duration::from_secs(90)));
+    let line =
+        boot.lines().find(|l| l.contains("EHCI (USB 2.0) controller, not driven")).unwrap_or("");
+    println!("{line}");
+    let why = || format!("no line naming the EHCI controller and what to do:\n{boot}");
+    assert!(s.check("EHCI controller named", line.contains("PS/2 keyboard"), why), "{}", why());
+}

@@ -4,8 +4,10 @@
 //! the console's input path into the same shell as the serial port and the
 //! PS/2 keyboard. See docs/hardware.md for what was tested how.
 //!
-//! A machine without xHCI is skipped quietly; a controller or a device that
-//! fails prints one line and is left alone, and boot goes on.
+//! Every USB controller found gets one line: an xHCI one says what it found
+//! or why it was skipped; an older one (UHCI, OHCI, EHCI: not driven) says
+//! what to do instead, so a dead keyboard always has a reason on the screen.
+//! A controller or a device that fails is left alone, and boot goes on.
 
 mod xhci;
 
@@ -17,10 +19,23 @@ use spin::Mutex;
 
 use crate::arch::x86_64_platform::pci;
 
-/// PCI class code of a USB host controller with the xHCI interface.
+/// PCI class code of a USB host controller; the programming interface
+/// names its register interface (PCI Code and ID Assignment, class 0x0C03).
 const CLASS_SERIAL_BUS: u8 = 0x0C;
 const SUBCLASS_USB: u8 = 0x03;
 const PROG_IF_XHCI: u8 = 0x30;
+
+/// The register interface of a USB host controller that is not xHCI, by
+/// its programming interface.
+fn older_interface(prog_if: u8) -> &'static str {
+    match prog_if {
+        0x00 => "UHCI (USB 1.1)",
+        0x10 => "OHCI (USB 1.1)",
+        0x20 => "EHCI (USB 2.0)",
+        0xFE => "a USB device controller",
+        _ => "an unknown USB interface",
+    }
+}
 
 struct State {
     controllers: Vec<xhci::Controller>,
@@ -45,10 +60,18 @@ pub fn init() {
     }
     pci::for_each_function(|header| {
         let (_, class, subclass, prog_if) = header.revision_and_class(pci::PortConfigAccess);
-        if (class, subclass, prog_if) != (CLASS_SERIAL_BUS, SUBCLASS_USB, PROG_IF_XHCI) {
+        if (class, subclass) != (CLASS_SERIAL_BUS, SUBCLASS_USB) {
             return;
         }
         let address = header.address();
+        if prog_if != PROG_IF_XHCI {
+            println!(
+                "usb: {address}: {} controller, not driven: keyboards on it do not work here; \
+                 use a PS/2 keyboard, a port of an xHCI (USB 3) controller, or the serial console",
+                older_interface(prog_if)
+            );
+            return;
+        }
         match xhci::Controller::init(header) {
             Ok(c) => {
                 println!(
