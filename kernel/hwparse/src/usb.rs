@@ -36,7 +36,13 @@ pub mod descriptor_type {
     pub const INTERFACE: u8 = 4;
     /// Endpoint descriptor.
     pub const ENDPOINT: u8 = 5;
+    /// Hub descriptor (USB 2.0 table 11-13), a class descriptor read with
+    /// a class GET_DESCRIPTOR.
+    pub const HUB: u8 = 0x29;
 }
+
+/// `bDeviceClass` of a hub (USB 2.0 11.23.1).
+pub const HUB_CLASS: u8 = 9;
 
 /// Bytes of a device descriptor (USB 2.0 table 9-8).
 pub const DEVICE_DESCRIPTOR_LEN: usize = 18;
@@ -117,6 +123,11 @@ pub struct DeviceDescriptor {
     pub vendor: u16,
     /// `idProduct`.
     pub product: u16,
+    /// `bDeviceClass` ([`HUB_CLASS`] for a hub).
+    pub class: u8,
+    /// `bDeviceProtocol` (for a high-speed hub: 1 one transaction
+    /// translator, 2 one per port).
+    pub protocol: u8,
 }
 
 /// Checks the fixed part shared by the prefix and the whole descriptor.
@@ -163,6 +174,8 @@ impl DeviceDescriptor {
             max_packet_size0: bytes[7],
             vendor: u16::from_le_bytes([bytes[8], bytes[9]]),
             product: u16::from_le_bytes([bytes[10], bytes[11]]),
+            class: bytes[4],
+            protocol: bytes[6],
         })
     }
 }
@@ -389,6 +402,175 @@ pub fn find_boot_keyboard(
     Ok(None)
 }
 
+/// Bytes of a hub descriptor's fixed part, before `DeviceRemovable`
+/// (USB 2.0 table 11-13; Linux `USB_DT_HUB_NONVAR_SIZE`).
+pub const HUB_DESCRIPTOR_FIXED_LEN: usize = 7;
+/// The most downstream ports a hub may have here (Linux `USB_MAXCHILDREN`:
+/// "hub has too many ports!").
+pub const HUB_MAX_PORTS: u8 = 31;
+
+/// Why a hub descriptor was refused (Linux `get_hub_descriptor` and
+/// `hub_configure`); the hub is not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HubDescriptorError {
+    /// Fewer bytes than the fixed part plus the `DeviceRemovable` bitmap
+    /// for the ports it names (or than `bDescLength` says).
+    Short {
+        /// Bytes received (or `bDescLength`, whichever is shorter).
+        len: usize,
+        /// Bytes needed.
+        need: usize,
+    },
+    /// `bDescriptorType` is not [`descriptor_type::HUB`].
+    WrongType {
+        /// The type the hub sent.
+        found: u8,
+    },
+    /// `bNbrPorts` is 0 (Linux: "hub doesn't have any ports!") or above
+    /// [`HUB_MAX_PORTS`].
+    BadPortCount {
+        /// The `bNbrPorts` the hub sent.
+        ports: u8,
+    },
+}
+
+impl fmt::Display for HubDescriptorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "hub descriptor: ")?;
+        match *self {
+            Self::Short { len, need } => write!(f, "{len} bytes (needs {need})"),
+            Self::WrongType { found } => write!(f, "descriptor type {found:#x} (not 0x29)"),
+            Self::BadPortCount { ports } => {
+                write!(f, "{ports} ports (needs 1 to {HUB_MAX_PORTS})")
+            }
+        }
+    }
+}
+
+/// The fields of a (USB 2.0) hub descriptor the kernel uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubDescriptor {
+    /// `bNbrPorts`: downstream ports, numbered 1 to `ports`.
+    pub ports: u8,
+    /// `wHubCharacteristics`.
+    pub characteristics: u16,
+    /// `bPwrOn2PwrGood`: time from powering a port until its power is good,
+    /// in units of 2 ms.
+    pub power_on_to_good: u8,
+}
+
+impl HubDescriptor {
+    /// Parses a hub descriptor: `bytes` as read (the first `bDescLength`
+    /// of them count).
+    ///
+    /// # Errors
+    /// Fewer bytes than the fixed part and the `DeviceRemovable` bitmap of
+    /// `bNbrPorts + 1` bits, a wrong `bDescriptorType`, or no ports or more
+    /// than [`HUB_MAX_PORTS`].
+    pub fn parse(bytes: &[u8]) -> Result<HubDescriptor, HubDescriptorError> {
+        let Some(h) = bytes.first_chunk::<HUB_DESCRIPTOR_FIXED_LEN>() else {
+            let need = HUB_DESCRIPTOR_FIXED_LEN + 1;
+            return Err(HubDescriptorError::Short { len: bytes.len(), need });
+        };
+        if h[1] != descriptor_type::HUB {
+            return Err(HubDescriptorError::WrongType { found: h[1] });
+        }
+        let ports = h[2];
+        if ports == 0 || ports > HUB_MAX_PORTS {
+            return Err(HubDescriptorError::BadPortCount { ports });
+        }
+        // DeviceRemovable: one bit per port and bit 0 reserved.
+        let need = HUB_DESCRIPTOR_FIXED_LEN + usize::from(ports) / 8 + 1;
+        let len = bytes.len().min(usize::from(h[0]));
+        if len < need {
+            return Err(HubDescriptorError::Short { len, need });
+        }
+        Ok(HubDescriptor {
+            ports,
+            characteristics: u16::from_le_bytes([h[3], h[4]]),
+            power_on_to_good: h[5],
+        })
+    }
+
+    /// Milliseconds to wait after powering the ports (`bPwrOn2PwrGood` x 2).
+    pub fn power_on_to_good_ms(&self) -> u32 {
+        u32::from(self.power_on_to_good) * 2
+    }
+
+    /// TT Think Time of a high-speed hub (`wHubCharacteristics` bits 5-6:
+    /// 8, 16, 24 or 32 full-speed bit times), as the 0 to 3 the xHCI slot
+    /// context wants.
+    pub fn tt_think_time(&self) -> u8 {
+        ((self.characteristics >> 5) & 3) as u8
+    }
+}
+
+/// Bytes a hub's GET_STATUS(port) answers: `wPortStatus`, `wPortChange`
+/// (USB 2.0 11.24.2.7).
+pub const PORT_STATUS_LEN: usize = 4;
+
+/// A (USB 2.0) hub port's status and change bits (USB 2.0 tables 11-21
+/// and 11-22). Every bit pattern is a status, so this cannot fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortStatus {
+    /// `wPortStatus`.
+    pub status: u16,
+    /// `wPortChange`.
+    pub change: u16,
+}
+
+impl PortStatus {
+    /// The four bytes of a GET_STATUS(port) answer.
+    pub fn from_bytes(bytes: [u8; PORT_STATUS_LEN]) -> Self {
+        PortStatus {
+            status: u16::from_le_bytes([bytes[0], bytes[1]]),
+            change: u16::from_le_bytes([bytes[2], bytes[3]]),
+        }
+    }
+
+    /// PORT_CONNECTION: a device is present.
+    pub fn connected(&self) -> bool {
+        self.status & 1 != 0
+    }
+
+    /// PORT_ENABLE: the port is enabled (after a reset).
+    pub fn enabled(&self) -> bool {
+        self.status & 1 << 1 != 0
+    }
+
+    /// PORT_OVER_CURRENT.
+    pub fn over_current(&self) -> bool {
+        self.status & 1 << 3 != 0
+    }
+
+    /// PORT_RESET: a reset is in progress.
+    pub fn resetting(&self) -> bool {
+        self.status & 1 << 4 != 0
+    }
+
+    /// PORT_POWER.
+    pub fn powered(&self) -> bool {
+        self.status & 1 << 8 != 0
+    }
+
+    /// C_PORT_RESET: a reset has completed.
+    pub fn reset_changed(&self) -> bool {
+        self.change & 1 << 4 != 0
+    }
+
+    /// The attached device's speed: PORT_LOW_SPEED (bit 9), else
+    /// PORT_HIGH_SPEED (bit 10), else full speed.
+    pub fn speed(&self) -> Speed {
+        if self.status & 1 << 9 != 0 {
+            Speed::Low
+        } else if self.status & 1 << 10 != 0 {
+            Speed::High
+        } else {
+            Speed::Full
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,7 +607,16 @@ mod tests {
     #[test]
     fn device_descriptor_parses() {
         let d = DeviceDescriptor::parse(&KBD_DEVICE).unwrap();
-        assert_eq!(d, DeviceDescriptor { max_packet_size0: 8, vendor: 0x0627, product: 0x0001 });
+        assert_eq!(
+            d,
+            DeviceDescriptor {
+                max_packet_size0: 8,
+                vendor: 0x0627,
+                product: 0x0001,
+                class: 0,
+                protocol: 0
+            }
+        );
         // Longer buffers are fine: only the first 18 bytes count.
         let mut long = KBD_DEVICE.to_vec();
         long.extend_from_slice(&[0xFF; 10]);
@@ -604,6 +795,69 @@ mod tests {
             Some(Err(ConfigurationError::BadDescriptor { offset: 2, length: 0 }))
         );
         assert_eq!(bad.next(), None);
+    }
+
+    /// QEMU's `usb-hub` (hw/usb/dev-hub.c) with its 8 ports: 7 fixed
+    /// bytes, then DeviceRemovable and PortPwrCtrlMask of 2 bytes each.
+    const QEMU_HUB: [u8; 11] = [11, 0x29, 8, 0x0A, 0, 1, 0, 0, 0, 0xFF, 0xFF];
+
+    #[test]
+    fn hub_descriptor_parses() {
+        let h = HubDescriptor::parse(&QEMU_HUB).unwrap();
+        assert_eq!(h, HubDescriptor { ports: 8, characteristics: 0x0A, power_on_to_good: 1 });
+        assert_eq!(h.power_on_to_good_ms(), 2);
+        assert_eq!(h.tt_think_time(), 0);
+        // Only bDescLength bytes count; more is fine.
+        let mut long = QEMU_HUB.to_vec();
+        long.extend_from_slice(&[0xEE; 20]);
+        assert_eq!(HubDescriptor::parse(&long), Ok(h));
+        // A 4-port high-speed hub with TT think time 3 (32 bit times) and
+        // the shortest descriptor Linux accepts (no PortPwrCtrlMask).
+        let h = HubDescriptor::parse(&[8, 0x29, 4, 0x69, 0, 50, 100, 0]).unwrap();
+        assert_eq!((h.ports, h.tt_think_time(), h.power_on_to_good_ms()), (4, 3, 100));
+        // bDeviceClass 9 in the device descriptor marks a hub.
+        let mut d = KBD_DEVICE;
+        (d[4], d[6]) = (HUB_CLASS, 2);
+        let d = DeviceDescriptor::parse(&d).unwrap();
+        assert_eq!((d.class, d.protocol), (9, 2));
+    }
+
+    #[test]
+    fn hub_descriptor_malformed() {
+        use HubDescriptorError::*;
+        assert_eq!(HubDescriptor::parse(&[]), Err(Short { len: 0, need: 8 }));
+        assert_eq!(HubDescriptor::parse(&QEMU_HUB[..6]), Err(Short { len: 6, need: 8 }));
+        // 8 ports need two DeviceRemovable bytes: 9 in all.
+        assert_eq!(HubDescriptor::parse(&QEMU_HUB[..8]), Err(Short { len: 8, need: 9 }));
+        let mut h = QEMU_HUB;
+        h[0] = 8;
+        assert_eq!(HubDescriptor::parse(&h), Err(Short { len: 8, need: 9 }));
+        let mut h = QEMU_HUB;
+        h[1] = 0x2A;
+        assert_eq!(HubDescriptor::parse(&h), Err(WrongType { found: 0x2A }));
+        for ports in [0, 32, 255] {
+            let mut h = QEMU_HUB.to_vec();
+            h.resize(50, 0);
+            (h[0], h[2]) = (50, ports);
+            assert_eq!(HubDescriptor::parse(&h), Err(BadPortCount { ports }));
+        }
+        assert_eq!(
+            BadPortCount { ports: 0 }.to_string(),
+            "hub descriptor: 0 ports (needs 1 to 31)"
+        );
+    }
+
+    #[test]
+    fn port_status_bits() {
+        // Powered, connected, enabled, full speed, reset just completed.
+        let s = PortStatus::from_bytes([0x03, 0x01, 0x10, 0x00]);
+        assert!(s.connected() && s.enabled() && s.powered() && s.reset_changed());
+        assert!(!s.resetting() && !s.over_current());
+        assert_eq!(s.speed(), Speed::Full);
+        assert_eq!(PortStatus::from_bytes([0x11, 0x03, 0, 0]).speed(), Speed::Low);
+        assert_eq!(PortStatus::from_bytes([0x01, 0x05, 0, 0]).speed(), Speed::High);
+        let s = PortStatus::from_bytes([0x18, 0x01, 0x01, 0]);
+        assert!(s.resetting() && s.over_current() && !s.connected() && !s.reset_changed());
     }
 
     #[test]

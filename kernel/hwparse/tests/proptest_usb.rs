@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Interface, build_config, expected_keyboard, read_usb_like_the_kernel};
-use hwparse::usb::{self, Descriptors, DeviceDescriptor};
+use hwparse::usb::{self, Descriptors, DeviceDescriptor, HubDescriptor, HubDescriptorError};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -97,8 +97,28 @@ proptest! {
         d.extend_from_slice(&tail);
         prop_assert_eq!(
             DeviceDescriptor::parse(&d),
-            Ok(DeviceDescriptor { max_packet_size0: mps0, vendor, product })
+            Ok(DeviceDescriptor { max_packet_size0: mps0, vendor, product, class: 0, protocol: 0 })
         );
         read_usb_like_the_kernel(&d);
+    }
+
+    /// Hub descriptors with a right type in front: a hub is accepted
+    /// exactly when its port count is 1 to 31 and `bDescLength` and the
+    /// bytes read both cover the DeviceRemovable bitmap; it parses back.
+    #[test]
+    fn hub_descriptor(length in any::<u8>(), ports in prop_oneof![1..=31u8, any::<u8>()], chars in any::<u16>(), good in any::<u8>(), rest in vec(any::<u8>(), 0..70)) {
+        let [c0, c1] = chars.to_le_bytes();
+        let mut h = vec![length, 0x29, ports, c0, c1, good, 0];
+        h.extend_from_slice(&rest);
+        let need = 7 + usize::from(ports) / 8 + 1;
+        let expected = if ports == 0 || ports > 31 {
+            Err(HubDescriptorError::BadPortCount { ports })
+        } else if h.len().min(usize::from(length)) < need {
+            Err(HubDescriptorError::Short { len: h.len().min(usize::from(length)), need })
+        } else {
+            Ok(HubDescriptor { ports, characteristics: chars, power_on_to_good: good })
+        };
+        prop_assert_eq!(HubDescriptor::parse(&h), expected);
+        read_usb_like_the_kernel(&h);
     }
 }

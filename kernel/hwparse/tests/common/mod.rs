@@ -236,6 +236,21 @@ pub fn read_usb_like_the_kernel(bytes: &[u8]) {
             }
         }
     }
+    match usb::HubDescriptor::parse(bytes) {
+        Ok(h) => {
+            assert!((1..=usb::HUB_MAX_PORTS).contains(&h.ports), "{h:?}");
+            let need = usb::HUB_DESCRIPTOR_FIXED_LEN + usize::from(h.ports) / 8 + 1;
+            assert!(bytes.len() >= need && usize::from(bytes[0]) >= need, "{h:?}");
+            assert!(h.tt_think_time() <= 3 && h.power_on_to_good_ms() <= 510, "{h:?}");
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+    if let Some(&b) = bytes.first_chunk::<{ usb::PORT_STATUS_LEN }>() {
+        let s = usb::PortStatus::from_bytes(b);
+        let _ = (s.connected(), s.enabled(), s.reset_changed(), s.speed());
+    }
     match usb::find_boot_keyboard(bytes) {
         Ok(Some(k)) => {
             assert!(k.endpoint & 0x80 != 0, "{k:?}");
