@@ -15,18 +15,18 @@ mod report;
 
 use protocol::bench::{META, Record, Value, field};
 
-use crate::ktest::{Case, Suite};
+use crate::ktest::Suite;
 use crate::{arch, smp};
 
 static SUITE: Suite = Suite {
     name: "bench",
-    cases: &[
-        Case { name: "refcount_shared", run: refcount::shared },
-        Case { name: "refcount_percpu", run: refcount::per_cpu },
-        Case { name: "pagecache_read", run: pagecache::read },
-        Case { name: "alloc_order0", run: alloc::order0 },
-        Case { name: "alloc_mixed", run: alloc::mixed },
-        Case { name: "fragmentation", run: frag::churn },
+    cases: crate::cases![
+        refcount_shared => refcount::shared,
+        refcount_percpu => refcount::per_cpu,
+        pagecache_read => pagecache::read,
+        alloc_order0 => alloc::order0,
+        alloc_mixed => alloc::mixed,
+        fragmentation => frag::churn,
     ],
 };
 

@@ -56,3 +56,16 @@ macro_rules! kskip {
         return Err($crate::ktest::Failure::Skip($why))
     };
 }
+
+/// `cases![a, b, c]`: a suite's `&[Case]`, each case named after its
+/// function (`stringify!`), which is the name KTAP reports. Where the name
+/// is not the function's: `cases![name_a => path::to_a, name_b => b]`.
+#[macro_export]
+macro_rules! cases {
+    ($($run:ident),* $(,)?) => {
+        &[$($crate::ktest::Case { name: stringify!($run), run: $run }),*]
+    };
+    ($($name:ident => $run:path),* $(,)?) => {
+        &[$($crate::ktest::Case { name: stringify!($name), run: $run }),*]
+    };
+}

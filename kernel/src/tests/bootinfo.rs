@@ -1,16 +1,16 @@
 //! Sanity of what the boot path told the kernel.
 
 use crate::bootinfo::{self, RegionKind};
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 use crate::{kassert, kassert_eq};
 
 pub static SUITE: Suite = Suite {
     name: "bootinfo",
-    cases: &[
-        Case { name: "usable_memory_present", run: usable_memory_present },
-        Case { name: "regions_sorted_disjoint", run: regions_sorted_disjoint },
-        Case { name: "protocol_and_cmdline", run: protocol_and_cmdline },
-        Case { name: "phys_map_reads_memory", run: phys_map_reads_memory },
+    cases: crate::cases![
+        usable_memory_present,
+        regions_sorted_disjoint,
+        protocol_and_cmdline,
+        phys_map_reads_memory
     ],
 };
 

@@ -5,17 +5,12 @@ use alloc::string::String;
 use core::fmt::Write;
 
 use crate::cmdline::{CmdLine, Mode};
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 use crate::{kassert, kassert_eq};
 
 pub static SUITE: Suite = Suite {
     name: "console",
-    cases: &[
-        Case { name: "serial_loopback", run: serial_loopback },
-        Case { name: "print_long_line", run: print_long_line },
-        Case { name: "format_integers", run: format_integers },
-        Case { name: "cmdline_parse", run: cmdline_parse },
-    ],
+    cases: crate::cases![serial_loopback, print_long_line, format_integers, cmdline_parse],
 };
 
 /// Bytes sent in loopback mode: printable ASCII only, alternating bit

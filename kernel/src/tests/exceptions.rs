@@ -2,16 +2,12 @@
 //! (Fatal ones end the run: the harness tests cover them via ktest.inject.)
 
 use crate::arch;
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 use crate::{kassert, kassert_eq};
 
 pub static SUITE: Suite = Suite {
     name: "exceptions",
-    cases: &[
-        Case { name: "breakpoint_resumes", run: breakpoint_resumes },
-        Case { name: "breakpoint_repeated", run: breakpoint_repeated },
-        Case { name: "tables_loaded", run: tables_loaded },
-    ],
+    cases: crate::cases![breakpoint_resumes, breakpoint_repeated, tables_loaded],
 };
 
 fn breakpoint_resumes() -> TestResult {

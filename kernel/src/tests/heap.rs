@@ -5,18 +5,12 @@ use alloc::vec::Vec;
 use core::alloc::Layout;
 
 use crate::heap;
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 use crate::{kassert, kassert_eq};
 
 pub static SUITE: Suite = Suite {
     name: "heap",
-    cases: &[
-        Case { name: "box_alloc", run: box_alloc },
-        Case { name: "vec_grow", run: vec_grow },
-        Case { name: "large_alloc", run: large_alloc },
-        Case { name: "many_small_freed", run: many_small_freed },
-        Case { name: "page_aligned", run: page_aligned },
-    ],
+    cases: crate::cases![box_alloc, vec_grow, large_alloc, many_small_freed, page_aligned],
 };
 
 fn box_alloc() -> TestResult {

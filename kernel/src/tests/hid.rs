@@ -6,16 +6,16 @@
 use alloc::vec::Vec;
 
 use crate::drivers::hid::{BootKeyboard, usage_to_ascii};
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 use crate::{kassert, kassert_eq};
 
 pub static SUITE: Suite = Suite {
     name: "hid",
-    cases: &[
-        Case { name: "key_down_edges", run: key_down_edges },
-        Case { name: "modifiers_and_caps_lock", run: modifiers_and_caps_lock },
-        Case { name: "us_keymap", run: us_keymap },
-        Case { name: "roll_over_and_short_reports", run: roll_over_and_short_reports },
+    cases: crate::cases![
+        key_down_edges,
+        modifiers_and_caps_lock,
+        us_keymap,
+        roll_over_and_short_reports
     ],
 };
 

@@ -15,7 +15,7 @@ use protocol::inject::{Injection, MARKER};
 use spin::Once;
 
 use crate::arch;
-use crate::ktest::{Case, Failure, Suite, TestResult};
+use crate::ktest::{Failure, Suite, TestResult};
 
 static INJECTION: Once<Injection> = Once::new();
 
@@ -27,8 +27,7 @@ pub fn configure(kind: Option<&str>) {
     INJECTION.call_once(|| injection);
 }
 
-static SUITE: Suite =
-    Suite { name: "inject", cases: &[Case { name: "injected_failure", run: injected_failure }] };
+static SUITE: Suite = Suite { name: "inject", cases: crate::cases![injected_failure] };
 
 /// The injection suite, present only when armed.
 pub fn suite() -> Option<&'static Suite> {

@@ -6,28 +6,28 @@ use alloc::vec::Vec;
 
 use mm::{BadPageReason, MAX_ORDER, PAGE_SIZE, Page, RefcountBugKind};
 
-use crate::ktest::{Case, Failure, Suite, TestResult};
+use crate::ktest::{Failure, Suite, TestResult};
 use crate::mm::{self as kmm, zone};
 use crate::{bootinfo, heap, kassert, kassert_eq, kdiag};
 
 pub static SUITE: Suite = Suite {
     name: "mm",
-    cases: &[
-        Case { name: "memmap_covers_usable_ram", run: memmap_covers_usable_ram },
-        Case { name: "buddy_manages_98_percent", run: buddy_manages_98_percent },
-        Case { name: "every_order", run: every_order },
-        Case { name: "alloc_all_free_all_merges", run: alloc_all_free_all_merges },
-        Case { name: "misuse_double_free", run: misuse_double_free },
-        Case { name: "misuse_free_not_frozen", run: misuse_free_not_frozen },
-        Case { name: "misuse_free_tail_page", run: misuse_free_tail_page },
-        Case { name: "misuse_wrong_order", run: misuse_wrong_order },
-        Case { name: "misuse_put_on_frozen", run: misuse_put_on_frozen },
-        Case { name: "misuse_pcp_double_free", run: misuse_pcp_double_free },
-        Case { name: "misuse_pcp_tail_page", run: misuse_pcp_tail_page },
-        Case { name: "misuse_pcp_put_on_frozen", run: misuse_pcp_put_on_frozen },
-        Case { name: "misuse_pcp_corrupt_cached_page", run: misuse_pcp_corrupt_cached_page },
-        Case { name: "heap_grows_from_buddy", run: heap_grows_from_buddy },
-        Case { name: "buddyinfo_format", run: buddyinfo_format },
+    cases: crate::cases![
+        memmap_covers_usable_ram,
+        buddy_manages_98_percent,
+        every_order,
+        alloc_all_free_all_merges,
+        misuse_double_free,
+        misuse_free_not_frozen,
+        misuse_free_tail_page,
+        misuse_wrong_order,
+        misuse_put_on_frozen,
+        misuse_pcp_double_free,
+        misuse_pcp_tail_page,
+        misuse_pcp_put_on_frozen,
+        misuse_pcp_corrupt_cached_page,
+        heap_grows_from_buddy,
+        buddyinfo_format
     ],
 };
 

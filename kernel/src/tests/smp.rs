@@ -3,19 +3,19 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 use crate::smp::{self, Barrier};
 use crate::{kassert, kassert_eq, kdiag, kskip};
 
 pub static SUITE: Suite = Suite {
     name: "smp",
-    cases: &[
-        Case { name: "all_described_cpus_online", run: all_described_cpus_online },
-        Case { name: "every_cpu_runs_a_call", run: every_cpu_runs_a_call },
-        Case { name: "barrier_rounds", run: barrier_rounds },
-        Case { name: "per_cpu_index_matches", run: per_cpu_index_matches },
-        Case { name: "call_on_chosen_cpus", run: call_on_chosen_cpus },
-        Case { name: "alloc_free_across_cpus", run: alloc_free_across_cpus },
+    cases: crate::cases![
+        all_described_cpus_online,
+        every_cpu_runs_a_call,
+        barrier_rounds,
+        per_cpu_index_matches,
+        call_on_chosen_cpus,
+        alloc_free_across_cpus
     ],
 };
 

@@ -10,15 +10,11 @@ use super::common::scale;
 use super::pages::{FaultKnob, Pages};
 use super::{freeze, pagecache, storm};
 use crate::kassert;
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 
 pub static SUITE: Suite = Suite {
     name: "stress_faults",
-    cases: &[
-        Case { name: "storm_with_failures", run: storm_with_failures },
-        Case { name: "pagecache_with_failures", run: pagecache_with_failures },
-        Case { name: "freeze_with_failures", run: freeze_with_failures },
-    ],
+    cases: crate::cases![storm_with_failures, pagecache_with_failures, freeze_with_failures],
 };
 
 /// Every 7th allocation fails, and 5% of the others.

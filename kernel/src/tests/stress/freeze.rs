@@ -20,12 +20,11 @@ use mm::Page;
 
 use super::common::{Rng, Slots, Snapshot, Tally, jitter, mix, page_of, scale, seed};
 use super::pages::{FaultKnob, NO_FAULTS, POISON, Pages, WORDS, page_words};
-use crate::ktest::{Case, Failure, Suite, TestResult};
+use crate::ktest::{Failure, Suite, TestResult};
 use crate::mm::zone;
 use crate::{kassert, kassert_eq, smp};
 
-pub static SUITE: Suite =
-    Suite { name: "stress_freeze", cases: &[Case { name: "freeze_vs_get", run: freeze_vs_get }] };
+pub static SUITE: Suite = Suite { name: "stress_freeze", cases: crate::cases![freeze_vs_get] };
 
 const SLOTS: usize = 16;
 /// Operations per CPU.

@@ -15,14 +15,11 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::common::{Rng, Slots, Snapshot, Tally, jitter, page_of, scale, seed};
 use super::pages::{FaultKnob, NO_FAULTS, Pages, Seen, check_stamp, stamp};
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 use crate::mm::zone;
 use crate::{kassert_eq, smp};
 
-pub static SUITE: Suite = Suite {
-    name: "stress_pagecache",
-    cases: &[Case { name: "lookup_vs_free", run: lookup_vs_free }],
-};
+pub static SUITE: Suite = Suite { name: "stress_pagecache", cases: crate::cases![lookup_vs_free] };
 
 /// Slots in the table: few enough that readers and writers collide often.
 const SLOTS: usize = 32;

@@ -23,14 +23,11 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::common::{Rng, Slots, Snapshot, Tally, jitter, page_of, scale, seed};
 use super::pages::{NO_FAULTS, Pages, page_words};
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 use crate::mm::zone;
 use crate::{kassert_eq, smp};
 
-pub static SUITE: Suite = Suite {
-    name: "stress_revive",
-    cases: &[Case { name: "last_put_vs_get", run: last_put_vs_get }],
-};
+pub static SUITE: Suite = Suite { name: "stress_revive", cases: crate::cases![last_put_vs_get] };
 
 /// Published pages: one, so that every CPU hammers the same page (with two,
 /// real revives per run dropped from thousands to sometimes none).

@@ -21,15 +21,13 @@ use mm::{DefaultScheme, Frozen, RefcountScheme};
 
 use super::common::{Rng, Snapshot, Tally, scale, seed};
 use super::pages::{NO_FAULTS, Pages};
-use crate::ktest::{Case, Failure, Suite, TestResult};
+use crate::ktest::{Failure, Suite, TestResult};
 use crate::mm::zone;
 use crate::smp::{self, Barrier};
 use crate::{kassert, kassert_eq};
 
-pub static SUITE: Suite = Suite {
-    name: "stress_scrub",
-    cases: &[Case { name: "stale_gets_until_scrub", run: stale_gets_until_scrub }],
-};
+pub static SUITE: Suite =
+    Suite { name: "stress_scrub", cases: crate::cases![stale_gets_until_scrub] };
 
 const ROUNDS: usize = 8;
 /// Gets per CPU per round.

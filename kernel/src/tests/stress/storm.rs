@@ -21,17 +21,12 @@ use spin::Mutex;
 use super::common::{Rng, Snapshot, Tally, mix, scale, seed};
 use super::pages::{NO_FAULTS, Pages, words};
 use crate::kassert_eq;
-use crate::ktest::{Case, Suite, TestResult};
+use crate::ktest::{Suite, TestResult};
 use crate::mm::zone;
 use crate::smp::{self, Barrier};
 
-pub static SUITE: Suite = Suite {
-    name: "stress_storm",
-    cases: &[
-        Case { name: "alloc_storm", run: alloc_storm },
-        Case { name: "alloc_storm_zone_lock", run: alloc_storm_zone_lock },
-    ],
-};
+pub static SUITE: Suite =
+    Suite { name: "stress_storm", cases: crate::cases![alloc_storm, alloc_storm_zone_lock] };
 
 /// Operations per CPU.
 pub const OPS: usize = 15_000;
