@@ -34,17 +34,40 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
-/// One benchmark: a few variants of the same operation that are compared.
-pub trait Workload: Sync {
+/// A [`Workload`]'s constant description.
+pub struct Meta {
     /// Short name (file names, JSON keys).
-    fn name(&self) -> &'static str;
+    pub name: &'static str,
     /// What one op is, for the tables.
-    fn title(&self) -> &'static str;
+    pub title: &'static str,
     /// Variant names, in table order.
-    fn variants(&self) -> &'static [&'static str];
+    pub variants: &'static [&'static str],
     /// Ratios to report: `(numerator, denominator)` variant indexes, each a
     /// cost ratio (`> 1`: the denominator is faster).
-    fn ratios(&self) -> &'static [(usize, usize)];
+    pub ratios: &'static [(usize, usize)],
+}
+
+/// One benchmark: a few variants of the same operation that are compared.
+pub trait Workload: Sync {
+    /// What the workload is called and reports (constant; each workload
+    /// writes it once as `&Meta { .. }`).
+    fn meta(&self) -> &'static Meta;
+    /// Short name (file names, JSON keys).
+    fn name(&self) -> &'static str {
+        self.meta().name
+    }
+    /// What one op is, for the tables.
+    fn title(&self) -> &'static str {
+        self.meta().title
+    }
+    /// Variant names, in table order.
+    fn variants(&self) -> &'static [&'static str] {
+        self.meta().variants
+    }
+    /// Ratios to report.
+    fn ratios(&self) -> &'static [(usize, usize)] {
+        self.meta().ratios
+    }
     /// Called on the main thread before the `n` threads of a run start.
     fn prepare(&self, _variant: usize, _n: usize) {}
     /// The loop of thread `rank` (`0..n`): run ops until `stop`, return how

@@ -7,7 +7,7 @@
 //! `buddy_system_allocator`'s frame allocator behind a `spin` mutex, as in the
 //! in-kernel benchmark. Thread `rank` uses per-CPU list index `rank`.
 
-use crate::harness::{Padded, Workload, run_until};
+use crate::harness::{Meta, Padded, Workload, run_until};
 use buddy_system_allocator::FrameAllocator;
 use mm::{Frozen, Legacy, NR_CPUS, Page, RefcountScheme, Zone};
 use protocol::bench::variant;
@@ -113,17 +113,13 @@ impl<'e> SharedPage<'e> {
 }
 
 impl Workload for SharedPage<'_> {
-    fn name(&self) -> &'static str {
-        "refcount_shared"
-    }
-    fn title(&self) -> &'static str {
-        "one shared page (owner holds 1): speculative get + put, ns per pair per thread"
-    }
-    fn variants(&self) -> &'static [&'static str] {
-        SCHEMES
-    }
-    fn ratios(&self) -> &'static [(usize, usize)] {
-        LEGACY_OVER_FROZEN
+    fn meta(&self) -> &'static Meta {
+        &Meta {
+            name: "refcount_shared",
+            title: "one shared page (owner holds 1): speculative get + put, ns per pair per thread",
+            variants: SCHEMES,
+            ratios: LEGACY_OVER_FROZEN,
+        }
     }
     fn run(&self, v: usize, _rank: usize, _n: usize, stop: &AtomicBool) -> u64 {
         let c = self.pages[v].refcount();
@@ -201,17 +197,13 @@ impl<'e> PageCacheRead<'e> {
 }
 
 impl Workload for PageCacheRead<'_> {
-    fn name(&self) -> &'static str {
-        "pagecache_read"
-    }
-    fn title(&self) -> &'static str {
-        "page-cache read analog (lookup, get, recheck, 64-byte copy, put) on one hot page, ns per read per thread"
-    }
-    fn variants(&self) -> &'static [&'static str] {
-        SCHEMES
-    }
-    fn ratios(&self) -> &'static [(usize, usize)] {
-        LEGACY_OVER_FROZEN
+    fn meta(&self) -> &'static Meta {
+        &Meta {
+            name: "pagecache_read",
+            title: "page-cache read analog (lookup, get, recheck, 64-byte copy, put) on one hot page, ns per read per thread",
+            variants: SCHEMES,
+            ratios: LEGACY_OVER_FROZEN,
+        }
     }
     fn run(&self, v: usize, rank: usize, _n: usize, stop: &AtomicBool) -> u64 {
         let c = self.pages[v].refcount();
@@ -255,17 +247,13 @@ impl<'e> OwnPage<'e> {
 }
 
 impl Workload for OwnPage<'_> {
-    fn name(&self) -> &'static str {
-        "refcount_own"
-    }
-    fn title(&self) -> &'static str {
-        "each thread its own page: speculative get + put, ns per pair per thread"
-    }
-    fn variants(&self) -> &'static [&'static str] {
-        SCHEMES
-    }
-    fn ratios(&self) -> &'static [(usize, usize)] {
-        LEGACY_OVER_FROZEN
+    fn meta(&self) -> &'static Meta {
+        &Meta {
+            name: "refcount_own",
+            title: "each thread its own page: speculative get + put, ns per pair per thread",
+            variants: SCHEMES,
+            ratios: LEGACY_OVER_FROZEN,
+        }
     }
     fn run(&self, v: usize, rank: usize, _n: usize, stop: &AtomicBool) -> u64 {
         let c = self.pages[v][rank].refcount();
@@ -307,17 +295,13 @@ impl<'e> FinalPut<'e> {
 }
 
 impl Workload for FinalPut<'_> {
-    fn name(&self) -> &'static str {
-        "final_put"
-    }
-    fn title(&self) -> &'static str {
-        "init_page_count + the final put_page (refcount only, own page), ns per pair per thread"
-    }
-    fn variants(&self) -> &'static [&'static str] {
-        SCHEMES
-    }
-    fn ratios(&self) -> &'static [(usize, usize)] {
-        &[(0, 1)]
+    fn meta(&self) -> &'static Meta {
+        &Meta {
+            name: "final_put",
+            title: "init_page_count + the final put_page (refcount only, own page), ns per pair per thread",
+            variants: SCHEMES,
+            ratios: &[(0, 1)],
+        }
     }
     fn run(&self, v: usize, rank: usize, _n: usize, stop: &AtomicBool) -> u64 {
         let c = self.pages[v][rank].refcount();
@@ -364,17 +348,13 @@ fn alloc_put<S: RefcountScheme>(z: &Zone<'_, S>, cpu: usize, stop: &AtomicBool) 
 }
 
 impl Workload for AllocPut<'_> {
-    fn name(&self) -> &'static str {
-        "alloc_put"
-    }
-    fn title(&self) -> &'static str {
-        "alloc_pages(0) + the final put_page that frees, per-CPU lists, ns per pair per thread"
-    }
-    fn variants(&self) -> &'static [&'static str] {
-        SCHEMES
-    }
-    fn ratios(&self) -> &'static [(usize, usize)] {
-        &[(0, 1)]
+    fn meta(&self) -> &'static Meta {
+        &Meta {
+            name: "alloc_put",
+            title: "alloc_pages(0) + the final put_page that frees, per-CPU lists, ns per pair per thread",
+            variants: SCHEMES,
+            ratios: &[(0, 1)],
+        }
     }
     fn run(&self, v: usize, rank: usize, _n: usize, stop: &AtomicBool) -> u64 {
         let (ops, bad) = if v == 0 {
@@ -408,17 +388,13 @@ impl<'e> Order0<'e> {
 }
 
 impl Workload for Order0<'_> {
-    fn name(&self) -> &'static str {
-        "alloc_order0"
-    }
-    fn title(&self) -> &'static str {
-        "order-0 alloc + free (frozen pages), ns per pair per thread"
-    }
-    fn variants(&self) -> &'static [&'static str] {
-        ALLOCATORS
-    }
-    fn ratios(&self) -> &'static [(usize, usize)] {
-        OVER_PCP
+    fn meta(&self) -> &'static Meta {
+        &Meta {
+            name: "alloc_order0",
+            title: "order-0 alloc + free (frozen pages), ns per pair per thread",
+            variants: ALLOCATORS,
+            ratios: OVER_PCP,
+        }
     }
     fn run(&self, v: usize, rank: usize, _n: usize, stop: &AtomicBool) -> u64 {
         let z = self.env.zf;
@@ -465,17 +441,13 @@ impl<'e> Mixed<'e> {
 }
 
 impl Workload for Mixed<'_> {
-    fn name(&self) -> &'static str {
-        "alloc_mixed"
-    }
-    fn title(&self) -> &'static str {
-        "mixed orders 0-3, window of 16 held blocks per thread: ns per free + alloc per thread"
-    }
-    fn variants(&self) -> &'static [&'static str] {
-        ALLOCATORS
-    }
-    fn ratios(&self) -> &'static [(usize, usize)] {
-        &[(2, 0), (2, 1)]
+    fn meta(&self) -> &'static Meta {
+        &Meta {
+            name: "alloc_mixed",
+            title: "mixed orders 0-3, window of 16 held blocks per thread: ns per free + alloc per thread",
+            variants: ALLOCATORS,
+            ratios: &[(2, 0), (2, 1)],
+        }
     }
     fn run(&self, v: usize, rank: usize, _n: usize, stop: &AtomicBool) -> u64 {
         let z = self.env.zf;
@@ -580,17 +552,13 @@ impl<'e> CrossFree<'e> {
 }
 
 impl Workload for CrossFree<'_> {
-    fn name(&self) -> &'static str {
-        "cross_free"
-    }
-    fn title(&self) -> &'static str {
-        "cross-CPU free: order-0 pages allocated on one thread, freed on the next, ns per page per thread"
-    }
-    fn variants(&self) -> &'static [&'static str] {
-        ALLOCATORS
-    }
-    fn ratios(&self) -> &'static [(usize, usize)] {
-        OVER_PCP
+    fn meta(&self) -> &'static Meta {
+        &Meta {
+            name: "cross_free",
+            title: "cross-CPU free: order-0 pages allocated on one thread, freed on the next, ns per page per thread",
+            variants: ALLOCATORS,
+            ratios: OVER_PCP,
+        }
     }
     fn run(&self, v: usize, rank: usize, n: usize, stop: &AtomicBool) -> u64 {
         let target = (rank + 1) % n;
