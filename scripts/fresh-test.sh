@@ -59,7 +59,16 @@ git rev-parse --verify -q HEAD >/dev/null || die "$repo has no commit to test"
 declare -a phase_names phase_times phase_results
 failed=0
 t_start=$SECONDS
+current_phase=
 report() {
+    # A phase cut short by a signal or an error exit of the script itself.
+    if [ -n "$current_phase" ]; then
+        phase_names+=("$current_phase (interrupted)")
+        phase_times+=($((SECONDS - current_start)))
+        phase_results+=("STOP")
+        failed=$((failed + 1))
+        current_phase=
+    fi
     echo
     echo "fresh-test: $distro ($mode), commit ${tested:-$(git rev-parse --short HEAD)}"
     local i
@@ -74,7 +83,10 @@ phase() {
     shift
     echo
     say "==> $name"
+    current_phase=$name
+    current_start=$start
     "$@" || rc=$?
+    current_phase=
     phase_names+=("$name")
     phase_times+=($((SECONDS - start)))
     if [ "$rc" -eq 0 ]; then
@@ -115,7 +127,7 @@ remove_root() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    [ ${#phase_names[@]} -gt 0 ] && report
+    { [ ${#phase_names[@]} -gt 0 ] || [ -n "$current_phase" ]; } && report
     [ -n "${run_pid:-}" ] && kill "$run_pid" 2>/dev/null
     unmount_all
     if [ "${KEEP:-0}" = 1 ]; then
