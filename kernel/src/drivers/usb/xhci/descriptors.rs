@@ -9,7 +9,9 @@
 //! parse becomes this driver's [`Error`], which ends the device's
 //! enumeration: it is reported and left alone (enumerate.rs).
 
-use hwparse::usb::{self, BootKeyboardInterface, ConfigurationHeader, DeviceDescriptor, Speed};
+use hwparse::usb::{
+    self, BootKeyboardInterface, ConfigurationHeader, DeviceDescriptor, HubDescriptor, Speed,
+};
 
 use super::control::GET_DESCRIPTOR;
 use super::controller::Controller;
@@ -19,6 +21,9 @@ use super::{Error, PAGE};
 /// Descriptor types (USB 2.0 table 9-5) in GET_DESCRIPTOR's value (high byte).
 const DESC_DEVICE: u16 = (usb::descriptor_type::DEVICE as u16) << 8;
 const DESC_CONFIGURATION: u16 = (usb::descriptor_type::CONFIGURATION as u16) << 8;
+const DESC_HUB: u16 = (usb::descriptor_type::HUB as u16) << 8;
+/// The longest hub descriptor: 7 fixed bytes and two 32-byte port bitmaps.
+const HUB_DESCRIPTOR_MAX_LEN: usize = usb::HUB_DESCRIPTOR_FIXED_LEN + 2 * 32;
 
 impl Controller {
     /// EP0's real max packet size, from the first 8 bytes of the device
@@ -56,5 +61,27 @@ impl Controller {
         let total = header.total_length.min(PAGE as u16);
         self.control(dev, 0x80, GET_DESCRIPTOR, DESC_CONFIGURATION, 0, total)?;
         Ok(usb::find_boot_keyboard(&dev.buffer.read(usize::from(total)))?)
+    }
+
+    /// The first configuration's header: its `bConfigurationValue` is what
+    /// SET_CONFIGURATION wants (a hub's interfaces are not needed here).
+    pub(super) fn read_configuration_header(
+        &mut self,
+        dev: &mut Device,
+    ) -> Result<ConfigurationHeader, Error> {
+        let len = usb::CONFIGURATION_HEADER_LEN;
+        self.control(dev, 0x80, GET_DESCRIPTOR, DESC_CONFIGURATION, 0, len as u16)?;
+        Ok(ConfigurationHeader::parse(&dev.buffer.read(len))?)
+    }
+
+    /// A hub's hub descriptor: class GET_DESCRIPTOR to the device (USB 2.0
+    /// 11.24.2.5), as long as any can be; its `bDescLength` says how much
+    /// counts. The buffer is cleared first so that a short answer reads as
+    /// zeros, not as an earlier transfer's bytes.
+    pub(super) fn read_hub_descriptor(&mut self, dev: &mut Device) -> Result<HubDescriptor, Error> {
+        let len = HUB_DESCRIPTOR_MAX_LEN;
+        dev.buffer.clear(len);
+        self.control(dev, 0xA0, GET_DESCRIPTOR, DESC_HUB, 0, len as u16)?;
+        Ok(HubDescriptor::parse(&dev.buffer.read(len))?)
     }
 }

@@ -48,6 +48,13 @@ impl Dma {
         unsafe { self.virt.cast::<u64>().add(index).write_volatile(value) };
     }
 
+    /// Zeroes the first `len` bytes (at most a page).
+    pub(super) fn clear(&self, len: usize) {
+        // SAFETY: inside our page; the controller does not write it while
+        // no transfer into it is queued.
+        unsafe { core::ptr::write_bytes(self.virt, 0, len.min(PAGE)) };
+    }
+
     pub(super) fn read_u8(&self, offset: usize) -> u8 {
         assert!(offset < PAGE);
         // SAFETY: inside our page; volatile because the controller writes it.

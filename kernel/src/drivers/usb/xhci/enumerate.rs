@@ -1,23 +1,26 @@
-//! From a connected root port to a configured keyboard, one named step at a
+//! From a connected port to a configured keyboard, one named step at a
 //! time (xHCI 1.2, 4.3; Linux `hub_port_init` and `usb_new_device`).
 //!
-//! [`Controller::enumerate_port`] reads as the sequence the specification
-//! prescribes: reset the port, Enable Slot, Address Device, fix EP0's packet
-//! size, read the descriptors, and for a keyboard set it up. Each step is a
-//! function whose error says what failed; the first error ends that port's
-//! enumeration, [`Controller::enumerate_ports`] prints it and goes on with
-//! the next port. A device that is not a boot keyboard is left addressed
-//! and untouched (the USB stick the machine booted from, for one).
+//! [`Controller::enumerate_ports`] resets each connected root port and
+//! [`Controller::enumerate_device`] reads as the sequence the specification
+//! prescribes: Enable Slot, Address Device, fix EP0's packet size, read the
+//! descriptors, and for a keyboard set it up; a hub (device class 9) is set
+//! up in hub.rs, which resets its ports and comes back here for each device
+//! behind it. Each step is a function whose error says what failed; the
+//! first error ends that device's enumeration, which is printed as one line
+//! before the next port is tried. A device that is neither a boot keyboard
+//! nor a hub is left addressed and untouched (the USB stick the machine
+//! booted from, for one).
 
 use hwparse::hid::{BootKeyboard, REPORT_LEN};
-use hwparse::usb::{BootKeyboardInterface, Speed};
+use hwparse::usb::{self, BootKeyboardInterface, Speed};
 use xhci::context::EndpointType;
 use xhci::ring::trb::command;
 
 use super::Error;
 use super::control::{HID_SET_IDLE, HID_SET_PROTOCOL, SET_CONFIGURATION};
 use super::controller::Controller;
-use super::device::Device;
+use super::device::{Device, Location};
 use super::dma::Dma;
 use super::keyboard::KeyboardEndpoint;
 use super::ring::Ring;
@@ -44,8 +47,9 @@ impl Controller {
             if !sc.current_connect_status() {
                 continue;
             }
-            if let Err(e) = self.enumerate_port(port) {
-                println!("usb: xhci {} port {port}: {e}; device ignored", self.name);
+            match self.reset_port(port) {
+                Ok(speed) => self.enumerate_device(Location::root(port), speed),
+                Err(e) => println!("usb: xhci {} port {port}: {e}; device ignored", self.name),
             }
         }
         // Now that no command is outstanding, start the keyboards' transfers.
@@ -54,27 +58,39 @@ impl Controller {
         }
     }
 
-    /// Enumerates the device on root port `port`; on success it is in
-    /// `self.devices`, set up if it is a keyboard.
-    fn enumerate_port(&mut self, port: u8) -> Result<(), Error> {
-        let speed = self.reset_port(port)?;
+    /// Enumerates the device at `loc` (its port already reset, `speed` an
+    /// xHCI speed id): a hub gets its own ports enumerated in turn
+    /// (hub.rs). A failure is printed as one line and leaves that device
+    /// alone.
+    pub(super) fn enumerate_device(&mut self, loc: Location, speed: u8) {
+        if let Err(e) = self.enumerate_port(loc, speed) {
+            println!("usb: xhci {} port {loc}: {e}; device ignored", self.name);
+        }
+    }
+
+    /// The steps of [`Self::enumerate_device`]; on success the device is in
+    /// `self.devices`, set up if it is a keyboard or a hub.
+    fn enumerate_port(&mut self, loc: Location, speed: u8) -> Result<(), Error> {
         let slot = self.enable_slot()?;
-        let mut dev = self.new_device(slot, port)?;
-        let mps0 = self.address_device(&mut dev, speed)?;
-        self.fix_ep0_max_packet(&mut dev, speed, mps0)?;
+        let mut dev = self.new_device(slot, loc, speed)?;
+        let mps0 = self.address_device(&mut dev)?;
+        self.fix_ep0_max_packet(&mut dev, mps0)?;
         let ids = self.read_device_descriptor(&mut dev)?;
         let (vendor, product) = (ids.vendor, ids.product);
+        if ids.class == usb::HUB_CLASS {
+            return self.set_up_hub(dev, &ids);
+        }
         let Some(kbd) = self.read_configuration(&mut dev)? else {
             println!(
-                "usb: xhci {} port {port}: device {vendor:04x}:{product:04x} (not a keyboard, left alone)",
+                "usb: xhci {} port {loc}: device {vendor:04x}:{product:04x} (not a keyboard, left alone)",
                 self.name
             );
             self.devices.push(dev);
             return Ok(());
         };
-        self.configure_keyboard(&mut dev, speed, &kbd)?;
+        self.configure_keyboard(&mut dev, &kbd)?;
         println!(
-            "usb: xhci {} port {port}: keyboard {vendor:04x}:{product:04x} (HID boot protocol, slot {slot})",
+            "usb: xhci {} port {loc}: keyboard {vendor:04x}:{product:04x} (HID boot protocol, slot {slot})",
             self.name
         );
         self.devices.push(dev);
@@ -118,13 +134,14 @@ impl Controller {
     /// The device's memory: an output context for the controller (entered
     /// in the device context array), an EP0 ring, an input context and a
     /// descriptor buffer.
-    fn new_device(&mut self, slot: u8, port: u8) -> Result<Device, Error> {
+    fn new_device(&mut self, slot: u8, loc: Location, speed: u8) -> Result<Device, Error> {
         let ac64 = self.ac64;
         let output = Dma::page(ac64)?;
         self.dcbaa.write_u64(usize::from(slot), output.phys);
         Ok(Device {
             slot,
-            port,
+            loc,
+            speed,
             ep0: Ring::new(ac64)?,
             input: Dma::page(ac64)?,
             buffer: Dma::page(ac64)?,
@@ -133,24 +150,22 @@ impl Controller {
     }
 
     /// Address Device with a slot context and EP0 (xHCI 4.3.3), EP0 at the
-    /// default max packet size for `speed`, which it returns: 8 for low and
-    /// full speed, 64 high, 512 SuperSpeed.
-    fn address_device(&mut self, dev: &mut Device, speed: u8) -> Result<u16, Error> {
+    /// default max packet size for the device's speed, which it returns: 8
+    /// for low and full speed, 64 high, 512 SuperSpeed. Behind hubs the
+    /// slot context carries the route string and the TT (device.rs).
+    fn address_device(&mut self, dev: &mut Device) -> Result<u16, Error> {
+        let speed = dev.speed;
         let mps0: u16 = match speed {
             3 => 64,
             4.. => 512,
             _ => 8,
         };
-        let (port, slot, ep0_ring) = (dev.port, dev.slot, dev.ep0.dma.phys);
+        let (loc, slot, ep0_ring) = (dev.loc, dev.slot, dev.ep0.dma.phys);
         {
             let input = dev.input_context(self.csz);
             input.control_mut().set_add_context_flag(0);
             input.control_mut().set_add_context_flag(1);
-            let slot_cx = input.device_mut().slot_mut();
-            slot_cx.set_root_hub_port_number(port);
-            slot_cx.set_route_string(0);
-            slot_cx.set_speed(speed);
-            slot_cx.set_context_entries(1);
+            loc.fill_slot(input.device_mut().slot_mut(), speed, 1);
             let ep0 = input.device_mut().endpoint_mut(1);
             ep0.set_endpoint_type(EndpointType::Control);
             ep0.set_max_packet_size(mps0);
@@ -169,8 +184,8 @@ impl Controller {
     /// the speed does not allow refuses the device) and, if it differs from
     /// the default `mps0`, tells the controller with Evaluate Context
     /// (xHCI 4.6.7; full-speed devices may use 8 to 64).
-    fn fix_ep0_max_packet(&mut self, dev: &mut Device, speed: u8, mps0: u16) -> Result<(), Error> {
-        let real_mps0 = self.read_ep0_max_packet(dev, usb_speed(speed))?;
+    fn fix_ep0_max_packet(&mut self, dev: &mut Device, mps0: u16) -> Result<(), Error> {
+        let real_mps0 = self.read_ep0_max_packet(dev, usb_speed(dev.speed))?;
         if real_mps0 != mps0 {
             {
                 let input = dev.input_context(self.csz);
@@ -190,9 +205,9 @@ impl Controller {
     fn configure_keyboard(
         &mut self,
         dev: &mut Device,
-        speed: u8,
         kbd: &BootKeyboardInterface,
     ) -> Result<(), Error> {
+        let speed = dev.speed;
         self.control_out(dev, 0x00, SET_CONFIGURATION, kbd.configuration.into(), 0)?;
         self.control_out(dev, 0x21, HID_SET_PROTOCOL, 0, kbd.interface.into())?;
         // Reports only on change; some keyboards stall this request: not fatal.
@@ -210,17 +225,13 @@ impl Controller {
         };
         let mps = kbd.max_packet & 0x7FF;
         let burst = ((kbd.max_packet >> 11) & 3) as u8;
-        let port = dev.port;
+        let loc = dev.loc;
         {
             let input = dev.input_context(self.csz);
             input.control_mut().set_add_context_flag(0);
             input.control_mut().set_add_context_flag(usize::from(dci));
             input.control_mut().set_configuration_value(kbd.configuration);
-            let slot_cx = input.device_mut().slot_mut();
-            slot_cx.set_root_hub_port_number(port);
-            slot_cx.set_route_string(0);
-            slot_cx.set_speed(speed);
-            slot_cx.set_context_entries(dci);
+            loc.fill_slot(input.device_mut().slot_mut(), speed, dci);
             let ep = input.device_mut().endpoint_mut(usize::from(dci));
             ep.set_endpoint_type(EndpointType::InterruptIn);
             ep.set_max_packet_size(mps);
@@ -245,7 +256,7 @@ impl Controller {
 /// The USB speed of xHCI port speed id `speed` (the default Protocol Speed
 /// IDs, xHCI 7.2.2.1.1): 1 full, 2 low, 3 high, 4 and up SuperSpeed; an
 /// undefined 0 is taken as full speed, like the default EP0 packet size.
-fn usb_speed(speed: u8) -> Speed {
+pub(super) fn usb_speed(speed: u8) -> Speed {
     match speed {
         2 => Speed::Low,
         3 => Speed::High,

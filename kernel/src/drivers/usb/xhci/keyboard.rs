@@ -79,7 +79,7 @@ impl Controller {
                     kbd.alive = false;
                     println!(
                         "usb: xhci {} port {}: keyboard transfer failed; keyboard stopped",
-                        self.name, dev.port
+                        self.name, dev.loc
                     );
                 }
             }

@@ -7,15 +7,18 @@
 //! support capability, 7.1), halt and reset it, give it a device context
 //! array, a command ring and one event ring, run it, reset every connected
 //! root port, and for each device: Enable Slot, Address Device, read the
-//! device and configuration descriptors. Devices that are not HID
-//! boot-protocol keyboards are left addressed and untouched (a USB stick the
-//! machine booted from, for example); keyboards get SET_CONFIGURATION,
+//! device and configuration descriptors. Hubs (USB 2.0 chapter 11) get their
+//! ports powered and reset, and the devices behind them are enumerated the
+//! same way, through up to five hubs in a row. Devices that are neither hubs
+//! nor HID boot-protocol keyboards are left addressed and untouched (a USB
+//! stick the machine booted from, for example); keyboards get SET_CONFIGURATION,
 //! SET_PROTOCOL(boot), Configure Endpoint for their interrupt IN endpoint, and
 //! one 8-byte Normal TRB that is re-queued whenever it completes.
 //!
 //! Register layouts, contexts and TRBs come from the `xhci` crate. Nothing
 //! uses interrupts: [`Controller::poll`] drains the event ring and is called
-//! from the console's input path. Hubs are not supported (root ports only).
+//! from the console's input path. Ports (the root hub's and hubs') are looked
+//! at once, at boot: a device plugged in later is not seen.
 //!
 //! One concept per module, in the order a controller meets them:
 //!
@@ -25,8 +28,9 @@
 //! | `dma` | whole pages the controller reads and writes |
 //! | `ring` | producer rings (command, transfer) and the event ring |
 //! | `controller` | the controller's life: take-over from the firmware, reset, start, commands, halt |
-//! | `device` | one addressed device: its slot, EP0 ring, contexts and buffer |
-//! | `enumerate` | a root port's device, step by step, from port reset to a configured keyboard |
+//! | `device` | one addressed device: where it is (root port, route string, TT), its slot, EP0 ring, contexts and buffer |
+//! | `enumerate` | a port's device, step by step, from port reset to a configured keyboard |
+//! | `hub` | a hub: its descriptor, the controller's Hub bit, its ports powered and reset, the devices behind it |
 //! | `control` | control transfers on a device's endpoint 0 |
 //! | `descriptors` | fetching a device's descriptors; `hwparse::usb` judges them |
 //! | `keyboard` | a keyboard's interrupt endpoint: queueing reports, decoding completions |
@@ -42,6 +46,7 @@ mod descriptors;
 mod device;
 mod dma;
 mod enumerate;
+mod hub;
 mod keyboard;
 mod mmio;
 mod ring;
@@ -59,6 +64,8 @@ pub enum Error {
     DeviceDescriptor(hwparse::usb::DeviceDescriptorError),
     /// A device's configuration was refused: the device is left alone.
     Configuration(hwparse::usb::ConfigurationError),
+    /// A hub's hub descriptor was refused: the hub is left alone.
+    HubDescriptor(hwparse::usb::HubDescriptorError),
 }
 
 impl From<&'static str> for Error {
@@ -79,12 +86,19 @@ impl From<hwparse::usb::ConfigurationError> for Error {
     }
 }
 
+impl From<hwparse::usb::HubDescriptorError> for Error {
+    fn from(e: hwparse::usb::HubDescriptorError) -> Self {
+        Error::HubDescriptor(e)
+    }
+}
+
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Error::Failed(what) => f.write_str(what),
             Error::DeviceDescriptor(e) => write!(f, "{e}"),
             Error::Configuration(e) => write!(f, "{e}"),
+            Error::HubDescriptor(e) => write!(f, "{e}"),
         }
     }
 }
