@@ -8,6 +8,12 @@
 //!   xHCI controller with a `usb-kbd` (plus a `usb-storage` the driver must
 //!   skip); the shell is driven with QEMU `sendkey` only, checked on the
 //!   serial console and on a screendump of the framebuffer console.
+//! - `keyboard_behind_one_hub`, `keyboard_behind_two_hubs`,
+//!   `keyboard_behind_five_hubs`: the same without the stick and the screen
+//!   check, the `usb-kbd` behind QEMU's `usb-hub` (a full-speed hub with 8
+//!   ports) on QEMU port 1: on its port 1; behind a second hub on that
+//!   port; behind five hubs in a row, the most USB allows (a route string
+//!   of five tiers).
 //!
 //! Images come from `$IMAGE_DIR` (default `<workspace>/target/image/x86_64`);
 //! serial logs land in `<workspace>/target/qemu-logs/usb-*.log`, the
@@ -184,4 +190,84 @@ fn shell_through_usb_keyboard() {
     let why = || format!("poweroff typed on USB: QEMU ended {status:?}, want Ok(Some(0))");
     assert!(s.check("poweroff, exit status 0", status == Ok(Some(0)), why), "{}", why());
     println!("USB keyboard test done after {:.1?}", s.elapsed());
+}
+
+/// Boots with `devices` (after the xHCI controller `xhci`), checks the boot
+/// lines report `hubs` hubs and a keyboard, types `test console` on the
+/// USB keyboard and powers off with it.
+fn type_behind_hubs(name: &str, devices: &[&str], hubs: usize) {
+    let _one = one_qemu();
+    let mut cfg = config(name, Boot::Bios, 1);
+    for a in ["-machine", "q35,i8042=off", "-device", "qemu-xhci,id=xhci"] {
+        cfg.extra_args.push(a.to_string());
+    }
+    for d in devices {
+        cfg.extra_args.push("-device".into());
+        cfg.extra_args.push((*d).into());
+    }
+    let mut s = ok(Session::start(&cfg, true));
+    let boot = ok(s.wait_prompt(Duration::from_secs(90)));
+    println!("prompt after {:.1?}", s.elapsed());
+    let usb: Vec<&str> = boot.lines().filter(|l| l.starts_with("usb: ")).collect();
+    println!("kernel: {usb:#?}");
+    let found_hubs = usb.iter().filter(|l| l.contains(": hub ")).count();
+    let why = || format!("want {hubs} hub line(s), got {found_hubs}:\n{boot}");
+    assert!(s.check("hubs found", found_hubs == hubs, why), "{}", why());
+    let found = usb.iter().any(|l| l.contains(": keyboard ") && l.contains("HID boot protocol"));
+    let why = || format!("no USB keyboard found behind the hub(s) at boot:\n{boot}");
+    assert!(s.check("USB keyboard found", found, why), "{}", why());
+
+    // Every key goes through the USB keyboard behind the hub(s) only; a typo
+    // erased with Backspace.
+    ok(s.type_keys("test consolx\x08e\n", Duration::from_secs(10)));
+    let (which, out) = ok(s.expect_any(&["\nPASS\n", "\nFAIL\n"], Duration::from_secs(120)));
+    let passed = which == 0 && out.contains("ok 1 console");
+    let why =
+        || format!("`test console` typed on the USB keyboard: want PASS, `ok 1 console`:\n{out}");
+    assert!(s.check("`test console` passed", passed, why), "{}", why());
+    ok(s.wait_prompt(Duration::from_secs(10)));
+
+    ok(s.type_keys("poweroff\n", Duration::from_secs(10)));
+    let status = s.wait_exit(Duration::from_secs(30)).map_err(|e| e.to_string());
+    let why = || format!("poweroff typed on USB: QEMU ended {status:?}, want Ok(Some(0))");
+    assert!(s.check("poweroff, exit status 0", status == Ok(Some(0)), why), "{}", why());
+    println!("{name} done after {:.1?}", s.elapsed());
+}
+
+#[test]
+fn keyboard_behind_one_hub() {
+    type_behind_hubs(
+        "usb-hub1",
+        &["usb-hub,bus=xhci.0,port=1,id=hub1", "usb-kbd,bus=xhci.0,port=1.1"],
+        1,
+    );
+}
+
+#[test]
+fn keyboard_behind_two_hubs() {
+    type_behind_hubs(
+        "usb-hub2",
+        &[
+            "usb-hub,bus=xhci.0,port=1,id=hub1",
+            "usb-hub,bus=xhci.0,port=1.1,id=hub2",
+            "usb-kbd,bus=xhci.0,port=1.1.1",
+        ],
+        2,
+    );
+}
+
+#[test]
+fn keyboard_behind_five_hubs() {
+    type_behind_hubs(
+        "usb-hub5",
+        &[
+            "usb-hub,bus=xhci.0,port=1",
+            "usb-hub,bus=xhci.0,port=1.2",
+            "usb-hub,bus=xhci.0,port=1.2.1",
+            "usb-hub,bus=xhci.0,port=1.2.1.8",
+            "usb-hub,bus=xhci.0,port=1.2.1.8.1",
+            "usb-kbd,bus=xhci.0,port=1.2.1.8.1.3",
+        ],
+        5,
+    );
 }
