@@ -29,6 +29,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
 pub use image::Image;
 
 use crate::qemu::{Config, Ending, Run};
@@ -364,10 +366,7 @@ impl Session {
         }
         let _ = fs::remove_file(path);
         let abs = std::path::absolute(path)?;
-        self.qmp()?.execute(
-            "screendump",
-            &format!(r#"{{"filename": {}}}"#, json_string(&abs.to_string_lossy())),
-        )?;
+        self.qmp()?.execute("screendump", Some(json!({ "filename": abs.to_string_lossy() })))?;
         let data =
             fs::read(&abs).map_err(|e| Error::new(format!("screendump {}: {e}", abs.display())))?;
         Image::parse_ppm(&data)
@@ -614,53 +613,32 @@ fn socket_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("qt-{}-{n}-{short}.qmp", std::process::id()))
 }
 
-/// `s` as a JSON string literal.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
+/// A QMP request line: `{"execute": command}`, with `"arguments"` when
+/// there are some.
+fn qmp_request(command: &str, arguments: Option<Value>) -> String {
+    let mut request = json!({ "execute": command });
+    if let Some(arguments) = arguments {
+        request["arguments"] = arguments;
     }
-    out.push('"');
-    out
+    request.to_string()
 }
 
-/// Decodes the JSON string literal at the start of `s` (after optional
-/// whitespace); `None` if there is none.
-pub fn parse_json_string(s: &str) -> Option<String> {
-    let mut chars = s.trim_start().strip_prefix('"')?.chars();
-    let mut out = String::new();
-    loop {
-        match chars.next()? {
-            '"' => return Some(out),
-            '\\' => match chars.next()? {
-                'n' => out.push('\n'),
-                'r' => out.push('\r'),
-                't' => out.push('\t'),
-                'b' => out.push('\x08'),
-                'f' => out.push('\x0c'),
-                'u' => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                }
-                c => out.push(c),
-            },
-            c => out.push(c),
-        }
+/// What one line from QMP says in answer to a command: `Some(Ok(value))`
+/// for `{"return": value}`, `Some(Err(line))` for `{"error": ...}` or a
+/// line that is not a JSON object, `None` for anything else (asynchronous
+/// events, `{"event": ...}`).
+fn qmp_reply(line: &str) -> Option<std::result::Result<Value, String>> {
+    let Ok(Value::Object(mut reply)) = serde_json::from_str::<Value>(line) else {
+        return Some(Err(format!("not a JSON object: {line}")));
+    };
+    if let Some(value) = reply.remove("return") {
+        return Some(Ok(value));
     }
+    reply.contains_key("error").then(|| Err(line.to_string()))
 }
 
-/// A QMP connection. Replies are one JSON object per line; asynchronous
-/// events are skipped. No JSON library: only the shape of
-/// replies is looked at.
+/// A QMP connection: one JSON object per line each way (serde_json);
+/// asynchronous events are skipped.
 struct Qmp {
     writer: UnixStream,
     reader: BufReader<UnixStream>,
@@ -671,10 +649,12 @@ impl Qmp {
         stream.set_read_timeout(Some(QMP_TIMEOUT))?;
         let mut qmp = Self { writer: stream.try_clone()?, reader: BufReader::new(stream) };
         let greeting = qmp.read_line()?;
-        if !greeting.contains("\"QMP\"") {
+        let is_greeting = serde_json::from_str::<Value>(&greeting)
+            .is_ok_and(|g| g.get("QMP").is_some_and(Value::is_object));
+        if !is_greeting {
             return Err(Error::new(format!("unexpected QMP greeting: {greeting}")));
         }
-        qmp.execute("qmp_capabilities", "")?;
+        qmp.execute("qmp_capabilities", None)?;
         Ok(qmp)
     }
 
@@ -687,26 +667,17 @@ impl Qmp {
         }
     }
 
-    /// Runs `command` with `arguments` (a JSON object, or empty for none) and
-    /// returns the text after `"return":`.
-    fn execute(&mut self, command: &str, arguments: &str) -> Result<String> {
-        let request = if arguments.is_empty() {
-            format!(r#"{{"execute": "{command}"}}"#)
-        } else {
-            format!(r#"{{"execute": "{command}", "arguments": {arguments}}}"#)
-        };
-        writeln!(self.writer, "{request}")
+    /// Runs `command` with `arguments` (a JSON object) and returns the
+    /// reply's `"return"` value.
+    fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value> {
+        writeln!(self.writer, "{}", qmp_request(command, arguments))
             .map_err(|e| Error::new(format!("QMP {command}: cannot send: {e}")))?;
         loop {
             let line = self.read_line().map_err(|e| Error::new(format!("QMP {command}: {e}")))?;
-            // Replies are `{"return": ...}` or `{"error": ...}`; events
-            // (`{"timestamp": ..., "event": ...}`) may come in between.
-            if let Some(value) = line.strip_prefix(r#"{"return":"#) {
-                let value = value.trim();
-                return Ok(value.strip_suffix('}').unwrap_or(value).trim().to_string());
-            }
-            if line.starts_with(r#"{"error":"#) {
-                return Err(Error::new(format!("QMP {command} failed: {line}")));
+            match qmp_reply(&line) {
+                Some(Ok(value)) => return Ok(value),
+                Some(Err(e)) => return Err(Error::new(format!("QMP {command} failed: {e}"))),
+                None => {}
             }
         }
     }
@@ -714,9 +685,12 @@ impl Qmp {
     /// Runs a human monitor command; returns its output (empty on success
     /// for most commands).
     fn hmp(&mut self, command_line: &str) -> Result<String> {
-        let args = format!(r#"{{"command-line": {}}}"#, json_string(command_line));
-        let value = self.execute("human-monitor-command", &args)?;
-        Ok(parse_json_string(&value).unwrap_or(value).trim().to_string())
+        let value =
+            self.execute("human-monitor-command", Some(json!({ "command-line": command_line })))?;
+        Ok(match value {
+            Value::String(s) => s.trim().to_string(),
+            other => other.to_string(),
+        })
     }
 }
 

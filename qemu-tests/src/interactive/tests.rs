@@ -23,18 +23,32 @@ fn key_names() {
 }
 
 #[test]
-fn json_strings_round_trip() {
-    let s = "sendkey \"a\"\\ \n\t\x01 ü";
-    let lit = json_string(s);
-    assert_eq!(lit, r#""sendkey \"a\"\\ \n\t\u0001 ü""#);
-    assert_eq!(parse_json_string(&lit).as_deref(), Some(s));
-    assert_eq!(parse_json_string(r#" "" }"#).as_deref(), Some(""));
+fn qmp_requests() {
+    assert_eq!(qmp_request("qmp_capabilities", None), r#"{"execute":"qmp_capabilities"}"#);
+    // Quotes, backslashes and control characters escaped: one line.
+    let text = "sendkey \"a\"\\ \n\t\x01 ü";
+    let request = qmp_request("human-monitor-command", Some(json!({ "command-line": text })));
+    assert!(!request.contains('\n'), "{request}");
+    assert!(request.contains(r#""sendkey \"a\"\\ \n\t\u0001 ü""#), "{request}");
     assert_eq!(
-        parse_json_string(r#""unknown key: 'x'\r\n""#).as_deref(),
-        Some("unknown key: 'x'\r\n")
+        serde_json::from_str::<Value>(&request).unwrap(),
+        json!({ "execute": "human-monitor-command", "arguments": { "command-line": text } })
     );
-    assert_eq!(parse_json_string("{}"), None);
-    assert_eq!(parse_json_string(r#""unterminated"#), None);
+}
+
+#[test]
+fn qmp_replies() {
+    assert_eq!(qmp_reply(r#"{"return": {}}"#), Some(Ok(json!({}))));
+    assert_eq!(
+        qmp_reply(r#"{"return": "unknown key: 'x'\r\n"}"#),
+        Some(Ok(json!("unknown key: 'x'\r\n")))
+    );
+    let error = r#"{"error": {"class": "GenericError", "desc": "no such file"}}"#;
+    assert_eq!(qmp_reply(error), Some(Err(error.to_string())));
+    let event = r#"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RESET"}"#;
+    assert_eq!(qmp_reply(event), None);
+    assert!(matches!(qmp_reply(r#"{"return": "unterminated"#), Some(Err(_))));
+    assert!(matches!(qmp_reply("[]"), Some(Err(_))));
 }
 
 #[test]
