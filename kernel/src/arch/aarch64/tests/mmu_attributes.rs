@@ -12,16 +12,16 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{PAR_EL1, Readable};
 
 use crate::arch::aarch64::{gic, mmu, pl011};
-use crate::ktest::{Case, Failure, Suite, TestResult};
+use crate::ktest::{Failure, Suite, TestResult};
 use crate::{kassert, kassert_eq};
 
 pub static SUITE: Suite = Suite {
     name: "mmu_attributes",
-    cases: &[
-        Case { name: "devices_are_device_ngnre", run: devices_are_device_ngnre },
-        Case { name: "ram_is_normal_write_back", run: ram_is_normal_write_back },
-        Case { name: "image_text_rodata_read_only", run: image_text_rodata_read_only },
-        Case { name: "identity_map_is_gone", run: identity_map_is_gone },
+    cases: crate::cases![
+        devices_are_device_ngnre,
+        ram_is_normal_write_back,
+        image_text_rodata_read_only,
+        identity_map_is_gone,
     ],
 };
 

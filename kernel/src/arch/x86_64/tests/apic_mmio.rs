@@ -7,16 +7,12 @@ use crate::arch::x86_64::apic::{
     id as apic_id, mmio_base as apic_mmio_base, x2apic as apic_x2apic,
 };
 use crate::arch::x86_64::paging::{leaf_flags as page_flags, map_mmio, nx_flag, virt_to_phys};
-use crate::ktest::{Case, Failure, Suite, TestResult};
+use crate::ktest::{Failure, Suite, TestResult};
 use crate::{kassert, kassert_eq};
 
 pub static SUITE: Suite = Suite {
     name: "apic_mmio",
-    cases: &[
-        Case { name: "map_mmio_uncached", run: map_mmio_uncached },
-        Case { name: "apic_registers_uncached", run: apic_registers_uncached },
-        Case { name: "apic_id_matches_cpuid", run: apic_id_matches_cpuid },
-    ],
+    cases: crate::cases![map_mmio_uncached, apic_registers_uncached, apic_id_matches_cpuid],
 };
 
 /// What every MMIO page must have: uncached (PCD|PWT = PAT entry 3,
