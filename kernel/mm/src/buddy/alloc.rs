@@ -2,7 +2,7 @@
 //! allocation path (zone and per-CPU) runs on the block it hands out.
 
 use super::Zone;
-use super::bad_page::{BadPage, BadPageReason};
+use super::bad_page::{BadPage, BadPageReason, PendingReports};
 use super::free_area::ZoneInner;
 use crate::MAX_ORDER;
 use crate::page::{NONE, Page, PageFlags};
@@ -31,7 +31,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
 
     /// One attempt on the zone's free lists (no draining).
     fn alloc_from_zone(&self, order: usize) -> Option<&'m Page> {
-        let mut bad = None;
+        let mut bad = PendingReports::new();
         let mut z = self.inner.lock();
         let page = loop {
             // claim_block runs check_new_block itself.
@@ -39,15 +39,13 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             let free = block[0].flags().cleared();
             match self.claim_block(pfn, block, free) {
                 Ok(()) => break Some(&block[0]),
-                Err(b) => bad = Some(self.quarantine_block_locked(&mut z, pfn, order, b)),
+                Err(b) => bad.push(self.quarantine_block_locked(&mut z, pfn, order, b)),
             }
         };
         drop(z);
         // Logged outside the zone lock: the logger may allocate, and the heap
         // grows from this allocator.
-        if let Some(bad) = bad {
-            log::error!("{bad}");
-        }
+        bad.log();
         page
     }
 
@@ -55,19 +53,19 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// `check_new_block`. A block that fails is leaked instead of handed
     /// out (somebody may still be using it): every page is marked
     /// quarantined, so a stray free of any of them is swallowed too; the
-    /// report is recorded and left in `bad` for the caller to log once the
+    /// report is recorded and added to `bad` for the caller to log once the
     /// zone lock is dropped. Then the next block is tried.
     pub(super) fn take_checked_block(
         &self,
         z: &mut ZoneInner,
         order: usize,
-        bad: &mut Option<BadPage>,
+        bad: &mut PendingReports,
     ) -> Option<(usize, &'m [Page])> {
         loop {
             let (pfn, block) = self.take_block(z, order)?;
             match self.check_new_block(pfn, block, block[0].flags().cleared()) {
                 Ok(()) => return Some((pfn, block)),
-                Err(b) => *bad = Some(self.quarantine_block_locked(z, pfn, order, b)),
+                Err(b) => bad.push(self.quarantine_block_locked(z, pfn, order, b)),
             }
         }
     }

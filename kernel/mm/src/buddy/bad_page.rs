@@ -4,7 +4,9 @@
 //! free corrupts the free lists silently and much later. A report is logged
 //! through `log` as
 //! `BUG: Bad page state: pfn=0x... count=0x... flags=... order=N <reason>`,
-//! counted in the zone, kept as [`Zone::last_bad_page`](super::Zone::last_bad_page),
+//! counted in the zone, kept as [`Zone::last_bad_page`](super::Zone::last_bad_page)
+//! (every report of one locked batch is logged once the locks are dropped,
+//! see `PendingReports`),
 //! and the block involved is quarantined (`PG_quarantined`: it never reaches a
 //! free list again) unless it is already free, in which case the free lists are
 //! left exactly as they were.
@@ -116,6 +118,64 @@ impl fmt::Display for BadPage {
             f.write_str(" (block quarantined)")?;
         }
         Ok(())
+    }
+}
+
+/// Reports found under a lock, kept until the locks are dropped and then
+/// logged, every one of them: a batch (a per-CPU refill, a drain, a zone
+/// allocation) can find several bad blocks, and logging must wait because
+/// the logger may allocate (the heap grows from this allocator). Holds up to
+/// [`PENDING_REPORTS`] reports; any beyond are counted and logged as one
+/// summary line (each was still counted in the zone when found).
+pub(super) struct PendingReports {
+    reports: [Option<BadPage>; PENDING_REPORTS],
+    /// Reports kept (the first `len` slots).
+    len: usize,
+    /// Reports that did not fit.
+    dropped: usize,
+}
+
+/// Reports one batch keeps for logging (see [`PendingReports`]).
+pub(super) const PENDING_REPORTS: usize = 4;
+
+impl PendingReports {
+    /// No report yet.
+    #[inline]
+    pub(super) const fn new() -> Self {
+        PendingReports { reports: [None; PENDING_REPORTS], len: 0, dropped: 0 }
+    }
+
+    /// Keep `bad` for [`log`](Self::log).
+    pub(super) fn push(&mut self, bad: BadPage) {
+        if self.len < PENDING_REPORTS {
+            self.reports[self.len] = Some(bad);
+            self.len += 1;
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Log every kept report, in the order found, then one line for those
+    /// that did not fit. Call with no allocator lock held.
+    #[inline]
+    pub(super) fn log(self) {
+        if self.len == 0 {
+            return;
+        }
+        self.log_all();
+    }
+
+    #[cold]
+    fn log_all(self) {
+        for bad in self.reports.iter().flatten() {
+            log::error!("{bad}");
+        }
+        if self.dropped > 0 {
+            log::error!(
+                "BUG: Bad page state: {} more bad blocks in the same batch (counted, not shown)",
+                self.dropped
+            );
+        }
     }
 }
 

@@ -37,6 +37,7 @@
 //! quarantined, never handed out.
 
 use super::Zone;
+use super::bad_page::PendingReports;
 use crate::page::{NONE, Page, PageFlags};
 use crate::refcount::RefcountScheme;
 use crate::sync::SpinLock;
@@ -171,11 +172,11 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if order > PCP_MAX_ORDER || cpu >= NR_CPUS {
             return self.alloc_frozen_pages(order);
         }
-        let mut bad = None;
+        let mut bad = PendingReports::new();
         let mut pcp = self.pcp[cpu].lock();
         let got = loop {
             if pcp.head[order] == NONE {
-                self.refill(&mut pcp, order);
+                self.refill(&mut pcp, order, &mut bad);
             }
             let pfn = pcp.head[order];
             if pfn == NONE {
@@ -189,13 +190,11 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             let cached = page.flags().cleared().with(PageFlags::PCP).with_order(order);
             match self.claim_block(pfn, block, cached) {
                 Ok(()) => break Some(page),
-                Err(b) => bad = Some(self.quarantine_taken_block(pfn, order, b)),
+                Err(b) => bad.push(self.quarantine_taken_block(pfn, order, b)),
             }
         };
         drop(pcp);
-        if let Some(bad) = bad {
-            log::error!("{bad}");
-        }
+        bad.log();
         match got {
             Some(page) => Some(page),
             // The zone is empty too; the zone path drains every CPU's list
@@ -243,7 +242,10 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         self.clear_tails(pfn, order);
         pcp.push(self, page, pfn, order);
         if pcp.count > PCP_HIGH {
-            self.drain_some(&mut pcp, PCP_BATCH, order);
+            let mut bad = PendingReports::new();
+            self.drain_some(&mut pcp, PCP_BATCH, order, &mut bad);
+            drop(pcp);
+            bad.log();
         }
         Ok(())
     }
@@ -262,16 +264,17 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     }
 
     /// Moves up to `PCP_BATCH` pages' worth of `order` blocks from the zone
-    /// onto the list, under one zone-lock acquisition. (Kept out of line: it
-    /// runs once per batch, and inlined it made the allocation's frame and
-    /// prologue bigger on every call.)
+    /// onto the list, under one zone-lock acquisition. Every bad block it
+    /// finds is quarantined and added to `bad`, for the caller to log once
+    /// the list's lock is dropped too. (Kept out of line: it runs once per
+    /// batch, and inlined it made the allocation's frame and prologue bigger
+    /// on every call.)
     #[inline(never)]
-    fn refill(&self, pcp: &mut PerCpuPages, order: usize) {
+    fn refill(&self, pcp: &mut PerCpuPages, order: usize, bad: &mut PendingReports) {
         let blocks = (PCP_BATCH >> order).max(1);
-        let mut bad = None;
         let mut z = self.inner.lock();
         for _ in 0..blocks {
-            let Some((pfn, block)) = self.take_checked_block(&mut z, order, &mut bad) else {
+            let Some((pfn, block)) = self.take_checked_block(&mut z, order, bad) else {
                 break;
             };
             // Inside a free block (zone lock) -> PG_pcp (this list's lock,
@@ -280,20 +283,22 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             head.set_flags(head.flags().cleared().with(PageFlags::PCP).with_order(order));
             pcp.push(self, head, pfn, order);
         }
-        drop(z);
-        if let Some(bad) = bad {
-            log::error!("{bad}");
-        }
     }
 
     /// Gives at least `pages` pages (or everything) back to the zone, the
     /// coldest blocks (list tails) first, starting with the list of order
     /// `first` (the one a free just overfilled) and going round the others
-    /// (Linux's `free_pcppages_bulk` does the same). Out of line like
-    /// `refill`.
+    /// (Linux's `free_pcppages_bulk` does the same). A corrupt cached block
+    /// is quarantined and added to `bad`, for the caller to log once the
+    /// list's lock is dropped. Out of line like `refill`.
     #[inline(never)]
-    fn drain_some(&self, pcp: &mut PerCpuPages, pages: usize, first: usize) {
-        let mut bad = None;
+    fn drain_some(
+        &self,
+        pcp: &mut PerCpuPages,
+        pages: usize,
+        first: usize,
+        bad: &mut PendingReports,
+    ) {
         let mut z = self.inner.lock();
         let mut moved = 0;
         for i in 0..=PCP_MAX_ORDER {
@@ -312,25 +317,23 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
                 let f = head.flags();
                 let cached = f.cleared().with(PageFlags::PCP).with_order(order);
                 if f != cached || f.zone() != self.id {
-                    let b = self.corrupt_cached_block(&mut z, pfn, order);
-                    bad = Some(b);
+                    bad.push(self.corrupt_cached_block(&mut z, pfn, order));
                     continue;
                 }
                 head.set_flags(f.cleared());
                 self.free_one(&mut z, pfn, head, order);
             }
         }
-        drop(z);
-        if let Some(bad) = bad {
-            log::error!("{bad}");
-        }
     }
 
     /// Returns every page on CPU `cpu`'s lists to the zone.
     pub fn drain_pages(&self, cpu: usize) {
         if cpu < NR_CPUS {
+            let mut bad = PendingReports::new();
             let mut pcp = self.pcp[cpu].lock();
-            self.drain_some(&mut pcp, usize::MAX, 0);
+            self.drain_some(&mut pcp, usize::MAX, 0, &mut bad);
+            drop(pcp);
+            bad.log();
         }
     }
 
