@@ -113,7 +113,7 @@ pub mod testing;
 
 pub use buddy::{
     BadPage, BadPageReason, BuddyInfo, MemRangeError, NR_CPUS, PCP_BATCH, PCP_HIGH, PCP_MAX_ORDER,
-    Zone, ZoneStats,
+    Zone, ZoneError, ZoneStats,
 };
 pub use handle::{FrozenPages, PageRef};
 pub use memmap::{MemMap, MemMapError, SectionStorage};

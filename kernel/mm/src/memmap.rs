@@ -168,6 +168,11 @@ pub struct MemMap<S: RefcountScheme = DefaultScheme> {
     nr_present: AtomicUsize,
     nr_subsections: AtomicUsize,
     overhead: AtomicUsize,
+    /// Ids of the live zones on this memmap: bit `id` set while a zone holds
+    /// `id` (`1..=PageFlags::ZONE_ID_MAX`; bit 0 is never used). Handed out
+    /// by [`claim_zone_id`](Self::claim_zone_id), given back when the zone
+    /// is dropped.
+    zone_ids: AtomicU64,
     _scheme: PhantomData<fn() -> S>,
 }
 
@@ -262,6 +267,7 @@ impl<S: RefcountScheme> MemMap<S> {
             nr_present: AtomicUsize::new(0),
             nr_subsections: AtomicUsize::new(0),
             overhead: AtomicUsize::new(0),
+            zone_ids: AtomicU64::new(0),
             _scheme: PhantomData,
         }
     }
@@ -429,6 +435,70 @@ impl<S: RefcountScheme> MemMap<S> {
         // 'static.
         let pages = unsafe { core::slice::from_raw_parts(base.cast_const(), window_pages(mask)) };
         Some((nr * PAGES_PER_SECTION + first, pages))
+    }
+
+    /// Pages of `span` (pfns) that have descriptors now: the present
+    /// subsections' pages inside it, counted from the sections' masks (one
+    /// load per section of the span). Pfns at or beyond [`MAX_PFN`] count as
+    /// absent. Sections added later (hotplug) count from then on.
+    pub fn present_pages(&self, span: Range<usize>) -> usize {
+        let (start, end) = (span.start, span.end.min(MAX_PFN));
+        if start >= end {
+            return 0;
+        }
+        let mut present = 0;
+        for nr in start >> PFN_SECTION_SHIFT..=(end - 1) >> PFN_SECTION_SHIFT {
+            let mut mask = self.mask(nr);
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                // Both ends are below MAX_PFN: no overflow.
+                let lo = nr * PAGES_PER_SECTION + i * PAGES_PER_SUBSECTION;
+                let hi = lo + PAGES_PER_SUBSECTION;
+                present += hi.min(end).saturating_sub(lo.max(start));
+            }
+        }
+        present
+    }
+
+    /// Claim the lowest zone id no live zone on this memmap holds
+    /// (`1..=PageFlags::ZONE_ID_MAX`), or `None` if all are taken. The
+    /// zone gives it back with [`release_zone_id`](Self::release_zone_id).
+    pub(crate) fn claim_zone_id(&self) -> Option<u32> {
+        let ids = PageFlags::ZONE_ID_MAX;
+        // Bits 1..=ZONE_ID_MAX.
+        let all = (u64::MAX >> (63 - ids)) & !1;
+        let mut cur = self.zone_ids.load(Ordering::Relaxed);
+        loop {
+            let free = all & !cur;
+            if free == 0 {
+                return None;
+            }
+            let id = free.trailing_zeros();
+            // Acquire on success pairs with the Release of `release_zone_id`
+            // by the zone that last held the id: the stores its drop made
+            // to the pages it managed (back to PG_reserved, id 0) happen
+            // before this zone stamps the same id anywhere, so no page still
+            // carries the id for the new zone to mistake for its own.
+            match self.zone_ids.compare_exchange_weak(
+                cur,
+                cur | 1 << id,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(id),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Give back a zone id from [`claim_zone_id`](Self::claim_zone_id) (the
+    /// zone is being dropped and no page carries the id any more).
+    pub(crate) fn release_zone_id(&self, id: u32) {
+        // Release: pairs with the Acquire of the `claim_zone_id` that hands
+        // the id out next (see there).
+        let old = self.zone_ids.fetch_and(!(1 << id), Ordering::Release);
+        debug_assert!(old & 1 << id != 0, "zone id {id} released twice");
     }
 
     /// Number of present sections.

@@ -3,16 +3,150 @@
 
 mod common;
 use common::*;
+use mm::memmap::MAX_PFN;
 use mm::{BadPageReason, PCP_BATCH};
 use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::string::String;
 use std::sync::atomic::Ordering::Relaxed;
 use std::vec::Vec;
 
 mm::for_each_scheme!(
+    live_zones_never_share_an_id,
+    sixty_fourth_live_zone_refused,
+    overlapping_zones_after_many_zones,
+    dropped_zone_gives_its_pages_back,
+    span_beyond_memmap_refused,
     every_bad_block_of_a_refill_is_logged,
     bad_blocks_past_the_pending_reports_are_summed_up,
 );
+
+/// Zones are created and dropped on one memmap, many more than there are
+/// ids; the live ones never share one, and every id is in `1..=63`.
+fn live_zones_never_share_an_id<S: RefcountScheme>() {
+    let mm = testing::memmap::<S>(&[0..1 << MAX_ORDER]);
+    let mut live: Vec<Zone<'_, S>> = Vec::new();
+    for round in 0..300 {
+        // Keep between 1 and 20 alive, dropping from the middle too.
+        if live.len() == 20 || (round % 3 == 2 && !live.is_empty()) {
+            live.remove(round % live.len());
+        }
+        live.push(Zone::new("Normal", mm, 0..1 << MAX_ORDER));
+        let ids: BTreeSet<u32> = live.iter().map(|z| z.id()).collect();
+        assert_eq!(ids.len(), live.len(), "round {round}: live zones share an id: {ids:?}");
+        assert!(ids.iter().all(|id| (1..=63).contains(id)), "{ids:?}");
+    }
+}
+
+/// 63 live zones on one memmap take every id: a 64th is refused, with an
+/// error from `try_new` and a panic from `new`; dropping one frees its id.
+fn sixty_fourth_live_zone_refused<S: RefcountScheme>() {
+    let mm = testing::memmap::<S>(&[0..1 << MAX_ORDER]);
+    let mut live: Vec<Zone<'_, S>> =
+        (0..63).map(|_| Zone::new("Normal", mm, 0..1 << MAX_ORDER)).collect();
+    let ids: BTreeSet<u32> = live.iter().map(|z| z.id()).collect();
+    assert_eq!(ids, (1..=63).collect());
+    let r = catch_unwind(AssertUnwindSafe(|| Zone::new("Normal", mm, 0..1 << MAX_ORDER)));
+    let msg = r.expect_err("a 64th live zone on one memmap was created");
+    let msg = msg.downcast_ref::<String>().map(String::as_str).unwrap_or("");
+    assert!(msg.contains("zone ids"), "{msg}");
+    let err = Zone::try_new("Normal", mm, 0..1 << MAX_ORDER).unwrap_err();
+    assert_eq!(err, mm::ZoneError::NoZoneId);
+    assert_eq!(err.to_string(), msg);
+    // Another memmap has its own ids.
+    let other = testing::memmap::<S>(&[0..1 << MAX_ORDER]);
+    assert_eq!(Zone::new("Normal", other, 0..1 << MAX_ORDER).id(), 1);
+    let freed = live.remove(17).id();
+    assert_eq!(Zone::new("Normal", mm, 0..1 << MAX_ORDER).id(), freed);
+}
+
+/// Two zones over the same span, each managing half, created with many
+/// zones created and dropped in between (the ids once wrapped after 63
+/// creations and gave the second zone the first one's id, and their free
+/// blocks merged into each other's lists). Each must keep to its own pages.
+fn overlapping_zones_after_many_zones<S: RefcountScheme>() {
+    let mm = testing::memmap::<S>(&[0..1 << MAX_ORDER]);
+    let half = 1 << (MAX_ORDER - 1);
+    let a = Zone::new("DMA", mm, 0..1 << MAX_ORDER);
+    a.free_memory_range(0, half).unwrap();
+    // Create zones until one gets a's id (or give up and take a fresh one).
+    let mut b = None;
+    for _ in 0..200 {
+        let t = Zone::new("Movable", mm, 0..1 << MAX_ORDER);
+        if t.id() == a.id() {
+            b = Some(t);
+            break;
+        }
+    }
+    let b = b.unwrap_or_else(|| Zone::new("Movable", mm, 0..1 << MAX_ORDER));
+    b.free_memory_range(half, 1 << MAX_ORDER).unwrap();
+    a.verify_free_lists().unwrap();
+    b.verify_free_lists().unwrap();
+    assert_eq!((a.nr_free_pages(), b.nr_free_pages()), (half, half));
+    let own = |z: &Zone<'_, S>, range: std::ops::Range<usize>| {
+        let mut n = 0;
+        while let Some(p) = z.alloc_frozen_pages(0) {
+            let pfn = z.page_to_pfn(p);
+            assert!(range.contains(&pfn), "{} handed out pfn {pfn}", z.name());
+            n += 1;
+        }
+        n
+    };
+    assert_eq!(own(&a, 0..half), half);
+    assert_eq!(own(&b, half..1 << MAX_ORDER), half);
+    assert_ne!(a.id(), b.id());
+}
+
+/// A dropped zone's pages (free, cached, allocated) go back to
+/// `PG_reserved` with no zone id: the next zone on the memmap, which gets
+/// the same id, does not take them for its own, and can be handed them.
+fn dropped_zone_gives_its_pages_back<S: RefcountScheme>() {
+    let mm = testing::memmap::<S>(&[0..2 << MAX_ORDER]);
+    let a = Zone::new("Normal", mm, 0..2 << MAX_ORDER);
+    a.free_memory_range(0, 2 << MAX_ORDER).unwrap();
+    let id = a.id();
+    let held = a.alloc_frozen_pages(3).unwrap();
+    let cached = a.alloc_frozen_pages_pcp(0, 0).unwrap();
+    a.free_frozen_pages_pcp(0, cached, 0).unwrap();
+    drop(a);
+    for pfn in 0..2 << MAX_ORDER {
+        let f = mm.pfn_to_page(pfn).unwrap().flags();
+        assert!(f.is_reserved() && f.zone() == 0, "pfn {pfn}: {f}");
+    }
+    let b = Zone::new("Normal", mm, 0..2 << MAX_ORDER);
+    assert_eq!(b.id(), id);
+    assert_eq!(b.nr_free_pages(), 0);
+    b.verify_free_lists().unwrap();
+    // The block the old zone handed out is reserved now: refused.
+    assert_eq!(b.free_frozen_pages(held, 3).unwrap_err().reason, BadPageReason::Reserved);
+    b.free_memory_range(0, 2 << MAX_ORDER).unwrap();
+    assert_fully_merged(&b, 2);
+}
+
+/// A span ending near `usize::MAX` (or anywhere past what the memmap can
+/// describe) is refused at once; it used to hang (the walk over the span's
+/// subsections wrapped to 0).
+#[cfg_attr(miri, ignore)]
+fn span_beyond_memmap_refused<S: RefcountScheme>() {
+    let mm = testing::memmap::<S>(&[0..1 << MAX_ORDER]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            Zone::new("Normal", mm, usize::MAX - 5..usize::MAX).id()
+        }));
+        let _ = tx.send(r.is_err());
+    });
+    let refused = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("Zone::new hung");
+    assert!(refused, "a span beyond MAX_PFN was accepted");
+    for span in [usize::MAX - 5..usize::MAX, 0..usize::MAX, MAX_PFN..MAX_PFN + 1, 0..MAX_PFN + 1] {
+        let err = Zone::try_new("Normal", mm, span.clone()).unwrap_err();
+        assert_eq!(err, mm::ZoneError::SpanBeyondMemMap { end: span.end }, "{span:?}");
+    }
+    assert!(Zone::try_new("Normal", mm, 0..MAX_PFN).is_ok());
+    let reversed = Zone::try_new("Normal", mm, std::ops::Range { start: 5, end: 4 }).unwrap_err();
+    assert_eq!(reversed, mm::ZoneError::ReversedSpan { start: 5, end: 4 });
+}
 
 // ---- the log lines, per thread (each test runs on its own thread) --------
 

@@ -36,7 +36,10 @@
 //!
 //! Zones may have overlapping spans (Linux's ZONE_MOVABLE): every page the
 //! zone manages carries the zone's id in its flags, and the zone merges with,
-//! frees and quarantines only pages with its own id.
+//! frees and quarantines only pages with its own id. Ids are unique among
+//! the live zones of a memmap (at most 63 at a time, [`ZoneError::NoZoneId`]
+//! beyond): the memmap hands out the lowest free one, and a dropped zone
+//! gives it back after returning its pages to `PG_reserved`.
 //!
 //! When the zone has no block to give, an allocation drains every per-CPU
 //! list back into it and tries once more before failing (Linux drains on its
@@ -55,7 +58,7 @@ pub use bad_page::{BadPage, BadPageReason};
 pub use buddyinfo::{BuddyInfo, ZoneStats};
 pub use pcp::{NR_CPUS, PCP_BATCH, PCP_HIGH, PCP_MAX_ORDER};
 
-use crate::memmap::{MemMap, PAGES_PER_SECTION, PFN_SUBSECTION_SHIFT};
+use crate::memmap::{MAX_PFN, MemMap, PAGES_PER_SECTION, PAGES_PER_SUBSECTION, PFN_SECTION_SHIFT};
 use crate::page::{NONE, Page, PageFlags};
 use crate::refcount::{DefaultScheme, RefcountScheme};
 use crate::sync::SpinLock;
@@ -72,7 +75,8 @@ use free_area::ZoneInner;
 pub struct Zone<'m, S: RefcountScheme = DefaultScheme> {
     name: &'static str,
     /// The id stamped into the flags of every page the zone manages
-    /// (`1..=PageFlags::ZONE_ID_MAX`).
+    /// (`1..=PageFlags::ZONE_ID_MAX`), unique among the live zones of the
+    /// memmap (`MemMap::claim_zone_id`), given back on drop.
     id: u32,
     memmap: &'m MemMap<S>,
     start_pfn: usize,
@@ -106,45 +110,97 @@ impl fmt::Display for MemRangeError {
     }
 }
 
-/// Zone ids are handed out round robin. Only zones sharing a memmap need
-/// distinct ids: up to `ZONE_ID_MAX` (63) zones created in a row do. (A plain
-/// core atomic, also under loom: it is not part of any modelled protocol.)
-static NEXT_ZONE_ID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+/// Why [`Zone::try_new`] refused to create a zone (nothing was created).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoneError {
+    /// The span's end (a pfn) is below its start.
+    ReversedSpan {
+        /// First pfn of the span asked for.
+        start: usize,
+        /// End (exclusive) of the span asked for.
+        end: usize,
+    },
+    /// The span ends beyond [`MAX_PFN`], the first pfn the memmap cannot
+    /// describe.
+    SpanBeyondMemMap {
+        /// End (exclusive pfn) of the span asked for.
+        end: usize,
+    },
+    /// Every zone id (`1..=63`) is held by a live zone on this memmap: a
+    /// memmap carries at most 63 zones at a time (ids come back when zones
+    /// are dropped).
+    NoZoneId,
+}
+
+impl fmt::Display for ZoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZoneError::ReversedSpan { start, end } => {
+                write!(f, "reversed zone span {start:#x}..{end:#x}")
+            }
+            ZoneError::SpanBeyondMemMap { end } => {
+                write!(
+                    f,
+                    "zone span ends at pfn {end:#x}, beyond the memmap's reach ({MAX_PFN:#x})"
+                )
+            }
+            ZoneError::NoZoneId => write!(
+                f,
+                "all {} zone ids of the memmap are held by live zones",
+                PageFlags::ZONE_ID_MAX
+            ),
+        }
+    }
+}
 
 impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// A zone over `span` (pfns) of `memmap` with no free memory yet: hand
     /// memory over with [`free_memory_range`](Self::free_memory_range).
     /// Spans of zones on one memmap may overlap; each page belongs to the zone
-    /// it was handed to.
-    pub fn new(name: &'static str, memmap: &'m MemMap<S>, span: Range<usize>) -> Self {
-        assert!(span.start <= span.end, "reversed zone span");
-        let mut present_pages = 0;
-        let mut pfn = span.start;
-        while pfn < span.end {
-            // Presence is per subsection (memmap.rs).
-            let sub_end = ((pfn >> PFN_SUBSECTION_SHIFT) + 1) << PFN_SUBSECTION_SHIFT;
-            let next = sub_end.min(span.end);
-            if memmap.pfn_to_page(pfn).is_some() {
-                present_pages += next - pfn;
-            }
-            pfn = next;
+    /// it was handed to. The zone takes the lowest id no live zone on
+    /// `memmap` holds (see [`id`](Self::id)) and gives it back when dropped.
+    ///
+    /// # Errors
+    /// [`ZoneError::ReversedSpan`] if `span.end < span.start`,
+    /// [`ZoneError::SpanBeyondMemMap`] if `span.end > MAX_PFN`,
+    /// [`ZoneError::NoZoneId`] if 63 zones on `memmap` are alive.
+    pub fn try_new(
+        name: &'static str,
+        memmap: &'m MemMap<S>,
+        span: Range<usize>,
+    ) -> Result<Self, ZoneError> {
+        if span.end < span.start {
+            return Err(ZoneError::ReversedSpan { start: span.start, end: span.end });
         }
-        let id = NEXT_ZONE_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
-            % PageFlags::ZONE_ID_MAX
-            + 1;
-        Zone {
+        if span.end > MAX_PFN {
+            return Err(ZoneError::SpanBeyondMemMap { end: span.end });
+        }
+        let id = memmap.claim_zone_id().ok_or(ZoneError::NoZoneId)?;
+        Ok(Zone {
             name,
             id,
             memmap,
             start_pfn: span.start,
             end_pfn: span.end,
-            present_pages,
+            present_pages: memmap.present_pages(span.clone()),
             inner: SpinLock::new(ZoneInner::new()),
             #[cfg(not(loom))]
             pcp: [const { pcp::PcpLock::new(pcp::PerCpuPages::new()) }; pcp::NR_CPUS],
             #[cfg(loom)]
             pcp: core::array::from_fn(|_| pcp::PcpLock::new(pcp::PerCpuPages::new())),
             _scheme: PhantomData,
+        })
+    }
+
+    /// [`try_new`](Self::try_new) for spans and memmaps known to be good
+    /// (boot: one zone over the RAM the memmap was built for).
+    ///
+    /// # Panics
+    /// Where `try_new` returns an error, with that error's message.
+    pub fn new(name: &'static str, memmap: &'m MemMap<S>, span: Range<usize>) -> Self {
+        match Self::try_new(name, memmap, span) {
+            Ok(zone) => zone,
+            Err(e) => panic!("{e}"),
         }
     }
 
@@ -281,7 +337,8 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     }
 
     /// The id this zone stamps into the pages it manages (see
-    /// [`PageFlags::zone`]); `1..=63`.
+    /// [`PageFlags::zone`]); `1..=63`, the lowest that no other live zone
+    /// on the memmap held when this one was created.
     pub fn id(&self) -> u32 {
         self.id
     }
@@ -309,6 +366,42 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
 // A block never crosses a section: descriptors of one block are contiguous.
 const _: () = assert!((1 << MAX_ORDER) <= PAGES_PER_SECTION);
 const _: () = assert!(NR_ORDERS == MAX_ORDER + 1);
+
+/// Dropping a zone gives its id back to the memmap for the next zone. First
+/// every page of the span still stamped with the id (free, cached, allocated
+/// or quarantined) goes back to `PG_reserved` with no zone, as the memmap
+/// initialised it: a later zone that gets the same id must not take them for
+/// its own, and may be handed them again with `free_memory_range`.
+impl<S: RefcountScheme> Drop for Zone<'_, S> {
+    fn drop(&mut self) {
+        let (start, end) = (self.start_pfn, self.end_pfn);
+        if start < end {
+            for nr in start >> PFN_SECTION_SHIFT..=(end - 1) >> PFN_SECTION_SHIFT {
+                let Some((first, window)) = self.memmap.section_window(nr) else { continue };
+                let mut mask = self.memmap.subsections(nr);
+                while mask != 0 {
+                    let i = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    // Below MAX_PFN (try_new): no overflow.
+                    let lo = (nr * PAGES_PER_SECTION + i * PAGES_PER_SUBSECTION).max(start);
+                    let hi = (nr * PAGES_PER_SECTION + (i + 1) * PAGES_PER_SUBSECTION).min(end);
+                    if lo >= hi {
+                        continue;
+                    }
+                    // Present subsections lie inside the window.
+                    for page in &window[lo - first..hi - first] {
+                        if page.flags().zone() == self.id {
+                            page.set_flags(PageFlags::new_reserved(nr));
+                            page.set_next(NONE);
+                            page.set_prev(NONE);
+                        }
+                    }
+                }
+            }
+        }
+        self.memmap.release_zone_id(self.id);
+    }
+}
 
 impl<S: RefcountScheme> fmt::Debug for Zone<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
