@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use mm::memmap::MAX_PFN;
+use mm::memmap::{MAX_PFN, PAGES_PER_SECTION};
 use mm::{BadPageReason, PCP_BATCH};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -16,10 +16,11 @@ mm::for_each_scheme!(
     live_zones_never_share_an_id,
     sixty_fourth_live_zone_refused,
     overlapping_zones_after_many_zones,
-    dropped_zone_gives_its_pages_back,
-    span_beyond_memmap_refused,
+    stats_after_hotplug,
     every_bad_block_of_a_refill_is_logged,
     bad_blocks_past_the_pending_reports_are_summed_up,
+    dropped_zone_gives_its_pages_back,
+    span_beyond_memmap_refused,
 );
 
 /// Zones are created and dropped on one memmap, many more than there are
@@ -98,54 +99,24 @@ fn overlapping_zones_after_many_zones<S: RefcountScheme>() {
     assert_ne!(a.id(), b.id());
 }
 
-/// A dropped zone's pages (free, cached, allocated) go back to
-/// `PG_reserved` with no zone id: the next zone on the memmap, which gets
-/// the same id, does not take them for its own, and can be handed them.
-fn dropped_zone_gives_its_pages_back<S: RefcountScheme>() {
-    let mm = testing::memmap::<S>(&[0..2 << MAX_ORDER]);
-    let a = Zone::new("Normal", mm, 0..2 << MAX_ORDER);
-    a.free_memory_range(0, 2 << MAX_ORDER).unwrap();
-    let id = a.id();
-    let held = a.alloc_frozen_pages(3).unwrap();
-    let cached = a.alloc_frozen_pages_pcp(0, 0).unwrap();
-    a.free_frozen_pages_pcp(0, cached, 0).unwrap();
-    drop(a);
-    for pfn in 0..2 << MAX_ORDER {
-        let f = mm.pfn_to_page(pfn).unwrap().flags();
-        assert!(f.is_reserved() && f.zone() == 0, "pfn {pfn}: {f}");
-    }
-    let b = Zone::new("Normal", mm, 0..2 << MAX_ORDER);
-    assert_eq!(b.id(), id);
-    assert_eq!(b.nr_free_pages(), 0);
-    b.verify_free_lists().unwrap();
-    // The block the old zone handed out is reserved now: refused.
-    assert_eq!(b.free_frozen_pages(held, 3).unwrap_err().reason, BadPageReason::Reserved);
-    b.free_memory_range(0, 2 << MAX_ORDER).unwrap();
-    assert_fully_merged(&b, 2);
-}
-
-/// A span ending near `usize::MAX` (or anywhere past what the memmap can
-/// describe) is refused at once; it used to hang (the walk over the span's
-/// subsections wrapped to 0).
-#[cfg_attr(miri, ignore)]
-fn span_beyond_memmap_refused<S: RefcountScheme>() {
-    let mm = testing::memmap::<S>(&[0..1 << MAX_ORDER]);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            Zone::new("Normal", mm, usize::MAX - 5..usize::MAX).id()
-        }));
-        let _ = tx.send(r.is_err());
-    });
-    let refused = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("Zone::new hung");
-    assert!(refused, "a span beyond MAX_PFN was accepted");
-    for span in [usize::MAX - 5..usize::MAX, 0..usize::MAX, MAX_PFN..MAX_PFN + 1, 0..MAX_PFN + 1] {
-        let err = Zone::try_new("Normal", mm, span.clone()).unwrap_err();
-        assert_eq!(err, mm::ZoneError::SpanBeyondMemMap { end: span.end }, "{span:?}");
-    }
-    assert!(Zone::try_new("Normal", mm, 0..MAX_PFN).is_ok());
-    let reversed = Zone::try_new("Normal", mm, std::ops::Range { start: 5, end: 4 }).unwrap_err();
-    assert_eq!(reversed, mm::ZoneError::ReversedSpan { start: 5, end: 4 });
+/// A zone spanning two sections, only the first present at creation; the
+/// second is added later (hotplug) and handed to the zone. `present` counts
+/// it, and `reserved = present - managed` stays true.
+fn stats_after_hotplug<S: RefcountScheme>() {
+    let mm = testing::memmap::<S>(&[0..PAGES_PER_SECTION]);
+    let z = Zone::new("Normal", mm, 0..2 * PAGES_PER_SECTION);
+    z.free_memory_range(16, PAGES_PER_SECTION).unwrap();
+    let s = z.stats();
+    assert_eq!(
+        (s.spanned, s.present, s.managed, s.reserved),
+        (2 * PAGES_PER_SECTION, PAGES_PER_SECTION, PAGES_PER_SECTION - 16, 16)
+    );
+    mm.add_section(1, testing::section_storage()).unwrap();
+    z.free_memory_range(PAGES_PER_SECTION, 2 * PAGES_PER_SECTION - 8).unwrap();
+    let s = z.stats();
+    assert_eq!(s.present, 2 * PAGES_PER_SECTION, "{s:?}");
+    assert_eq!(s.managed, 2 * PAGES_PER_SECTION - 24, "{s:?}");
+    assert_eq!(s.reserved, 24, "{s:?}");
 }
 
 // ---- the log lines, per thread (each test runs on its own thread) --------
@@ -214,4 +185,54 @@ fn bad_blocks_past_the_pending_reports_are_summed_up<S: RefcountScheme>() {
     z.free_frozen_pages_pcp(0, p, 0).unwrap();
     z.drain_all_pages();
     z.verify_free_lists().unwrap();
+}
+
+/// A dropped zone's pages (free, cached, allocated) go back to
+/// `PG_reserved` with no zone id: the next zone on the memmap, which gets
+/// the same id, does not take them for its own, and can be handed them.
+fn dropped_zone_gives_its_pages_back<S: RefcountScheme>() {
+    let mm = testing::memmap::<S>(&[0..2 << MAX_ORDER]);
+    let a = Zone::new("Normal", mm, 0..2 << MAX_ORDER);
+    a.free_memory_range(0, 2 << MAX_ORDER).unwrap();
+    let id = a.id();
+    let held = a.alloc_frozen_pages(3).unwrap();
+    let cached = a.alloc_frozen_pages_pcp(0, 0).unwrap();
+    a.free_frozen_pages_pcp(0, cached, 0).unwrap();
+    drop(a);
+    for pfn in 0..2 << MAX_ORDER {
+        let f = mm.pfn_to_page(pfn).unwrap().flags();
+        assert!(f.is_reserved() && f.zone() == 0, "pfn {pfn}: {f}");
+    }
+    let b = Zone::new("Normal", mm, 0..2 << MAX_ORDER);
+    assert_eq!(b.id(), id);
+    assert_eq!(b.nr_free_pages(), 0);
+    b.verify_free_lists().unwrap();
+    // The block the old zone handed out is reserved now: refused.
+    assert_eq!(b.free_frozen_pages(held, 3).unwrap_err().reason, BadPageReason::Reserved);
+    b.free_memory_range(0, 2 << MAX_ORDER).unwrap();
+    assert_fully_merged(&b, 2);
+}
+
+/// A span ending near `usize::MAX` (or anywhere past what the memmap can
+/// describe) is refused at once; it used to hang (the walk over the span's
+/// subsections wrapped to 0).
+#[cfg_attr(miri, ignore)]
+fn span_beyond_memmap_refused<S: RefcountScheme>() {
+    let mm = testing::memmap::<S>(&[0..1 << MAX_ORDER]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            Zone::new("Normal", mm, usize::MAX - 5..usize::MAX).id()
+        }));
+        let _ = tx.send(r.is_err());
+    });
+    let refused = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("Zone::new hung");
+    assert!(refused, "a span beyond MAX_PFN was accepted");
+    for span in [usize::MAX - 5..usize::MAX, 0..usize::MAX, MAX_PFN..MAX_PFN + 1, 0..MAX_PFN + 1] {
+        let err = Zone::try_new("Normal", mm, span.clone()).unwrap_err();
+        assert_eq!(err, mm::ZoneError::SpanBeyondMemMap { end: span.end }, "{span:?}");
+    }
+    assert!(Zone::try_new("Normal", mm, 0..MAX_PFN).is_ok());
+    let reversed = Zone::try_new("Normal", mm, std::ops::Range { start: 5, end: 4 }).unwrap_err();
+    assert_eq!(reversed, mm::ZoneError::ReversedSpan { start: 5, end: 4 });
 }

@@ -34,7 +34,8 @@ impl fmt::Display for BuddyInfo {
 pub struct ZoneStats {
     /// `end_pfn - start_pfn`, holes included.
     pub spanned: usize,
-    /// Pages of the span that have descriptors (present memmap sections).
+    /// Pages of the span that have descriptors now (present memmap
+    /// subsections, including those added after the zone was created).
     pub present: usize,
     /// Pages handed to the buddy allocator (`free_memory_range`).
     pub managed: usize,

@@ -81,7 +81,6 @@ pub struct Zone<'m, S: RefcountScheme = DefaultScheme> {
     memmap: &'m MemMap<S>,
     start_pfn: usize,
     end_pfn: usize,
-    present_pages: usize,
     inner: SpinLock<ZoneInner>,
     /// Per-CPU page lists, indexed by the caller's CPU index.
     pcp: [pcp::PcpLock; pcp::NR_CPUS],
@@ -182,7 +181,6 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             memmap,
             start_pfn: span.start,
             end_pfn: span.end,
-            present_pages: memmap.present_pages(span.clone()),
             inner: SpinLock::new(ZoneInner::new()),
             #[cfg(not(loom))]
             pcp: [const { pcp::PcpLock::new(pcp::PerCpuPages::new()) }; pcp::NR_CPUS],
@@ -303,15 +301,20 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         self.inner.lock().last_bad
     }
 
-    /// All counters in one snapshot.
+    /// All counters in one snapshot, in pages. `present` is counted from
+    /// the memmap now (sections added after `new`, by hotplug, count).
     pub fn stats(&self) -> ZoneStats {
         let z = self.inner.lock();
+        // Counted under the zone lock: every managed page was checked
+        // present (`free_memory_range`) before it was counted under this
+        // lock, and sections are never removed, so present >= managed.
+        let present = self.memmap.present_pages(self.span());
         ZoneStats {
             spanned: self.end_pfn - self.start_pfn,
-            present: self.present_pages,
+            present,
             managed: z.managed,
             free: z.free,
-            reserved: self.present_pages - z.managed,
+            reserved: present - z.managed,
             quarantined: z.quarantined,
             bad_pages: z.bad_pages,
             nr_free: core::array::from_fn(|o| z.free_area[o].nr_free),
