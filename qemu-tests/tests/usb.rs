@@ -166,13 +166,7 @@ fn shell_through_usb_keyboard() {
     ok(s.type_keys("Helpx\x08\n", Duration::from_secs(10)));
     ok(s.expect("error: unknown command `Help`", Duration::from_secs(10)));
     ok(s.wait_prompt(Duration::from_secs(10)));
-    ok(s.type_keys("test consolx\x08e\n", Duration::from_secs(10)));
-    let (which, out) = ok(s.expect_any(&["\nPASS\n", "\nFAIL\n"], Duration::from_secs(120)));
-    let passed = which == 0 && out.contains("ok 1 console");
-    let why =
-        || format!("`test console` typed on the USB keyboard: want PASS, `ok 1 console`:\n{out}");
-    assert!(s.check("`test console` passed", passed, why), "{}", why());
-    ok(s.wait_prompt(Duration::from_secs(10)));
+    type_test_console(&mut s);
     println!("typed and ran in {:.1?}", start.elapsed());
     // Serial gets each string before the screen: give the console a moment.
     std::thread::sleep(Duration::from_secs(1));
@@ -185,11 +179,28 @@ fn shell_through_usb_keyboard() {
     let why = || format!("screen check failed: {checked:?}\nscreendump: {}", ppm.display());
     assert!(s.check("screen shows PASS", checked.is_ok(), why), "{}", why());
 
+    type_poweroff(&mut s);
+    println!("USB keyboard test done after {:.1?}", s.elapsed());
+}
+
+/// Types `test console` on the USB keyboard (a typo erased with Backspace)
+/// and requires PASS with the suite's `ok` line, then the prompt.
+fn type_test_console(s: &mut Session) {
+    ok(s.type_keys("test consolx\x08e\n", Duration::from_secs(10)));
+    let (which, out) = ok(s.expect_any(&["\nPASS\n", "\nFAIL\n"], Duration::from_secs(120)));
+    let passed = which == 0 && out.contains("ok 1 console");
+    let why =
+        || format!("`test console` typed on the USB keyboard: want PASS, `ok 1 console`:\n{out}");
+    assert!(s.check("`test console` passed", passed, why), "{}", why());
+    ok(s.wait_prompt(Duration::from_secs(10)));
+}
+
+/// Types `poweroff` on the USB keyboard and requires QEMU to end with 0.
+fn type_poweroff(s: &mut Session) {
     ok(s.type_keys("poweroff\n", Duration::from_secs(10)));
     let status = s.wait_exit(Duration::from_secs(30)).map_err(|e| e.to_string());
     let why = || format!("poweroff typed on USB: QEMU ended {status:?}, want Ok(Some(0))");
     assert!(s.check("poweroff, exit status 0", status == Ok(Some(0)), why), "{}", why());
-    println!("USB keyboard test done after {:.1?}", s.elapsed());
 }
 
 /// Boots with `devices` (after the xHCI controller `xhci`), checks the boot
@@ -219,18 +230,9 @@ fn type_behind_hubs(name: &str, devices: &[&str], hubs: usize) {
 
     // Every key goes through the USB keyboard behind the hub(s) only; a typo
     // erased with Backspace.
-    ok(s.type_keys("test consolx\x08e\n", Duration::from_secs(10)));
-    let (which, out) = ok(s.expect_any(&["\nPASS\n", "\nFAIL\n"], Duration::from_secs(120)));
-    let passed = which == 0 && out.contains("ok 1 console");
-    let why =
-        || format!("`test console` typed on the USB keyboard: want PASS, `ok 1 console`:\n{out}");
-    assert!(s.check("`test console` passed", passed, why), "{}", why());
-    ok(s.wait_prompt(Duration::from_secs(10)));
+    type_test_console(&mut s);
 
-    ok(s.type_keys("poweroff\n", Duration::from_secs(10)));
-    let status = s.wait_exit(Duration::from_secs(30)).map_err(|e| e.to_string());
-    let why = || format!("poweroff typed on USB: QEMU ended {status:?}, want Ok(Some(0))");
-    assert!(s.check("poweroff, exit status 0", status == Ok(Some(0)), why), "{}", why());
+    type_poweroff(&mut s);
     println!("{name} done after {:.1?}", s.elapsed());
 }
 
