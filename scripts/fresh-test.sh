@@ -31,7 +31,7 @@ mode=${FRESH_MODE:-full}
 mirror=${MIRROR:-http://deb.debian.org/debian}
 # Outside the repository: a tree walk (grep -r, cargo clean, rm -rf target)
 # must never reach the root's bound /dev, /proc and /sys while it is mounted.
-base=${FRESH_DIR:-/var/tmp/frozen-kernel-fresh}
+base=$(realpath -m -- "${FRESH_DIR:-/var/tmp/frozen-kernel-fresh}")
 work=$base/$distro
 root=$work/root
 cache=$base/cache/$distro
@@ -41,6 +41,15 @@ die() {
     echo "fresh-test: error: $*" >&2
     exit 1
 }
+
+# Mounts are found by comparing this path with /proc/mounts, which escapes
+# whitespace: a path with any would hide them.
+case $base in
+*[[:space:]]*) die "FRESH_DIR=$base: choose a directory without spaces" ;;
+esac
+case $base/ in
+"$repo"/*) die "FRESH_DIR=$base is inside the repository; choose one outside it" ;;
+esac
 
 case $distro in
 trixie | bookworm) ;;
@@ -105,7 +114,9 @@ mounts_under_root() { awk -v r="$root" '$2 == r || index($2, r "/") == 1 { print
 kill_root_processes() {
     local p
     for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -9 "${p#/proc/}" 2>/dev/null
+        if [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ]; then
+            kill -9 "${p#/proc/}" 2>/dev/null || true
+        fi
     done
     return 0
 }
@@ -126,9 +137,13 @@ remove_root() {
 }
 cleanup() {
     local rc=$?
+    # Every step below must run whatever the one before it returned.
+    set +e
     trap - EXIT INT TERM
     { [ ${#phase_names[@]} -gt 0 ] || [ -n "$current_phase" ]; } && report
-    [ -n "${run_pid:-}" ] && kill "$run_pid" 2>/dev/null
+    if [ -n "${run_pid:-}" ]; then
+        kill "$run_pid" 2>/dev/null
+    fi
     unmount_all
     if [ "${KEEP:-0}" = 1 ]; then
         say "root kept (KEEP=1): $root"
@@ -147,6 +162,9 @@ mount_root() {
     mount -t proc proc "$root/proc" &&
         mount -t sysfs sysfs "$root/sys" &&
         mount --bind /dev "$root/dev" &&
+        # Where the host's /dev is a shared mount (systemd), mounts under
+        # the bind must not propagate back into the host's /dev.
+        mount --make-rslave "$root/dev" &&
         mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root/dev/pts" &&
         mount -t tmpfs tmpfs "$root/dev/shm"
 }
@@ -205,17 +223,18 @@ clone_tree() {
 }
 
 # README.md, "Debian 12": rustup from the Rust toolchain server (Debian 12
-# has no rustup package). The command is README's own line, read from it, so
-# the two cannot drift apart.
+# has no rustup package). The commands are README's own two lines, read from
+# it, so the two cannot drift apart.
 rustup_bookworm() {
-    local line
-    line=$(grep -m1 -E '^curl .*rustup-init' "$root/root/frozen-kernel/README.md") ||
+    local readme=$root/root/frozen-kernel/README.md apt curl
+    apt=$(grep -m1 -E '^apt-get update .*curl' "$readme") ||
+        { say "README.md has no 'apt-get update ... curl' line"; return 1; }
+    curl=$(grep -m1 -E '^curl .*rustup-init' "$readme") ||
         { say "README.md has no 'curl ... rustup-init' line"; return 1; }
-    say "README's line: $line"
+    say "README's lines: $apt; $curl"
     in_root "set -e
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null
-        $line"
+        $apt
+        $curl"
 }
 
 make_test() {

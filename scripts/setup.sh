@@ -113,6 +113,7 @@ if [ ${#missing_qemu[@]} -gt 0 ] || [ ${#apt_pkgs[@]} -gt 0 ]; then
         command -v sudo >/dev/null ||
             die "installing ${missing_qemu[*]} ${apt_pkgs[*]} needs root: run 'make setup' as root, or install sudo"
         sudo="sudo"
+        $sudo true || die "sudo refused $(id -un): run 'make setup' as root, or add $(id -un) to the sudo group"
     fi
     export DEBIAN_FRONTEND=noninteractive
     # apt_install [-t SUITE] PACKAGE...
@@ -167,7 +168,9 @@ if ! command -v rustup >/dev/null; then
     fi
     # rustup-init straight from the Rust toolchain server (what sh.rustup.rs
     # downloads too), so it works where only that server is reachable.
-    die "rustup not found; install it as README.md says: curl -sSfo /tmp/rustup-init https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init && chmod +x /tmp/rustup-init && /tmp/rustup-init -y --default-toolchain none && . ~/.cargo/env"
+    get_curl=""
+    command -v curl >/dev/null || get_curl="apt-get update && apt-get install -y curl ca-certificates && "
+    die "rustup not found; install it as README.md says: ${get_curl}curl -sSfo /tmp/rustup-init https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init && chmod +x /tmp/rustup-init && /tmp/rustup-init -y --default-toolchain none && . ~/.cargo/env"
 fi
 
 # rust-toolchain.toml's fields (one-line values, as the file is written).
