@@ -213,7 +213,6 @@ impl FbCon {
     /// Draws `c` in cell (`col`, `row`), every pixel of the cell (a space
     /// clears it).
     fn draw(&self, col: usize, row: usize, c: char, color: (u8, u8, u8)) {
-        let Some(fb) = self.fb else { return };
         let raster = get_raster(c, WEIGHT, HEIGHT).or_else(|| get_raster('?', WEIGHT, HEIGHT));
         let Some(raster) = raster else { return };
         let x0 = MARGIN + col * raster.width();
@@ -222,26 +221,7 @@ impl FbCon {
             for (dx, &intensity) in row.iter().enumerate() {
                 let scale = |v: u8| ((u16::from(v) * u16::from(intensity)) / 255) as u8;
                 let (r, g, b) = (scale(color.0), scale(color.1), scale(color.2));
-                let offset = ((y0 + dy) * fb.stride + x0 + dx) * fb.bytes_per_pixel;
-                if offset + fb.bytes_per_pixel > fb.byte_len {
-                    continue;
-                }
-                let px: [u8; 4] = match fb.format {
-                    PixelFormat::Rgb => [r, g, b, 0],
-                    PixelFormat::Bgr => [b, g, r, 0],
-                    PixelFormat::Gray => {
-                        [((u16::from(r) + u16::from(g) + u16::from(b)) / 3) as u8, 0, 0, 0]
-                    }
-                };
-                let n = fb.bytes_per_pixel.min(4);
-                // SAFETY: `offset + bytes_per_pixel <= byte_len` (checked above).
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        px.as_ptr(),
-                        (fb.base as *mut u8).add(offset),
-                        n,
-                    );
-                }
+                self.put_pixel(x0 + dx, y0 + dy, (r, g, b));
             }
         }
     }
