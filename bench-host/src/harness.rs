@@ -17,80 +17,7 @@
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// Ops between two looks at the stop flag (keeps the check off the profile).
-pub const CHUNK: u64 = 64;
-
-/// A value on its own 128-byte slot (two 64-byte lines: the adjacent-line
-/// prefetcher pulls pairs in), so per-thread state never shares a line.
-#[repr(align(128))]
-#[derive(Default)]
-pub struct Padded<T>(pub T);
-
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// A [`Workload`]'s constant description.
-pub struct Meta {
-    /// Short name (file names, JSON keys).
-    pub name: &'static str,
-    /// What one op is, for the tables.
-    pub title: &'static str,
-    /// Variant names, in table order.
-    pub variants: &'static [&'static str],
-    /// Ratios to report: `(numerator, denominator)` variant indexes, each a
-    /// cost ratio (`> 1`: the denominator is faster).
-    pub ratios: &'static [(usize, usize)],
-}
-
-/// One benchmark: a few variants of the same operation that are compared.
-pub trait Workload: Sync {
-    /// What the workload is called and reports (constant; each workload
-    /// writes it once as `&Meta { .. }`).
-    fn meta(&self) -> &'static Meta;
-    /// Short name (file names, JSON keys).
-    fn name(&self) -> &'static str {
-        self.meta().name
-    }
-    /// What one op is, for the tables.
-    fn title(&self) -> &'static str {
-        self.meta().title
-    }
-    /// Variant names, in table order.
-    fn variants(&self) -> &'static [&'static str] {
-        self.meta().variants
-    }
-    /// Ratios to report.
-    fn ratios(&self) -> &'static [(usize, usize)] {
-        self.meta().ratios
-    }
-    /// Called on the main thread before the `n` threads of a run start.
-    fn prepare(&self, _variant: usize, _n: usize) {}
-    /// The loop of thread `rank` (`0..n`): run ops until `stop`, return how
-    /// many ran. Use [`run_until`] for the loop.
-    fn run(&self, variant: usize, rank: usize, n: usize, stop: &AtomicBool) -> u64;
-    /// Called after the run's threads joined: the invariants (references
-    /// back where they were, no page lost). An error aborts the benchmark.
-    fn check(&self, variant: usize, n: usize) -> Result<(), String>;
-}
-
-/// Runs `op` in chunks of [`CHUNK`] until `stop` is raised; returns the ops.
-#[inline(always)]
-pub fn run_until(stop: &AtomicBool, mut op: impl FnMut()) -> u64 {
-    let mut ops = 0;
-    // Relaxed: the flag only ends the loop; the join publishes everything.
-    while !stop.load(Ordering::Relaxed) {
-        for _ in 0..CHUNK {
-            op();
-        }
-        ops += CHUNK;
-    }
-    ops
-}
+use workloads::{Padded, Workload};
 
 /// CPU time this thread has used (CLOCK_THREAD_CPUTIME_ID); zero where the
 /// clock is unavailable.
@@ -124,7 +51,6 @@ pub struct RunResult {
 
 /// One run of `variant` on `n` threads for `length`.
 pub fn run_once(w: &dyn Workload, variant: usize, n: usize, length: Duration) -> RunResult {
-    w.prepare(variant, n);
     let stop = Padded(AtomicBool::new(false));
     let barrier = Barrier::new(n + 1);
     let per_thread: Vec<(Duration, u64, Duration)> = std::thread::scope(|s| {
@@ -134,7 +60,9 @@ pub fn run_once(w: &dyn Workload, variant: usize, n: usize, length: Duration) ->
                 s.spawn(move || {
                     barrier.wait();
                     let (t0, c0) = (Instant::now(), thread_cpu_time());
-                    let ops = w.run(variant, rank, n, stop);
+                    // Relaxed: the flag only ends the loop; the join publishes
+                    // everything the run wrote.
+                    let ops = w.run(variant, rank, n, &|_| !stop.load(Ordering::Relaxed));
                     (t0.elapsed(), ops, thread_cpu_time().saturating_sub(c0))
                 })
             })
@@ -246,12 +174,5 @@ mod tests {
         // Per-trial ratios 2, 2, 10: median 2, while the ratio of medians is 1.5.
         let r = ratio(&[2.0, 4.0, 30.0], &[1.0, 2.0, 3.0]);
         assert_eq!(r.median, 2.0);
-    }
-
-    #[test]
-    fn padded_values_sit_on_their_own_slots() {
-        let v: Vec<Padded<u8>> = (0..4).map(|_| Padded(0)).collect();
-        assert_eq!(std::mem::size_of::<Padded<u8>>(), 128);
-        assert_eq!(&v[1] as *const _ as usize % 128, 0);
     }
 }

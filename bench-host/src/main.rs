@@ -13,12 +13,10 @@
 mod harness;
 mod machine;
 mod report;
-mod workloads;
 
-use harness::Workload;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use workloads::*;
+use workloads::{Env, Workload};
 
 /// Command-line settings.
 #[derive(Clone, Debug)]
@@ -93,20 +91,6 @@ fn parse_args() -> Config {
     cfg
 }
 
-/// Every workload, in report order.
-fn all_workloads(env: &Env, max_threads: usize) -> Vec<Box<dyn Workload + '_>> {
-    vec![
-        Box::new(SharedPage::new(env)),
-        Box::new(PageCacheRead::new(env)),
-        Box::new(OwnPage::new(env, max_threads)),
-        Box::new(FinalPut::new(env, max_threads)),
-        Box::new(AllocPut::new(env)),
-        Box::new(Order0::new(env)),
-        Box::new(Mixed::new(env)),
-        Box::new(CrossFree::new(env, max_threads)),
-    ]
-}
-
 fn main() {
     let cfg = parse_args();
     let machine = machine::Machine::describe();
@@ -117,8 +101,8 @@ fn main() {
             machine.logical_cpus
         );
     }
-    let env = Env::new();
-    let all = all_workloads(&env, max_threads);
+    let env = Env::new(std::thread::yield_now);
+    let all = workloads::all(&env, max_threads);
     let chosen: Vec<&dyn Workload> = all
         .iter()
         .map(|w| w.as_ref())
@@ -179,8 +163,8 @@ mod tests {
     /// panics in `run_once`), with plausible figures.
     #[test]
     fn every_workload_runs_and_keeps_its_invariants() {
-        let env = Env::new();
-        for w in all_workloads(&env, 3) {
+        let env = Env::new(std::thread::yield_now);
+        for w in workloads::all(&env, 3) {
             let s = harness::measure(w.as_ref(), &[1, 3], 2, Duration::from_millis(5));
             for (v, name) in w.variants().iter().enumerate() {
                 for ns in s.ns[v].iter().flatten() {

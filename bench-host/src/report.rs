@@ -1,7 +1,8 @@
 //! Results: summaries, the goals the run is judged against (the claims
 //! docs/benchmarks.md tests), and the files (JSON, CSV, markdown, SVG).
 
-use crate::harness::{Samples, Summary, Workload, ratio, summarize};
+use crate::harness::{Samples, Summary, ratio, summarize};
+use workloads::Workload;
 use crate::machine::{Load, Machine};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -84,7 +85,7 @@ impl WorkloadResult {
                     ratio: ratio(&s.cpu_ns[v][ti], &s.cpu_ns[v][0]),
                 });
             }
-            for &(a, b) in w.ratios() {
+            for &(a, b) in w.meta().ratios {
                 ratios.push(RatioStat {
                     name: format!("{} / {}", variants[a], variants[b]),
                     threads: n,
@@ -94,7 +95,7 @@ impl WorkloadResult {
         }
         WorkloadResult {
             name: w.name().into(),
-            title: w.title().into(),
+            title: w.meta().title.into(),
             variants,
             threads: s.threads.clone(),
             load,

@@ -1,16 +1,19 @@
 //! Timing on several CPUs at once.
 //!
-//! [`measure`] runs a workload on the first `n` online CPUs: all start
-//! together behind a barrier, each times its own loop with the cycle
-//! counter, and the result is the mean cost per operation across CPUs. Only
+//! [`measure`] runs one variant of a workload (the `workloads` crate, which
+//! `bench-host` drives too) on the first `n` online CPUs: all start together
+//! behind a barrier, each times its own loop with the cycle counter, and the
+//! result is the mean cost per operation across CPUs. Only
 //! ratios between runs of the same boot mean anything (under TCG absolute
 //! times are the emulator's, not the hardware's).
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch;
 use crate::smp::{self, Barrier};
+use workloads::Workload;
 
 /// One measurement: `n` CPUs, each doing (on average) `ops_per_cpu` operations.
 #[derive(Clone, Copy, Debug)]
@@ -40,9 +43,6 @@ pub fn cpu_steps() -> Vec<usize> {
     steps
 }
 
-/// Work is handed out in chunks of this many ops, so a run can stop at its
-/// time budget.
-const CHUNK: u64 = 256;
 /// Time budget per CPU per measurement. Under an oversubscribed emulator a
 /// lock-heavy workload can be orders of magnitude slower than usual (a
 /// preempted lock holder or next-in-line waiter stalls everyone); the budget
@@ -50,10 +50,17 @@ const CHUNK: u64 = 256;
 /// ops that ran.
 const BUDGET_US: u64 = 3_000_000;
 
-/// Runs `work(cpu_rank, chunk)` repeatedly on the first `n` online CPUs
-/// (`cpu_rank` is 0..n) after a common start barrier, until each CPU did
-/// `ops` operations or spent its time budget; returns the mean cycles per op.
-pub fn measure(n: usize, ops: u64, work: &(dyn Fn(usize, u64) + Sync)) -> Sample {
+/// Runs `variant` of `w` on the first `n` online CPUs (rank 0..n) after a
+/// common start barrier, each until it did [`Meta::kernel_ops`] ops or spent
+/// its time budget; returns the mean cycles per op.
+///
+/// # Errors
+///
+/// The workload's own check after the run (`Workload::check`), in words.
+///
+/// [`Meta::kernel_ops`]: workloads::Meta::kernel_ops
+pub fn measure(n: usize, w: &dyn Workload, variant: usize) -> Result<Sample, String> {
+    let ops = w.meta().kernel_ops;
     let cpus: Vec<usize> = smp::online_cpus().map(|c| c.index).take(n).collect();
     let barrier = Barrier::new(cpus.len());
     let cycles: Vec<AtomicU64> = (0..smp::MAX_CPUS).map(|_| AtomicU64::new(0)).collect();
@@ -63,17 +70,15 @@ pub fn measure(n: usize, ops: u64, work: &(dyn Fn(usize, u64) + Sync)) -> Sample
         let rank = cpus.iter().position(|&c| c == cpu).unwrap_or(0);
         barrier.wait();
         let start = arch::read_cycles();
-        let mut ops_done = 0;
-        while ops_done < ops && arch::read_cycles() - start < budget {
-            let chunk = CHUNK.min(ops - ops_done);
-            work(rank, chunk);
-            ops_done += chunk;
-        }
+        let ops_done = w.run(variant, rank, cpus.len(), &|so_far| {
+            so_far < ops && arch::read_cycles() - start < budget
+        });
         let spent = arch::read_cycles() - start;
         // Relaxed: read after on_cpus returns, which synchronises with us.
         cycles[cpu].store(spent, Ordering::Relaxed);
         done[cpu].store(ops_done, Ordering::Relaxed);
     });
+    w.check(variant, cpus.len())?;
     let per_cpu: f64 = cpus
         .iter()
         .map(|&c| {
@@ -81,9 +86,9 @@ pub fn measure(n: usize, ops: u64, work: &(dyn Fn(usize, u64) + Sync)) -> Sample
         })
         .sum();
     let total_ops: u64 = cpus.iter().map(|&c| done[c].load(Ordering::Relaxed)).sum();
-    Sample {
+    Ok(Sample {
         cpus: cpus.len(),
         ops_per_cpu: total_ops / cpus.len() as u64,
         cycles_per_op: per_cpu / cpus.len() as f64,
-    }
+    })
 }

@@ -6,29 +6,101 @@
 //! and SVG plots. Each benchmark also checks its invariants and is reported as
 //! a KTAP case, so a benchmark that breaks something fails like a test.
 
-mod alloc;
 mod frag;
 mod harness;
-mod pagecache;
-mod refcount;
 mod report;
 
+use alloc::format;
 use protocol::bench::{META, Record, Value, field};
+use workloads::Env;
 
-use crate::ktest::Suite;
+use self::report::{Table, record};
+use crate::ktest::{Failure, Suite, TestResult};
 use crate::{arch, smp};
 
+/// One case per workload of the `workloads` crate (checked by
+/// `every_workload_has_a_case`), then the kernel-only fragmentation run.
 static SUITE: Suite = Suite {
     name: "bench",
     cases: crate::cases![
-        refcount_shared => refcount::shared,
-        refcount_percpu => refcount::per_cpu,
-        pagecache_read => pagecache::read,
-        alloc_order0 => alloc::order0,
-        alloc_mixed => alloc::mixed,
+        refcount_shared => refcount_shared,
+        pagecache_read => pagecache_read,
+        refcount_own => refcount_own,
+        final_put => final_put,
+        alloc_put => alloc_put,
+        alloc_order0 => alloc_order0,
+        alloc_mixed => alloc_mixed,
+        cross_free => cross_free,
+        every_workload_has_a_case => every_workload_has_a_case,
         fragmentation => frag::churn,
     ],
 };
+
+/// The workloads' zones and peer, built on first use (2 MiB of descriptors
+/// on the heap) and kept for the boot: the shell's `bench` may run again.
+fn env() -> &'static Env {
+    static ENV: spin::Once<Env> = spin::Once::new();
+    ENV.call_once(|| Env::new(core::hint::spin_loop))
+}
+
+/// Runs the workload called `name` at every CPU count and prints its table
+/// and records.
+fn drive(name: &str) -> TestResult {
+    let all = workloads::all(env(), smp::nr_online());
+    let Some(w) = all.iter().find(|w| w.name() == name) else {
+        return Err(Failure::Fail(format!("no workload named {name}")));
+    };
+    let meta = w.meta();
+    let ratio = meta.ratios[0];
+    let mut table = Table::new(
+        meta.title,
+        "ns",
+        meta.variants,
+        (meta.variants[ratio.0], meta.variants[ratio.1]),
+    );
+    for n in harness::cpu_steps() {
+        let mut ns = alloc::vec::Vec::with_capacity(meta.variants.len());
+        for (v, variant) in meta.variants.iter().enumerate() {
+            let sample = harness::measure(n, w.as_ref(), v)
+                .map_err(|e| Failure::Fail(format!("{variant} at {n} CPUs: {e}")))?;
+            record(meta.name, variant, &sample);
+            ns.push(sample.ns_per_op());
+        }
+        table.row(n, &ns, ratio);
+    }
+    table.print();
+    Ok(())
+}
+
+macro_rules! workload_cases {
+    ($($name:ident),* $(,)?) => {
+        $(fn $name() -> TestResult {
+            drive(stringify!($name))
+        })*
+    };
+}
+
+workload_cases!(
+    refcount_shared,
+    pagecache_read,
+    refcount_own,
+    final_put,
+    alloc_put,
+    alloc_order0,
+    alloc_mixed,
+    cross_free,
+);
+
+/// The suite above lists every workload the `workloads` crate defines, so a
+/// new workload cannot be left out of `make bench`.
+fn every_workload_has_a_case() -> TestResult {
+    for w in workloads::all(env(), 1) {
+        if !SUITE.cases.iter().any(|c| c.name == w.name()) {
+            return Err(Failure::Fail(format!("workload {} has no bench case", w.name())));
+        }
+    }
+    Ok(())
+}
 
 /// Runs every benchmark; true if all invariants held.
 pub fn run() -> bool {

@@ -24,7 +24,7 @@ pub fn record(bench: &str, variant: &str, s: &Sample) {
 }
 
 /// A table comparing variants (columns) per CPU count (rows), with the ratio
-/// `a / b` of the two named variants and each variant's N-CPU / 1-CPU cost.
+/// `a / b` of the two named variants.
 pub struct Table {
     out: String,
 }

@@ -1,0 +1,299 @@
+//! Refcount workloads: both schemes side by side on standalone descriptors
+//! (no memmap), each on its own 128-byte slot. An op is a speculative get and
+//! a put on a page that holds a base reference (so the count never reaches
+//! zero), or the final put that frees.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use alloc::format;
+use core::hint::black_box;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Acquire};
+
+use mm::{Frozen, Legacy, Page, RefcountScheme};
+use protocol::bench::variant;
+
+use crate::{Env, Meta, Padded, Workload, run_until};
+
+/// A standalone descriptor (no memmap) holding `count` references.
+fn owned_page<S: RefcountScheme>(count: u32) -> Padded<Page> {
+    let p = Page::new(S::FROZEN);
+    S::unfreeze(p.refcount(), count);
+    Padded(p)
+}
+
+/// Dispatch on a refcount variant: 0 = frozen-bit, 1 = legacy.
+macro_rules! by_scheme {
+    ($v:expr, $s:ident => $body:expr) => {
+        if $v == 0 {
+            type $s = Frozen;
+            $body
+        } else {
+            type $s = Legacy;
+            $body
+        }
+    };
+}
+
+/// The refcount variants (`protocol::bench::variant`).
+pub(crate) const SCHEMES: &[&str] = &[variant::FROZEN, variant::LEGACY];
+/// legacy / frozen: above 1 means the frozen bit is cheaper.
+const LEGACY_OVER_FROZEN: &[(usize, usize)] = &[(1, 0)];
+
+/// Speculative get + put on `c`, which holds a base reference.
+#[inline(always)]
+fn get_put<S: RefcountScheme>(c: &AtomicU32, bad: &mut u64) {
+    let got = S::add_unless_frozen(c, 1);
+    let last = S::sub_and_test(c, 1);
+    *bad += u64::from(!got || last != Ok(false));
+}
+
+/// One page held by a page-cache-like owner (count >= 1), every thread doing
+/// speculative get + put on it.
+pub struct SharedPage<'e> {
+    env: &'e Env,
+    pages: [Padded<Page>; 2],
+}
+
+impl<'e> SharedPage<'e> {
+    pub fn new(env: &'e Env) -> Self {
+        Self { env, pages: [owned_page::<Frozen>(1), owned_page::<Legacy>(1)] }
+    }
+}
+
+impl SharedPage<'_> {
+    /// What the workload is called and reports.
+    pub const META: Meta = Meta {
+        name: "refcount_shared",
+        title: "one shared page (owner holds 1): speculative get + put, ns per pair per thread",
+        variants: SCHEMES,
+        ratios: LEGACY_OVER_FROZEN,
+        kernel_ops: 200_000,
+    };
+}
+
+impl Workload for SharedPage<'_> {
+    fn meta(&self) -> &'static Meta {
+        &Self::META
+    }
+    fn run(&self, v: usize, _rank: usize, _n: usize, go: &dyn Fn(u64) -> bool) -> u64 {
+        let c = self.pages[v].refcount();
+        let mut bad = 0;
+        let ops = by_scheme!(v, S => run_until(go, || get_put::<S>(c, &mut bad)));
+        self.env.fail(bad);
+        ops
+    }
+    fn check(&self, v: usize, _n: usize) -> Result<(), String> {
+        let c = self.pages[v].refcount();
+        let count = by_scheme!(v, S => S::count(c));
+        if count != 1 {
+            return Err(format!("count {count}, expected the owner's 1"));
+        }
+        self.env.take_failures()
+    }
+}
+
+/// A 4 KiB "file page" for the page-cache analog.
+#[repr(C, align(4096))]
+struct HotPage([u8; 4096]);
+
+/// The 64-byte copy out of the page and a sum over it: the read's payload.
+///
+/// Not inlined, so that both schemes run the same machine code for it. Inlined
+/// into `read`, LLVM compiled it per scheme: vectorized (SSE) for legacy, but
+/// for frozen (whose put has a second branch, the 0 -> FROZEN CAS) sunk past
+/// the put and scalarized into 64 byte loads, spills and adds, which made the
+/// frozen read slower for reasons that have nothing to do with the refcount
+/// scheme (docs/decisions/pagecache-copy-out-of-line.md).
+#[inline(never)]
+fn copy_sum(src: &[u8]) -> u32 {
+    let mut buf = [0u8; 64];
+    buf.copy_from_slice(src);
+    black_box(buf).iter().map(|&b| u32::from(b)).sum()
+}
+
+/// The page-cache read analog: slot load, `get_page_unless_frozen`, slot
+/// recheck, 64-byte copy out of the page, put; one hot page for all threads.
+pub struct PageCacheRead<'e> {
+    env: &'e Env,
+    pages: [Padded<Page>; 2],
+    /// The "xarray slot": which page holds the offset (always 1 here).
+    slot: Padded<AtomicUsize>,
+    data: Box<HotPage>,
+}
+
+impl<'e> PageCacheRead<'e> {
+    pub fn new(env: &'e Env) -> Self {
+        Self {
+            env,
+            pages: [owned_page::<Frozen>(1), owned_page::<Legacy>(1)],
+            slot: Padded(AtomicUsize::new(1)),
+            data: Box::new(HotPage([0x5a; 4096])),
+        }
+    }
+
+    #[inline(always)]
+    fn read<S: RefcountScheme>(&self, c: &AtomicU32, offset: usize) -> u32 {
+        // Acquire: pairs with whoever installed the page in the slot.
+        let page = self.slot.load(Acquire);
+        if !S::add_unless_frozen(c, 1) {
+            return 0;
+        }
+        if self.slot.load(Acquire) != page {
+            let _ = S::sub_and_test(c, 1);
+            return 0;
+        }
+        let sum = copy_sum(&self.data.0[offset..offset + 64]);
+        if S::sub_and_test(c, 1) != Ok(false) {
+            return 0;
+        }
+        sum
+    }
+}
+
+impl PageCacheRead<'_> {
+    /// What the workload is called and reports.
+    pub const META: Meta = Meta {
+        name: "pagecache_read",
+        title: "page-cache read analog (lookup, get, recheck, 64-byte copy, put) on one hot page, ns per read per thread",
+        variants: SCHEMES,
+        ratios: LEGACY_OVER_FROZEN,
+        kernel_ops: 100_000,
+    };
+}
+
+impl Workload for PageCacheRead<'_> {
+    fn meta(&self) -> &'static Meta {
+        &Self::META
+    }
+    fn run(&self, v: usize, rank: usize, _n: usize, go: &dyn Fn(u64) -> bool) -> u64 {
+        let c = self.pages[v].refcount();
+        let mut bad = 0;
+        let mut i = rank * 8;
+        let ops = by_scheme!(v, S => run_until(go, || {
+            let offset = (i % 63) * 64;
+            i += 1;
+            bad += u64::from(self.read::<S>(c, offset) != 64 * 0x5a);
+        }));
+        self.env.fail(bad);
+        ops
+    }
+    fn check(&self, v: usize, _n: usize) -> Result<(), String> {
+        let c = self.pages[v].refcount();
+        let count = by_scheme!(v, S => S::count(c));
+        if count != 1 {
+            return Err(format!("count {count}, expected the owner's 1"));
+        }
+        self.env.take_failures()
+    }
+}
+
+/// Each thread speculative get + put on its own page (no sharing: both schemes
+/// should cost the same).
+pub struct OwnPage<'e> {
+    env: &'e Env,
+    pages: [Vec<Padded<Page>>; 2],
+}
+
+impl<'e> OwnPage<'e> {
+    pub fn new(env: &'e Env, max_threads: usize) -> Self {
+        Self {
+            env,
+            pages: [
+                (0..max_threads).map(|_| owned_page::<Frozen>(1)).collect(),
+                (0..max_threads).map(|_| owned_page::<Legacy>(1)).collect(),
+            ],
+        }
+    }
+}
+
+impl OwnPage<'_> {
+    /// What the workload is called and reports.
+    pub const META: Meta = Meta {
+        name: "refcount_own",
+        title: "each thread its own page: speculative get + put, ns per pair per thread",
+        variants: SCHEMES,
+        ratios: LEGACY_OVER_FROZEN,
+        kernel_ops: 200_000,
+    };
+}
+
+impl Workload for OwnPage<'_> {
+    fn meta(&self) -> &'static Meta {
+        &Self::META
+    }
+    fn run(&self, v: usize, rank: usize, _n: usize, go: &dyn Fn(u64) -> bool) -> u64 {
+        let c = self.pages[v][rank].refcount();
+        let mut bad = 0;
+        let ops = by_scheme!(v, S => run_until(go, || get_put::<S>(c, &mut bad)));
+        self.env.fail(bad);
+        ops
+    }
+    fn check(&self, v: usize, n: usize) -> Result<(), String> {
+        for p in &self.pages[v][..n] {
+            let count = by_scheme!(v, S => S::count(p.refcount()));
+            if count != 1 {
+                return Err(format!("count {count}, expected 1"));
+            }
+        }
+        self.env.take_failures()
+    }
+}
+
+/// The refcount part of freeing alone: `init_page_count` + the final put
+/// (frozen: `fetch_sub` + the 0 -> FROZEN CAS; legacy: `fetch_sub`), each
+/// thread on its own page.
+pub struct FinalPut<'e> {
+    env: &'e Env,
+    pages: [Vec<Padded<Page>>; 2],
+}
+
+impl<'e> FinalPut<'e> {
+    pub fn new(env: &'e Env, max_threads: usize) -> Self {
+        let page = |f| Padded(Page::new(f));
+        Self {
+            env,
+            pages: [
+                (0..max_threads).map(|_| page(Frozen::FROZEN)).collect(),
+                (0..max_threads).map(|_| page(Legacy::FROZEN)).collect(),
+            ],
+        }
+    }
+}
+
+impl FinalPut<'_> {
+    /// What the workload is called and reports.
+    pub const META: Meta = Meta {
+        name: "final_put",
+        title: "init_page_count + the final put_page (refcount only, own page), ns per pair per thread",
+        variants: SCHEMES,
+        ratios: &[(0, 1)],
+        kernel_ops: 200_000,
+    };
+}
+
+impl Workload for FinalPut<'_> {
+    fn meta(&self) -> &'static Meta {
+        &Self::META
+    }
+    fn run(&self, v: usize, rank: usize, _n: usize, go: &dyn Fn(u64) -> bool) -> u64 {
+        let c = self.pages[v][rank].refcount();
+        let mut bad = 0;
+        let ops = by_scheme!(v, S => run_until(go, || {
+            S::init_count(c);
+            bad += u64::from(S::sub_and_test(c, 1) != Ok(true));
+        }));
+        self.env.fail(bad);
+        ops
+    }
+    fn check(&self, v: usize, n: usize) -> Result<(), String> {
+        for p in &self.pages[v][..n] {
+            let frozen = by_scheme!(v, S => S::is_frozen(S::raw(p.refcount())));
+            if !frozen {
+                return Err("page not frozen after its final put".into());
+            }
+        }
+        self.env.take_failures()
+    }
+}
+
