@@ -115,13 +115,13 @@ ifneq ($(ARCH),aarch64)
 bench: image
 	@if [ $(BENCH_SMP) -gt $(HOST_CPUS) ]; then \
 		echo "warning: SMP=$(BENCH_SMP) vCPUs on $(HOST_CPUS) host cores: oversubscribed, timings will show host time slices" >&2; fi
-	$(CARGO) build --release -j$(JOBS) -p qemu-tests
+	$(CARGO) build --release -j$(JOBS) -p qemu-tests -p bench-host
 	$(RUNNER) --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) --smp $(BENCH_SMP) --mem $(MEM) \
 		--cmdline bench --name bench --timeout 1800 -v $(KVM_FLAG)
 	target/release/bench-report target/qemu-logs/bench.log target/bench --accel $(if $(filter 1,$(KVM)),kvm,tcg)
 endif
 
-## bench-host the mm crate on the host's real cores (THREADS=1,2 TRIALS= TRIAL_MS=); results in target/bench/host/
+## bench-host the workloads on the host's real cores (THREADS=1,2 TRIALS= TRIAL_MS=); results in target/bench/host/
 bench-host: setup
 	$(CARGO) build --release -j$(JOBS) -p bench-host
 	target/release/bench-host --threads "$(THREADS)" --trials $(TRIALS) --trial-ms $(TRIAL_MS) --out target/bench/host

@@ -73,7 +73,7 @@ test-aarch64-dtb: image-aarch64
 
 ## bench-aarch64  bench mode (LSE atomics, -cpu max); JSON/CSV/SVG in target/bench/aarch64/
 bench-aarch64: image-aarch64
-	$(CARGO) build --release -j$(JOBS) -p qemu-tests
+	$(CARGO) build --release -j$(JOBS) -p qemu-tests -p bench-host
 	$(RUNNER) $(A64_RUNNER_ARGS) --smp $(SMP) --mem $(MEM) \
 		--cmdline bench --name aarch64-bench --timeout 1800 -v
 	target/release/bench-report target/qemu-logs/aarch64-bench.log target/bench/aarch64 --accel tcg

@@ -50,6 +50,10 @@ step "protocol unit+proptest" cargo test -j"$JOBS" -p protocol
 # (USB descriptors, HID reports, the device tree, MADT flags, TSC
 # readings): unit tests and proptests over arbitrary bytes.
 step "hwparse unit+proptest" cargo test -j"$JOBS" -p hwparse
+# The benchmark workloads (every variant keeps its invariants on std threads)
+# and the one report both bench drivers write (tables, ratios, the kernel
+# log's records, plots).
+step "bench workloads+report" cargo test -j"$JOBS" -p workloads -p bench-host
 # The runner's own unit tests (KTAP parser, verdicts), with the QEMU command
 # lines its launcher builds for the test boots and for `make run` / `make
 # debug` (qemu-tests/src/qemu/tests.rs).
@@ -86,7 +90,7 @@ bench_smoke() {
     cargo run -q --release -j"$JOBS" -p qemu-tests --bin qemu-runner -- \
         --image target/image/x86_64/bios.img --boot bios --smp 2 --mem 1G \
         --cmdline bench --name bench-smoke --timeout 300 &&
-        cargo run -q --release -j"$JOBS" -p qemu-tests --bin bench-report -- \
+        cargo run -q --release -j"$JOBS" -p bench-host --bin bench-report -- \
             target/qemu-logs/bench-smoke.log target/bench/smoke --accel tcg >/dev/null
 }
 step "QEMU bench mode (smoke)" bench_smoke

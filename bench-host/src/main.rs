@@ -10,10 +10,7 @@
 //! Writes `results.json`, `results.csv`, `ratios.csv`, `summary.md` and
 //! `bench.svg` into the output directory (default `target/bench/host`).
 
-mod harness;
-mod machine;
-mod report;
-
+use bench_host::{harness, machine, report};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use workloads::{Env, Workload};
@@ -131,7 +128,7 @@ fn main() {
         let samples = harness::measure(w, &cfg.threads, cfg.trials, cfg.trial);
         let load =
             machine::Load::between(&before, &machine::LoadSnapshot::now(), machine.logical_cpus);
-        let r = report::WorkloadResult::new(w, &samples, load);
+        let r = report::WorkloadResult::new(w.meta(), &samples, Some(load));
         eprint!("{}", report::markdown_table(&r));
         results.push(r);
     }

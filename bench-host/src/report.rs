@@ -1,12 +1,18 @@
-//! Results: summaries, the goals the run is judged against (the claims
-//! docs/benchmarks.md tests), and the files (JSON, CSV, markdown, SVG).
+//! Results, for both drivers: per-workload summaries and tables, the goals a
+//! host run is judged against (the claims docs/benchmarks.md tests), and the
+//! files (JSON, CSV, markdown, SVG).
+//!
+//! A host run has several trials per figure (medians, interquartile ranges,
+//! per-trial ratios); a kernel bench boot has one sample per figure, which
+//! is a run of one trial here, so both come out in the same tables and plots.
 
 use crate::harness::{Samples, Summary, ratio, summarize};
-use workloads::Workload;
 use crate::machine::{Load, Machine};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use workloads::Meta;
 
 /// One variant at one thread count.
 #[derive(Clone, Debug, Serialize)]
@@ -41,8 +47,9 @@ pub struct WorkloadResult {
     pub title: String,
     pub variants: Vec<String>,
     pub threads: Vec<usize>,
-    /// The machine's load while this workload ran.
-    pub load: Load,
+    /// The machine's load while this workload ran (host runs; a kernel boot
+    /// cannot see its host's load).
+    pub load: Option<Load>,
     pub stats: Vec<VariantStat>,
     /// The workload's comparisons, per thread count.
     pub ratios: Vec<RatioStat>,
@@ -57,8 +64,9 @@ pub struct WorkloadResult {
 }
 
 impl WorkloadResult {
-    pub fn new(w: &dyn Workload, s: &Samples, load: Load) -> Self {
-        let variants: Vec<String> = w.variants().iter().map(|v| v.to_string()).collect();
+    /// Summarises `s`, the samples of the workload `meta` describes.
+    pub fn new(meta: &Meta, s: &Samples, load: Option<Load>) -> Self {
+        let variants: Vec<String> = meta.variants.iter().map(|v| v.to_string()).collect();
         let mut stats = Vec::new();
         let mut ratios = Vec::new();
         let mut scaling = Vec::new();
@@ -85,7 +93,7 @@ impl WorkloadResult {
                     ratio: ratio(&s.cpu_ns[v][ti], &s.cpu_ns[v][0]),
                 });
             }
-            for &(a, b) in w.meta().ratios {
+            for &(a, b) in meta.ratios {
                 ratios.push(RatioStat {
                     name: format!("{} / {}", variants[a], variants[b]),
                     threads: n,
@@ -94,8 +102,8 @@ impl WorkloadResult {
             }
         }
         WorkloadResult {
-            name: w.name().into(),
-            title: w.meta().title.into(),
+            name: meta.name.into(),
+            title: meta.title.into(),
             variants,
             threads: s.threads.clone(),
             load,
@@ -141,7 +149,11 @@ pub struct Run {
     pub workloads: Vec<WorkloadResult>,
 }
 
+/// `median (q1-q3)`, or the value alone when there was one trial.
 fn fmt_summary(s: &Summary, digits: usize) -> String {
+    if s.q1 == s.q3 {
+        return format!("{:.d$}", s.median, d = digits);
+    }
     format!("{:.d$} ({:.d$}-{:.d$})", s.median, s.q1, s.q3, d = digits)
 }
 
@@ -270,8 +282,10 @@ pub fn markdown_table(r: &WorkloadResult) -> String {
         let _ = write!(head, " {n} |");
         rule.push_str("---:|");
     }
-    head.push_str(" on-CPU |");
-    rule.push_str("---:|");
+    if r.load.is_some() {
+        head.push_str(" on-CPU |");
+        rule.push_str("---:|");
+    }
     let _ = writeln!(s, "{head}\n{rule}");
     for &n in &r.threads {
         let mut row = format!("| {n} |");
@@ -283,20 +297,24 @@ pub fn markdown_table(r: &WorkloadResult) -> String {
             let x = r.ratio(name, n).expect("every ratio computed");
             let _ = write!(row, " {} |", fmt_summary(&x, 2));
         }
-        let on_cpu = r
-            .stats
-            .iter()
-            .filter(|st| st.threads == n)
-            .map(|st| st.on_cpu.median)
-            .fold(f64::INFINITY, f64::min);
-        let _ = write!(row, " {:.0}% |", on_cpu * 100.0);
+        if r.load.is_some() {
+            let on_cpu = r
+                .stats
+                .iter()
+                .filter(|st| st.threads == n)
+                .map(|st| st.on_cpu.median)
+                .fold(f64::INFINITY, f64::min);
+            let _ = write!(row, " {:.0}% |", on_cpu * 100.0);
+        }
         let _ = writeln!(s, "{row}");
     }
-    let _ = writeln!(
-        s,
-        "\nMedians over trials, (interquartile range); ratios are medians of per-trial ratios; on-CPU: the lowest median over variants of the share of a trial the threads held a CPU. Other load while this ran: {:.2} CPUs busy on average; loadavg {:.2} -> {:.2}.",
-        r.load.other_cpus_busy, r.load.loadavg_before[0], r.load.loadavg_after[0]
-    );
+    if let Some(load) = &r.load {
+        let _ = writeln!(
+            s,
+            "\nMedians over trials, (interquartile range); ratios are medians of per-trial ratios; on-CPU: the lowest median over variants of the share of a trial the threads held a CPU. Other load while this ran: {:.2} CPUs busy on average; loadavg {:.2} -> {:.2}.",
+            load.other_cpus_busy, load.loadavg_before[0], load.loadavg_after[0]
+        );
+    }
     s
 }
 
@@ -350,11 +368,11 @@ pub fn markdown(run: &Run) -> String {
     s
 }
 
-fn csv(run: &Run) -> (String, String) {
+fn csv(workloads: &[WorkloadResult]) -> (String, String) {
     let mut results =
         String::from("workload,threads,variant,median_ns,q1_ns,q3_ns,trials,ops,on_cpu,cpu_ns\n");
     let mut ratios = String::from("workload,threads,ratio,median,q1,q3\n");
-    for r in &run.workloads {
+    for r in workloads {
         for st in &r.stats {
             let _ = writeln!(
                 results,
@@ -382,14 +400,18 @@ fn csv(run: &Run) -> (String, String) {
     (results, ratios)
 }
 
-fn svg(run: &Run, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+/// One SVG with a panel per workload: ns per op (median, with the
+/// interquartile range as a bar) against threads or CPUs, a line per variant.
+pub fn svg(workloads: &[WorkloadResult]) -> Result<String, Box<dyn std::error::Error>> {
     use plotters::prelude::*;
+    let mut out = String::new();
     let cols = 2;
-    let rows = run.workloads.len().div_ceil(cols).max(1);
-    let root = SVGBackend::new(path, (1200, 340 * rows as u32)).into_drawing_area();
+    let rows = workloads.len().div_ceil(cols).max(1);
+    let root = SVGBackend::with_string(&mut out, (1200, 340 * rows as u32)).into_drawing_area();
     root.fill(&WHITE)?;
-    let max_n = *run.threads.last().unwrap_or(&1) as f64;
-    for (area, r) in root.split_evenly((rows, cols)).iter().zip(&run.workloads) {
+    let max_n = workloads.iter().flat_map(|r| r.threads.iter().copied()).max().unwrap_or(1) as f64;
+    let threads: Vec<usize> = workloads.first().map(|r| r.threads.clone()).unwrap_or_default();
+    for (area, r) in root.split_evenly((rows, cols)).iter().zip(workloads) {
         let ymax = r.stats.iter().map(|s| s.ns.q3).fold(0.0, f64::max) * 1.15;
         let mut chart = ChartBuilder::on(area)
             .caption(format!("{} (ns per op per thread)", r.name), ("sans-serif", 16))
@@ -401,7 +423,7 @@ fn svg(run: &Run, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
             .configure_mesh()
             .x_desc("threads")
             .y_desc("ns")
-            .x_labels(run.threads.len().max(2))
+            .x_labels(threads.len().max(2))
             .draw()?;
         for (i, v) in r.variants.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
@@ -432,17 +454,99 @@ fn svg(run: &Run, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
             .draw()?;
     }
     root.present()?;
-    Ok(())
+    drop(root);
+    out.push('\n');
+    Ok(out)
 }
 
-/// Writes results.json, results.csv, ratios.csv, summary.md and bench.svg.
-pub fn write_all(run: &Run, dir: &Path) -> std::io::Result<()> {
+/// Writes `results.json` (`doc`), `results.csv`, `ratios.csv`, `summary.md`
+/// and `bench.svg` into `dir`, which is created if needed.
+///
+/// # Errors
+///
+/// The first file that could not be written, or a plot that could not be
+/// drawn.
+pub fn write_files(
+    dir: &Path,
+    doc: &impl Serialize,
+    summary: &str,
+    workloads: &[WorkloadResult],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let json = serde_json::to_string_pretty(run).map_err(std::io::Error::other)?;
+    let json = serde_json::to_string_pretty(doc).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("results.json"), json + "\n")?;
-    let (results, ratios) = csv(run);
+    let (results, ratios) = csv(workloads);
     std::fs::write(dir.join("results.csv"), results)?;
     std::fs::write(dir.join("ratios.csv"), ratios)?;
-    std::fs::write(dir.join("summary.md"), markdown(run))?;
-    svg(run, &dir.join("bench.svg")).map_err(|e| std::io::Error::other(e.to_string()))
+    std::fs::write(dir.join("summary.md"), summary)?;
+    let plot = svg(workloads).map_err(|e| std::io::Error::other(e.to_string()))?;
+    std::fs::write(dir.join("bench.svg"), plot)
+}
+
+/// Writes a host run's files (see [`write_files`]).
+///
+/// # Errors
+///
+/// As [`write_files`].
+pub fn write_all(run: &Run, dir: &Path) -> std::io::Result<()> {
+    write_files(dir, run, &markdown(run), &run.workloads)
+}
+
+/// A kernel bench boot: what its `meta` record says (plus the host's view:
+/// accelerator, host cores, oversubscription), its workloads, and its
+/// fragmentation records as printed.
+#[derive(Debug, Serialize)]
+pub struct KernelRun {
+    pub environment: BTreeMap<String, serde_json::Value>,
+    pub workloads: Vec<WorkloadResult>,
+    pub fragmentation: Vec<serde_json::Value>,
+}
+
+impl KernelRun {
+    /// The markdown summary: the environment, then a table per workload.
+    pub fn markdown(&self) -> String {
+        let e = |k: &str| self.environment.get(k).map_or("?".into(), json_text);
+        let mut s = String::from("# make bench (in-kernel)\n\n");
+        let _ = writeln!(
+            s,
+            "{} vCPUs ({} accelerator, {}, guest CPU: {}) on {} host cores; oversubscribed: {}; atomics: {}; allocator built with the {} refcount. One sample per figure; under TCG only ratios mean anything.",
+            e(protocol::bench::field::CPUS),
+            e("accel"),
+            e(protocol::bench::field::ARCH),
+            e(protocol::bench::field::CPU_MODEL),
+            e("host_cores"),
+            e("oversubscribed"),
+            e(protocol::bench::field::ATOMICS),
+            e(protocol::bench::field::SCHEME)
+        );
+        for r in &self.workloads {
+            s.push_str(&markdown_table(r));
+        }
+        for f in &self.fragmentation {
+            let share =
+                f.get(protocol::bench::field::BIG_BLOCK_SHARE).map_or("?".into(), json_text);
+            let _ = writeln!(
+                s,
+                "\n### fragmentation\n\n{share}% of free memory in order-9/10 blocks after the churn."
+            );
+        }
+        s
+    }
+
+    /// Writes the boot's files (see [`write_files`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`write_files`].
+    pub fn write_all(&self, dir: &Path) -> std::io::Result<()> {
+        write_files(dir, self, &self.markdown(), &self.workloads)
+    }
+}
+
+/// A JSON value as text: strings without their quotes.
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! (inside the KTAP block as a diagnostic, `    # BENCH {...}`). The host's
-//! `bench-report` (`qemu-tests/src/bench.rs`) reads them by the [`field`]
+//! `bench-report` (`bench-host/src/kernel_log.rs`) reads them by the [`field`]
 //! names. The variant names ([`variant`]) are shared with `bench-host`, so
 //! the in-kernel and host benchmarks name the things they compare alike.
 
@@ -19,7 +19,7 @@ use core::fmt::{self, Write as _};
 pub const PREFIX: &str = "BENCH ";
 
 /// The `bench` value of the one record describing the machine (fields
-/// [`field::ARCH`], [`field::CPUS`], [`field::CYCLES_PER_US`],
+/// [`field::ARCH`], [`field::CPUS`], [`field::CPU_MODEL`], [`field::CYCLES_PER_US`],
 /// [`field::ATOMICS`], [`field::SCHEME`]).
 pub const META: &str = "meta";
 
@@ -46,6 +46,9 @@ pub mod field {
     pub const NS_PER_OP: &str = "ns_per_op";
     /// Meta: the architecture (text, `x86_64` or `aarch64`).
     pub const ARCH: &str = "arch";
+    /// Meta: the CPU model as the CPU names itself (text; CPUID brand
+    /// string, or MIDR implementer and part on aarch64).
+    pub const CPU_MODEL: &str = "cpu_model";
     /// Meta: cycle-counter ticks per microsecond (integer, >= 1).
     pub const CYCLES_PER_US: &str = "cycles_per_us";
     /// Meta: how the atomics are implemented (text).

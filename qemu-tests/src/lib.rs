@@ -15,7 +15,6 @@
 //! The `qemu-runner` binary and the `tests/boot.rs` integration tests are
 //! thin wrappers around [`boot`].
 
-pub mod bench;
 pub mod interactive;
 pub mod ktap;
 pub mod qemu;

@@ -25,7 +25,11 @@ impl<'e> AllocPut<'e> {
     }
 }
 
-fn alloc_put<S: RefcountScheme>(z: &Zone<'_, S>, cpu: usize, go: &dyn Fn(u64) -> bool) -> (u64, u64) {
+fn alloc_put<S: RefcountScheme>(
+    z: &Zone<'_, S>,
+    cpu: usize,
+    go: &dyn Fn(u64) -> bool,
+) -> (u64, u64) {
     let mut bad = 0;
     let ops = run_until(go, || match z.alloc_pages_pcp(cpu, 0) {
         Some(p) => bad += u64::from(z.put_page_pcp(cpu, p) != Ok(true)),

@@ -4,9 +4,9 @@
 //! zero), or the final put that frees.
 
 use alloc::boxed::Box;
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use alloc::format;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Acquire};
 
@@ -296,4 +296,3 @@ impl Workload for FinalPut<'_> {
         self.env.take_failures()
     }
 }
-

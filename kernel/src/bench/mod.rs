@@ -121,6 +121,7 @@ pub fn run() -> bool {
             (field::BENCH, Value::Text(META)),
             (field::ARCH, Value::Text(arch::NAME)),
             (field::CPUS, Value::Int(smp::nr_online() as u64)),
+            (field::CPU_MODEL, Value::Text(&alloc::format!("{}", arch::cpu_model()))),
             (field::CYCLES_PER_US, Value::Int(arch::cycles_per_us())),
             (field::ATOMICS, Value::Text(arch::ATOMICS)),
             (field::SCHEME, Value::Text(crate::REFCOUNT_SCHEME)),
