@@ -96,10 +96,15 @@ pub fn run_once(w: &dyn Workload, variant: usize, n: usize, length: Duration) ->
 /// Every sample of one workload: `ns[variant][thread_idx][trial]`, and the
 /// same shape for `on_cpu` (see [`RunResult`]).
 pub struct Samples {
+    /// Thread counts, in run order.
     pub threads: Vec<usize>,
+    /// ns per op per thread, `[variant][thread count][trial]`.
     pub ns: Vec<Vec<Vec<f64>>>,
+    /// Share of each run the threads held a CPU (0 to 1), same shape.
     pub on_cpu: Vec<Vec<Vec<f64>>>,
+    /// ns of thread CPU time per op, same shape.
     pub cpu_ns: Vec<Vec<Vec<f64>>>,
+    /// Ops of all threads and trials, `[variant][thread count]`.
     pub ops: Vec<Vec<u64>>,
 }
 
@@ -128,8 +133,11 @@ pub fn measure(w: &dyn Workload, threads: &[usize], trials: usize, length: Durat
 /// Median and quartiles (linear interpolation between order statistics).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Summary {
+    /// The median.
     pub median: f64,
+    /// The first quartile.
     pub q1: f64,
+    /// The third quartile.
     pub q3: f64,
 }
 

@@ -12,6 +12,8 @@
 //! workload's own ratios and each variant's scaling), `results.json`,
 //! `results.csv`, `ratios.csv`, `summary.md` and `bench.svg`.
 
+#![warn(missing_docs)]
+
 pub mod harness;
 pub mod kernel_log;
 pub mod machine;

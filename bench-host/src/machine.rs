@@ -8,6 +8,7 @@ use std::process::Command;
 /// The machine description written next to the results.
 #[derive(Clone, Debug, Serialize)]
 pub struct Machine {
+    /// `model name` of /proc/cpuinfo ("unknown" if absent).
     pub cpu_model: String,
     /// Logical CPUs the process may run on.
     pub logical_cpus: usize,
@@ -15,8 +16,11 @@ pub struct Machine {
     pub physical_cores: usize,
     /// The CPU reports the `hypervisor` flag (a virtual machine).
     pub virtual_machine: bool,
+    /// /etc/os-release `PRETTY_NAME`.
     pub os: String,
+    /// The running kernel: type and release.
     pub kernel: String,
+    /// `rustc --version` (empty if it could not run).
     pub rustc: String,
     /// `git describe --always --dirty` of the tree that was measured.
     pub commit: String,
@@ -37,6 +41,7 @@ fn command(cmd: &str, args: &[&str]) -> String {
 }
 
 impl Machine {
+    /// Describes this machine (reads /proc and runs `rustc` and `git`).
     pub fn describe() -> Self {
         let cpuinfo = read("/proc/cpuinfo");
         let field = |line: &str, key: &str| {
@@ -93,6 +98,7 @@ pub struct LoadSnapshot {
 }
 
 impl LoadSnapshot {
+    /// The counters now.
     pub fn now() -> Self {
         let la = read("/proc/loadavg");
         let mut loadavg = [f64::NAN; 3];
@@ -131,7 +137,9 @@ impl LoadSnapshot {
 /// The load between two snapshots.
 #[derive(Clone, Debug, Serialize)]
 pub struct Load {
+    /// /proc/loadavg (1, 5, 15 minutes) at the start.
     pub loadavg_before: [f64; 3],
+    /// /proc/loadavg at the end.
     pub loadavg_after: [f64; 3],
     /// CPUs kept busy by everything except this benchmark, on average over
     /// the interval (from /proc/stat minus this process's own CPU time).
@@ -144,6 +152,7 @@ pub struct Load {
 }
 
 impl Load {
+    /// The load between snapshots `a` and `b` on a machine of `cpus` CPUs.
     pub fn between(a: &LoadSnapshot, b: &LoadSnapshot, cpus: usize) -> Self {
         let total = b.total.saturating_sub(a.total).max(1) as f64;
         let others =

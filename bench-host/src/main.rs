@@ -18,10 +18,15 @@ use workloads::{Env, Workload};
 /// Command-line settings.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Thread counts to measure, ascending, each 1 to `mm::NR_CPUS`.
     pub threads: Vec<usize>,
+    /// Alternating trials per figure (>= 1).
     pub trials: usize,
+    /// Length of one run.
     pub trial: Duration,
+    /// Workload names to run (empty: all).
     pub only: Vec<String>,
+    /// Where the result files go.
     pub out: PathBuf,
 }
 

@@ -17,7 +17,9 @@ use workloads::Meta;
 /// One variant at one thread count.
 #[derive(Clone, Debug, Serialize)]
 pub struct VariantStat {
+    /// The variant's name (the workload's `Meta::variants`).
     pub variant: String,
+    /// Threads (host) or CPUs (kernel) that ran it at once.
     pub threads: usize,
     /// ns per op per thread over the trials.
     pub ns: Summary,
@@ -36,20 +38,27 @@ pub struct VariantStat {
 pub struct RatioStat {
     /// E.g. "legacy / frozen" or "pcp N/1".
     pub name: String,
+    /// Threads or CPUs at which both costs were measured.
     pub threads: usize,
+    /// The ratio's median and quartiles over trials.
     pub ratio: Summary,
 }
 
 /// Everything measured for one workload.
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkloadResult {
+    /// The workload's short name (`Meta::name`).
     pub name: String,
+    /// What one op is.
     pub title: String,
+    /// Variant names, in table order.
     pub variants: Vec<String>,
+    /// Thread or CPU counts measured, ascending.
     pub threads: Vec<usize>,
     /// The machine's load while this workload ran (host runs; a kernel boot
     /// cannot see its host's load).
     pub load: Option<Load>,
+    /// Every variant at every thread count.
     pub stats: Vec<VariantStat>,
     /// The workload's comparisons, per thread count.
     pub ratios: Vec<RatioStat>,
@@ -114,10 +123,12 @@ impl WorkloadResult {
         }
     }
 
+    /// The figures of `variant` at `threads`, if measured.
     pub fn stat(&self, variant: &str, threads: usize) -> Option<&VariantStat> {
         self.stats.iter().find(|s| s.variant == variant && s.threads == threads)
     }
 
+    /// The ratio named `name` (a comparison or a scaling) at `threads`.
     pub fn ratio(&self, name: &str, threads: usize) -> Option<Summary> {
         self.ratios
             .iter()
@@ -131,21 +142,32 @@ impl WorkloadResult {
 /// One goal and whether this run met it (`None`: not measured).
 #[derive(Clone, Debug, Serialize)]
 pub struct Goal {
+    /// The claim, in words.
     pub goal: String,
+    /// What this run measured for it.
     pub measured: String,
+    /// Whether the claim held (`None`: not measured).
     pub met: Option<bool>,
 }
 
 /// The whole run.
 #[derive(Debug, Serialize)]
 pub struct Run {
+    /// What the figures were measured on.
     pub machine: Machine,
+    /// The machine's load over the whole run.
     pub load: Load,
+    /// Thread counts measured.
     pub threads: Vec<usize>,
+    /// Trials per figure.
     pub trials: usize,
+    /// Length of one run, ms.
     pub trial_ms: u64,
+    /// Wall time of the whole run, s.
     pub wall_s: f64,
+    /// The goals, judged.
     pub goals: Vec<Goal>,
+    /// Every workload's results.
     pub workloads: Vec<WorkloadResult>,
 }
 
@@ -497,8 +519,11 @@ pub fn write_all(run: &Run, dir: &Path) -> std::io::Result<()> {
 /// fragmentation records as printed.
 #[derive(Debug, Serialize)]
 pub struct KernelRun {
+    /// The `meta` record and the host's additions.
     pub environment: BTreeMap<String, serde_json::Value>,
+    /// Every timed workload of the boot.
     pub workloads: Vec<WorkloadResult>,
+    /// The fragmentation records as the kernel printed them.
     pub fragmentation: Vec<serde_json::Value>,
 }
 

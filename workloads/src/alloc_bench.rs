@@ -20,6 +20,16 @@ pub struct AllocPut<'e> {
 }
 
 impl<'e> AllocPut<'e> {
+    /// What the workload is called and reports.
+    pub const META: Meta = Meta {
+        name: "alloc_put",
+        title: "alloc_pages(0) + the final put_page that frees, per-CPU lists, ns per pair per thread",
+        variants: SCHEMES,
+        ratios: &[(0, 1)],
+        kernel_ops: 50_000,
+    };
+
+    /// The workload on `env`'s zones, peer and failure counter.
     pub fn new(env: &'e Env) -> Self {
         Self { env }
     }
@@ -36,17 +46,6 @@ fn alloc_put<S: RefcountScheme>(
         None => bad += 1,
     });
     (ops, bad)
-}
-
-impl AllocPut<'_> {
-    /// What the workload is called and reports.
-    pub const META: Meta = Meta {
-        name: "alloc_put",
-        title: "alloc_pages(0) + the final put_page that frees, per-CPU lists, ns per pair per thread",
-        variants: SCHEMES,
-        ratios: &[(0, 1)],
-        kernel_ops: 50_000,
-    };
 }
 
 impl Workload for AllocPut<'_> {
@@ -79,12 +78,6 @@ pub struct Order0<'e> {
 }
 
 impl<'e> Order0<'e> {
-    pub fn new(env: &'e Env) -> Self {
-        Self { env }
-    }
-}
-
-impl Order0<'_> {
     /// What the workload is called and reports.
     pub const META: Meta = Meta {
         name: "alloc_order0",
@@ -93,6 +86,11 @@ impl Order0<'_> {
         ratios: OVER_PCP,
         kernel_ops: 50_000,
     };
+
+    /// The workload on `env`'s zones, peer and failure counter.
+    pub fn new(env: &'e Env) -> Self {
+        Self { env }
+    }
 }
 
 impl Workload for Order0<'_> {
@@ -138,12 +136,6 @@ pub struct Mixed<'e> {
 }
 
 impl<'e> Mixed<'e> {
-    pub fn new(env: &'e Env) -> Self {
-        Self { env }
-    }
-}
-
-impl Mixed<'_> {
     /// What the workload is called and reports.
     pub const META: Meta = Meta {
         name: "alloc_mixed",
@@ -152,6 +144,11 @@ impl Mixed<'_> {
         ratios: &[(2, 0), (2, 1)],
         kernel_ops: 50_000,
     };
+
+    /// The workload on `env`'s zones, peer and failure counter.
+    pub fn new(env: &'e Env) -> Self {
+        Self { env }
+    }
 }
 
 impl Workload for Mixed<'_> {
@@ -225,6 +222,17 @@ pub struct CrossFree<'e> {
 }
 
 impl<'e> CrossFree<'e> {
+    /// What the workload is called and reports.
+    pub const META: Meta = Meta {
+        name: "cross_free",
+        title: "cross-CPU free: order-0 pages allocated on one thread, freed on the next, ns per page per thread",
+        variants: ALLOCATORS,
+        ratios: OVER_PCP,
+        kernel_ops: 50_000,
+    };
+
+    /// The workload on `env`, with per-thread state for up to
+    /// `max_threads` threads.
     pub fn new(env: &'e Env, max_threads: usize) -> Self {
         let mailboxes = (0..max_threads.max(2))
             .map(|_| Padded(spin::Mutex::new(Vec::with_capacity(MAILBOX_CAP + HANDOFF))))
@@ -263,17 +271,6 @@ impl<'e> CrossFree<'e> {
         }
         ok
     }
-}
-
-impl CrossFree<'_> {
-    /// What the workload is called and reports.
-    pub const META: Meta = Meta {
-        name: "cross_free",
-        title: "cross-CPU free: order-0 pages allocated on one thread, freed on the next, ns per page per thread",
-        variants: ALLOCATORS,
-        ratios: OVER_PCP,
-        kernel_ops: 50_000,
-    };
 }
 
 impl Workload for CrossFree<'_> {

@@ -24,6 +24,7 @@
 //! wait for another it calls the driver's [`Env::relax`].
 
 #![no_std]
+#![warn(missing_docs)]
 
 extern crate alloc;
 

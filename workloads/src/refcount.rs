@@ -40,6 +40,18 @@ pub(crate) const SCHEMES: &[&str] = &[variant::FROZEN, variant::LEGACY];
 /// legacy / frozen: above 1 means the frozen bit is cheaper.
 const LEGACY_OVER_FROZEN: &[(usize, usize)] = &[(1, 0)];
 
+/// Every page in `pages` is back at its owner's one reference and no op
+/// failed.
+fn check_owned(env: &Env, v: usize, pages: &[Padded<Page>]) -> Result<(), String> {
+    for p in pages {
+        let count = by_scheme!(v, S => S::count(p.refcount()));
+        if count != 1 {
+            return Err(format!("count {count}, expected the owner's 1"));
+        }
+    }
+    env.take_failures()
+}
+
 /// Speculative get + put on `c`, which holds a base reference.
 #[inline(always)]
 fn get_put<S: RefcountScheme>(c: &AtomicU32, bad: &mut u64) {
@@ -56,12 +68,6 @@ pub struct SharedPage<'e> {
 }
 
 impl<'e> SharedPage<'e> {
-    pub fn new(env: &'e Env) -> Self {
-        Self { env, pages: [owned_page::<Frozen>(1), owned_page::<Legacy>(1)] }
-    }
-}
-
-impl SharedPage<'_> {
     /// What the workload is called and reports.
     pub const META: Meta = Meta {
         name: "refcount_shared",
@@ -70,6 +76,11 @@ impl SharedPage<'_> {
         ratios: LEGACY_OVER_FROZEN,
         kernel_ops: 200_000,
     };
+
+    /// The workload on `env`'s zones, peer and failure counter.
+    pub fn new(env: &'e Env) -> Self {
+        Self { env, pages: [owned_page::<Frozen>(1), owned_page::<Legacy>(1)] }
+    }
 }
 
 impl Workload for SharedPage<'_> {
@@ -84,12 +95,7 @@ impl Workload for SharedPage<'_> {
         ops
     }
     fn check(&self, v: usize, _n: usize) -> Result<(), String> {
-        let c = self.pages[v].refcount();
-        let count = by_scheme!(v, S => S::count(c));
-        if count != 1 {
-            return Err(format!("count {count}, expected the owner's 1"));
-        }
-        self.env.take_failures()
+        check_owned(self.env, v, core::slice::from_ref(&self.pages[v]))
     }
 }
 
@@ -123,6 +129,16 @@ pub struct PageCacheRead<'e> {
 }
 
 impl<'e> PageCacheRead<'e> {
+    /// What the workload is called and reports.
+    pub const META: Meta = Meta {
+        name: "pagecache_read",
+        title: "page-cache read analog (lookup, get, recheck, 64-byte copy, put) on one hot page, ns per read per thread",
+        variants: SCHEMES,
+        ratios: LEGACY_OVER_FROZEN,
+        kernel_ops: 100_000,
+    };
+
+    /// The workload on `env`'s zones, peer and failure counter.
     pub fn new(env: &'e Env) -> Self {
         Self {
             env,
@@ -151,17 +167,6 @@ impl<'e> PageCacheRead<'e> {
     }
 }
 
-impl PageCacheRead<'_> {
-    /// What the workload is called and reports.
-    pub const META: Meta = Meta {
-        name: "pagecache_read",
-        title: "page-cache read analog (lookup, get, recheck, 64-byte copy, put) on one hot page, ns per read per thread",
-        variants: SCHEMES,
-        ratios: LEGACY_OVER_FROZEN,
-        kernel_ops: 100_000,
-    };
-}
-
 impl Workload for PageCacheRead<'_> {
     fn meta(&self) -> &'static Meta {
         &Self::META
@@ -179,12 +184,7 @@ impl Workload for PageCacheRead<'_> {
         ops
     }
     fn check(&self, v: usize, _n: usize) -> Result<(), String> {
-        let c = self.pages[v].refcount();
-        let count = by_scheme!(v, S => S::count(c));
-        if count != 1 {
-            return Err(format!("count {count}, expected the owner's 1"));
-        }
-        self.env.take_failures()
+        check_owned(self.env, v, core::slice::from_ref(&self.pages[v]))
     }
 }
 
@@ -196,6 +196,17 @@ pub struct OwnPage<'e> {
 }
 
 impl<'e> OwnPage<'e> {
+    /// What the workload is called and reports.
+    pub const META: Meta = Meta {
+        name: "refcount_own",
+        title: "each thread its own page: speculative get + put, ns per pair per thread",
+        variants: SCHEMES,
+        ratios: LEGACY_OVER_FROZEN,
+        kernel_ops: 200_000,
+    };
+
+    /// The workload on `env`, with per-thread state for up to
+    /// `max_threads` threads.
     pub fn new(env: &'e Env, max_threads: usize) -> Self {
         Self {
             env,
@@ -205,17 +216,6 @@ impl<'e> OwnPage<'e> {
             ],
         }
     }
-}
-
-impl OwnPage<'_> {
-    /// What the workload is called and reports.
-    pub const META: Meta = Meta {
-        name: "refcount_own",
-        title: "each thread its own page: speculative get + put, ns per pair per thread",
-        variants: SCHEMES,
-        ratios: LEGACY_OVER_FROZEN,
-        kernel_ops: 200_000,
-    };
 }
 
 impl Workload for OwnPage<'_> {
@@ -230,13 +230,7 @@ impl Workload for OwnPage<'_> {
         ops
     }
     fn check(&self, v: usize, n: usize) -> Result<(), String> {
-        for p in &self.pages[v][..n] {
-            let count = by_scheme!(v, S => S::count(p.refcount()));
-            if count != 1 {
-                return Err(format!("count {count}, expected 1"));
-            }
-        }
-        self.env.take_failures()
+        check_owned(self.env, v, &self.pages[v][..n])
     }
 }
 
@@ -249,6 +243,17 @@ pub struct FinalPut<'e> {
 }
 
 impl<'e> FinalPut<'e> {
+    /// What the workload is called and reports.
+    pub const META: Meta = Meta {
+        name: "final_put",
+        title: "init_page_count + the final put_page (refcount only, own page), ns per pair per thread",
+        variants: SCHEMES,
+        ratios: &[(0, 1)],
+        kernel_ops: 200_000,
+    };
+
+    /// The workload on `env`, with per-thread state for up to
+    /// `max_threads` threads.
     pub fn new(env: &'e Env, max_threads: usize) -> Self {
         let page = |f| Padded(Page::new(f));
         Self {
@@ -259,17 +264,6 @@ impl<'e> FinalPut<'e> {
             ],
         }
     }
-}
-
-impl FinalPut<'_> {
-    /// What the workload is called and reports.
-    pub const META: Meta = Meta {
-        name: "final_put",
-        title: "init_page_count + the final put_page (refcount only, own page), ns per pair per thread",
-        variants: SCHEMES,
-        ratios: &[(0, 1)],
-        kernel_ops: 200_000,
-    };
 }
 
 impl Workload for FinalPut<'_> {
