@@ -39,11 +39,12 @@ use cmdline::Mode;
 /// Version string printed in the banner.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The refcount scheme this image was built with (a cargo feature of `mm`).
+/// The refcount scheme this image was built with (a cargo feature of `mm`):
+/// its `RefcountScheme::NAME`, and what it is in a few words.
 pub const REFCOUNT_SCHEME: &str = if cfg!(feature = "legacy-refcount") {
     "legacy (zero is dead, CAS loop)"
 } else {
-    "frozen-bit"
+    "frozen-bit-mid (bit 31, FROZEN 0xC000_0000)"
 };
 
 /// Arch-neutral kernel entry; called once by the boot CPU.

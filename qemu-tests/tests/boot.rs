@@ -19,7 +19,7 @@ use qemu_tests::{Boot, Config, Ending, Run, Verdict};
 mod common;
 use common::{Slot, workspace};
 
-/// Which kernel build: the default frozen-bit refcount or the legacy CAS loop.
+/// Which kernel build: the default frozen-bit refcount (FROZEN mid-range) or the legacy CAS loop.
 #[derive(Clone, Copy)]
 enum Scheme {
     Frozen,
@@ -107,7 +107,7 @@ fn assert_passes(v: &Verdict) {
 fn bios_ktest_passes() {
     let (lines, v) = boot_with("bios-ktest", Boot::Bios, Scheme::Frozen, 4, "ktest", 180);
     assert_passes(&v);
-    assert!(has_line(&lines, "refcount: frozen-bit"), "image is not the frozen-bit build");
+    assert!(has_line(&lines, "refcount: frozen-bit-mid"), "image is not the frozen-bit-mid build");
     assert!(has_line(&lines, "smp: 4 of 4 CPUs online"), "not all 4 vCPUs online");
 }
 

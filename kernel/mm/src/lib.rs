@@ -81,6 +81,7 @@ macro_rules! for_each_scheme {
 macro_rules! __for_each_scheme_list {
     (|$S:ident| $($items:tt)*) => {
         $crate::__scheme_module!(frozen, $crate::refcount::Frozen, |$S| $($items)*);
+        $crate::__scheme_module!(frozen_mid, $crate::refcount::FrozenMid, |$S| $($items)*);
         $crate::__scheme_module!(legacy, $crate::refcount::Legacy, |$S| $($items)*);
     };
 }
@@ -119,8 +120,8 @@ pub use handle::{FrozenPages, PageRef};
 pub use memmap::{MemMap, MemMapError, SectionStorage};
 pub use page::{Page, PageFlags};
 pub use refcount::{
-    DefaultScheme, Frozen, Legacy, MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind,
-    RefcountScheme, get_page, get_page_unless_frozen, init_page_count, page_count,
+    DefaultScheme, Frozen, FrozenBit, FrozenMid, Legacy, MAX_COUNT, MAX_REF_NR, RefcountBug,
+    RefcountBugKind, RefcountScheme, get_page, get_page_unless_frozen, init_page_count, page_count,
     page_ref_add_unless_frozen, page_ref_count_raw, page_ref_freeze, page_ref_sub_and_test,
     page_ref_unfreeze, set_page_count_frozen,
 };

@@ -32,6 +32,10 @@ use loom::thread;
 use mm::{Frozen, Page, RefcountScheme, Zone};
 use std::sync::atomic::AtomicUsize as Seen;
 
+#[path = "common/robustness.rs"]
+mod robustness;
+use robustness::{Row, closes};
+
 /// Counts, across all explored executions, how often an interesting
 /// interleaving happened, so a model that never reaches its race fails.
 fn seen(c: &'static Seen) {
@@ -435,7 +439,58 @@ fn last_put_aba<S: RefcountScheme>() {
     }
 }
 
+/// Runs a model of a misuse window: where the robustness matrix says the
+/// scheme closes it, the model must pass; where it says open, the model must
+/// find the failing interleaving (so the matrix's "OPEN" is proven, not
+/// assumed, and a scheme that silently closes or opens a window fails here).
+fn expect_window(closed: bool, what: &str, run: impl FnOnce() + std::panic::UnwindSafe) {
+    match std::panic::catch_unwind(run) {
+        Ok(()) if !closed => {
+            panic!("the matrix calls this window open, the model found none: {what}")
+        }
+        Err(e) if closed => std::panic::resume_unwind(e),
+        _ => {}
+    }
+}
+
+/// A stale misuse on a free page (`misuse` on its counter) against one
+/// speculative get: the get must fail, and the page must end frozen.
+fn misuse_vs_get<S: RefcountScheme>(misuse: fn(&mm::sync::AtomicU32)) {
+    model(move || {
+        let page = Arc::new(Page::new(S::FROZEN));
+        let p2 = page.clone();
+        let t = thread::spawn(move || misuse(p2.refcount()));
+        let got = S::add_unless_frozen(page.refcount(), 1);
+        t.join().unwrap();
+        assert!(!got, "a speculative get succeeded on a free page");
+        assert!(S::is_frozen(S::raw(page.refcount())), "the free page is left owned");
+    });
+}
+
+/// 9. Over-put on a free page (a stale put of 2) against a speculative get:
+///    open in the series' layout (the subtraction passes through an owned
+///    count), closed with FROZEN mid-range and in legacy.
+fn over_put_vs_get<S: RefcountScheme>() {
+    expect_window(closes(S::NAME, Row::OverPut2), "put of 2 on a free page", || {
+        misuse_vs_get::<S>(|c| {
+            let _ = S::sub_and_test(c, 2);
+        })
+    });
+}
+
+/// 10. `get_page` without a reference on a free page against a speculative
+///     get: open in legacy (its add revives 0 -> 1 before the undo).
+fn get_misuse_vs_get<S: RefcountScheme>() {
+    expect_window(closes(S::NAME, Row::GetPageMisuse), "get_page on a free page", || {
+        misuse_vs_get::<S>(|c| {
+            let _ = S::get(c);
+        })
+    });
+}
+
 mm::for_each_scheme!(
+    over_put_vs_get,
+    get_misuse_vs_get,
     revive_race,
     stale_get_on_freed_page,
     stale_get_on_reallocated_page,

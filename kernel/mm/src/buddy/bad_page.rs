@@ -60,6 +60,11 @@ pub enum BadPageReason {
     CorruptCompound,
     /// The allocator found a non-frozen or flagged page in a free block.
     FreeListCorrupt,
+    /// `Zone::page_ref_unfreeze` of a page that is not the head of an
+    /// allocated block of the zone (a free page, a tail, a reserved page or
+    /// another zone's): refused before the counter is touched, because the
+    /// exchange alone cannot tell "frozen by its owner" from "free".
+    UnfreezeNotAllocated,
     /// A refcount operation found the counter in a state its contract
     /// excludes (`get_page` without a reference, `put_page` on a frozen page,
     /// underflow, overflow, an argument out of range, an unfreeze of a page
@@ -95,6 +100,9 @@ impl fmt::Display for BadPageReason {
             BadPageReason::CorruptCompound => f.write_str("corrupted compound tail"),
             BadPageReason::FreeListCorrupt => {
                 f.write_str("non-frozen or flagged page in a free block")
+            }
+            BadPageReason::UnfreezeNotAllocated => {
+                f.write_str("page_ref_unfreeze on a page that is not an allocated head")
             }
             BadPageReason::Refcount(kind) => fmt::Display::fmt(kind, f),
         }
@@ -194,6 +202,10 @@ mod tests {
             (
                 BadPageReason::WrongOrder { allocated: 2 },
                 "freeing with the wrong order (allocated with order 2)",
+            ),
+            (
+                BadPageReason::UnfreezeNotAllocated,
+                "page_ref_unfreeze on a page that is not an allocated head",
             ),
             (BadPageReason::Refcount(GetWithoutRef), "get_page on a page without references"),
             (BadPageReason::Refcount(PutOnFrozen), "put_page on a frozen page"),

@@ -275,6 +275,26 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         z.last_bad = Some(bad);
     }
 
+    /// Report a misuse on `page` that leaves it as it is (no quarantine): the
+    /// page's own state is what made the operation wrong.
+    #[cold]
+    pub(super) fn report_bad(&self, page: &Page, reason: BadPageReason) -> BadPage {
+        let mut z = self.inner.lock();
+        let flags = page.flags();
+        let bad = BadPage {
+            pfn: self.memmap.try_page_to_pfn(page),
+            count: S::raw(page.refcount()),
+            flags,
+            order: flags.order(),
+            reason,
+            quarantined: false,
+        };
+        self.record_bad(&mut z, bad);
+        drop(z);
+        log::error!("{bad}");
+        bad
+    }
+
     /// Report a refcount misuse on `head` and quarantine its block unless it
     /// is free.
     #[cold]
@@ -326,6 +346,37 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     pub fn get_page(&self, page: &Page) -> Result<(), BadPage> {
         let head = self.memmap.compound_head(page);
         S::get(head.refcount()).map_err(|bug| self.refcount_bug(head, bug))
+    }
+
+    /// `page_ref_unfreeze` that knows the allocator: publish a block the
+    /// caller froze (`page_ref_freeze`, or allocated with
+    /// `alloc_frozen_pages`) with `count` (`1..=MAX_COUNT`) references.
+    ///
+    /// The raw [`page_ref_unfreeze`](crate::page_ref_unfreeze) trusts its
+    /// caller: a free page is frozen too, and its exchange cannot tell the
+    /// two apart, so an unfreeze of a free page would make it owned and let
+    /// speculative gets succeed on it. This one first checks that `page` is
+    /// the head of an allocated block of this zone, and refuses anything
+    /// else without touching the counter.
+    ///
+    /// # Errors
+    ///
+    /// A [`BadPage`] report (also logged and counted): the page is not an
+    /// allocated head of this zone (`UnfreezeNotAllocated`; a free block is
+    /// left exactly as it is), or the scheme refused (`UnfreezeNotFrozen`,
+    /// `InvalidArgument`; the block is then quarantined). What stays open:
+    /// an owner that frees the block between the check and the exchange
+    /// while another party unfreezes it, two misuses at once.
+    pub fn page_ref_unfreeze(&self, page: &Page, count: u32) -> Result<(), BadPage> {
+        // Acquire: pairs with the Release that stored the allocated state
+        // (`claim_block`), so an allocated head's flags are the current ones.
+        let flags = page.flags_acquire();
+        let pfn = self.memmap.try_page_to_pfn(page);
+        let ours = pfn.is_some_and(|p| self.block_in_span(p, 0)) && flags.zone() == self.id;
+        if !ours || !flags.is_allocated() || flags.is_tail() {
+            return Err(self.report_bad(page, BadPageReason::UnfreezeNotAllocated));
+        }
+        S::try_unfreeze(page.refcount(), count).map_err(|bug| self.refcount_bug(page, bug))
     }
 
     /// Speculative get through a possibly stale pointer (tails resolve to the

@@ -1,26 +1,59 @@
 //! The frozen-bit refcount (refcount.md; LKML "mm: implement page refcount
-//! locking via dedicated bit").
+//! locking via dedicated bit"), with the value a frozen page is set to
+//! (`BASE`) as a parameter.
 //!
 //! ```text
 //! 1 ..= 0x7FFF_FFFF        owned: that many references
 //! 0                        transient, inside the last put (decrement done,
 //!                          0 -> FROZEN CAS not yet); a lasting 0 is a bug
-//! 0x8000_0000 (FROZEN)     owned by nobody: free, allocated frozen, or frozen
-//! 0x8000_0001 ..           FROZEN + leftovers of failed speculative gets,
-//!                          scrubbed back to FROZEN from 0xC000_0000 on
+//! 0x8000_0000 ..= u32::MAX frozen (bit 31 set): owned by nobody
+//!   BASE (= FROZEN)        what set_page_count_frozen, freeze and the last
+//!                          put store
+//!   above BASE             + leftovers of failed gets (and of get_page
+//!                          misuse), scrubbed back to BASE at SCRUB_LIMIT
+//!   below BASE             - over-puts on a frozen page (misuse), in flight
+//!                          until the put undoes its own subtraction
 //! ```
+//!
+//! Two bases are schemes:
+//!
+//! * [`Frozen`] (`BASE = 0x8000_0000`, the series' layout): no room below
+//!   the base. A put of 2 on a free page (a stale double put) leaves
+//!   `0x7FFF_FFFE` for the instant between its subtraction and its repair:
+//!   an owned count, so a concurrent innocent speculative get succeeds on a
+//!   free page and later puts that reference into the page's next owner.
+//! * [`FrozenMid`] (`BASE = 0xC000_0000`, the kernel's default): 2^30 of room
+//!   on each side, so neither leftovers of failed gets nor over-puts in flight
+//!   (at most `NR_CPUS * MAX_REF_NR` of either) can leave the frozen half.
+//!   Every operation is the same instruction sequence as [`Frozen`]'s with
+//!   another immediate (docs/refcount.md, "Which layout").
 
 use super::{MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind, RefcountScheme};
 use crate::sync::{AtomicU32, Ordering::*, store_refcount};
 
-/// The frozen-bit scheme: bit 31 set = owned by nobody.
+/// The frozen-bit scheme: bit 31 set = owned by nobody; a frozen page is set
+/// to `BASE` (`0x8000_0000` or `0xC000_0000`: the sealed trait admits only
+/// [`Frozen`] and [`FrozenMid`]).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Frozen;
+pub struct FrozenBit<const BASE: u32>;
 
-impl Frozen {
-    /// Leftovers of failed gets are scrubbed once the counter reaches this, so
-    /// 2^30 concurrent failed gets would still be needed to wrap into "owned".
-    pub const SCRUB_LIMIT: u32 = 0xC000_0000;
+/// The series' layout: FROZEN = `0x8000_0000` (bit 31 alone).
+pub type Frozen = FrozenBit<0x8000_0000>;
+
+/// FROZEN in the middle of the frozen half, `0xC000_0000`: leftovers of
+/// either sign stay frozen. The kernel's default (`DefaultScheme`).
+pub type FrozenMid = FrozenBit<0xC000_0000>;
+
+/// The flag: bit 31 set means frozen, whatever the base.
+const FROZEN_BIT: u32 = 0x8000_0000;
+
+impl<const BASE: u32> FrozenBit<BASE> {
+    /// Leftovers of failed gets are scrubbed back to `BASE` once the counter
+    /// reaches this: halfway from `BASE` to the top of the range
+    /// (`0xC000_0000` for [`Frozen`], `0xE000_0000` for [`FrozenMid`]), so
+    /// 2^30 resp. 2^29 concurrent failed gets would still be needed to wrap
+    /// into "owned".
+    pub const SCRUB_LIMIT: u32 = BASE + ((u32::MAX - BASE) / 2 + 1);
 
     /// CAS the counter back to FROZEN while it holds frozen leftovers at or
     /// above the limit. `v` is the value we last saw. Stops as soon as one CAS
@@ -32,7 +65,7 @@ impl Frozen {
         // never overwrite an owner's count because it succeeds only if the
         // word still holds the frozen value `v`, and it publishes nothing.
         while v >= Self::SCRUB_LIMIT {
-            match c.compare_exchange(v, Self::FROZEN, Relaxed, Relaxed) {
+            match c.compare_exchange(v, BASE, Relaxed, Relaxed) {
                 Ok(_) => return,
                 Err(now) => v = now,
             }
@@ -48,20 +81,23 @@ impl Frozen {
         // Relaxed: bug path; the value is what matters, not what it publishes.
         let now = c.fetch_add(nr, Relaxed).wrapping_add(nr);
         if now == 0 {
-            let _ = c.compare_exchange(0, Self::FROZEN, Relaxed, Relaxed);
+            let _ = c.compare_exchange(0, BASE, Relaxed, Relaxed);
         } else if now >= Self::SCRUB_LIMIT {
             Self::scrub(c, now);
         }
     }
 }
 
-impl RefcountScheme for Frozen {
-    const NAME: &'static str = "frozen-bit";
-    const FROZEN: u32 = 0x8000_0000;
+impl<const BASE: u32> RefcountScheme for FrozenBit<BASE>
+where
+    Self: super::sealed::Sealed,
+{
+    const NAME: &'static str = if BASE == FROZEN_BIT { "frozen-bit" } else { "frozen-bit-mid" };
+    const FROZEN: u32 = BASE;
 
     #[inline]
     fn is_frozen(raw: u32) -> bool {
-        raw & Self::FROZEN != 0
+        raw & FROZEN_BIT != 0
     }
 
     #[inline]
@@ -78,12 +114,12 @@ impl RefcountScheme for Frozen {
         // the page, so we see its contents and the allocator's flag writes.
         let old = c.fetch_add(nr, SeqCst);
         let v = old.wrapping_add(nr);
-        if v & Self::FROZEN == 0 {
+        if v & FROZEN_BIT == 0 {
             // Owned (including the revive of a transient 0: we now own a
             // reference and the stalled putter's 0 -> FROZEN CAS will fail).
             return true;
         }
-        if old & Self::FROZEN == 0 {
+        if old & FROZEN_BIT == 0 {
             // An owned count pushed over MAX_COUNT: not a frozen page, so our
             // add is no harmless leftover. Undo it (Relaxed: nothing to
             // publish, we take no reference).
@@ -127,10 +163,13 @@ impl RefcountScheme for Frozen {
             }
             return Ok(won);
         }
-        if old & Self::FROZEN == 0 && old > nr {
+        if old & FROZEN_BIT == 0 && old > nr {
             return Ok(false);
         }
-        let kind = if old & Self::FROZEN != 0 {
+        // Misuse: a put on a frozen page (the subtraction stayed in the frozen
+        // half if there was room below BASE: see the module docs) or more
+        // references than the page has. Undo our subtraction.
+        let kind = if old & FROZEN_BIT != 0 {
             RefcountBugKind::PutOnFrozen
         } else {
             RefcountBugKind::Underflow
@@ -145,7 +184,7 @@ impl RefcountScheme for Frozen {
         // reference, so the page cannot change owner under us; nothing to
         // order against.
         let old = c.fetch_add(1, Relaxed);
-        if old != 0 && old.wrapping_add(1) & Self::FROZEN == 0 {
+        if old != 0 && old.wrapping_add(1) & FROZEN_BIT == 0 {
             return Ok(());
         }
         Err(Self::repair_get(c, old))
@@ -226,7 +265,10 @@ pub mod loom_probe {
         core::sync::atomic::AtomicUsize::new(0);
 }
 
-impl Frozen {
+impl<const BASE: u32> FrozenBit<BASE>
+where
+    Self: super::sealed::Sealed,
+{
     /// `get` found no reference (`old` frozen or 0) or overflowed.
     #[cold]
     fn repair_get(c: &AtomicU32, old: u32) -> RefcountBug {

@@ -1,14 +1,17 @@
 //! Page reference counting: the frozen-bit scheme and the legacy baseline.
 //!
-//! The counter is a `u32` in [`Page`]. [`Frozen`] reserves bit 31: a set bit
-//! means "owned by nobody" (free, just allocated frozen, or frozen by
-//! `page_ref_freeze`), so a speculative get is one unconditional `fetch_add`
-//! checked afterwards, with no CAS loop on the hot path. [`Legacy`] is the
-//! classic "zero is dead" scheme whose speculative get is a load + CAS loop;
-//! it is kept for side-by-side benchmarks and as a build option.
+//! The counter is a `u32` in [`Page`]. The frozen-bit schemes ([`FrozenBit`])
+//! reserve bit 31: a set bit means "owned by nobody" (free, just allocated
+//! frozen, or frozen by `page_ref_freeze`), so a speculative get is one
+//! unconditional `fetch_add` checked afterwards, with no CAS loop on the hot
+//! path. [`Frozen`] stores `0x8000_0000` in a frozen page (the series'
+//! layout), [`FrozenMid`] `0xC000_0000` (room for misuse's leftovers of both
+//! signs). [`Legacy`] is the classic "zero is dead" scheme whose speculative
+//! get is a load + CAS loop; it is kept for side-by-side benchmarks and as a
+//! build option.
 //!
-//! Both implement [`RefcountScheme`] on a raw `&AtomicU32` and both are always
-//! compiled. [`DefaultScheme`] (`Frozen`, or `Legacy` with the
+//! All implement [`RefcountScheme`] on a raw `&AtomicU32` and all are always
+//! compiled. [`DefaultScheme`] (`FrozenMid`, or `Legacy` with the
 //! `legacy-refcount` feature) is what the Linux-named functions below and the
 //! default type parameter of [`Zone`](crate::Zone) use.
 //!
@@ -23,19 +26,21 @@
 mod frozen;
 mod legacy;
 
-pub use frozen::Frozen;
 /// Loom-only instrumentation of the real code (see `tests/loom.rs`).
 #[cfg(loom)]
 pub use frozen::loom_probe as frozen_loom_probe;
+pub use frozen::{Frozen, FrozenBit, FrozenMid};
 pub use legacy::Legacy;
 
 use crate::page::Page;
 use crate::sync::{AtomicU32, Ordering::Relaxed};
 use core::fmt;
 
-/// The scheme the kernel is built with.
+/// The scheme the kernel is built with: the frozen bit with FROZEN in the
+/// middle of the frozen half, which no misuse's leftovers can push out of it
+/// (docs/refcount.md, "Which layout").
 #[cfg(not(feature = "legacy-refcount"))]
-pub type DefaultScheme = Frozen;
+pub type DefaultScheme = FrozenMid;
 /// The scheme the kernel is built with.
 #[cfg(feature = "legacy-refcount")]
 pub type DefaultScheme = Legacy;
@@ -43,6 +48,7 @@ pub type DefaultScheme = Legacy;
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Frozen {}
+    impl Sealed for super::FrozenMid {}
     impl Sealed for super::Legacy {}
 }
 
@@ -94,7 +100,9 @@ impl fmt::Display for RefcountBugKind {
 /// the frozen-bit argument sound: with at most one get in flight per CPU
 /// ([`NR_CPUS`](crate::NR_CPUS) = 64) the leftovers of failed gets stay below
 /// `SCRUB_LIMIT + 64 * 2^16 < 2^32`, so no get can carry a frozen value with
-/// leftovers over the top into the owned range.
+/// leftovers over the top into the owned range; and for [`FrozenMid`] the
+/// over-puts in flight keep a frozen value above `BASE - 64 * 2^16`, far
+/// inside the frozen half.
 pub const MAX_REF_NR: u32 = 1 << 16;
 /// Largest reference count a page can hold, and the largest `count` that
 /// `page_ref_unfreeze` / `page_ref_freeze` accept (2^31 - 1, both schemes).
@@ -103,11 +111,12 @@ pub const MAX_COUNT: u32 = 0x7FFF_FFFF;
 /// A page refcount protocol, operating on the raw counter word.
 ///
 /// Sealed: the allocator's correctness depends on the exact protocol, so only
-/// [`Frozen`] and [`Legacy`] implement it.
+/// [`Frozen`], [`FrozenMid`] and [`Legacy`] implement it.
 pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
     /// Name for reports and benchmark output.
     const NAME: &'static str;
-    /// The value of a page nobody owns: `0x8000_0000` (frozen bit) or `0`.
+    /// The value a page nobody owns is set to: `0x8000_0000` ([`Frozen`]),
+    /// `0xC000_0000` ([`FrozenMid`]) or `0` ([`Legacy`]).
     const FROZEN: u32;
 
     /// Whether a raw counter value means "owned by nobody".

@@ -2,8 +2,8 @@
 //! scrub triggers (refcount.md cases 2 and 4).
 //!
 //! In the frozen scheme every failed get leaves +1 on the frozen counter;
-//! once it reaches `Frozen::SCRUB_LIMIT` (0xC000_0000) it is CASed back to
-//! FROZEN. Reaching the limit honestly takes 2^30 gets, far too slow under
+//! once it reaches `FrozenMid::SCRUB_LIMIT` (0xE000_0000) it is CASed back to
+//! FROZEN. Reaching the limit honestly takes 2^29 gets, far too slow under
 //! TCG, so each round first sets the raw counter a little below the limit
 //! (a test-only shortcut: real code never writes the counter directly), then
 //! every CPU hammers `get_page_unless_frozen` while one of them samples the
@@ -17,7 +17,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use mm::{DefaultScheme, Frozen, RefcountScheme};
+use mm::{DefaultScheme, FrozenMid, RefcountScheme};
 
 use super::common::{Rng, Snapshot, Tally, scale, seed};
 use super::pages::{NO_FAULTS, Pages};
@@ -33,9 +33,13 @@ const ROUNDS: usize = 8;
 /// Gets per CPU per round.
 const GETS: usize = 30_000;
 const FROZEN: u32 = DefaultScheme::FROZEN;
-/// The frozen bit itself (the frozen-bit scheme's FROZEN value); used only on
-/// that scheme's paths, so the checks compile to real comparisons in both builds.
+/// The frozen bit itself (bit 31, the series' FROZEN value); used only on
+/// the frozen-bit scheme's paths, so the checks compile to real comparisons
+/// in both builds.
 const FROZEN_BIT: u32 = mm::Frozen::FROZEN;
+/// Where the kernel's frozen-bit scheme scrubs leftovers (the `legacy`
+/// build never reads it).
+const SCRUB_LIMIT: u32 = FrozenMid::SCRUB_LIMIT;
 
 fn stale_gets_until_scrub() -> TestResult {
     let (seed, rounds) = (seed(), ROUNDS * scale());
@@ -60,7 +64,7 @@ fn stale_gets_until_scrub() -> TestResult {
             if cpu == sampler {
                 // The scrub triggers between a quarter and half-way through.
                 let below = total / 4 + rng.below(total as usize / 4) as u32;
-                let start = if frozen_scheme { Frozen::SCRUB_LIMIT - below } else { 0 };
+                let start = if frozen_scheme { SCRUB_LIMIT - below } else { 0 };
                 // Test-only shortcut (see the module docs): the page is
                 // frozen and ours, nobody else writes its counter.
                 raw.store(start, Relaxed);
@@ -96,7 +100,7 @@ fn stale_gets_until_scrub() -> TestResult {
         if frozen_scheme {
             // Without a scrub the counter would be start + total, above the
             // limit; with it, FROZEN plus the gets that came after the scrub.
-            kassert!(end >= FROZEN_BIT && end < FROZEN_BIT + total, "not scrubbed: {what}");
+            kassert!(end >= FROZEN && end < FROZEN + total, "not scrubbed: {what}");
         } else {
             kassert_eq!((start, end), (0, 0));
         }
