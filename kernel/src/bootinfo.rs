@@ -54,8 +54,12 @@ pub struct Framebuffer {
     pub byte_len: usize,
     pub width: usize,
     pub height: usize,
-    /// Pixels per scan line (>= width).
+    /// Pixels per scan line (>= width), as the bootloader reported it
+    /// (rounded down where lines are not whole pixels long).
     pub stride: usize,
+    /// Bytes from one scan line to the next (>= width * bytes_per_pixel,
+    /// not necessarily a multiple of bytes_per_pixel): what drawing uses.
+    pub bytes_per_line: usize,
     pub bytes_per_pixel: usize,
     pub format: PixelFormat,
 }

@@ -120,6 +120,14 @@ fn framebuffer(fb: &mut bootloader_api::info::FrameBuffer) -> Option<Framebuffer
         width: i.width,
         height: i.height,
         stride: i.stride,
+        // The stride in pixels loses the padding of a 24-bit VESA mode
+        // whose lines are not whole pixels; the length keeps it.
+        bytes_per_line: hwparse::fb::bytes_per_line(
+            i.height,
+            i.stride,
+            i.bytes_per_pixel,
+            i.byte_len,
+        ),
         bytes_per_pixel: i.bytes_per_pixel,
         format,
     })
