@@ -62,6 +62,9 @@ pub struct Framebuffer {
     pub bytes_per_line: usize,
     pub bytes_per_pixel: usize,
     pub format: PixelFormat,
+    /// How the kernel's mapping caches the video memory, for the boot log
+    /// (`write-combining (PAT 4)`); empty where the arch says nothing.
+    pub caching: &'static str,
 }
 
 /// Boot-time facts handed from the arch entry to [`crate::kernel_main`].

@@ -129,6 +129,13 @@ pub fn geometry() -> Option<(usize, usize, usize, usize)> {
     con.fb.map(|fb| (fb.width, fb.height, con.cols, con.rows))
 }
 
+/// How the active screen's video memory is mapped (`write-combining (PAT
+/// 4)`), when the arch said (see `bootinfo::Framebuffer::caching`).
+pub fn caching() -> Option<&'static str> {
+    FBCON.lock().fb.map(|fb| fb.caching).filter(|c| !c.is_empty())
+}
+
+/// Prints `s` on the screen (nothing without one).
 pub fn write_str(s: &str) {
     FBCON.lock().write(s);
 }
