@@ -12,7 +12,7 @@
 //! so such a pitch is lost there. It does keep `byte_len = height *
 //! bytes_per_scanline` for VESA, so [`bytes_per_line`] takes the pitch back
 //! from the length when the length is exactly that. UEFI GOP has no such
-//! padding (its stride is in whole pixels, `PixelsPerScanLine`), and its
+//! padding (its stride is in whole pixels, PixelsPerScanLine), and its
 //! buffer length is the whole aperture, which [`bytes_per_line`] then
 //! leaves alone.
 
@@ -31,7 +31,7 @@ pub fn bytes_per_line(
     byte_len: usize,
 ) -> usize {
     let from_stride = stride.saturating_mul(bytes_per_pixel);
-    if height == 0 || byte_len % height != 0 {
+    if height == 0 || !byte_len.is_multiple_of(height) {
         return from_stride;
     }
     let pitch = byte_len / height;

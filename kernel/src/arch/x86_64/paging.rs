@@ -312,7 +312,7 @@ mod kmap {
     pub fn set_pat_index(virt: u64, len: usize, index: usize) -> Result<usize, PatError> {
         assert!(index < 8, "set_pat_index: PAT index {index}");
         let first = virt & !0xfff;
-        let end = virt + len as u64;
+        let end = virt.saturating_add(len as u64);
         let _state = STATE.lock();
         let (pml4, offset) = active_tables();
         for page in (first..end).step_by(4096) {
