@@ -30,8 +30,14 @@
 //! cached or translated under the old type survives. No rendezvous of all
 //! CPUs is needed because no CPU changes its PAT while another uses the new
 //! entry: the APs program theirs before they touch it. Without PAT (CPUID
-//! 1 EDX bit 16 clear, no CPU since the Pentium III lacks it) nothing is
-//! written and the framebuffer stays as the bootloader mapped it.
+//! 1 EDX bit 16 clear: every x86_64 CPU has it, but a hypervisor may hide
+//! it) nothing is written and the framebuffer stays as the bootloader
+//! mapped it.
+//!
+//! The bootloader's physical-memory window may map the same video memory
+//! write-back. The kernel never uses that alias, and the MTRRs give video
+//! memory UC or WC, which PAT WB does not override (SDM table "Effective
+//! Page-Level Memory Types"), so the alias cannot cache or prefetch it.
 
 use core::arch::x86_64::__cpuid;
 use core::sync::atomic::{AtomicBool, Ordering};
