@@ -1,6 +1,8 @@
 //! The kernel's own page-table edits on top of the bootloader's tables:
 //! read-only walks ([`virt_to_phys`]), guarded kernel stacks
-//! ([`map_kernel_stack`]) and uncacheable MMIO mappings ([`map_mmio`]).
+//! ([`map_kernel_stack`]), uncacheable MMIO mappings ([`map_mmio`]), and
+//! one edit of the bootloader's own mappings: the memory type (PAT entry)
+//! of the framebuffer's pages ([`set_pat_index`], see `super::pat`).
 //!
 //! Each kind gets its own unused upper-half PML4 slot (512 GiB of virtual
 //! space), chosen on first use from the top down. One lock serialises every
