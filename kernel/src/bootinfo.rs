@@ -54,10 +54,17 @@ pub struct Framebuffer {
     pub byte_len: usize,
     pub width: usize,
     pub height: usize,
-    /// Pixels per scan line (>= width).
+    /// Pixels per scan line (>= width), as the bootloader reported it
+    /// (rounded down where lines are not whole pixels long).
     pub stride: usize,
+    /// Bytes from one scan line to the next (>= width * bytes_per_pixel,
+    /// not necessarily a multiple of bytes_per_pixel): what drawing uses.
+    pub bytes_per_line: usize,
     pub bytes_per_pixel: usize,
     pub format: PixelFormat,
+    /// How the kernel's mapping caches the video memory, for the boot log
+    /// (`write-combining (PAT 4)`); empty where the arch says nothing.
+    pub caching: &'static str,
 }
 
 /// Boot-time facts handed from the arch entry to [`crate::kernel_main`].

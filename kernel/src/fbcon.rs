@@ -19,6 +19,8 @@ use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster, get_raster_wid
 use protocol::{fatal, ktap};
 use spin::Mutex;
 
+use hwparse::fb::Layout;
+
 use crate::bootinfo::{Framebuffer, PixelFormat};
 
 const WEIGHT: FontWeight = FontWeight::Regular;
@@ -78,10 +80,22 @@ static FBCON: Mutex<FbCon> = Mutex::new(FbCon {
     cells: [0; MAX_COLS * MAX_ROWS],
 });
 
-/// Bytes of the visible screen: `height` rows of `stride` pixels, never more
-/// than the firmware's buffer (which may also cover memory not shown).
+/// Where the pixels are: addressed by bytes per line, so padded lines that
+/// are not a whole number of pixels (24-bit VESA modes) draw right.
+fn layout(fb: &Framebuffer) -> Layout {
+    Layout {
+        width: fb.width,
+        height: fb.height,
+        bytes_per_line: fb.bytes_per_line,
+        bytes_per_pixel: fb.bytes_per_pixel,
+        byte_len: fb.byte_len,
+    }
+}
+
+/// Bytes of the visible screen: `height` lines, never more than the
+/// firmware's buffer (which may also cover memory not shown).
 fn visible_bytes(fb: &Framebuffer) -> usize {
-    (fb.height * fb.stride * fb.bytes_per_pixel).min(fb.byte_len)
+    layout(fb).visible_bytes()
 }
 
 fn clear_screen(fb: &Framebuffer) {
@@ -115,6 +129,13 @@ pub fn geometry() -> Option<(usize, usize, usize, usize)> {
     con.fb.map(|fb| (fb.width, fb.height, con.cols, con.rows))
 }
 
+/// How the active screen's video memory is mapped (`write-combining (PAT
+/// 4)`), when the arch said (see `bootinfo::Framebuffer::caching`).
+pub fn caching() -> Option<&'static str> {
+    FBCON.lock().fb.map(|fb| fb.caching).filter(|c| !c.is_empty())
+}
+
+/// Prints `s` on the screen (nothing without one).
 pub fn write_str(s: &str) {
     FBCON.lock().write(s);
 }
@@ -242,13 +263,7 @@ pub fn banner(word: &str, pass: bool) {
 impl FbCon {
     fn put_pixel(&self, x: usize, y: usize, (r, g, b): (u8, u8, u8)) {
         let Some(fb) = self.fb else { return };
-        if x >= fb.width || y >= fb.height {
-            return;
-        }
-        let offset = (y * fb.stride + x) * fb.bytes_per_pixel;
-        if offset + fb.bytes_per_pixel > fb.byte_len {
-            return;
-        }
+        let Some(offset) = layout(&fb).pixel_offset(x, y) else { return };
         let px: [u8; 4] = match fb.format {
             PixelFormat::Rgb => [r, g, b, 0],
             PixelFormat::Bgr => [b, g, r, 0],
@@ -256,7 +271,9 @@ impl FbCon {
                 [((u16::from(r) + u16::from(g) + u16::from(b)) / 3) as u8, 0, 0, 0]
             }
         };
-        // SAFETY: `offset + bytes_per_pixel <= byte_len` (checked above).
+        // SAFETY: `offset + bytes_per_pixel <= byte_len` (pixel_offset checks
+        // it), and the framebuffer's `byte_len` bytes are mapped video memory
+        // only this console writes.
         unsafe {
             core::ptr::copy_nonoverlapping(
                 px.as_ptr(),

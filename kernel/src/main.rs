@@ -93,6 +93,9 @@ fn banner(info: &BootInfo) {
     if let Some((w, h, cols, rows)) = fbcon::geometry() {
         println!("screen: {w}x{h} framebuffer, {cols}x{rows} text console");
     }
+    if let Some(caching) = fbcon::caching() {
+        println!("fbcon: framebuffer {caching}");
+    }
     if !info.cmdline.is_empty() {
         match info.cmdline_source {
             "" => println!("cmdline: {}", info.cmdline),

@@ -55,6 +55,18 @@ fn ok<T>(r: qemu_tests::interactive::Result<T>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The boot banner's framebuffer line where the CPU has PAT (QEMU's CPUs
+/// do, TCG included): the console's video memory is write-combining
+/// through PAT entry 4 (kernel/src/arch/x86_64/pat.rs).
+const FBCON_WC: &str = "fbcon: framebuffer write-combining (PAT 4)";
+
+/// Checks the banner `boot` names the framebuffer write-combining.
+fn check_fbcon_wc(s: &mut Session, boot: &str) {
+    let has = boot.lines().any(|l| l.trim_end() == FBCON_WC);
+    let why = || format!("boot banner lacks `{FBCON_WC}`:\n{boot}");
+    assert!(s.check("banner: framebuffer write-combining", has, why), "{}", why());
+}
+
 fn line_starting<'a>(out: &'a str, prefix: &str) -> Option<&'a str> {
     out.lines().find(|l| l.starts_with(prefix))
 }
@@ -81,6 +93,7 @@ fn shell_over_serial() {
     let ok_cpus = boot.contains("smp: 2 of 2 CPUs online");
     let why = || format!("boot banner lacks the CPU count:\n{boot}");
     assert!(s.check("banner: 2 of 2 CPUs", ok_cpus, why), "{}", why());
+    check_fbcon_wc(&mut s, &boot);
     println!("prompt after {:.1?}", s.elapsed());
 
     let help = ok(s.command("help", COMMAND_TIMEOUT));
@@ -274,6 +287,7 @@ fn screen_after_keyboard_test_command() {
     let name = "shell-screen";
     let mut s = ok(Session::start(&config(name, Boot::Uefi, 2), true));
     let boot = ok(s.wait_prompt(BOOT_TIMEOUT));
+    check_fbcon_wc(&mut s, &boot);
     // `screen: 1280x800 framebuffer, 158x49 text console`
     let geometry = boot
         .lines()

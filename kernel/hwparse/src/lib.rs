@@ -11,6 +11,8 @@
 //! - [`hid`]: HID boot-protocol keyboard reports to ASCII;
 //! - [`x86`]: a PC's MADT processor flags, the S5 register value, CPUID's
 //!   family and model, and the choice of a TSC rate among measurements;
+//! - [`fb`]: a linear framebuffer's pixel addresses, from the geometry the
+//!   firmware reported (padded lines, 24-bit pixels);
 //! - [`dtb`]: the flattened device tree: the blob's header and structure
 //!   checked (and `FDT_NOP` tokens squeezed out) before the `fdt` crate
 //!   may see it, then the facts the aarch64 boot reads from it.
@@ -39,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dtb;
+pub mod fb;
 pub mod hid;
 pub mod usb;
 pub mod x86;

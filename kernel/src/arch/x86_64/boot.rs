@@ -3,7 +3,7 @@
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::info::MemoryRegionKind;
 
-use super::{apic, fw_cfg, gdt, interrupts, keyboard, percpu, serial, tsc};
+use super::{apic, fw_cfg, gdt, interrupts, keyboard, paging, pat, percpu, serial, tsc};
 use crate::bootinfo::{self, BootInfo, Framebuffer, MemRegion, PixelFormat, RegionKind};
 
 /// Asks the bootloader to map all physical memory (the memory manager reaches
@@ -53,8 +53,10 @@ fn kernel_entry(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
     let info = bootinfo::set(info);
     // The screen first: on most PCs it is the only output, so anything that
     // fails from here on (calibration, the APIC, the heap) is shown on it.
+    // Before the framebuffer's pages switch to the WC entry.
+    pat::init_bsp();
     if let Some(fb) = info.framebuffer {
-        crate::fbcon::init(fb);
+        crate::fbcon::init(write_combining(fb));
     }
     tsc::calibrate();
     if let Err(e) = keyboard::init() {
@@ -120,7 +122,40 @@ fn framebuffer(fb: &mut bootloader_api::info::FrameBuffer) -> Option<Framebuffer
         width: i.width,
         height: i.height,
         stride: i.stride,
+        // The stride in pixels loses the padding of a 24-bit VESA mode
+        // whose lines are not whole pixels; the length keeps it.
+        bytes_per_line: hwparse::fb::bytes_per_line(
+            i.height,
+            i.stride,
+            i.bytes_per_pixel,
+            i.byte_len,
+        ),
         bytes_per_pixel: i.bytes_per_pixel,
         format,
+        caching: "",
     })
+}
+
+/// Maps the framebuffer write-combining when the PAT was programmed (see
+/// `super::pat` for why and how): its 4 KiB pages switch to PAT entry
+/// [`pat::WC_INDEX`]. Runs on the boot CPU before the APs start, so only
+/// this CPU's TLB holds the old entries. Otherwise the bootloader's
+/// mapping stays (write-back in the page tables; the MTRRs usually make
+/// video memory uncached).
+fn write_combining(mut fb: Framebuffer) -> Framebuffer {
+    fb.caching = if !pat::programmed() {
+        "as the bootloader mapped it (no PAT)"
+    } else {
+        match paging::set_pat_index(fb.base as u64, fb.byte_len, pat::WC_INDEX) {
+            Ok(_) => {
+                const _: () = assert!(pat::WC_INDEX == 4, "the line below names the entry");
+                "write-combining (PAT 4)"
+            }
+            Err(paging::PatError::NotMapped(_)) => {
+                "as the bootloader mapped it (a page is not mapped)"
+            }
+            Err(paging::PatError::LargePage(_)) => "as the bootloader mapped it (in large pages)",
+        }
+    };
+    fb
 }

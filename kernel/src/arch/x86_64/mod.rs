@@ -13,6 +13,7 @@ mod gdt;
 mod interrupts;
 mod keyboard;
 mod paging;
+mod pat;
 pub mod pci;
 mod percpu;
 mod power;

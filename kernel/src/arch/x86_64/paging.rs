@@ -1,6 +1,8 @@
 //! The kernel's own page-table edits on top of the bootloader's tables:
 //! read-only walks ([`virt_to_phys`]), guarded kernel stacks
-//! ([`map_kernel_stack`]) and uncacheable MMIO mappings ([`map_mmio`]).
+//! ([`map_kernel_stack`]), uncacheable MMIO mappings ([`map_mmio`]), and
+//! one edit of the bootloader's own mappings: the memory type (PAT entry)
+//! of the framebuffer's pages ([`set_pat_index`], see `super::pat`).
 //!
 //! Each kind gets its own unused upper-half PML4 slot (512 GiB of virtual
 //! space), chosen on first use from the top down. One lock serialises every
@@ -38,8 +40,9 @@ pub fn virt_to_phys(virt: u64) -> Option<u64> {
     for level in (0..4).rev() {
         let index = ((virt >> (12 + 9 * level)) & 0x1ff) as usize;
         // SAFETY: page tables live in RAM, which the bootloader maps entirely
-        // at `offset`; we only read, and tables are not changed concurrently
-        // (the kernel never edits the bootloader's mappings).
+        // at `offset`; we only read, and no entry on the way changes under
+        // us (the kernel's only edit of the bootloader's mappings,
+        // `set_pat_index`, changes memory-type bits of leaves, not addresses).
         let table = unsafe { &*((offset + table_phys) as *const PageTable) };
         let entry = &table[index];
         if !entry.flags().contains(PageTableFlags::PRESENT) {
@@ -253,7 +256,105 @@ mod kmap {
         (virt + (phys - first)) as *mut u8
     }
 
+    /// The PAT bit of a 4 KiB PTE (bit 7, where larger pages have PS).
+    const PAT_4K: u64 = 1 << 7;
+    /// The PAT bit of a 2 MiB or 1 GiB leaf (bit 12, the lowest address bit
+    /// those never use).
+    const PAT_LARGE: u64 = 1 << 12;
+    const PWT: u64 = 1 << 3;
+    const PCD: u64 = 1 << 4;
+
+    /// The leaf entry that maps `virt`, and whether it is a 4 KiB PTE (its
+    /// PAT bit is bit 7) or a larger page (bit 12). Call with the lock held.
+    fn leaf_entry(pml4: &mut PageTable, offset: u64, virt: u64) -> Option<(&mut u64, bool)> {
+        let mut table: *mut PageTable = pml4;
+        for level in (0..4).rev() {
+            let index = ((virt >> (12 + 9 * level)) & 0x1ff) as usize;
+            // SAFETY: `table` is the active PML4 or a table an entry of the
+            // tables above points to, reached through the physical window;
+            // the STATE lock (held by the caller) serialises edits, and a
+            // `u64` is a page-table entry's layout.
+            let entry = unsafe { &mut *table.cast::<u64>().add(index) };
+            let flags = PageTableFlags::from_bits_truncate(*entry);
+            if !flags.contains(PageTableFlags::PRESENT) {
+                return None;
+            }
+            if level == 0 {
+                return Some((entry, true));
+            }
+            if flags.contains(PageTableFlags::HUGE_PAGE) {
+                return Some((entry, false));
+            }
+            let next = *entry & 0x000f_ffff_ffff_f000;
+            table = (offset + next) as *mut PageTable;
+        }
+        None
+    }
+
+    /// Why [`set_pat_index`] left a range alone.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum PatError {
+        /// A page of the range is not mapped.
+        NotMapped(u64),
+        /// A page of the range is part of a 2 MiB or 1 GiB page, whose type
+        /// would change memory outside the range too.
+        LargePage(u64),
+    }
+
+    /// Makes the 4 KiB pages covering `len` bytes at `virt` use PAT entry
+    /// `index` (0-7: PAT bit, PCD, PWT), editing the existing leaf entries in
+    /// place (the bootloader maps the framebuffer with 4 KiB pages) and
+    /// flushing them from this CPU's TLB. Checks every page first and
+    /// changes nothing if one is unmapped or inside a larger page.
+    ///
+    /// Only this CPU's TLB is flushed: call before the other CPUs start
+    /// (the boot CPU does, for the framebuffer), or they may keep the old
+    /// type cached. The PAT must already hold the wanted type in `index`
+    /// on every CPU that will use the range (see `super::pat`).
+    pub fn set_pat_index(virt: u64, len: usize, index: usize) -> Result<usize, PatError> {
+        assert!(index < 8, "set_pat_index: PAT index {index}");
+        let first = virt & !0xfff;
+        let end = virt.saturating_add(len as u64);
+        let _state = STATE.lock();
+        let (pml4, offset) = active_tables();
+        for page in (first..end).step_by(4096) {
+            match leaf_entry(pml4, offset, page) {
+                None => return Err(PatError::NotMapped(page)),
+                Some((_, false)) => return Err(PatError::LargePage(page)),
+                Some(_) => {}
+            }
+        }
+        let bits = (if index & 4 != 0 { PAT_4K } else { 0 })
+            | (if index & 2 != 0 { PCD } else { 0 })
+            | (if index & 1 != 0 { PWT } else { 0 });
+        let mut pages = 0;
+        for page in (first..end).step_by(4096) {
+            if let Some((entry, true)) = leaf_entry(pml4, offset, page) {
+                *entry = (*entry & !(PAT_4K | PCD | PWT)) | bits;
+                x86_64::instructions::tlb::flush(VirtAddr::new(page));
+                pages += 1;
+            }
+        }
+        Ok(pages)
+    }
+
+    /// The PAT entry (0-7) the page mapping `virt` uses, if mapped.
+    pub fn pat_index(virt: u64) -> Option<usize> {
+        let _state = STATE.lock();
+        let (pml4, offset) = active_tables();
+        let (entry, small) = leaf_entry(pml4, offset, virt)?;
+        let pat = if small { PAT_4K } else { PAT_LARGE };
+        Some(
+            usize::from(*entry & pat != 0) * 4
+                + usize::from(*entry & PCD != 0) * 2
+                + usize::from(*entry & PWT != 0),
+        )
+    }
+
     /// Page-table flags of the page that maps `virt` (any size), if mapped.
+    /// The `x86_64` crate reads bit 7 of a 4 KiB PTE as "huge page", so a
+    /// page with the PAT bit set ([`set_pat_index`]) reads as not mapped
+    /// here: ask [`pat_index`] about those.
     pub fn leaf_flags(virt: u64) -> Option<PageTableFlags> {
         use x86_64::structures::paging::mapper::{Translate, TranslateResult};
         let _state = STATE.lock();
@@ -267,4 +368,4 @@ mod kmap {
     }
 }
 
-pub use kmap::{leaf_flags, map_kernel_stack, map_mmio};
+pub use kmap::{PatError, leaf_flags, map_kernel_stack, map_mmio, pat_index, set_pat_index};

@@ -189,6 +189,9 @@ extern "C" fn ap_entry(index: u64, kernel_cr3: u64) -> ! {
     // kernel's upper half (mapped identically in both tables), so code and
     // stack stay mapped across the switch away from the trampoline's copy.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) kernel_cr3, options(nostack)) };
+    // First: the same PAT as the boot CPU before anything here can reach
+    // the framebuffer's write-combining mapping (a print would).
+    super::pat::init_ap();
     let index = index as usize;
     percpu::init(index);
     gdt::init_ap();
