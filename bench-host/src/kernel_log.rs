@@ -63,21 +63,33 @@ fn number(r: &Map<String, Value>, k: &str) -> f64 {
     r.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
 
-/// The description of workload `name`: the `workloads` crate's, or for a
-/// name it does not know (a log from another version) the variants in the
-/// order seen and no ratios.
+/// The description of workload `name` as far as the log has it: the
+/// `workloads` crate's, cut to the variants the log has (in the crate's
+/// order, with the ratios between them); for a name the crate does not know
+/// (a log from another version), the variants in the order seen and no
+/// ratios. Leaked: a report tool builds a handful.
 fn meta_for(name: &str, seen: &[String]) -> Meta {
-    if let Some(m) = workloads::METAS.iter().find(|m| m.name == name) {
-        return Meta { ..**m };
-    }
-    let variants: Vec<&'static str> =
-        seen.iter().map(|v| &*Box::leak(v.clone().into_boxed_str())).collect();
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+    let Some(m) = workloads::METAS.iter().find(|m| m.name == name) else {
+        let variants: Vec<&'static str> = seen.iter().map(|v| leak(v)).collect();
+        return Meta {
+            name: leak(name),
+            title: "",
+            variants: Box::leak(variants.into_boxed_slice()),
+            ratios: &[],
+            kernel_ops: 0,
+        };
+    };
+    let kept: Vec<usize> =
+        (0..m.variants.len()).filter(|&i| seen.iter().any(|v| v == m.variants[i])).collect();
+    let index = |i: usize| kept.iter().position(|&k| k == i);
+    let ratios: Vec<(usize, usize)> =
+        m.ratios.iter().filter_map(|&(a, b)| Some((index(a)?, index(b)?))).collect();
+    let variants: Vec<&'static str> = kept.iter().map(|&i| m.variants[i]).collect();
     Meta {
-        name: Box::leak(name.to_string().into_boxed_str()),
-        title: "",
         variants: Box::leak(variants.into_boxed_slice()),
-        ratios: &[],
-        kernel_ops: 0,
+        ratios: Box::leak(ratios.into_boxed_slice()),
+        ..**m
     }
 }
 

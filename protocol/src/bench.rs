@@ -66,8 +66,11 @@ pub mod field {
 
 /// Variant names both benchmark suites use.
 pub mod variant {
-    /// The frozen-bit refcount.
+    /// The frozen-bit refcount in the series' layout (FROZEN `0x8000_0000`).
     pub const FROZEN: &str = "frozen";
+    /// The frozen-bit refcount with FROZEN mid-range (`0xC000_0000`), the
+    /// kernel's default.
+    pub const FROZEN_MID: &str = "frozen-mid";
     /// The classic "zero is dead" CAS-loop refcount.
     pub const LEGACY: &str = "legacy";
     /// The peer allocator (`buddy_system_allocator` behind a spin lock).

@@ -10,8 +10,29 @@ use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use mm::{RefcountScheme, Zone};
 use protocol::bench::variant;
 
-use crate::refcount::SCHEMES;
+use crate::refcount::{FROZEN_OVER_LEGACY, SCHEMES};
 use crate::{Env, Meta, Padded, Workload, run_until};
+
+/// Binds `$z` to `$env`'s zone of refcount variant `$v` (an index into
+/// `SCHEMES`) for `$body`.
+macro_rules! with_zone {
+    ($env:expr, $v:expr, $z:ident => $body:expr) => {
+        match $v {
+            0 => {
+                let $z = $env.zf;
+                $body
+            }
+            1 => {
+                let $z = $env.zl;
+                $body
+            }
+            _ => {
+                let $z = $env.zm;
+                $body
+            }
+        }
+    };
+}
 
 /// `alloc_pages` + the final `put_page` that frees, through per-CPU lists:
 /// the price of the frozen put with the allocator around it.
@@ -25,7 +46,7 @@ impl<'e> AllocPut<'e> {
         name: "alloc_put",
         title: "alloc_pages(0) + the final put_page that frees, per-CPU lists, ns per pair per thread",
         variants: SCHEMES,
-        ratios: &[(0, 1)],
+        ratios: FROZEN_OVER_LEGACY,
         kernel_ops: 50_000,
     };
 
@@ -53,16 +74,12 @@ impl Workload for AllocPut<'_> {
         &Self::META
     }
     fn run(&self, v: usize, rank: usize, _n: usize, go: &dyn Fn(u64) -> bool) -> u64 {
-        let (ops, bad) = if v == 0 {
-            alloc_put(self.env.zf, rank, go)
-        } else {
-            alloc_put(self.env.zl, rank, go)
-        };
+        let (ops, bad) = with_zone!(self.env, v, z => alloc_put(z, rank, go));
         self.env.fail(bad);
         ops
     }
     fn check(&self, v: usize, _n: usize) -> Result<(), String> {
-        if v == 0 { Env::all_pages_back(self.env.zf) } else { Env::all_pages_back(self.env.zl) }?;
+        with_zone!(self.env, v, z => Env::all_pages_back(z))?;
         self.env.take_failures()
     }
 }
@@ -98,7 +115,7 @@ impl Workload for Order0<'_> {
         &Self::META
     }
     fn run(&self, v: usize, rank: usize, _n: usize, go: &dyn Fn(u64) -> bool) -> u64 {
-        let z = self.env.zf;
+        let z = self.env.zm;
         let mut bad = 0u64;
         let ops = match v {
             0 => run_until(go, || match z.alloc_frozen_pages_pcp(rank, 0) {
@@ -121,7 +138,7 @@ impl Workload for Order0<'_> {
         ops
     }
     fn check(&self, _v: usize, _n: usize) -> Result<(), String> {
-        Env::all_pages_back(self.env.zf)?;
+        Env::all_pages_back(self.env.zm)?;
         self.env.take_failures()
     }
 }
@@ -156,7 +173,7 @@ impl Workload for Mixed<'_> {
         &Self::META
     }
     fn run(&self, v: usize, rank: usize, _n: usize, go: &dyn Fn(u64) -> bool) -> u64 {
-        let z = self.env.zf;
+        let z = self.env.zm;
         let peer = &self.env.peer;
         let mut rng = mm::rand::Rng::stream(0x9e37_79b9_7f4a_7c15, rank);
         let mut bad = 0u64;
@@ -197,7 +214,7 @@ impl Workload for Mixed<'_> {
         ops
     }
     fn check(&self, _v: usize, _n: usize) -> Result<(), String> {
-        Env::all_pages_back(self.env.zf)?;
+        Env::all_pages_back(self.env.zm)?;
         self.env.take_failures()
     }
 }
@@ -242,7 +259,7 @@ impl<'e> CrossFree<'e> {
     }
 
     fn alloc(&self, v: usize, cpu: usize) -> Option<usize> {
-        let z = self.env.zf;
+        let z = self.env.zm;
         match v {
             0 => z.alloc_frozen_pages_pcp(cpu, 0).map(|p| z.page_to_pfn(p)),
             1 => z.alloc_frozen_pages(0).map(|p| z.page_to_pfn(p)),
@@ -251,7 +268,7 @@ impl<'e> CrossFree<'e> {
     }
 
     fn free(&self, v: usize, cpu: usize, f: usize) -> bool {
-        let z = self.env.zf;
+        let z = self.env.zm;
         match v {
             0 => z.free_frozen_pages_pcp(cpu, z.pfn_to_page(f).unwrap(), 0).is_ok(),
             1 => z.free_frozen_pages(z.pfn_to_page(f).unwrap(), 0).is_ok(),
@@ -330,7 +347,7 @@ impl Workload for CrossFree<'_> {
                 self.env.fail(1);
             }
         }
-        Env::all_pages_back(self.env.zf)?;
+        Env::all_pages_back(self.env.zm)?;
         self.env.take_failures()
     }
 }

@@ -15,7 +15,7 @@
 //!   CPUs, the cycle counter), which stops a run after [`Meta::kernel_ops`]
 //!   ops or its time budget.
 //!
-//! Both run the same code on the same kind of state ([`Env`]): two zones of
+//! Both run the same code on the same kind of state ([`Env`]): three zones of
 //! [`ZONE_PAGES`] pages (one per refcount scheme) over descriptors on the heap
 //! (the frames are never touched), and the peer over the same number of
 //! abstract frames. A thread of rank `r` uses per-CPU list index `r`: the
@@ -40,7 +40,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use buddy_system_allocator::FrameAllocator;
 use mm::memmap::{MemMap, PAGES_PER_SECTION};
-use mm::{Frozen, Legacy, NR_CPUS, Page, RefcountScheme, Zone};
+use mm::{Frozen, FrozenMid, Legacy, NR_CPUS, Page, RefcountScheme, Zone};
 
 pub use alloc_bench::{AllocPut, CrossFree, HANDOFF, Mixed, Order0, WINDOW};
 pub use refcount::{FinalPut, OwnPage, PageCacheRead, SharedPage};
@@ -130,10 +130,13 @@ pub type Peer = spin::Mutex<FrameAllocator<32>>;
 
 /// Shared state: the two zones, the peer, a failure counter.
 pub struct Env {
-    /// The frozen-bit zone (allocator workloads and `alloc_put`'s frozen).
+    /// The zone of the series' frozen-bit layout (`alloc_put`'s frozen).
     pub zf: &'static Zone<'static, Frozen>,
     /// The legacy zone (`alloc_put`'s legacy).
     pub zl: &'static Zone<'static, Legacy>,
+    /// The zone of the kernel's default scheme, FROZEN mid-range: the
+    /// allocator workloads and `alloc_put`'s frozen-mid.
+    pub zm: &'static Zone<'static, FrozenMid>,
     /// The peer, over [`ZONE_PAGES`] abstract frames.
     pub peer: Padded<Peer>,
     /// What a thread calls while it waits for another (std: yield the
@@ -157,7 +160,7 @@ fn leaked_zone<S: RefcountScheme>() -> &'static Zone<'static, S> {
 }
 
 impl Env {
-    /// Builds the zones (2 MiB of descriptors on the heap, leaked) and the
+    /// Builds the zones (3 MiB of descriptors on the heap, leaked) and the
     /// peer. `relax` is what a waiting thread calls.
     ///
     /// # Panics
@@ -169,6 +172,7 @@ impl Env {
         Env {
             zf: leaked_zone(),
             zl: leaked_zone(),
+            zm: leaked_zone(),
             peer: Padded(spin::Mutex::new(peer)),
             relax,
             failures: Padded(AtomicU64::new(0)),

@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Acquire};
 
-use mm::{Frozen, Legacy, Page, RefcountScheme};
+use mm::{Frozen, FrozenMid, Legacy, Page, RefcountScheme};
 use protocol::bench::variant;
 
 use crate::{Env, Meta, Padded, Workload, run_until};
@@ -22,23 +22,54 @@ fn owned_page<S: RefcountScheme>(count: u32) -> Padded<Page> {
     Padded(p)
 }
 
-/// Dispatch on a refcount variant: 0 = frozen-bit, 1 = legacy.
+/// Dispatch on a refcount variant (an index into [`SCHEMES`]).
 macro_rules! by_scheme {
     ($v:expr, $s:ident => $body:expr) => {
-        if $v == 0 {
-            type $s = Frozen;
-            $body
-        } else {
-            type $s = Legacy;
-            $body
+        match $v {
+            0 => {
+                type $s = Frozen;
+                $body
+            }
+            1 => {
+                type $s = Legacy;
+                $body
+            }
+            _ => {
+                type $s = FrozenMid;
+                $body
+            }
         }
     };
 }
 
-/// The refcount variants (`protocol::bench::variant`).
-pub(crate) const SCHEMES: &[&str] = &[variant::FROZEN, variant::LEGACY];
-/// legacy / frozen: above 1 means the frozen bit is cheaper.
-const LEGACY_OVER_FROZEN: &[(usize, usize)] = &[(1, 0)];
+/// One value per scheme, in [`SCHEMES`] order.
+macro_rules! per_scheme {
+    (|$s:ident| $e:expr) => {
+        [
+            {
+                type $s = Frozen;
+                $e
+            },
+            {
+                type $s = Legacy;
+                $e
+            },
+            {
+                type $s = FrozenMid;
+                $e
+            },
+        ]
+    };
+}
+
+/// The refcount variants (`protocol::bench::variant`): the series' layout,
+/// the CAS loop, and the kernel's default (FROZEN mid-range).
+pub(crate) const SCHEMES: &[&str] = &[variant::FROZEN, variant::LEGACY, variant::FROZEN_MID];
+/// legacy / each frozen-bit layout (above 1: the frozen bit is cheaper), and
+/// frozen-mid / frozen (the price of the default's layout: 1 expected).
+const LEGACY_OVER_FROZEN: &[(usize, usize)] = &[(1, 0), (1, 2), (2, 0)];
+/// Each frozen-bit layout / legacy: the price of the frozen put.
+pub(crate) const FROZEN_OVER_LEGACY: &[(usize, usize)] = &[(0, 1), (2, 1)];
 
 /// Every page in `pages` is back at its owner's one reference and no op
 /// failed.
@@ -64,7 +95,7 @@ fn get_put<S: RefcountScheme>(c: &AtomicU32, bad: &mut u64) {
 /// speculative get + put on it.
 pub struct SharedPage<'e> {
     env: &'e Env,
-    pages: [Padded<Page>; 2],
+    pages: [Padded<Page>; 3],
 }
 
 impl<'e> SharedPage<'e> {
@@ -79,7 +110,7 @@ impl<'e> SharedPage<'e> {
 
     /// The workload on `env`'s zones, peer and failure counter.
     pub fn new(env: &'e Env) -> Self {
-        Self { env, pages: [owned_page::<Frozen>(1), owned_page::<Legacy>(1)] }
+        Self { env, pages: per_scheme!(|S| owned_page::<S>(1)) }
     }
 }
 
@@ -122,7 +153,7 @@ fn copy_sum(src: &[u8]) -> u32 {
 /// recheck, 64-byte copy out of the page, put; one hot page for all threads.
 pub struct PageCacheRead<'e> {
     env: &'e Env,
-    pages: [Padded<Page>; 2],
+    pages: [Padded<Page>; 3],
     /// The "xarray slot": which page holds the offset (always 1 here).
     slot: Padded<AtomicUsize>,
     data: Box<HotPage>,
@@ -142,7 +173,7 @@ impl<'e> PageCacheRead<'e> {
     pub fn new(env: &'e Env) -> Self {
         Self {
             env,
-            pages: [owned_page::<Frozen>(1), owned_page::<Legacy>(1)],
+            pages: per_scheme!(|S| owned_page::<S>(1)),
             slot: Padded(AtomicUsize::new(1)),
             data: Box::new(HotPage([0x5a; 4096])),
         }
@@ -192,7 +223,7 @@ impl Workload for PageCacheRead<'_> {
 /// should cost the same).
 pub struct OwnPage<'e> {
     env: &'e Env,
-    pages: [Vec<Padded<Page>>; 2],
+    pages: [Vec<Padded<Page>>; 3],
 }
 
 impl<'e> OwnPage<'e> {
@@ -208,13 +239,7 @@ impl<'e> OwnPage<'e> {
     /// The workload on `env`, with per-thread state for up to
     /// `max_threads` threads.
     pub fn new(env: &'e Env, max_threads: usize) -> Self {
-        Self {
-            env,
-            pages: [
-                (0..max_threads).map(|_| owned_page::<Frozen>(1)).collect(),
-                (0..max_threads).map(|_| owned_page::<Legacy>(1)).collect(),
-            ],
-        }
+        Self { env, pages: per_scheme!(|S| (0..max_threads).map(|_| owned_page::<S>(1)).collect()) }
     }
 }
 
@@ -239,7 +264,7 @@ impl Workload for OwnPage<'_> {
 /// thread on its own page.
 pub struct FinalPut<'e> {
     env: &'e Env,
-    pages: [Vec<Padded<Page>>; 2],
+    pages: [Vec<Padded<Page>>; 3],
 }
 
 impl<'e> FinalPut<'e> {
@@ -248,7 +273,7 @@ impl<'e> FinalPut<'e> {
         name: "final_put",
         title: "init_page_count + the final put_page (refcount only, own page), ns per pair per thread",
         variants: SCHEMES,
-        ratios: &[(0, 1)],
+        ratios: FROZEN_OVER_LEGACY,
         kernel_ops: 200_000,
     };
 
@@ -256,13 +281,7 @@ impl<'e> FinalPut<'e> {
     /// `max_threads` threads.
     pub fn new(env: &'e Env, max_threads: usize) -> Self {
         let page = |f| Padded(Page::new(f));
-        Self {
-            env,
-            pages: [
-                (0..max_threads).map(|_| page(Frozen::FROZEN)).collect(),
-                (0..max_threads).map(|_| page(Legacy::FROZEN)).collect(),
-            ],
-        }
+        Self { env, pages: per_scheme!(|S| (0..max_threads).map(|_| page(S::FROZEN)).collect()) }
     }
 }
 
