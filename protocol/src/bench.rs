@@ -71,8 +71,16 @@ pub mod variant {
     /// The frozen-bit refcount with FROZEN mid-range (`0xC000_0000`), the
     /// kernel's default.
     pub const FROZEN_MID: &str = "frozen-mid";
+    /// The frozen-bit refcount with the flag in bit 0 (counts in steps of 2).
+    pub const FROZEN_LOW: &str = "frozen-low";
+    /// The inverted layout: bit 31 set means owned, 0 is frozen.
+    pub const LIVE: &str = "live";
+    /// The inverted layout in bit 0: bit 0 set means owned, 0 is frozen.
+    pub const LIVE_LOW: &str = "live-low";
     /// The classic "zero is dead" CAS-loop refcount.
     pub const LEGACY: &str = "legacy";
+    /// The CAS loop whose first CAS guesses a count of 1 (no load).
+    pub const LEGACY_OPTIMISTIC: &str = "legacy-optimistic";
     /// The peer allocator (`buddy_system_allocator` behind a spin lock).
     pub const PEER: &str = "peer";
 }

@@ -7,32 +7,10 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use mm::{RefcountScheme, Zone};
 use protocol::bench::variant;
 
 use crate::refcount::{FROZEN_OVER_LEGACY, SCHEMES};
 use crate::{Env, Meta, Padded, Workload, run_until};
-
-/// Binds `$z` to `$env`'s zone of refcount variant `$v` (an index into
-/// `SCHEMES`) for `$body`.
-macro_rules! with_zone {
-    ($env:expr, $v:expr, $z:ident => $body:expr) => {
-        match $v {
-            0 => {
-                let $z = $env.zf;
-                $body
-            }
-            1 => {
-                let $z = $env.zl;
-                $body
-            }
-            _ => {
-                let $z = $env.zm;
-                $body
-            }
-        }
-    };
-}
 
 /// `alloc_pages` + the final `put_page` that frees, through per-CPU lists:
 /// the price of the frozen put with the allocator around it.
@@ -56,30 +34,17 @@ impl<'e> AllocPut<'e> {
     }
 }
 
-fn alloc_put<S: RefcountScheme>(
-    z: &Zone<'_, S>,
-    cpu: usize,
-    go: &dyn Fn(u64) -> bool,
-) -> (u64, u64) {
-    let mut bad = 0;
-    let ops = run_until(go, || match z.alloc_pages_pcp(cpu, 0) {
-        Some(p) => bad += u64::from(z.put_page_pcp(cpu, p) != Ok(true)),
-        None => bad += 1,
-    });
-    (ops, bad)
-}
-
 impl Workload for AllocPut<'_> {
     fn meta(&self) -> &'static Meta {
         &Self::META
     }
     fn run(&self, v: usize, rank: usize, _n: usize, go: &dyn Fn(u64) -> bool) -> u64 {
-        let (ops, bad) = with_zone!(self.env, v, z => alloc_put(z, rank, go));
+        let (ops, bad) = self.env.zones[v].alloc_put(rank, go);
         self.env.fail(bad);
         ops
     }
     fn check(&self, v: usize, _n: usize) -> Result<(), String> {
-        with_zone!(self.env, v, z => Env::all_pages_back(z))?;
+        self.env.zones[v].all_pages_back()?;
         self.env.take_failures()
     }
 }

@@ -15,8 +15,9 @@
 //!   CPUs, the cycle counter), which stops a run after [`Meta::kernel_ops`]
 //!   ops or its time budget.
 //!
-//! Both run the same code on the same kind of state ([`Env`]): three zones of
-//! [`ZONE_PAGES`] pages (one per refcount scheme) over descriptors on the heap
+//! Both run the same code on the same kind of state ([`Env`]): zones of
+//! [`ZONE_PAGES`] pages (one per refcount scheme, and one more of the
+//! default scheme for the allocator workloads) over descriptors on the heap
 //! (the frames are never touched), and the peer over the same number of
 //! abstract frames. A thread of rank `r` uses per-CPU list index `r`: the
 //! lists are the zones' own, not the running kernel's, so a driver may run a
@@ -40,7 +41,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use buddy_system_allocator::FrameAllocator;
 use mm::memmap::{MemMap, PAGES_PER_SECTION};
-use mm::{Frozen, FrozenMid, Legacy, NR_CPUS, Page, RefcountScheme, Zone};
+use mm::{FrozenMid, NR_CPUS, Page, RefcountScheme, Zone};
 
 pub use alloc_bench::{AllocPut, CrossFree, HANDOFF, Mixed, Order0, WINDOW};
 pub use refcount::{FinalPut, OwnPage, PageCacheRead, SharedPage};
@@ -130,12 +131,11 @@ pub type Peer = spin::Mutex<FrameAllocator<32>>;
 
 /// Shared state: the two zones, the peer, a failure counter.
 pub struct Env {
-    /// The zone of the series' frozen-bit layout (`alloc_put`'s frozen).
-    pub zf: &'static Zone<'static, Frozen>,
-    /// The legacy zone (`alloc_put`'s legacy).
-    pub zl: &'static Zone<'static, Legacy>,
+    /// One zone per refcount scheme, in the variant order of the refcount
+    /// workloads (`alloc_put`).
+    pub zones: [&'static dyn SchemeZone; refcount::SCHEMES.len()],
     /// The zone of the kernel's default scheme, FROZEN mid-range: the
-    /// allocator workloads and `alloc_put`'s frozen-mid.
+    /// allocator workloads.
     pub zm: &'static Zone<'static, FrozenMid>,
     /// The peer, over [`ZONE_PAGES`] abstract frames.
     pub peer: Padded<Peer>,
@@ -160,7 +160,7 @@ fn leaked_zone<S: RefcountScheme>() -> &'static Zone<'static, S> {
 }
 
 impl Env {
-    /// Builds the zones (3 MiB of descriptors on the heap, leaked) and the
+    /// Builds the zones (8 MiB of descriptors on the heap, leaked) and the
     /// peer. `relax` is what a waiting thread calls.
     ///
     /// # Panics
@@ -170,8 +170,7 @@ impl Env {
         let mut peer = FrameAllocator::<32>::new();
         peer.add_frame(0, ZONE_PAGES);
         Env {
-            zf: leaked_zone(),
-            zl: leaked_zone(),
+            zones: refcount::per_scheme!(|S| leaked_zone::<S>() as &'static dyn SchemeZone),
             zm: leaked_zone(),
             peer: Padded(spin::Mutex::new(peer)),
             relax,
@@ -200,6 +199,34 @@ impl Env {
         let cached: usize = (0..NR_CPUS).map(|c| z.nr_pcp_pages(c)).sum();
         let free = z.nr_free_pages() + cached;
         if free == ZONE_PAGES { Ok(()) } else { Err(format!("{free} of {ZONE_PAGES} pages back")) }
+    }
+}
+
+/// What a workload that compares schemes needs of a zone, whatever its
+/// scheme: the zones of [`Env::zones`] differ in type.
+pub trait SchemeZone: Sync {
+    /// `alloc_pages_pcp(cpu, 0)` + the final `put_page_pcp` that frees, in
+    /// chunks while `go` says so; returns (ops, failed ops).
+    fn alloc_put(&self, cpu: usize, go: &dyn Fn(u64) -> bool) -> (u64, u64);
+    /// Every page is free or cached on a per-CPU list.
+    ///
+    /// # Errors
+    ///
+    /// How many pages are back, when not all are.
+    fn all_pages_back(&self) -> Result<(), String>;
+}
+
+impl<S: RefcountScheme> SchemeZone for Zone<'static, S> {
+    fn alloc_put(&self, cpu: usize, go: &dyn Fn(u64) -> bool) -> (u64, u64) {
+        let mut bad = 0;
+        let ops = run_until(go, || match self.alloc_pages_pcp(cpu, 0) {
+            Some(p) => bad += u64::from(self.put_page_pcp(cpu, p) != Ok(true)),
+            None => bad += 1,
+        });
+        (ops, bad)
+    }
+    fn all_pages_back(&self) -> Result<(), String> {
+        Env::all_pages_back(self)
     }
 }
 
@@ -242,6 +269,38 @@ mod tests {
         let names: Vec<&str> = all(&env, 1).iter().map(|w| w.name()).collect();
         let metas: Vec<&str> = METAS.iter().map(|m| m.name).collect();
         assert_eq!(names, metas);
+    }
+
+    /// The variant names, the dispatch and the per-scheme state agree: each
+    /// index names the scheme it runs.
+    #[test]
+    fn schemes_line_up() {
+        let names = refcount::per_scheme!(|S| S::NAME);
+        assert_eq!(
+            names,
+            [
+                "frozen-bit",
+                "legacy",
+                "frozen-bit-mid",
+                "frozen-bit-low",
+                "live-bit",
+                "live-bit-low",
+                "legacy-optimistic"
+            ]
+        );
+        let variants: Vec<&str> = refcount::SCHEMES.to_vec();
+        assert_eq!(
+            variants,
+            [
+                "frozen",
+                "legacy",
+                "frozen-mid",
+                "frozen-low",
+                "live",
+                "live-low",
+                "legacy-optimistic"
+            ]
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Acquire};
 
-use mm::{Frozen, FrozenMid, Legacy, Page, RefcountScheme};
+use mm::{Page, RefcountScheme};
 use protocol::bench::variant;
 
 use crate::{Env, Meta, Padded, Workload, run_until};
@@ -22,54 +22,74 @@ fn owned_page<S: RefcountScheme>(count: u32) -> Padded<Page> {
     Padded(p)
 }
 
-/// Dispatch on a refcount variant (an index into [`SCHEMES`]).
+/// Dispatch on a refcount variant (an index into [`SCHEMES`]): `$body` with
+/// `$s` naming the variant's scheme.
 macro_rules! by_scheme {
     ($v:expr, $s:ident => $body:expr) => {
         match $v {
             0 => {
-                type $s = Frozen;
+                type $s = mm::Frozen;
                 $body
             }
             1 => {
-                type $s = Legacy;
+                type $s = mm::Legacy;
+                $body
+            }
+            2 => {
+                type $s = mm::FrozenMid;
+                $body
+            }
+            3 => {
+                type $s = mm::FrozenLow;
+                $body
+            }
+            4 => {
+                type $s = mm::LiveHigh;
+                $body
+            }
+            5 => {
+                type $s = mm::LiveLow;
                 $body
             }
             _ => {
-                type $s = FrozenMid;
+                type $s = mm::LegacyOptimistic;
                 $body
             }
         }
     };
 }
+pub(crate) use by_scheme;
 
 /// One value per scheme, in [`SCHEMES`] order.
 macro_rules! per_scheme {
     (|$s:ident| $e:expr) => {
-        [
-            {
-                type $s = Frozen;
-                $e
-            },
-            {
-                type $s = Legacy;
-                $e
-            },
-            {
-                type $s = FrozenMid;
-                $e
-            },
-        ]
+        core::array::from_fn::<_, { $crate::refcount::SCHEMES.len() }, _>(|v| {
+            $crate::refcount::by_scheme!(v, $s => $e)
+        })
     };
 }
+pub(crate) use per_scheme;
 
-/// The refcount variants (`protocol::bench::variant`): the series' layout,
-/// the CAS loop, and the kernel's default (FROZEN mid-range).
-pub(crate) const SCHEMES: &[&str] = &[variant::FROZEN, variant::LEGACY, variant::FROZEN_MID];
-/// legacy / each frozen-bit layout (above 1: the frozen bit is cheaper), and
+/// The refcount variants (`protocol::bench::variant`), in the order
+/// [`by_scheme!`] dispatches them: the series' layout, the CAS loop, the
+/// kernel's default (FROZEN mid-range), the flag in bit 0, the two inverted
+/// (live-bit) layouts, and the CAS loop with the optimistic first guess.
+pub(crate) const SCHEMES: &[&str] = &[
+    variant::FROZEN,
+    variant::LEGACY,
+    variant::FROZEN_MID,
+    variant::FROZEN_LOW,
+    variant::LIVE,
+    variant::LIVE_LOW,
+    variant::LEGACY_OPTIMISTIC,
+];
+/// legacy / each other scheme (above 1: the other is cheaper), and
 /// frozen-mid / frozen (the price of the default's layout: 1 expected).
-const LEGACY_OVER_FROZEN: &[(usize, usize)] = &[(1, 0), (1, 2), (2, 0)];
-/// Each frozen-bit layout / legacy: the price of the frozen put.
-pub(crate) const FROZEN_OVER_LEGACY: &[(usize, usize)] = &[(0, 1), (2, 1)];
+const LEGACY_OVER_FROZEN: &[(usize, usize)] =
+    &[(1, 0), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (2, 0)];
+/// Each scheme / legacy: the price of its last put.
+pub(crate) const FROZEN_OVER_LEGACY: &[(usize, usize)] =
+    &[(0, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)];
 
 /// Every page in `pages` is back at its owner's one reference and no op
 /// failed.
@@ -95,7 +115,7 @@ fn get_put<S: RefcountScheme>(c: &AtomicU32, bad: &mut u64) {
 /// speculative get + put on it.
 pub struct SharedPage<'e> {
     env: &'e Env,
-    pages: [Padded<Page>; 3],
+    pages: [Padded<Page>; SCHEMES.len()],
 }
 
 impl<'e> SharedPage<'e> {
@@ -153,7 +173,7 @@ fn copy_sum(src: &[u8]) -> u32 {
 /// recheck, 64-byte copy out of the page, put; one hot page for all threads.
 pub struct PageCacheRead<'e> {
     env: &'e Env,
-    pages: [Padded<Page>; 3],
+    pages: [Padded<Page>; SCHEMES.len()],
     /// The "xarray slot": which page holds the offset (always 1 here).
     slot: Padded<AtomicUsize>,
     data: Box<HotPage>,
@@ -223,7 +243,7 @@ impl Workload for PageCacheRead<'_> {
 /// should cost the same).
 pub struct OwnPage<'e> {
     env: &'e Env,
-    pages: [Vec<Padded<Page>>; 3],
+    pages: [Vec<Padded<Page>>; SCHEMES.len()],
 }
 
 impl<'e> OwnPage<'e> {
@@ -264,7 +284,7 @@ impl Workload for OwnPage<'_> {
 /// thread on its own page.
 pub struct FinalPut<'e> {
     env: &'e Env,
-    pages: [Vec<Padded<Page>>; 3],
+    pages: [Vec<Padded<Page>>; SCHEMES.len()],
 }
 
 impl<'e> FinalPut<'e> {

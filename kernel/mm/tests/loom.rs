@@ -202,14 +202,14 @@ fn revive_race<S: RefcountScheme>() {
         }
         t.join().unwrap();
         m.final_check(1);
-        if !freed_by_us && S::FROZEN != 0 {
+        if !freed_by_us && S::TRANSIENT_ZERO {
             // T2 held the last reference: either it got in before our put, or
             // it revived our transient 0 (frozen scheme only).
             seen(&REVIVED);
         }
     });
     assert_seen(&REVIVED, "the getter ending up with the last reference");
-    if S::FROZEN != 0 {
+    if S::TRANSIENT_ZERO {
         // The 0 -> 1 revive itself: a last put's 0 -> FROZEN CAS failed
         // because the getter revived the transient 0 (counted inside
         // Frozen::sub_and_test, not a guess from the outcome).
@@ -256,11 +256,11 @@ fn stale_get_on_freed_page<S: RefcountScheme>() {
             seen(&LEFTOVERS);
         }
         m.alloc();
-        assert_eq!(S::raw(m.c()), 1);
+        assert_eq!(S::raw(m.c()), S::raw_of_count(1));
         m.put();
         m.final_check(2);
     });
-    if S::FROZEN != 0 {
+    if S::TRANSIENT_ZERO {
         assert_seen(&LEFTOVERS, "failed gets leaving leftovers on the freed page");
     }
 }
@@ -434,7 +434,7 @@ fn last_put_aba<S: RefcountScheme>() {
         let allocations = t.join().unwrap();
         m.final_check(allocations);
     });
-    if S::FROZEN != 0 {
+    if S::TRANSIENT_ZERO {
         assert_seen(&ABA, "a stalled last put freeing the next allocation");
     }
 }
@@ -647,7 +647,7 @@ fn zone_revive_race<S: RefcountScheme>() {
     });
     assert_seen(&GETTER_FREED, "the getter ending up with the last reference");
     assert_seen(&GET_FAILED, "the get failing on the freed block");
-    if S::FROZEN != 0 {
+    if S::TRANSIENT_ZERO {
         let revives = mm::refcount::frozen_loom_probe::REVIVED_IN_PUT
             .load(std::sync::atomic::Ordering::Relaxed);
         assert!(revives > revives_before, "never explored: the 0 -> 1 revive in the last put");

@@ -83,7 +83,7 @@ fn free_not_frozen<S: RefcountScheme>() {
     let pfn = z.page_to_pfn(p);
     let bad = z.free_frozen_pages(p, 1).unwrap_err();
     check(&z, bad, BadPageReason::NotFrozen, pfn, 0);
-    assert_eq!(bad.count, 1);
+    assert_eq!(bad.count, S::raw_of_count(1));
     assert!(bad.quarantined && p.flags().is_quarantined());
     assert_eq!(z.quarantined_pages(), 2);
     // The holder's last put is swallowed: the block never reaches a list.
@@ -226,12 +226,13 @@ fn lasting_zero_descriptor<S: RefcountScheme>() {
     let z = zone::<S>(1);
     let p = z.alloc_frozen_pages(0).unwrap();
     let pfn = z.page_to_pfn(p);
-    p.refcount().store(0, Relaxed);
+    // A lasting count 0 (raw 0 in the plain layouts: zero-filled memory).
+    p.refcount().store(S::raw_of_count(0), Relaxed);
     let bad = z.put_page(p).unwrap_err();
-    let reason = if S::FROZEN == 0 {
-        BadPageReason::Refcount(RefcountBugKind::PutOnFrozen)
-    } else {
+    let reason = if S::TRANSIENT_ZERO {
         BadPageReason::Refcount(RefcountBugKind::Underflow)
+    } else {
+        BadPageReason::Refcount(RefcountBugKind::PutOnFrozen)
     };
     check(&z, bad, reason, pfn, 0);
     assert!(S::is_frozen(S::raw(p.refcount())), "left frozen: {:#x}", S::raw(p.refcount()));
@@ -246,14 +247,17 @@ fn use_after_free_on_free_list<S: RefcountScheme>() {
     let z = zone::<S>(2);
     // Someone takes a reference on a page of a free block.
     let victim = z.pfn_to_page(1029).unwrap();
-    victim.refcount().store(1, Relaxed);
+    victim.refcount().store(S::raw_of_count(1), Relaxed);
     let mut got = Vec::new();
     while let Some(p) = z.alloc_frozen_pages(MAX_ORDER) {
         got.push(p);
     }
     assert_eq!(got.len(), 1, "the corrupted block was quarantined, not handed out");
     let bad = z.last_bad_page().unwrap();
-    assert_eq!((bad.reason, bad.pfn, bad.count), (BadPageReason::FreeListCorrupt, Some(1029), 1));
+    assert_eq!(
+        (bad.reason, bad.pfn, bad.count),
+        (BadPageReason::FreeListCorrupt, Some(1029), S::raw_of_count(1))
+    );
     assert!(bad.quarantined);
     assert_eq!(z.quarantined_pages(), 1024);
     // A stray free of any page of the quarantined block is swallowed.

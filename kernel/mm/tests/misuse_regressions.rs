@@ -145,12 +145,12 @@ fn pcp_alloc_checks_cached_block<S: RefcountScheme>() {
 fn put_page_pcp_reports_once<S: RefcountScheme>() {
     let z = zone::<S>(1);
     let p = z.alloc_pages_pcp(0, 0).unwrap();
-    p.refcount().store(0, SeqCst); // lasting 0 (zero-filled descriptor)
+    p.refcount().store(S::raw_of_count(0), SeqCst); // lasting count 0
     let first = z.put_page_pcp(0, p).unwrap_err();
     // The report is the first put's: the frozen scheme finds 0 < 1
     // (underflow), the legacy one a dead page. A second put would report
     // PutOnFrozen in the frozen scheme instead, and hide the first.
-    let want = if S::FROZEN != 0 {
+    let want = if S::TRANSIENT_ZERO {
         BadPageReason::Refcount(RefcountBugKind::Underflow)
     } else {
         BadPageReason::Refcount(RefcountBugKind::PutOnFrozen)
@@ -185,8 +185,11 @@ fn unfreeze_live_page_refused<S: RefcountScheme>() {
 fn get_nr_out_of_range_refused<S: RefcountScheme>() {
     let page = Page::new(S::FROZEN);
     let c = page.refcount();
-    if S::FROZEN != 0 {
-        c.store(S::FROZEN + 5, SeqCst); // frozen with leftovers
+    if S::TRANSIENT_ZERO {
+        // Frozen with the leftovers of 5 failed gets (whatever the layout's
+        // step).
+        let leftovers = S::raw_of_count(5).wrapping_sub(S::raw_of_count(0));
+        c.store(S::FROZEN.wrapping_add(leftovers), SeqCst);
         assert!(!S::add_unless_frozen(c, 0x8000_0000 - 5), "frozen page revived");
         assert!(S::is_frozen(S::raw(c)));
     }

@@ -28,10 +28,15 @@ fn get_fails_on<S: RefcountScheme>(raw: u32) -> bool {
     !S::add_unless_frozen(p.refcount(), 1)
 }
 
+/// What `n` references add to the raw counter in this layout.
+fn step<S: RefcountScheme>(n: u32) -> u32 {
+    S::raw_of_count(n).wrapping_sub(S::raw_of_count(0))
+}
+
 /// The free page's counter as `total` references of over-puts leave it
 /// before their repair.
 fn over_put_in_flight<S: RefcountScheme>(total: u32) -> bool {
-    get_fails_on::<S>(S::FROZEN.wrapping_sub(total))
+    get_fails_on::<S>(S::FROZEN.wrapping_sub(step::<S>(total)))
 }
 
 /// What the code does for `row`: true if the window is closed.
@@ -42,7 +47,7 @@ fn observed<S: RefcountScheme>(row: Row) -> bool {
         Row::OverPutMax => over_put_in_flight::<S>(MAX_REF_NR),
         Row::OverPutAllCpus => over_put_in_flight::<S>(NR_CPUS as u32 * MAX_REF_NR),
         // get_page's add on a free page, before its repair.
-        Row::GetPageMisuse => get_fails_on::<S>(S::FROZEN.wrapping_add(1)),
+        Row::GetPageMisuse => get_fails_on::<S>(S::FROZEN.wrapping_add(step::<S>(1))),
         Row::FailedGetLeftovers => failed_get_leftovers::<S>(),
         Row::ZeroFilled => get_fails_on::<S>(0),
         Row::UnfreezeFreeZone => unfreeze_free_zone::<S>(),
@@ -68,8 +73,8 @@ fn failed_get_leftovers<S: RefcountScheme>() -> bool {
         highest = highest.max(S::raw(c));
     }
     let writes = S::raw(c) != S::FROZEN || highest != S::FROZEN;
-    let in_flight = highest.wrapping_add(NR_CPUS as u32 * MAX_REF_NR);
-    !S::add_unless_frozen(c, 1) && (!writes || (S::is_frozen(in_flight) && in_flight > highest))
+    let in_flight = highest.wrapping_add(step::<S>(NR_CPUS as u32 * MAX_REF_NR));
+    !S::add_unless_frozen(c, 1) && (!writes || S::is_frozen(in_flight))
 }
 
 /// `Zone::page_ref_unfreeze` on a free page: refused with its own reason,

@@ -152,7 +152,7 @@ fn every_bad_block_of_a_refill_is_logged<S: RefcountScheme>() {
     let victims = [5, 9];
     assert!(victims.iter().all(|&v| v < PCP_BATCH));
     for v in victims {
-        z.pfn_to_page(v).unwrap().refcount().store(1, Relaxed);
+        z.pfn_to_page(v).unwrap().refcount().store(S::raw_of_count(1), Relaxed);
     }
     let p = z.alloc_frozen_pages_pcp(0, 0).unwrap();
     assert_eq!((z.bad_page_count(), z.quarantined_pages()), (2, 2));
@@ -179,7 +179,7 @@ fn bad_blocks_past_the_pending_reports_are_summed_up<S: RefcountScheme>() {
     let z = zone::<S>(1);
     let victims = [1, 3, 5, 7, 9, 11, 13];
     for v in victims {
-        z.pfn_to_page(v).unwrap().refcount().store(1, Relaxed);
+        z.pfn_to_page(v).unwrap().refcount().store(S::raw_of_count(1), Relaxed);
     }
     let p = z.alloc_frozen_pages_pcp(0, 0).unwrap();
     assert_eq!(z.bad_page_count(), victims.len());

@@ -81,7 +81,7 @@ fn desc<S: RefcountScheme>(z: &Zone<'_, S>, pfn: usize) -> &'static Page {
 fn verify_catches_buddy_corruption<S: RefcountScheme>() {
     // A free head that is not frozen (order-0 block at base + 1).
     let (z, b) = split_zone::<S>();
-    desc(&z, b + 1).refcount().store(1, core::sync::atomic::Ordering::Relaxed);
+    desc(&z, b + 1).refcount().store(S::raw_of_count(1), core::sync::atomic::Ordering::Relaxed);
     assert_caught(&z, "not frozen");
     // A free head stamped with another zone's id (state and order intact;
     // `with_zone` keeps only the section bits).
@@ -96,7 +96,7 @@ fn verify_catches_buddy_corruption<S: RefcountScheme>() {
     assert_caught(&z, "inside free block");
     // ... or not frozen ...
     let (z, b) = split_zone::<S>();
-    desc(&z, b + 3).refcount().store(1, core::sync::atomic::Ordering::Relaxed);
+    desc(&z, b + 3).refcount().store(S::raw_of_count(1), core::sync::atomic::Ordering::Relaxed);
     assert_caught(&z, "inside free block");
     // ... or of another zone.
     let (z, b) = split_zone::<S>();

@@ -1,70 +1,110 @@
 //! The frozen-bit refcount (refcount.md; LKML "mm: implement page refcount
-//! locking via dedicated bit"), with the value a frozen page is set to
-//! (`BASE`) as a parameter.
+//! locking via dedicated bit") in every layout the series left open: which
+//! bit carries the flag, which polarity it has, and what a frozen page holds.
+//!
+//! One flag bit (`FLAG`: bit 31, or bit 0 with counts in steps of 2) tells
+//! owned from frozen; `LIVE` says whether a set flag means owned (the
+//! inverted, "live-bit" layouts, in which 0 and zero-filled memory are
+//! frozen) or frozen (the series'). A count `c` is stored as
+//! `ZERO + c * UNIT`, where `ZERO` is the owned value of count 0 (the
+//! transient state inside a last put) and `UNIT` is 1 (flag in bit 31) or 2
+//! (flag in bit 0). A frozen page holds `BASE`.
 //!
 //! ```text
-//! 1 ..= 0x7FFF_FFFF        owned: that many references
-//! 0                        transient, inside the last put (decrement done,
-//!                          0 -> FROZEN CAS not yet); a lasting 0 is a bug
-//! 0x8000_0000 ..= u32::MAX frozen (bit 31 set): owned by nobody
-//!   BASE (= FROZEN)        what set_page_count_frozen, freeze and the last
-//!                          put store
-//!   above BASE             + leftovers of failed gets (and of get_page
-//!                          misuse), scrubbed back to BASE at SCRUB_LIMIT
-//!   below BASE             - over-puts on a frozen page (misuse), in flight
-//!                          until the put undoes its own subtraction
+//! layout            flag  set means  FROZEN (BASE)  owned count c  leftovers of a failed get / an over-put
+//! frozen-bit        31    frozen     0x8000_0000    c              + up to the scrub limit / - : OWNED at once
+//! frozen-bit-mid    31    frozen     0xC000_0000    c              + scrubbed at 0xE000_0000 / - 2^30 of room
+//! frozen-bit-low    0     frozen     0x0000_0001    2c             +-2: parity kept, never owned, no scrub
+//! live-bit          31    owned      0x0000_0000    0x8000_0000+c  + scrubbed at 0x4000_0000 / - : wraps to OWNED
+//! live-bit-low      0     owned      0x0000_0000    2c+1           +-2: parity kept, never owned, no scrub
 //! ```
 //!
-//! Two bases are schemes:
-//!
-//! * [`Frozen`] (`BASE = 0x8000_0000`, the series' layout): no room below
-//!   the base. A put of 2 on a free page (a stale double put) leaves
-//!   `0x7FFF_FFFE` for the instant between its subtraction and its repair:
-//!   an owned count, so a concurrent innocent speculative get succeeds on a
-//!   free page and later puts that reference into the page's next owner.
-//! * [`FrozenMid`] (`BASE = 0xC000_0000`, the kernel's default): 2^30 of room
-//!   on each side, so neither leftovers of failed gets nor over-puts in flight
-//!   (at most `NR_CPUS * MAX_REF_NR` of either) can leave the frozen half.
-//!   Every operation is the same instruction sequence as [`Frozen`]'s with
-//!   another immediate (docs/refcount.md, "Which layout").
+//! Every layout runs the same protocol: a speculative get is one `fetch_add`
+//! checked afterwards, a put one `fetch_sub`, the last put a compare-exchange
+//! from count 0 to FROZEN. docs/refcount.md ("Which layout") compares them on
+//! speed, generated code and robustness to misuse.
 
 use super::{MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind, RefcountScheme};
 use crate::sync::{AtomicU32, Ordering::*, store_refcount};
 
-/// The frozen-bit scheme: bit 31 set = owned by nobody; a frozen page is set
-/// to `BASE` (`0x8000_0000` or `0xC000_0000`: the sealed trait admits only
-/// [`Frozen`] and [`FrozenMid`]).
+/// A frozen-bit layout: the flag `FLAG` (`1 << 31` or `1`), its polarity
+/// (`LIVE`: a set flag means owned), and the value of a frozen page
+/// (`BASE`). The sealed trait admits only the layouts named below.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct FrozenBit<const BASE: u32>;
+pub struct FrozenBit<const FLAG: u32, const LIVE: bool, const BASE: u32>;
 
-/// The series' layout: FROZEN = `0x8000_0000` (bit 31 alone).
-pub type Frozen = FrozenBit<0x8000_0000>;
+/// The series' layout: bit 31 set = frozen, FROZEN = `0x8000_0000`.
+pub type Frozen = FrozenBit<0x8000_0000, false, 0x8000_0000>;
 
-/// FROZEN in the middle of the frozen half, `0xC000_0000`: leftovers of
-/// either sign stay frozen. The kernel's default (`DefaultScheme`).
-pub type FrozenMid = FrozenBit<0xC000_0000>;
+/// Bit 31 set = frozen, FROZEN = `0xC000_0000`, the middle of the frozen
+/// half: leftovers of either sign stay frozen. The kernel's default
+/// (`DefaultScheme`).
+pub type FrozenMid = FrozenBit<0x8000_0000, false, 0xC000_0000>;
 
-/// The flag: bit 31 set means frozen, whatever the base.
-const FROZEN_BIT: u32 = 0x8000_0000;
+/// Bit 0 set = frozen, counts in steps of 2, FROZEN = 1: any amount of
+/// leftovers of either sign keeps the parity, so no scrub.
+pub type FrozenLow = FrozenBit<1, false, 1>;
 
-impl<const BASE: u32> FrozenBit<BASE> {
+/// Inverted: bit 31 set = owned, so 0 (and zero-filled memory) is frozen.
+pub type LiveHigh = FrozenBit<0x8000_0000, true, 0>;
+
+/// Inverted, bit 0: bit 0 set = owned, counts in steps of 2, FROZEN = 0.
+pub type LiveLow = FrozenBit<1, true, 0>;
+
+impl<const FLAG: u32, const LIVE: bool, const BASE: u32> FrozenBit<FLAG, LIVE, BASE> {
+    /// Step of one reference: 1 with the flag in bit 31, 2 with it in bit 0.
+    pub const UNIT: u32 = if FLAG == 1 { 2 } else { 1 };
+    /// The owned value of count 0: the transient state inside a last put
+    /// (between its decrement and its CAS to FROZEN), revivable by a get.
+    pub const ZERO: u32 = if LIVE { FLAG } else { 0 };
+    /// Whether leftovers can walk into the flag (flag in bit 31): then they
+    /// are scrubbed. With the flag in bit 0 every change is a multiple of 2
+    /// and the parity, which is the flag, never changes.
+    const SCRUBS: bool = FLAG != 1;
+    /// The highest frozen value reachable by adding leftovers to `BASE`
+    /// before the flag flips.
+    const FROZEN_TOP: u32 = if LIVE { FLAG - 1 } else { u32::MAX };
     /// Leftovers of failed gets are scrubbed back to `BASE` once the counter
-    /// reaches this: halfway from `BASE` to the top of the range
-    /// (`0xC000_0000` for [`Frozen`], `0xE000_0000` for [`FrozenMid`]), so
-    /// 2^30 resp. 2^29 concurrent failed gets would still be needed to wrap
-    /// into "owned".
-    pub const SCRUB_LIMIT: u32 = BASE + ((u32::MAX - BASE) / 2 + 1);
+    /// reaches this: halfway from `BASE` to the top of the frozen range
+    /// (`0xC000_0000` for [`Frozen`], `0xE000_0000` for [`FrozenMid`],
+    /// `0x4000_0000` for [`LiveHigh`]), so 2^29 or more concurrent failed
+    /// gets would still be needed to reach the flag. Unused (`u32::MAX`)
+    /// with the flag in bit 0.
+    pub const SCRUB_LIMIT: u32 =
+        if Self::SCRUBS { BASE + ((Self::FROZEN_TOP - BASE) / 2 + 1) } else { u32::MAX };
 
-    /// CAS the counter back to FROZEN while it holds frozen leftovers at or
+    #[inline(always)]
+    fn frozen(raw: u32) -> bool {
+        (raw & FLAG != 0) != LIVE
+    }
+
+    /// The stored value of `count` references (`count <= MAX_COUNT`).
+    #[inline(always)]
+    const fn encode(count: u32) -> u32 {
+        Self::ZERO.wrapping_add(count.wrapping_mul(Self::UNIT))
+    }
+
+    /// The references an owned value holds.
+    #[inline(always)]
+    const fn decode(raw: u32) -> u32 {
+        raw.wrapping_sub(Self::ZERO) / Self::UNIT
+    }
+
+    #[inline(always)]
+    fn needs_scrub(v: u32) -> bool {
+        Self::SCRUBS && Self::frozen(v) && v >= Self::SCRUB_LIMIT
+    }
+
+    /// CAS the counter back to `BASE` while it holds frozen leftovers at or
     /// above the limit. `v` is the value we last saw. Stops as soon as one CAS
     /// succeeds, or the value drops below the limit (another scrubber won) or
-    /// loses FROZEN (someone unfroze the page: their count must survive).
+    /// turns owned (someone unfroze the page: their count must survive).
     #[cold]
     fn scrub(c: &AtomicU32, mut v: u32) {
         // Relaxed: the CAS only replaces frozen noise by frozen noise; it can
         // never overwrite an owner's count because it succeeds only if the
         // word still holds the frozen value `v`, and it publishes nothing.
-        while v >= Self::SCRUB_LIMIT {
+        while Self::needs_scrub(v) {
             match c.compare_exchange(v, BASE, Relaxed, Relaxed) {
                 Ok(_) => return,
                 Err(now) => v = now,
@@ -72,32 +112,55 @@ impl<const BASE: u32> FrozenBit<BASE> {
         }
     }
 
-    /// Undo our `nr` from a failed put and make sure no lasting 0 is left
-    /// behind: a 0 that no putter will CAS to FROZEN could be revived later.
-    /// If the word ends at 0 we freeze it ourselves: the page is then owned by
-    /// nobody and nobody frees it (leaked, safe); the caller quarantines it.
+    /// Undo our `d` (= nr * UNIT) from a failed put and make sure no lasting
+    /// count 0 is left behind: a count 0 that no putter will CAS to FROZEN
+    /// could be revived later. If the word ends at count 0 we freeze it
+    /// ourselves: the page is then owned by nobody and nobody frees it
+    /// (leaked, safe); the caller quarantines it.
     #[cold]
-    fn repair_put(c: &AtomicU32, nr: u32) {
+    fn repair_put(c: &AtomicU32, d: u32) {
         // Relaxed: bug path; the value is what matters, not what it publishes.
-        let now = c.fetch_add(nr, Relaxed).wrapping_add(nr);
-        if now == 0 {
-            let _ = c.compare_exchange(0, BASE, Relaxed, Relaxed);
-        } else if now >= Self::SCRUB_LIMIT {
+        let now = c.fetch_add(d, Relaxed).wrapping_add(d);
+        if now == Self::ZERO {
+            let _ = c.compare_exchange(Self::ZERO, BASE, Relaxed, Relaxed);
+        } else if Self::needs_scrub(now) {
             Self::scrub(c, now);
         }
     }
+
+    /// Whether `v = old + d` is a valid owned count grown from the owned
+    /// `old`: with the flag in bit 0 an overflow wraps past 2^32 with the
+    /// parity kept, so it shows only as a smaller count; in bit 31 it flips
+    /// the flag (checked by the caller).
+    #[inline(always)]
+    fn grew(old: u32, v: u32) -> bool {
+        Self::SCRUBS || v.wrapping_sub(Self::ZERO) > old.wrapping_sub(Self::ZERO)
+    }
 }
 
-impl<const BASE: u32> RefcountScheme for FrozenBit<BASE>
+impl<const FLAG: u32, const LIVE: bool, const BASE: u32> RefcountScheme
+    for FrozenBit<FLAG, LIVE, BASE>
 where
     Self: super::sealed::Sealed,
 {
-    const NAME: &'static str = if BASE == FROZEN_BIT { "frozen-bit" } else { "frozen-bit-mid" };
+    const NAME: &'static str = match (FLAG, LIVE, BASE) {
+        (0x8000_0000, false, 0x8000_0000) => "frozen-bit",
+        (0x8000_0000, false, _) => "frozen-bit-mid",
+        (1, false, _) => "frozen-bit-low",
+        (0x8000_0000, true, _) => "live-bit",
+        _ => "live-bit-low",
+    };
     const FROZEN: u32 = BASE;
+    const TRANSIENT_ZERO: bool = true;
 
     #[inline]
     fn is_frozen(raw: u32) -> bool {
-        raw & FROZEN_BIT != 0
+        Self::frozen(raw)
+    }
+
+    #[inline]
+    fn raw_of_count(count: u32) -> u32 {
+        Self::encode(count)
     }
 
     #[inline]
@@ -107,30 +170,33 @@ where
         if nr == 0 || nr > MAX_REF_NR {
             return false;
         }
+        let d = nr * Self::UNIT;
         // ONE unconditional add, checked afterwards: no loop on the hot path.
         // SeqCst like Linux (which keeps page_ref_add_unless fully ordered);
         // Acquire is what correctness needs: on success it pairs with the
         // Release of the last put / unfreeze / init_page_count that published
         // the page, so we see its contents and the allocator's flag writes.
-        let old = c.fetch_add(nr, SeqCst);
-        let v = old.wrapping_add(nr);
-        if v & FROZEN_BIT == 0 {
-            // Owned (including the revive of a transient 0: we now own a
-            // reference and the stalled putter's 0 -> FROZEN CAS will fail).
-            return true;
-        }
-        if old & FROZEN_BIT == 0 {
-            // An owned count pushed over MAX_COUNT: not a frozen page, so our
-            // add is no harmless leftover. Undo it (Relaxed: nothing to
-            // publish, we take no reference).
-            c.fetch_sub(nr, Relaxed);
+        let old = c.fetch_add(d, SeqCst);
+        let v = old.wrapping_add(d);
+        if !Self::frozen(v) {
+            if Self::grew(old, v) {
+                // Owned (including the revive of a transient count 0: we now
+                // own a reference and the stalled putter's CAS will fail).
+                return true;
+            }
+        } else if Self::frozen(old) {
+            // Frozen: our increment is a harmless leftover (nobody owns the
+            // page, and the next owner overwrites the word). Bound the
+            // leftovers.
+            if Self::needs_scrub(v) {
+                Self::scrub(c, v);
+            }
             return false;
         }
-        // Frozen: our increment is a harmless leftover (nobody owns the page,
-        // and the next owner overwrites the word). Bound the leftovers.
-        if v >= Self::SCRUB_LIMIT {
-            Self::scrub(c, v);
-        }
+        // An owned count pushed over MAX_COUNT: not a frozen page, so our add
+        // is no harmless leftover. Undo it (Relaxed: nothing to publish, we
+        // take no reference).
+        c.fetch_sub(d, Relaxed);
         false
     }
 
@@ -144,37 +210,38 @@ where
                 kind: RefcountBugKind::InvalidArgument,
             });
         }
+        let d = nr * Self::UNIT;
         // Release: our reads and writes of the page happen before whoever
         // frees it. No Acquire needed here: only the freer needs it, and the
         // freer always goes through the CAS below, whose Acquire reads the
         // value our decrement wrote, which continues the release sequence of
         // every earlier decrement (docs/refcount.md, "Orderings").
-        let old = c.fetch_sub(nr, Release);
-        if old == nr {
-            // Count hit 0. Claim the free: 0 -> FROZEN. Acquire on success:
-            // pairs with the Release decrements of every other holder (and of
-            // a reviver whose put left the 0 we now see, in the ABA case: see
-            // README "last-put ABA"). If it fails, a speculative getter revived
-            // the page 0 -> 1 and owns it now.
-            let won = c.compare_exchange(0, Self::FROZEN, Acquire, Relaxed).is_ok();
+        let old = c.fetch_sub(d, Release);
+        if old == Self::ZERO.wrapping_add(d) {
+            // Count hit 0. Claim the free: count 0 -> FROZEN. Acquire on
+            // success: pairs with the Release decrements of every other holder
+            // (and of a reviver whose put left the 0 we now see, in the ABA
+            // case: see README "last-put ABA"). If it fails, a speculative
+            // getter revived the page 0 -> 1 and owns it now.
+            let won = c.compare_exchange(Self::ZERO, BASE, Acquire, Relaxed).is_ok();
             #[cfg(loom)]
             if !won {
                 loom_probe::REVIVED_IN_PUT.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
             }
             return Ok(won);
         }
-        if old & FROZEN_BIT == 0 && old > nr {
+        if !Self::frozen(old) && Self::decode(old) > nr {
             return Ok(false);
         }
-        // Misuse: a put on a frozen page (the subtraction stayed in the frozen
-        // half if there was room below BASE: see the module docs) or more
+        // Misuse: a put on a frozen page (the subtraction stayed frozen if
+        // the layout leaves room for it: see the module docs) or more
         // references than the page has. Undo our subtraction.
-        let kind = if old & FROZEN_BIT != 0 {
+        let kind = if Self::frozen(old) {
             RefcountBugKind::PutOnFrozen
         } else {
             RefcountBugKind::Underflow
         };
-        Self::repair_put(c, nr);
+        Self::repair_put(c, d);
         Err(RefcountBug { raw: old, kind })
     }
 
@@ -183,8 +250,9 @@ where
         // Relaxed, like Linux's page_ref_inc: the caller already holds a
         // reference, so the page cannot change owner under us; nothing to
         // order against.
-        let old = c.fetch_add(1, Relaxed);
-        if old != 0 && old.wrapping_add(1) & FROZEN_BIT == 0 {
+        let old = c.fetch_add(Self::UNIT, Relaxed);
+        let v = old.wrapping_add(Self::UNIT);
+        if old != Self::ZERO && !Self::frozen(old) && !Self::frozen(v) && Self::grew(old, v) {
             return Ok(());
         }
         Err(Self::repair_get(c, old))
@@ -201,7 +269,7 @@ where
         // frozen page is exclusively the freezer's; what it wrote before
         // reaches the next user through its unfreeze (Release) or through the
         // allocator's locks when it frees the page.
-        c.compare_exchange(expected, Self::FROZEN, Acquire, Relaxed).is_ok()
+        c.compare_exchange(Self::encode(expected), BASE, Acquire, Relaxed).is_ok()
     }
 
     #[inline]
@@ -216,17 +284,17 @@ where
         }
         // Replace whatever frozen value is there (FROZEN + leftovers) by
         // `count`, but only a frozen value: a compare-exchange detects exactly
-        // that the page was not frozen (a live count, or a lasting 0 from
-        // zero-filled memory) and leaves it untouched. It retries only while
-        // failed gets keep adding leftovers (bounded by the CPUs).
+        // that the page was not frozen (a live count, or a lasting 0) and
+        // leaves it untouched. It retries only while failed gets keep adding
+        // leftovers (bounded by the CPUs).
         // Release on success: publishes everything the freezer did; a
         // speculative getter whose add succeeds on `count` acquires it.
         let mut v = c.load(Relaxed);
         loop {
-            if !Self::is_frozen(v) {
+            if !Self::frozen(v) {
                 return Err(RefcountBug { raw: v, kind: RefcountBugKind::UnfreezeNotFrozen });
             }
-            match c.compare_exchange_weak(v, count, Release, Relaxed) {
+            match c.compare_exchange_weak(v, Self::encode(count), Release, Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(now) => v = now,
             }
@@ -237,21 +305,21 @@ where
     fn set_frozen(c: &AtomicU32) {
         // Relaxed: only on allocator init paths, under the zone lock or before
         // the descriptor is published; the lock provides the ordering.
-        store_refcount(c, Self::FROZEN, Relaxed);
+        store_refcount(c, BASE, Relaxed);
     }
 
     #[inline]
     fn init_count(c: &AtomicU32) {
         // Release: a stale speculative getter that succeeds on this 1 (case 3
         // in refcount.md) acquires the allocator's flag writes (PG_head, order).
-        store_refcount(c, 1, Release);
+        store_refcount(c, Self::encode(1), Release);
     }
 
     #[inline]
     fn count(c: &AtomicU32) -> u32 {
         // Relaxed like Linux's page_count: a snapshot, not a synchronisation.
         let v = c.load(Relaxed);
-        if Self::is_frozen(v) { 0 } else { v }
+        if Self::frozen(v) { 0 } else { Self::decode(v) }
     }
 }
 
@@ -265,30 +333,31 @@ pub mod loom_probe {
         core::sync::atomic::AtomicUsize::new(0);
 }
 
-impl<const BASE: u32> FrozenBit<BASE>
+impl<const FLAG: u32, const LIVE: bool, const BASE: u32> FrozenBit<FLAG, LIVE, BASE>
 where
     Self: super::sealed::Sealed,
 {
-    /// `get` found no reference (`old` frozen or 0) or overflowed.
+    /// `get` found no reference (`old` frozen or count 0) or overflowed.
     #[cold]
     fn repair_get(c: &AtomicU32, old: u32) -> RefcountBug {
-        if old == 0 {
-            // We turned a 0 (a putter's transient 0 or a lasting one) into 1,
-            // so in the protocol's eyes we revived the page and own the free.
-            // Drop the reference again; if that makes us the freer, the page
-            // is left FROZEN with nobody freeing it: leaked, never revived.
+        if old == Self::ZERO {
+            // We turned a count 0 (a putter's transient 0 or a lasting one)
+            // into 1, so in the protocol's eyes we revived the page and own
+            // the free. Drop the reference again; if that makes us the freer,
+            // the page is left FROZEN with nobody freeing it: leaked, never
+            // revived.
             let _ = Self::sub_and_test(c, 1);
             RefcountBug { raw: old, kind: RefcountBugKind::GetWithoutRef }
-        } else if Self::is_frozen(old) {
+        } else if Self::frozen(old) {
             // A harmless leftover on a frozen page; keep leftovers bounded.
-            let now = old.wrapping_add(1);
-            if now >= Self::SCRUB_LIMIT {
+            let now = old.wrapping_add(Self::UNIT);
+            if Self::needs_scrub(now) {
                 Self::scrub(c, now);
             }
             RefcountBug { raw: old, kind: RefcountBugKind::GetWithoutRef }
         } else {
-            // 0x7FFF_FFFF + 1 reads as FROZEN: undo.
-            c.fetch_sub(1, Relaxed);
+            // The largest count + 1 left the owned range: undo.
+            c.fetch_sub(Self::UNIT, Relaxed);
             RefcountBug { raw: old, kind: RefcountBugKind::Overflow }
         }
     }

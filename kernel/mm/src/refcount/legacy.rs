@@ -6,17 +6,34 @@
 //! (`atomic_add_unless(v, nr, 0)`), the serialisation point the frozen bit
 //! removes. There is no transient state in the last put (`fetch_sub == 1`
 //! frees), hence no revive race and no last-put ABA.
+//!
+//! Two variants of the speculative get: [`Legacy`] loads the counter for its
+//! first CAS, as Linux's `atomic_add_unless` does; [`LegacyOptimistic`]
+//! skips the load and starts from the guess "count == 1" (Linus Torvalds'
+//! suggestion on the series, Mar 2026): a hit saves the load, a miss costs
+//! one failed CAS, which returns the value the load would have.
 
 use super::{MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind, RefcountScheme};
 use crate::sync::{AtomicU32, Ordering::*, store_refcount};
 
-/// The "zero is dead" scheme.
+/// The "zero is dead" scheme; `OPTIMISTIC`: the first CAS of a speculative
+/// get assumes a count of 1 instead of loading it.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Legacy;
+pub struct ZeroDead<const OPTIMISTIC: bool>;
 
-impl RefcountScheme for Legacy {
-    const NAME: &'static str = "legacy";
+/// The classic scheme: load + CAS loop.
+pub type Legacy = ZeroDead<false>;
+
+/// The CAS loop whose first CAS guesses a count of 1 (no load).
+pub type LegacyOptimistic = ZeroDead<true>;
+
+impl<const OPTIMISTIC: bool> RefcountScheme for ZeroDead<OPTIMISTIC>
+where
+    Self: super::sealed::Sealed,
+{
+    const NAME: &'static str = if OPTIMISTIC { "legacy-optimistic" } else { "legacy" };
     const FROZEN: u32 = 0;
+    const TRANSIENT_ZERO: bool = false;
 
     #[inline]
     fn is_frozen(raw: u32) -> bool {
@@ -24,12 +41,20 @@ impl RefcountScheme for Legacy {
     }
 
     #[inline]
+    fn raw_of_count(count: u32) -> u32 {
+        count
+    }
+
+    #[inline]
     fn add_unless_frozen(c: &AtomicU32, nr: u32) -> bool {
         if nr == 0 || nr > MAX_REF_NR {
             return false;
         }
-        // Relaxed load: only a guess for the first CAS.
-        let mut v = c.load(Relaxed);
+        // The first CAS's expected value: a Relaxed load (only a guess), or
+        // the optimistic guess that the page holds exactly one reference
+        // (a page-cache page held by its cache alone), which a failed CAS
+        // corrects with the real value.
+        let mut v = if OPTIMISTIC { 1 } else { c.load(Relaxed) };
         loop {
             // Dead, or the add would leave the owned range: fail.
             if v == 0 || v > MAX_COUNT - nr {

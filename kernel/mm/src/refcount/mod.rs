@@ -29,8 +29,8 @@ mod legacy;
 /// Loom-only instrumentation of the real code (see `tests/loom.rs`).
 #[cfg(loom)]
 pub use frozen::loom_probe as frozen_loom_probe;
-pub use frozen::{Frozen, FrozenBit, FrozenMid};
-pub use legacy::Legacy;
+pub use frozen::{Frozen, FrozenBit, FrozenLow, FrozenMid, LiveHigh, LiveLow};
+pub use legacy::{Legacy, LegacyOptimistic, ZeroDead};
 
 use crate::page::Page;
 use crate::sync::{AtomicU32, Ordering::Relaxed};
@@ -49,7 +49,11 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Frozen {}
     impl Sealed for super::FrozenMid {}
+    impl Sealed for super::FrozenLow {}
+    impl Sealed for super::LiveHigh {}
+    impl Sealed for super::LiveLow {}
     impl Sealed for super::Legacy {}
+    impl Sealed for super::LegacyOptimistic {}
 }
 
 /// A refcount operation found the counter in a state the caller's contract
@@ -111,13 +115,25 @@ pub const MAX_COUNT: u32 = 0x7FFF_FFFF;
 /// A page refcount protocol, operating on the raw counter word.
 ///
 /// Sealed: the allocator's correctness depends on the exact protocol, so only
-/// [`Frozen`], [`FrozenMid`] and [`Legacy`] implement it.
+/// the layouts of [`FrozenBit`] named in this module ([`Frozen`],
+/// [`FrozenMid`], [`FrozenLow`], [`LiveHigh`], [`LiveLow`]) and of
+/// [`ZeroDead`] ([`Legacy`], [`LegacyOptimistic`]) implement it.
 pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
     /// Name for reports and benchmark output.
     const NAME: &'static str;
     /// The value a page nobody owns is set to: `0x8000_0000` ([`Frozen`]),
-    /// `0xC000_0000` ([`FrozenMid`]) or `0` ([`Legacy`]).
+    /// `0xC000_0000` ([`FrozenMid`]), `1` ([`FrozenLow`]) or `0` (the
+    /// live-bit layouts and the zero-is-dead schemes).
     const FROZEN: u32;
+    /// Whether a last put passes through a revivable count-0 state (its
+    /// decrement, then the CAS to FROZEN): every frozen-bit layout; not the
+    /// zero-is-dead schemes, whose 0 is dead.
+    const TRANSIENT_ZERO: bool;
+
+    /// The raw value of a page holding `count` (`0..=MAX_COUNT`) references:
+    /// `count` itself where the count is stored plainly; shifted and flagged
+    /// in the bit-0 and live-bit layouts.
+    fn raw_of_count(count: u32) -> u32;
 
     /// Whether a raw counter value means "owned by nobody".
     fn is_frozen(raw: u32) -> bool;

@@ -53,22 +53,36 @@ pub fn closes(name: &str, row: Row) -> bool {
         // any scheme: it trusts its caller (the zone's checks the page).
         (_, UnfreezeFreeRaw) => false,
         (_, UnfreezeFreeZone | FailedGetLeftovers) => true,
-        // The series' layout: no room below FROZEN = 0x8000_0000. A single
-        // put of 1 leaves 0x7FFF_FFFF, where a get of 1 lands on FROZEN and
-        // fails; anything more is an owned count a get succeeds on.
+        // Flag in bit 31, set = frozen, FROZEN = 0x8000_0000 (the series):
+        // no room below FROZEN. A single put of 1 leaves 0x7FFF_FFFF, where a
+        // get of 1 lands on FROZEN and fails; anything more is an owned count
+        // a get succeeds on.
         ("frozen-bit", OverPut1) => true,
         ("frozen-bit", OverPut2 | OverPutMax | OverPutAllCpus) => false,
         // 2^30 of room below FROZEN = 0xC000_0000.
         ("frozen-bit-mid", OverPut1 | OverPut2 | OverPutMax | OverPutAllCpus) => true,
+        // Flag in bit 0, steps of 2: every change keeps the parity.
+        ("frozen-bit-low", OverPut1 | OverPut2 | OverPutMax | OverPutAllCpus) => true,
         // get_page's plain add on a frozen page stays frozen.
-        ("frozen-bit" | "frozen-bit-mid", GetPageMisuse) => true,
-        // 0 is the transient state inside a last put, which a get may revive.
-        ("frozen-bit" | "frozen-bit-mid", ZeroFilled) => false,
-        // Legacy: an over-put wraps 0 to >= 0xFFFF_0000, above MAX_COUNT,
-        // which its get refuses; 0 is dead.
-        ("legacy", OverPut1 | OverPut2 | OverPutMax | OverPutAllCpus | ZeroFilled) => true,
+        ("frozen-bit" | "frozen-bit-mid" | "frozen-bit-low", GetPageMisuse) => true,
+        // 0 is the transient count-0 state inside a last put, which a get may
+        // revive.
+        ("frozen-bit" | "frozen-bit-mid" | "frozen-bit-low", ZeroFilled) => false,
+        // Inverted, bit 31: FROZEN = 0, so an over-put wraps to 0xFFFF_FFFx,
+        // an owned count (a put of 1 leaves the largest, where a get
+        // overflows and is undone); 0 itself is frozen.
+        ("live-bit", OverPut1 | GetPageMisuse | ZeroFilled) => true,
+        ("live-bit", OverPut2 | OverPutMax | OverPutAllCpus) => false,
+        // Inverted, bit 0: parity kept, and 0 is frozen.
+        ("live-bit-low", _) => true,
+        // Zero is dead: an over-put wraps 0 to >= 0xFFFF_0000, above
+        // MAX_COUNT, which its get refuses; 0 is dead.
+        (
+            "legacy" | "legacy-optimistic",
+            OverPut1 | OverPut2 | OverPutMax | OverPutAllCpus | ZeroFilled,
+        ) => true,
         // get_page adds first (0 -> 1) and undoes: a get's CAS can see the 1.
-        ("legacy", GetPageMisuse) => false,
+        ("legacy" | "legacy-optimistic", GetPageMisuse) => false,
         (other, _) => panic!("no expectations for scheme {other}"),
     }
 }
