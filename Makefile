@@ -1,7 +1,8 @@
 # frozen-kernel: see README.md. Every target that needs tools runs `setup` first.
 #
 # Knobs: ARCH=x86_64|aarch64  BOOT=bios|uefi  SMP=4  MEM=1G
-#        SCHEME=frozen|legacy (refcount scheme of the image)  KVM=1 (opt-in)
+#        SCHEME=frozen|legacy|frozen-bit|frozen-low|live|live-low|legacy-optimistic
+#          (refcount scheme of the image; frozen: the default, FROZEN mid-range)  KVM=1 (opt-in)
 #        bench-host: THREADS=1,2 (default 1,2,4,.. up to nproc)  TRIALS=15  TRIAL_MS=300
 
 ARCH    ?= x86_64
@@ -15,15 +16,28 @@ CARGO   ?= cargo
 JOBS    ?= 2
 
 KTARGET := x86_64-unknown-none
-ifeq ($(SCHEME),legacy)
-  KFEATURES := --features legacy-refcount
-  KTARGET_DIR := target/legacy
-  IMAGE_DIR := target/image/$(ARCH)-legacy
-else
-  KFEATURES :=
+# The mm feature of each SCHEME (docs/refcount.md, "Which layout"). Every
+# scheme has its own image folder; the default and legacy their own target
+# folders, the other layouts one shared target folder (only mm and the
+# kernel rebuild when SCHEME changes there).
+SCHEME_FEATURE_legacy := legacy-refcount
+SCHEME_FEATURE_legacy-optimistic := refcount-legacy-optimistic
+SCHEME_FEATURE_frozen-bit := refcount-frozen-bit
+SCHEME_FEATURE_frozen-low := refcount-frozen-low
+SCHEME_FEATURE_live := refcount-live-bit
+SCHEME_FEATURE_live-low := refcount-live-low
+ifeq ($(SCHEME),frozen)
+  SCHEME_FEATURES :=
   KTARGET_DIR := target
   IMAGE_DIR := target/image/$(ARCH)
+else ifneq ($(SCHEME_FEATURE_$(SCHEME)),)
+  SCHEME_FEATURES := --features $(SCHEME_FEATURE_$(SCHEME))
+  KTARGET_DIR := target/$(if $(filter legacy,$(SCHEME)),legacy,schemes)
+  IMAGE_DIR := target/image/$(ARCH)-$(SCHEME)
+else
+  $(error SCHEME=$(SCHEME): use frozen, legacy, frozen-bit, frozen-low, live, live-low or legacy-optimistic)
 endif
+KFEATURES := $(SCHEME_FEATURES)
 KERNEL_ELF := $(KTARGET_DIR)/$(KTARGET)/release/kernel
 # What goes into the disk images: the kernel ELF without its DWARF sections.
 # The bootloader reads the whole kernel file into RAM before it maps memory,
@@ -72,7 +86,7 @@ TRIAL_MS ?= 300
 
 include mk/aarch64.mk
 
-.PHONY: fresh-test all setup build kernel image runner run test bench bench-host usb debug lint fmt clean help miri mutants
+.PHONY: fresh-test all setup build kernel image runner run test test-schemes bench bench-host usb debug lint fmt clean help miri mutants
 
 all: image
 
@@ -109,6 +123,18 @@ runner: setup
 ## test       every test: host (unit, proptest, loom, Miri) and QEMU boots
 test: setup
 	@scripts/test.sh
+
+# The refcount layouts other than the default and legacy (which make test
+# boots in full): docs/refcount.md, "Which layout".
+OTHER_SCHEMES := frozen-bit frozen-low live live-low legacy-optimistic
+SCHEME_SUITES := mm,stress_scrub,stress_revive,stress_pagecache,stress_freeze,stress_storm,stress_faults
+## test-schemes  the mm and stress suites in one x86_64 boot per other refcount layout (4 CPUs)
+test-schemes: runner
+	@set -e; for s in $(OTHER_SCHEMES); do \
+		$(MAKE) --no-print-directory image ARCH=x86_64 SCHEME=$$s CMDLINE= >/dev/null; \
+		$(RUNNER) --image target/image/x86_64-$$s/bios.img --boot bios --smp 4 --mem 1G \
+			--cmdline "ktest ktest.filter=$(SCHEME_SUITES)" --name ktest-scheme-$$s --timeout 600; \
+	done
 
 ifneq ($(ARCH),aarch64)
 ## bench      run the benchmarks in QEMU (SMP defaults to the host's cores); tables on the terminal, JSON/CSV/SVG in target/bench/

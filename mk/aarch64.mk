@@ -12,7 +12,7 @@
 # ARMv8.1+ CPU: QEMU `-cpu max` (cortex-a72 is ARMv8.0 and would be refused
 # at boot with a message). See docs/aarch64.md.
 #
-# Uses from the top Makefile: CARGO JOBS SMP MEM SCHEME CMDLINE, `setup`,
+# Uses from the top Makefile: CARGO JOBS SMP MEM SCHEME SCHEME_FEATURES CMDLINE, `setup`,
 # `runner`, RUNNER and RUNNER_KNOBS (the QEMU command line is built by
 # qemu-tests' launcher, see the top Makefile).
 # Own knobs: LSE=0 (ARMv8.0 build), A64_CPU=max (QEMU -cpu).
@@ -21,14 +21,14 @@ A64_TARGET := aarch64-unknown-none
 # LSE=0: build for ARMv8.0 (LL/SC atomics), e.g. with A64_CPU=cortex-a72.
 LSE ?= 1
 A64_CPU ?= max
-ifeq ($(SCHEME),legacy)
-  A64_FEATURES := --features legacy-refcount
-  A64_TARGET_DIR := target/legacy
-  A64_IMAGE_DIR := target/image/aarch64-legacy
-else
-  A64_FEATURES :=
+# SCHEME's feature and folders as in the top Makefile (SCHEME_FEATURES).
+A64_FEATURES := $(SCHEME_FEATURES)
+ifeq ($(SCHEME),frozen)
   A64_TARGET_DIR := target
   A64_IMAGE_DIR := target/image/aarch64
+else
+  A64_TARGET_DIR := $(KTARGET_DIR)
+  A64_IMAGE_DIR := target/image/aarch64-$(SCHEME)
 endif
 ifeq ($(LSE),0)
   # Appended after .cargo/config.toml's +lse, so it wins.
@@ -65,7 +65,7 @@ run-aarch64: image-aarch64 runner
 ## test-aarch64   boot the Image in ktest mode and judge it (SMP=4 by default)
 test-aarch64: image-aarch64
 	$(A64_RUNNER) $(A64_RUNNER_ARGS) --cmdline ktest --smp $(SMP) --mem $(MEM) \
-		--timeout 900 --name aarch64$(if $(filter legacy,$(SCHEME)),-legacy)-ktest
+		--timeout 900 --name aarch64$(if $(filter-out frozen,$(SCHEME)),-$(SCHEME))-ktest
 
 ## test-aarch64-dtb  device-tree shapes: secure=on, many /memory nodes, a -dtb firmware DTB, unaligned no-map
 test-aarch64-dtb: image-aarch64

@@ -94,6 +94,8 @@ bench_smoke() {
             target/qemu-logs/bench-smoke.log target/bench/smoke --accel tcg >/dev/null
 }
 step "QEMU bench mode (smoke)" bench_smoke
+# The mm and stress suites on every other refcount layout, one boot each.
+step "QEMU other refcount layouts" make --no-print-directory test-schemes
 # aarch64: the same suites on QEMU virt with 4 CPUs (LSE atomics, -cpu max),
 # both refcount schemes, and the harness catching a stack overflow there.
 step "QEMU aarch64 ktest" make --no-print-directory test-aarch64

@@ -39,13 +39,10 @@ use cmdline::Mode;
 /// Version string printed in the banner.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The refcount scheme this image was built with (a cargo feature of `mm`):
-/// its `RefcountScheme::NAME`, and what it is in a few words.
-pub const REFCOUNT_SCHEME: &str = if cfg!(feature = "legacy-refcount") {
-    "legacy (zero is dead, CAS loop)"
-} else {
-    "frozen-bit-mid (bit 31, FROZEN 0xC000_0000)"
-};
+/// The refcount scheme this image was built with (a cargo feature of `mm`,
+/// `make SCHEME=`): its `RefcountScheme::NAME` (docs/refcount.md, "Which
+/// layout").
+pub const REFCOUNT_SCHEME: &str = <::mm::DefaultScheme as ::mm::RefcountScheme>::NAME;
 
 /// Arch-neutral kernel entry; called once by the boot CPU.
 pub fn kernel_main(info: &'static BootInfo) -> ! {

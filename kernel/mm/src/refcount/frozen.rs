@@ -152,6 +152,7 @@ where
     };
     const FROZEN: u32 = BASE;
     const TRANSIENT_ZERO: bool = true;
+    const SCRUBS_AT: Option<u32> = if Self::SCRUBS { Some(Self::SCRUB_LIMIT) } else { None };
 
     #[inline]
     fn is_frozen(raw: u32) -> bool {

@@ -38,12 +38,35 @@ use core::fmt;
 
 /// The scheme the kernel is built with: the frozen bit with FROZEN in the
 /// middle of the frozen half, which no misuse's leftovers can push out of it
-/// (docs/refcount.md, "Which layout").
-#[cfg(not(feature = "legacy-refcount"))]
+/// (docs/refcount.md, "Which layout"), unless a scheme feature picks another
+/// (two at once define this twice: a compile error).
+#[cfg(not(any(
+    feature = "legacy-refcount",
+    feature = "refcount-legacy-optimistic",
+    feature = "refcount-frozen-bit",
+    feature = "refcount-frozen-low",
+    feature = "refcount-live-bit",
+    feature = "refcount-live-low"
+)))]
 pub type DefaultScheme = FrozenMid;
-/// The scheme the kernel is built with.
+/// The scheme the kernel is built with (feature `legacy-refcount`).
 #[cfg(feature = "legacy-refcount")]
 pub type DefaultScheme = Legacy;
+/// The scheme the kernel is built with (feature `refcount-legacy-optimistic`).
+#[cfg(feature = "refcount-legacy-optimistic")]
+pub type DefaultScheme = LegacyOptimistic;
+/// The scheme the kernel is built with (feature `refcount-frozen-bit`).
+#[cfg(feature = "refcount-frozen-bit")]
+pub type DefaultScheme = Frozen;
+/// The scheme the kernel is built with (feature `refcount-frozen-low`).
+#[cfg(feature = "refcount-frozen-low")]
+pub type DefaultScheme = FrozenLow;
+/// The scheme the kernel is built with (feature `refcount-live-bit`).
+#[cfg(feature = "refcount-live-bit")]
+pub type DefaultScheme = LiveHigh;
+/// The scheme the kernel is built with (feature `refcount-live-low`).
+#[cfg(feature = "refcount-live-low")]
+pub type DefaultScheme = LiveLow;
 
 mod sealed {
     pub trait Sealed {}
@@ -129,6 +152,12 @@ pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
     /// decrement, then the CAS to FROZEN): every frozen-bit layout; not the
     /// zero-is-dead schemes, whose 0 is dead.
     const TRANSIENT_ZERO: bool;
+
+    /// Where failed gets' leftovers are scrubbed back to FROZEN: `Some` in
+    /// the layouts whose leftovers could walk into the flag (flag in bit
+    /// 31); `None` where a failed get writes nothing (zero is dead) or keeps
+    /// the flag by parity (flag in bit 0).
+    const SCRUBS_AT: Option<u32>;
 
     /// The raw value of a page holding `count` (`0..=MAX_COUNT`) references:
     /// `count` itself where the count is stored plainly; shifted and flagged

@@ -154,7 +154,7 @@ impl Run<'_> {
         l.got += 1;
         // Only possible in the frozen scheme: a 0 is the transient state
         // inside a last put (in the legacy scheme 0 is dead, the get fails).
-        l.revives += u64::from(raw == 0);
+        l.revives += u64::from(raw == <mm::DefaultScheme as mm::RefcountScheme>::raw_of_count(0));
         // SAFETY: a page this suite allocated, and we hold a reference.
         if unsafe { page_words(pfn) }[0].load(Relaxed) == FREED {
             self.pages.error(&self.errors.ref_on_freed);

@@ -1,23 +1,26 @@
 //! `stress_scrub`: stale speculative gets on a frozen page until the overflow
 //! scrub triggers (refcount.md cases 2 and 4).
 //!
-//! In the frozen scheme every failed get leaves +1 on the frozen counter;
-//! once it reaches `FrozenMid::SCRUB_LIMIT` (0xE000_0000) it is CASed back to
-//! FROZEN. Reaching the limit honestly takes 2^29 gets, far too slow under
-//! TCG, so each round first sets the raw counter a little below the limit
-//! (a test-only shortcut: real code never writes the counter directly), then
-//! every CPU hammers `get_page_unless_frozen` while one of them samples the
-//! raw value: it must never look owned, every get must fail, and the round
-//! must end back near FROZEN (the scrub happened). Afterwards the count set
-//! by allocation is exact (1) despite the leftovers.
+//! In the frozen-bit layouts every failed get leaves one step (1, or 2 with
+//! the flag in bit 0) on the frozen counter. Where the flag is bit 31, once
+//! the counter reaches the scheme's `SCRUBS_AT` (0xE000_0000 for the
+//! default) it is CASed back to FROZEN. Reaching the limit honestly takes
+//! 2^29 gets, far too slow under TCG, so each round first sets the raw
+//! counter a little below the limit (a test-only shortcut: real code never
+//! writes the counter directly), then every CPU hammers
+//! `get_page_unless_frozen` while one of them samples the raw value: it must
+//! never look owned, every get must fail, and the round must end back near
+//! FROZEN (the scrub happened). Where the flag is bit 0 nothing is scrubbed:
+//! the round must end exactly `total` steps above its start, still frozen.
+//! Afterwards the count set by allocation is exact (1) despite the leftovers.
 //!
-//! In the legacy scheme a failed get writes nothing: the same hammering must
-//! leave the counter at exactly 0 throughout.
+//! In the legacy schemes a failed get writes nothing: the same hammering must
+//! leave the counter exactly FROZEN (0) throughout.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use mm::{DefaultScheme, FrozenMid, RefcountScheme};
+use mm::{DefaultScheme, RefcountScheme};
 
 use super::common::{Rng, Snapshot, Tally, scale, seed};
 use super::pages::{NO_FAULTS, Pages};
@@ -33,17 +36,20 @@ const ROUNDS: usize = 8;
 /// Gets per CPU per round.
 const GETS: usize = 30_000;
 const FROZEN: u32 = DefaultScheme::FROZEN;
-/// The frozen bit itself (bit 31, the series' FROZEN value); used only on
-/// the frozen-bit scheme's paths, so the checks compile to real comparisons
-/// in both builds.
-const FROZEN_BIT: u32 = mm::Frozen::FROZEN;
-/// Where the kernel's frozen-bit scheme scrubs leftovers (the `legacy`
-/// build never reads it).
-const SCRUB_LIMIT: u32 = FrozenMid::SCRUB_LIMIT;
+/// What one failed get adds to a frozen counter: a step of the layout, or
+/// nothing where zero is dead.
+fn step() -> u32 {
+    if DefaultScheme::TRANSIENT_ZERO {
+        DefaultScheme::raw_of_count(1).wrapping_sub(DefaultScheme::raw_of_count(0))
+    } else {
+        0
+    }
+}
 
 fn stale_gets_until_scrub() -> TestResult {
     let (seed, rounds) = (seed(), ROUNDS * scale());
-    let frozen_scheme = FROZEN != 0;
+    let scrub = DefaultScheme::SCRUBS_AT;
+    let step = step();
     let n = smp::nr_online();
     let total = (n * GETS) as u32;
     let (succeeded, looked_owned, samples) =
@@ -64,7 +70,10 @@ fn stale_gets_until_scrub() -> TestResult {
             if cpu == sampler {
                 // The scrub triggers between a quarter and half-way through.
                 let below = total / 4 + rng.below(total as usize / 4) as u32;
-                let start = if frozen_scheme { SCRUB_LIMIT - below } else { 0 };
+                let start = match scrub {
+                    Some(limit) => limit - below * step,
+                    None => FROZEN,
+                };
                 // Test-only shortcut (see the module docs): the page is
                 // frozen and ours, nobody else writes its counter.
                 raw.store(start, Relaxed);
@@ -77,7 +86,7 @@ fn stale_gets_until_scrub() -> TestResult {
                 ok += u64::from(mm::get_page_unless_frozen(page));
                 if cpu == sampler {
                     let v = mm::page_ref_count_raw(page);
-                    let owned = if frozen_scheme { v & FROZEN_BIT == 0 } else { v != 0 };
+                    let owned = !DefaultScheme::is_frozen(v);
                     looked_owned.fetch_add(u64::from(owned), Relaxed);
                 }
             }
@@ -97,18 +106,19 @@ fn stale_gets_until_scrub() -> TestResult {
         if round < 2 {
             diag!("{what}");
         }
-        if frozen_scheme {
-            // Without a scrub the counter would be start + total, above the
-            // limit; with it, FROZEN plus the gets that came after the scrub.
-            kassert!(end >= FROZEN && end < FROZEN + total, "not scrubbed: {what}");
+        if scrub.is_some() {
+            // Without a scrub the counter would be start + total steps, above
+            // the limit; with it, FROZEN plus the gets that came after it.
+            kassert!(end >= FROZEN && end < FROZEN + total * step, "not scrubbed: {what}");
         } else {
-            kassert_eq!((start, end), (0, 0));
+            // Parity-kept leftovers (or none, where zero is dead): exact.
+            kassert!(end == start.wrapping_add(total.wrapping_mul(step)), "{what}");
         }
     }
-    if frozen_scheme {
+    if scrub.is_some() {
         diag!("{rounds} rounds, every one scrubbed back near FROZEN");
     } else {
-        diag!("{rounds} rounds, the counter stayed exactly 0");
+        diag!("{rounds} rounds, the counter kept every leftover and stayed frozen");
     }
     tally.report();
     diag!("{} raw samples taken", samples.load(Relaxed));
@@ -116,7 +126,7 @@ fn stale_gets_until_scrub() -> TestResult {
     kassert_eq!(looked_owned.load(Relaxed), 0);
     // What allocation does: the count is exactly 1, leftovers gone.
     mm::init_page_count(page);
-    kassert_eq!(mm::page_ref_count_raw(page), 1);
+    kassert_eq!(mm::page_ref_count_raw(page), DefaultScheme::raw_of_count(1));
     kassert_eq!(mm::page_count(page), 1);
     kassert!(pages.put(page, 0), "last put did not free");
     leftovers_on_free_page(&pages, seed)?;
@@ -154,7 +164,8 @@ fn leftovers_on_free_page(pages: &Pages<'_>, seed: u64) -> TestResult {
             break;
         }
     }
-    let (exact, taken_len) = (mm::page_ref_count_raw(page) == 1, taken.len());
+    let exact = mm::page_ref_count_raw(page) == DefaultScheme::raw_of_count(1);
+    let taken_len = taken.len();
     for p in taken {
         pages.put(p, 0);
     }
