@@ -86,7 +86,7 @@ TRIAL_MS ?= 300
 
 include mk/aarch64.mk
 
-.PHONY: fresh-test all setup build kernel image runner run test test-schemes bench bench-host usb debug lint fmt clean help miri mutants
+.PHONY: fresh-test all setup build kernel image runner run test test-schemes bench bench-host asm usb debug lint fmt clean help miri mutants
 
 all: image
 
@@ -146,6 +146,19 @@ bench: image
 		--cmdline bench --name bench --timeout 1800 -v $(KVM_FLAG)
 	target/release/bench-report target/qemu-logs/bench.log target/bench --accel $(if $(filter 1,$(KVM)),kvm,tcg)
 endif
+
+# The probes' assembly for one target: `make asm` below.
+ASM_S = $$(find target/asm/$(1) -name 'asm_probe-*.s' | head -n1)
+## asm        the code every refcount scheme compiles to (x86_64, aarch64 LSE, aarch64 v8.0): target/asm/summary.md
+asm: setup
+	$(CARGO) rustc -q --release -j$(JOBS) -p asm-probe --target x86_64-unknown-none --target-dir target/asm/x86_64 -- --emit=asm -C codegen-units=1
+	$(CARGO) rustc -q --release -j$(JOBS) -p asm-probe --target aarch64-unknown-none --target-dir target/asm/aarch64-lse -- --emit=asm -C codegen-units=1
+	CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS='-C target-feature=-lse' \
+		$(CARGO) rustc -q --release -j$(JOBS) -p asm-probe --target aarch64-unknown-none --target-dir target/asm/aarch64-v8.0 -- --emit=asm -C codegen-units=1
+	$(CARGO) build -q --release -j$(JOBS) -p bench-host --bin asm-report
+	target/release/asm-report x86_64=$(call ASM_S,x86_64) aarch64-lse=$(call ASM_S,aarch64-lse) \
+		aarch64-v8.0=$(call ASM_S,aarch64-v8.0) > target/asm/summary.md
+	@cat target/asm/summary.md
 
 ## bench-host the workloads on the host's real cores (THREADS=1,2 TRIALS= TRIAL_MS=); results in target/bench/host/
 bench-host: setup

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod asm;
 pub mod harness;
 pub mod kernel_log;
 pub mod machine;
