@@ -54,10 +54,10 @@ pub fn probes(asm: &str) -> BTreeMap<String, Probe> {
                 current = Some((name.to_string(), Probe::default()));
                 continue;
             }
-            if name.starts_with(".Lfunc_end") {
-                if let Some((n, p)) = current.take() {
-                    out.insert(n, p);
-                }
+            if name.starts_with(".Lfunc_end")
+                && let Some((n, p)) = current.take()
+            {
+                out.insert(n, p);
             }
             continue;
         }
