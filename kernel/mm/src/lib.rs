@@ -82,6 +82,7 @@ macro_rules! __for_each_scheme_list {
     (|$S:ident| $($items:tt)*) => {
         $crate::__scheme_module!(frozen, $crate::refcount::Frozen, |$S| $($items)*);
         $crate::__scheme_module!(frozen_mid, $crate::refcount::FrozenMid, |$S| $($items)*);
+        $crate::__scheme_module!(frozen_mid_direct, $crate::refcount::FrozenMidDirect, |$S| $($items)*);
         $crate::__scheme_module!(frozen_low, $crate::refcount::FrozenLow, |$S| $($items)*);
         $crate::__scheme_module!(live_high, $crate::refcount::LiveHigh, |$S| $($items)*);
         $crate::__scheme_module!(live_low, $crate::refcount::LiveLow, |$S| $($items)*);
@@ -124,11 +125,11 @@ pub use handle::{FrozenPages, PageRef};
 pub use memmap::{MemMap, MemMapError, SectionStorage};
 pub use page::{Page, PageFlags};
 pub use refcount::{
-    DefaultScheme, Frozen, FrozenBit, FrozenLow, FrozenMid, Legacy, LegacyOptimistic, LiveHigh,
-    LiveLow, MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind, RefcountScheme, ZeroDead,
-    get_page, get_page_unless_frozen, init_page_count, page_count, page_ref_add_unless_frozen,
-    page_ref_count_raw, page_ref_freeze, page_ref_sub_and_test, page_ref_unfreeze,
-    set_page_count_frozen,
+    DefaultScheme, Frozen, FrozenBit, FrozenLow, FrozenMid, FrozenMidDirect, Legacy,
+    LegacyOptimistic, LiveHigh, LiveLow, MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind,
+    RefcountScheme, ZeroDead, get_page, get_page_unless_frozen, init_page_count, page_count,
+    page_ref_add_unless_frozen, page_ref_count_raw, page_ref_freeze, page_ref_sub_and_test,
+    page_ref_unfreeze, set_page_count_frozen,
 };
 
 /// log2 of the page size.

@@ -34,6 +34,7 @@ where
     const NAME: &'static str = if OPTIMISTIC { "legacy-optimistic" } else { "legacy" };
     const FROZEN: u32 = 0;
     const TRANSIENT_ZERO: bool = false;
+    const DIRECT_SINGLE_PUT: bool = false;
     const SCRUBS_AT: Option<u32> = None;
 
     #[inline]

@@ -29,7 +29,7 @@ mod legacy;
 /// Loom-only instrumentation of the real code (see `tests/loom.rs`).
 #[cfg(loom)]
 pub use frozen::loom_probe as frozen_loom_probe;
-pub use frozen::{Frozen, FrozenBit, FrozenLow, FrozenMid, LiveHigh, LiveLow};
+pub use frozen::{Frozen, FrozenBit, FrozenLow, FrozenMid, FrozenMidDirect, LiveHigh, LiveLow};
 pub use legacy::{Legacy, LegacyOptimistic, ZeroDead};
 
 use crate::page::Page;
@@ -72,6 +72,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Frozen {}
     impl Sealed for super::FrozenMid {}
+    impl Sealed for super::FrozenMidDirect {}
     impl Sealed for super::FrozenLow {}
     impl Sealed for super::LiveHigh {}
     impl Sealed for super::LiveLow {}
@@ -139,7 +140,8 @@ pub const MAX_COUNT: u32 = 0x7FFF_FFFF;
 ///
 /// Sealed: the allocator's correctness depends on the exact protocol, so only
 /// the layouts of [`FrozenBit`] named in this module ([`Frozen`],
-/// [`FrozenMid`], [`FrozenLow`], [`LiveHigh`], [`LiveLow`]) and of
+/// [`FrozenMid`], [`FrozenMidDirect`], [`FrozenLow`], [`LiveHigh`],
+/// [`LiveLow`]) and of
 /// [`ZeroDead`] ([`Legacy`], [`LegacyOptimistic`]) implement it.
 pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
     /// Name for reports and benchmark output.
@@ -152,6 +154,10 @@ pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
     /// decrement, then the CAS to FROZEN): every frozen-bit layout; not the
     /// zero-is-dead schemes, whose 0 is dead.
     const TRANSIENT_ZERO: bool;
+    /// Whether a put of the only reference moves the count straight to
+    /// FROZEN with one compare-exchange (no transient 0 then; the series'
+    /// path remains for every other put): [`FrozenMidDirect`].
+    const DIRECT_SINGLE_PUT: bool;
 
     /// Where failed gets' leftovers are scrubbed back to FROZEN: `Some` in
     /// the layouts whose leftovers could walk into the flag (flag in bit

@@ -60,14 +60,23 @@ pub fn closes(name: &str, row: Row) -> bool {
         ("frozen-bit", OverPut1) => true,
         ("frozen-bit", OverPut2 | OverPutMax | OverPutAllCpus) => false,
         // 2^30 of room below FROZEN = 0xC000_0000.
-        ("frozen-bit-mid", OverPut1 | OverPut2 | OverPutMax | OverPutAllCpus) => true,
+        (
+            "frozen-bit-mid" | "frozen-bit-mid-direct",
+            OverPut1 | OverPut2 | OverPutMax | OverPutAllCpus,
+        ) => true,
         // Flag in bit 0, steps of 2: every change keeps the parity.
         ("frozen-bit-low", OverPut1 | OverPut2 | OverPutMax | OverPutAllCpus) => true,
         // get_page's plain add on a frozen page stays frozen.
-        ("frozen-bit" | "frozen-bit-mid" | "frozen-bit-low", GetPageMisuse) => true,
+        (
+            "frozen-bit" | "frozen-bit-mid" | "frozen-bit-mid-direct" | "frozen-bit-low",
+            GetPageMisuse,
+        ) => true,
         // 0 is the transient count-0 state inside a last put, which a get may
         // revive.
-        ("frozen-bit" | "frozen-bit-mid" | "frozen-bit-low", ZeroFilled) => false,
+        (
+            "frozen-bit" | "frozen-bit-mid" | "frozen-bit-mid-direct" | "frozen-bit-low",
+            ZeroFilled,
+        ) => false,
         // Inverted, bit 31: FROZEN = 0, so an over-put wraps to 0xFFFF_FFFx,
         // an owned count (a put of 1 leaves the largest, where a get
         // overflows and is undone); 0 itself is frozen.
