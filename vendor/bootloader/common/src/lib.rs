@@ -227,7 +227,7 @@ where
         let frame = frame_allocator
             .allocate_frame()
             .expect("frame allocation failed when mapping a kernel stack");
-        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
+        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | no_execute_flag();
         match unsafe { kernel_page_table.map_to(page, frame, flags, frame_allocator) } {
             Ok(tlb) => tlb.flush(),
             Err(err) => panic!("failed to map page {:?}: {:?}", page, err),
@@ -300,8 +300,7 @@ where
             PhysFrame::range_inclusive(framebuffer_start_frame, framebuffer_end_frame).enumerate()
         {
             let page = start_page + u64::from_usize(i);
-            let flags =
-                PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
+            let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | no_execute_flag();
             match unsafe { kernel_page_table.map_to(page, frame, flags, frame_allocator) } {
                 Ok(tlb) => tlb.flush(),
                 Err(err) => panic!(
@@ -329,7 +328,7 @@ where
         let ramdisk_page_count = (system_info.ramdisk_len - 1) / Size4KiB::SIZE;
         let ramdisk_physical_end_page = ramdisk_physical_start_page + ramdisk_page_count;
 
-        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
+        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | no_execute_flag();
         for (i, frame) in
             PhysFrame::range_inclusive(ramdisk_physical_start_page, ramdisk_physical_end_page)
                 .enumerate()
@@ -362,8 +361,7 @@ where
 
         for frame in PhysFrame::range_inclusive(start_frame, end_frame) {
             let page = Page::containing_address(offset + frame.start_address().as_u64());
-            let flags =
-                PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
+            let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | no_execute_flag();
             match unsafe { kernel_page_table.map_to(page, frame, flags, frame_allocator) } {
                 Ok(tlb) => tlb.ignore(),
                 Err(err) => panic!(
@@ -404,7 +402,7 @@ where
                 u16::from(index)
             );
         }
-        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
+        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | no_execute_flag();
         entry.set_frame(page_tables.kernel_level_4_frame, flags);
 
         Some(index)
@@ -507,8 +505,7 @@ where
         let start_page = Page::containing_address(boot_info_addr);
         let end_page = Page::containing_address(memory_map_regions_end - 1u64);
         for page in Page::range_inclusive(start_page, end_page) {
-            let flags =
-                PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
+            let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | no_execute_flag();
             let frame = frame_allocator
                 .allocate_frame()
                 .expect("frame allocation for boot info failed");
@@ -686,8 +683,41 @@ fn mapping_addr(
     }
 }
 
+/// Whether the CPU supports the no-execute bit (CPUID 0x8000_0001 EDX bit 20).
+///
+/// It can be missing: old CPUs, and PCs whose firmware setup has "Execute
+/// Disable" / "NX" switched off, which hides the bit. On such a CPU setting
+/// EFER.NXE raises #GP, and bit 63 of a page-table entry is reserved, so any
+/// access through an entry with `NO_EXECUTE` set page-faults: either ends in
+/// a triple fault before the kernel runs. The answer is cached because it is
+/// asked once per mapped page and CPUID traps to the hypervisor in a VM.
+pub fn nx_supported() -> bool {
+    static NX_SUPPORTED: conquer_once::spin::OnceCell<bool> =
+        conquer_once::spin::OnceCell::uninit();
+    *NX_SUPPORTED.get_or_init(|| {
+        raw_cpuid::CpuId::new()
+            .get_extended_processor_and_feature_identifiers()
+            .is_some_and(|f| f.has_execute_disable())
+    })
+}
+
+/// `PageTableFlags::NO_EXECUTE` where the CPU supports it (see
+/// [`nx_supported`]), else no flag: such pages are then executable, as every
+/// page is on a CPU without NX.
+pub fn no_execute_flag() -> PageTableFlags {
+    if nx_supported() {
+        PageTableFlags::NO_EXECUTE
+    } else {
+        PageTableFlags::empty()
+    }
+}
+
 fn enable_nxe_bit() {
     use x86_64::registers::control::{Efer, EferFlags};
+    // Setting EFER.NXE without NX support is a #GP (see `nx_supported`).
+    if !nx_supported() {
+        return;
+    }
     unsafe { Efer::update(|efer| *efer |= EferFlags::NO_EXECUTE_ENABLE) }
 }
 

@@ -175,7 +175,8 @@ where
 
         let mut segment_flags = Flags::PRESENT;
         if !segment.flags().is_execute() {
-            segment_flags |= Flags::NO_EXECUTE;
+            // No NO_EXECUTE bit on a CPU without NX: it is reserved there.
+            segment_flags |= crate::no_execute_flag();
         }
         if segment.flags().is_write() {
             segment_flags |= Flags::WRITABLE;

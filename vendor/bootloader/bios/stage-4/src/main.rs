@@ -78,9 +78,10 @@ pub extern "C" fn _start(info: &mut BiosInfo) -> ! {
                 bootloader_page_table
                     .identity_map(
                         frame,
+                        // No NO_EXECUTE bit on a CPU without NX: it is reserved there.
                         PageTableFlags::PRESENT
                             | PageTableFlags::WRITABLE
-                            | PageTableFlags::NO_EXECUTE,
+                            | bootloader_x86_64_common::no_execute_flag(),
                         &mut frame_allocator,
                     )
                     .unwrap()
