@@ -378,6 +378,16 @@ fn init_logger(config: &BootConfig) -> Option<RawFrameBufferInfo> {
     }
 
     let mode_info = gop.current_mode_info();
+    // A GOP that only offers Blt (no linear framebuffer, e.g. OVMF's virtio-gpu
+    // driver) or describes its pixels only by bitmask cannot be handed to the
+    // kernel as a `FrameBufferInfo` (and `gop.frame_buffer()` panics on a
+    // Blt-only mode): boot without a framebuffer then, as with no GOP at all.
+    if matches!(
+        mode_info.pixel_format(),
+        PixelFormat::BltOnly | PixelFormat::Bitmask
+    ) {
+        return None;
+    }
     let mut framebuffer = gop.frame_buffer();
     let slice = unsafe { slice::from_raw_parts_mut(framebuffer.as_mut_ptr(), framebuffer.size()) };
     let info = FrameBufferInfo {
