@@ -65,8 +65,10 @@ impl<'a> VesaInfo<'a> {
             };
             let mode_info = VesaModeInfo::query(mode, self.rest_of_buffer).unwrap();
 
-            if mode_info.attributes & 0x90 != 0x90 {
-                // not a graphics mode with linear frame buffer support
+            if mode_info.attributes & 0x91 != 0x91 {
+                // not a graphics mode with linear frame buffer support, or not
+                // supported by the present hardware (bit 0, e.g. too large for
+                // the video memory)
                 continue;
             }
 
@@ -80,6 +82,17 @@ impl<'a> VesaInfo<'a> {
             }
 
             if mode_info.width > max_width || mode_info.height > max_height {
+                continue;
+            }
+
+            // Only modes whose pixels the loggers of stage 3 and stage 4 can draw:
+            // red, green and blue bytes in RGB or BGR order, 3 or 4 bytes per
+            // pixel. Others (8-bit palette modes, which are "packed pixel" too,
+            // and 15/16-bit ones) are passed on as `PixelFormat::Unknown`, and
+            // stage 3 panics on them at its first log line, before the kernel
+            // runs. On a card with little video memory the largest modes that
+            // fit are often 8-bit ones.
+            if mode_info.pixel_format.is_unknown() || !matches!(mode_info.bytes_per_pixel, 3 | 4) {
                 continue;
             }
 
