@@ -175,3 +175,5 @@ fmt:
 ## clean      remove build output
 clean:
 	$(CARGO) clean
+	# The vendored bootloader builds its stages in its own target directory.
+	rm -rf vendor/bootloader/target
