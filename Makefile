@@ -173,7 +173,7 @@ fmt:
 	$(CARGO) fmt --all
 
 ## clean      remove build output
+# The vendored bootloader builds its stages in its own target directory.
 clean:
 	$(CARGO) clean
-	# The vendored bootloader builds its stages in its own target directory.
 	rm -rf vendor/bootloader/target
