@@ -210,9 +210,7 @@ fn ktest_without_nx(boot: Boot) {
     let mut s = ok(Session::start(&cfg, false));
     let status = s.wait_exit(Duration::from_secs(300)).map_err(|e| e.to_string());
     let want = Arch::X86_64.success_status();
-    let why = || {
-        format!("ktest on a CPU without NX: QEMU ended {status:?}, want Ok(Some({want}))")
-    };
+    let why = || format!("ktest on a CPU without NX: QEMU ended {status:?}, want Ok(Some({want}))");
     assert!(s.check("ktest passes, exit status", status == Ok(Some(want)), why), "{}", why());
 }
 
