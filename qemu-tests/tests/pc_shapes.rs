@@ -15,7 +15,8 @@
 //!   a CPU without NX ("Execute Disable" off: `-cpu qemu64,-nx`) on BIOS and
 //!   UEFI must pass `ktest`; a UEFI GOP with no linear framebuffer
 //!   (virtio-gpu) must reach the shell on serial; a BIOS VGA with 2 MiB of
-//!   video memory must reach the shell with a framebuffer console.
+//!   video memory must reach the shell with a framebuffer console; a BIOS
+//!   PC with no graphics adapter at all must reach the shell on serial.
 //!
 //! Images: `$IMAGE_DIR` (default `target/image/x86_64`), built by `make
 //! image`. Logs and screendumps: `target/qemu-logs/pc-*`.
@@ -259,4 +260,15 @@ fn bios_2mib_vga_boots_with_screen() {
     let devices = ["-vga", "none", "-device", "VGA,vgamem_mb=2"];
     let line = boot_screen_line("vga-2mib", Boot::Bios, &devices);
     assert!(line.is_some(), "no `screen:` line: no framebuffer console on a 2 MiB VGA");
+}
+
+/// A BIOS PC with no graphics adapter (`-vga none`: a headless server).
+/// bootloader 0.11.17's stage 2 unwrapped the failed VESA query (or, with
+/// VESA, panicked when no mode suited it) before anything reached serial:
+/// the boot timed out with no output. Now it stays in text mode and the
+/// kernel gets no framebuffer and runs on serial.
+#[test]
+fn bios_without_vga_boots_on_serial() {
+    let line = boot_screen_line("bios-no-vga", Boot::Bios, &["-vga", "none"]);
+    assert_eq!(line, None, "a framebuffer console without a graphics adapter");
 }
