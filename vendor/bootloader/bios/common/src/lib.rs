@@ -15,6 +15,8 @@ pub struct BiosInfo {
     pub memory_map_len: u16,
 }
 
+/// The framebuffer stage 2 set up; an empty `region` means none (no VESA
+/// mode was usable), and the other fields are then meaningless.
 #[cfg_attr(feature = "debug", derive(Debug))]
 #[derive(Clone, Copy)]
 #[repr(C)]

@@ -7,7 +7,7 @@ use crate::{
         copy_to_protected_mode, enter_protected_mode_and_jump_to_stage_3, enter_unreal_mode,
     },
 };
-use bootloader_x86_64_bios_common::{BiosFramebufferInfo, BiosInfo, Region, hlt};
+use bootloader_x86_64_bios_common::{BiosFramebufferInfo, BiosInfo, PixelFormat, Region, hlt};
 use byteorder::{ByteOrder, LittleEndian};
 use core::{fmt::Write as _, slice};
 use disk::AlignedArrayBuffer;
@@ -132,19 +132,48 @@ fn start(disk_number: u16, partition_table_start: *const u8) -> ! {
     let max_width = 1280;
     let max_height = 720;
 
-    let mut vesa_info = vesa::VesaInfo::query(disk_buffer).unwrap();
-    let vesa_mode = vesa_info
-        .get_best_mode(max_width, max_height)
-        .unwrap()
-        .expect("no suitable VESA mode found");
-    writeln!(
-        screen::Writer,
-        "VESA MODE: {}x{}",
-        vesa_mode.width,
-        vesa_mode.height
-    )
-    .unwrap();
-    vesa_mode.enable().unwrap();
+    // Without VBE (no graphics adapter, e.g. a headless machine) or without a
+    // mode the chooser accepts, stay in text mode and hand over no framebuffer
+    // (an empty region) instead of panicking: the kernel can still use a
+    // serial console.
+    let vesa_mode = vesa::VesaInfo::query(disk_buffer)
+        .ok()
+        .and_then(|mut vesa_info| vesa_info.get_best_mode(max_width, max_height).ok())
+        .flatten();
+    let framebuffer = match &vesa_mode {
+        Some(vesa_mode) => {
+            writeln!(
+                screen::Writer,
+                "VESA MODE: {}x{}",
+                vesa_mode.width,
+                vesa_mode.height
+            )
+            .unwrap();
+            vesa_mode.enable().unwrap();
+            BiosFramebufferInfo {
+                region: Region {
+                    start: vesa_mode.framebuffer_start.into(),
+                    len: u64::from(vesa_mode.height) * u64::from(vesa_mode.bytes_per_scanline),
+                },
+                width: vesa_mode.width,
+                height: vesa_mode.height,
+                bytes_per_pixel: vesa_mode.bytes_per_pixel,
+                stride: vesa_mode.bytes_per_scanline / u16::from(vesa_mode.bytes_per_pixel),
+                pixel_format: vesa_mode.pixel_format,
+            }
+        }
+        None => {
+            writeln!(screen::Writer, "no usable VESA mode, no framebuffer").unwrap();
+            BiosFramebufferInfo {
+                region: Region { start: 0, len: 0 },
+                width: 0,
+                height: 0,
+                bytes_per_pixel: 0,
+                stride: 0,
+                pixel_format: PixelFormat::Rgb,
+            }
+        }
+    };
 
     let mut info = BiosInfo {
         stage_4: Region {
@@ -166,17 +195,7 @@ fn start(disk_number: u16, partition_table_start: *const u8) -> ! {
         last_used_addr: config_file_start as u64 + config_file_len - 1,
         memory_map_addr: memory_map.as_mut_ptr() as u32,
         memory_map_len: memory_map.len().try_into().unwrap(),
-        framebuffer: BiosFramebufferInfo {
-            region: Region {
-                start: vesa_mode.framebuffer_start.into(),
-                len: u64::from(vesa_mode.height) * u64::from(vesa_mode.bytes_per_scanline),
-            },
-            width: vesa_mode.width,
-            height: vesa_mode.height,
-            bytes_per_pixel: vesa_mode.bytes_per_pixel,
-            stride: vesa_mode.bytes_per_scanline / u16::from(vesa_mode.bytes_per_pixel),
-            pixel_format: vesa_mode.pixel_format,
-        },
+        framebuffer,
     };
 
     enter_protected_mode_and_jump_to_stage_3(STAGE_3_DST, &mut info);

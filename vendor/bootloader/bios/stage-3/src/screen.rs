@@ -7,12 +7,19 @@ pub struct Writer;
 
 impl fmt::Write for Writer {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let writer = unsafe { WRITER.get_mut() }.as_mut().unwrap();
-        writer.write_str(s)
+        // No writer without a framebuffer (see `init`): nothing to show.
+        match unsafe { WRITER.get_mut() }.as_mut() {
+            Some(writer) => writer.write_str(s),
+            None => Ok(()),
+        }
     }
 }
 
 pub fn init(info: BiosFramebufferInfo) {
+    // Stage 2 found no usable VESA mode: the screen is in text mode.
+    if info.region.len == 0 {
+        return;
+    }
     let framebuffer = unsafe {
         core::slice::from_raw_parts_mut(
             info.region.start as *mut u8,

@@ -141,10 +141,14 @@ pub extern "C" fn _start(info: &mut BiosInfo) -> ! {
         config.frame_buffer.minimum_framebuffer_width =
             kernel.config.frame_buffer.minimum_framebuffer_width;
     }
+    // An empty region: stage 2 found no usable VESA mode (see
+    // `BiosFramebufferInfo`). Log to serial only and hand the kernel no
+    // framebuffer.
+    let has_framebuffer = info.framebuffer.region.len != 0;
     let framebuffer_info = init_logger(
         info.framebuffer,
         config.log_level,
-        config.frame_buffer_logging,
+        config.frame_buffer_logging && has_framebuffer,
         config.serial_logging,
     );
 
@@ -157,7 +161,7 @@ pub extern "C" fn _start(info: &mut BiosInfo) -> ! {
     log::info!("BIOS boot");
 
     let system_info = SystemInfo {
-        framebuffer: Some(RawFrameBufferInfo {
+        framebuffer: has_framebuffer.then(|| RawFrameBufferInfo {
             addr: PhysAddr::new(info.framebuffer.region.start),
             info: framebuffer_info,
         }),
@@ -199,11 +203,16 @@ fn init_logger(
         stride: info.stride.into(),
     };
 
-    let framebuffer = unsafe {
-        core::slice::from_raw_parts_mut(
-            info.region.start as *mut u8,
-            info.region.len.try_into().unwrap(),
-        )
+    // No framebuffer: its region starts at address 0, which no slice may.
+    let framebuffer: &'static mut [u8] = if info.region.len == 0 {
+        &mut []
+    } else {
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                info.region.start as *mut u8,
+                info.region.len.try_into().unwrap(),
+            )
+        }
     };
 
     bootloader_x86_64_common::init_logger(
