@@ -212,5 +212,7 @@ fmt:
 	$(CARGO) fmt --all
 
 ## clean      remove build output
+# The vendored bootloader builds its stages in its own target directory.
 clean:
 	$(CARGO) clean
+	rm -rf vendor/bootloader/target

@@ -15,9 +15,9 @@ const LAST_LINES: usize = 5;
 /// What a boot without a single byte on the serial port usually means,
 /// quoted in the verdict (an empty log alone tells a user nothing).
 pub const NO_OUTPUT_HINT: &str = "no output at all on the serial port: the kernel never reached its console. \
-Usual causes: a BIOS image on a machine without VGA (`-vga none`, a headless server): the bootloader \
-stops at its VESA query before the kernel runs, so boot the UEFI image there (docs/hardware.md); \
-a firmware or image problem (the wrong image for the firmware, a corrupt image, missing OVMF); \
+Usual causes: a firmware or image problem (the wrong image for the firmware, a corrupt image, \
+missing OVMF); the bootloader failing before the kernel runs (a machine it cannot boot: \
+docs/hardware.md, \"Machine shapes\"; vendor/README.md); \
 or the serial port is not on QEMU's stdio (an extra `-serial` or `-nographic` argument)";
 
 /// The judgement of one boot.

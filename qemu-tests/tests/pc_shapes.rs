@@ -10,6 +10,13 @@
 //! - `pit=off`: no 8254. The TSC must still be calibrated right: the shell's
 //!   `delay 1000` must last about a second of host time between its two
 //!   lines.
+//! - firmware shapes the bootloader itself failed on before the kernel ran
+//!   (the fixes are patches of the vendored bootloader, vendor/README.md):
+//!   a CPU without NX ("Execute Disable" off: `-cpu qemu64,-nx`) on BIOS and
+//!   UEFI must pass `ktest`; a UEFI GOP with no linear framebuffer
+//!   (virtio-gpu) must reach the shell on serial; a BIOS VGA with 2 MiB of
+//!   video memory must reach the shell with a framebuffer console; a BIOS
+//!   PC with no graphics adapter at all must reach the shell on serial.
 //!
 //! Images: `$IMAGE_DIR` (default `target/image/x86_64`), built by `make
 //! image`. Logs and screendumps: `target/qemu-logs/pc-*`.
@@ -189,4 +196,79 @@ fn ehci_only_controller_is_named() {
     println!("{line}");
     let why = || format!("no line naming the EHCI controller and what to do:\n{boot}");
     assert!(s.check("EHCI controller named", line.contains("PS/2 keyboard"), why), "{}", why());
+}
+
+/// "Execute Disable" off in the firmware: CPUID has no NX bit, so EFER.NXE
+/// cannot be set and a page-table entry with bit 63 set is a reserved-bit
+/// fault. bootloader 0.11.17 set both anyway: QEMU ended with status 0 (the
+/// triple fault's reset under `-no-reboot`) and not a byte on serial, on
+/// BIOS and UEFI alike. The full `ktest` also checks the kernel's own page
+/// tables (it sets NX only when EFER.NXE is on).
+fn ktest_without_nx(boot: Boot) {
+    let _one = one_qemu();
+    let mut cfg = config(&format!("no-nx-ktest-{boot}"), boot, "ktest", "q35");
+    cfg.cpu = Some("qemu64,-nx".into());
+    let mut s = ok(Session::start(&cfg, false));
+    let status = s.wait_exit(Duration::from_secs(300)).map_err(|e| e.to_string());
+    let want = Arch::X86_64.success_status();
+    let why = || format!("ktest on a CPU without NX: QEMU ended {status:?}, want Ok(Some({want}))");
+    assert!(s.check("ktest passes, exit status", status == Ok(Some(want)), why), "{}", why());
+}
+
+#[test]
+fn no_nx_ktest_bios() {
+    ktest_without_nx(Boot::Bios);
+}
+
+#[test]
+fn no_nx_ktest_uefi() {
+    ktest_without_nx(Boot::Uefi);
+}
+
+/// Boots to the shell prompt over serial and returns the `screen:` line of
+/// the banner, if any.
+fn boot_screen_line(name: &str, boot: Boot, devices: &[&str]) -> Option<String> {
+    let _one = one_qemu();
+    let mut cfg = config(name, boot, "", "q35");
+    cfg.extra_args.extend(devices.iter().map(|d| d.to_string()));
+    let mut s = ok(Session::start(&cfg, false));
+    let text = ok(s.wait_prompt(Duration::from_secs(120)));
+    let line = text.lines().find(|l| l.starts_with("screen: ")).map(str::to_string);
+    println!("{name}: {line:?}");
+    line
+}
+
+/// A UEFI GOP that only offers Blt, no linear framebuffer (OVMF's virtio-gpu
+/// driver). bootloader 0.11.17 panicked "Cannot access the framebuffer in a
+/// Blt-only mode" (in the uefi crate's `GraphicsOutput::frame_buffer`) and
+/// the boot stopped there; now the kernel gets no framebuffer and runs on
+/// the serial console alone.
+#[test]
+fn uefi_blt_only_gop_boots_on_serial() {
+    let devices = ["-vga", "none", "-device", "virtio-gpu-pci"];
+    let line = boot_screen_line("blt-only-gop", Boot::Uefi, &devices);
+    assert_eq!(line, None, "a framebuffer console on a Blt-only GOP");
+}
+
+/// A VGA with 2 MiB of video memory: the largest VESA modes that fit are
+/// 8-bit palette ones. bootloader 0.11.17 picked one, passed its pixel
+/// format on as `Unknown { 0, 0, 0 }`, and its stage 3 panicked "not
+/// supported in logger" (on the screen only; the machine hung). Now only
+/// modes it can describe are chosen, and the kernel's console is on one.
+#[test]
+fn bios_2mib_vga_boots_with_screen() {
+    let devices = ["-vga", "none", "-device", "VGA,vgamem_mb=2"];
+    let line = boot_screen_line("vga-2mib", Boot::Bios, &devices);
+    assert!(line.is_some(), "no `screen:` line: no framebuffer console on a 2 MiB VGA");
+}
+
+/// A BIOS PC with no graphics adapter (`-vga none`: a headless server).
+/// bootloader 0.11.17's stage 2 unwrapped the failed VESA query (or, with
+/// VESA, panicked when no mode suited it) before anything reached serial:
+/// the boot timed out with no output. Now it stays in text mode and the
+/// kernel gets no framebuffer and runs on serial.
+#[test]
+fn bios_without_vga_boots_on_serial() {
+    let line = boot_screen_line("bios-no-vga", Boot::Bios, &["-vga", "none"]);
+    assert_eq!(line, None, "a framebuffer console without a graphics adapter");
 }
