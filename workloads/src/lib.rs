@@ -196,7 +196,7 @@ impl Env {
 
     /// Every page of `z` is free or cached on a per-CPU list.
     fn all_pages_back<S: RefcountScheme>(z: &Zone<'_, S>) -> Result<(), String> {
-        let cached: usize = (0..NR_CPUS).map(|c| z.nr_pcp_pages(c)).sum();
+        let cached = z.nr_pcp_pages_all();
         let free = z.nr_free_pages() + cached;
         if free == ZONE_PAGES { Ok(()) } else { Err(format!("{free} of {ZONE_PAGES} pages back")) }
     }
