@@ -56,6 +56,9 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
     smp::set_online(smp::this_cpu().index);
     let online = arch::start_secondary_cpus();
     println!("smp: {online} of {} CPUs online", smp::nr_possible());
+    if let Some(note) = smp::beyond_limit_note() {
+        println!("{note}");
+    }
     drivers::init();
 
     let cmdline = cmdline::CmdLine::parse(info.cmdline);

@@ -41,7 +41,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use buddy_system_allocator::FrameAllocator;
 use mm::memmap::{MemMap, PAGES_PER_SECTION};
-use mm::{FrozenMid, NR_CPUS, Page, RefcountScheme, Zone};
+use mm::{FrozenMid, Page, RefcountScheme, Zone};
 
 pub use alloc_bench::{AllocPut, CrossFree, HANDOFF, Mixed, Order0, WINDOW};
 pub use refcount::{FinalPut, OwnPage, PageCacheRead, SharedPage};
@@ -53,7 +53,7 @@ pub const CHUNK: u64 = 64;
 
 /// Pages per zone: two memmap sections (256 MiB of abstract frames; only the
 /// 1 MiB of descriptors is touched). Holds every workload's peak at
-/// [`NR_CPUS`] threads.
+/// [`NR_CPUS`](mm::NR_CPUS) threads.
 pub const ZONE_PAGES: usize = 2 * PAGES_PER_SECTION;
 
 /// A value on its own 128-byte slot (two 64-byte lines: the adjacent-line
@@ -196,7 +196,7 @@ impl Env {
 
     /// Every page of `z` is free or cached on a per-CPU list.
     fn all_pages_back<S: RefcountScheme>(z: &Zone<'_, S>) -> Result<(), String> {
-        let cached: usize = (0..NR_CPUS).map(|c| z.nr_pcp_pages(c)).sum();
+        let cached = z.nr_pcp_pages_all();
         let free = z.nr_free_pages() + cached;
         if free == ZONE_PAGES { Ok(()) } else { Err(format!("{free} of {ZONE_PAGES} pages back")) }
     }
@@ -244,7 +244,7 @@ pub const METAS: &[&Meta] = &[
 ];
 
 /// Every workload, in report order; `max_threads` sizes the per-thread state
-/// (at most [`NR_CPUS`]).
+/// (at most [`NR_CPUS`](mm::NR_CPUS)).
 pub fn all(env: &Env, max_threads: usize) -> Vec<Box<dyn Workload + '_>> {
     alloc::vec![
         Box::new(SharedPage::new(env)),

@@ -18,6 +18,8 @@ mm::for_each_scheme!(
     put_page_pcp_frees_on_last_ref,
     empty_zone_drains_other_cpus,
     threads_as_cpus,
+    zone_for_4_cpus_uses_4_lists,
+    lowering_the_cpu_count_drains_the_lists_left_out,
 );
 
 fn alloc_refills_a_batch<S: RefcountScheme>() {
@@ -178,6 +180,57 @@ fn threads_as_cpus<S: RefcountScheme>() {
     assert_eq!(z.bad_page_count(), 0);
     z.drain_all_pages();
     assert_fully_merged(&z, 8);
+}
+
+/// A zone told it serves 4 CPUs caches for indexes 0..4 only: index 4 (and
+/// anything above) allocates and frees through the zone, caching nothing,
+/// and the sums count the 4 lists.
+fn zone_for_4_cpus_uses_4_lists<S: RefcountScheme>() {
+    let z = zone::<S>(4);
+    assert_eq!(z.nr_cpus(), mm::NR_CPUS);
+    z.set_nr_cpus(4);
+    assert_eq!(z.nr_cpus(), 4);
+    let free = z.nr_free_pages();
+    let cached = z.alloc_frozen_pages_pcp(3, 0).unwrap();
+    assert_eq!(z.nr_pcp_pages(3), PCP_BATCH - 1, "index 3 is in use");
+    let direct = z.alloc_frozen_pages_pcp(4, 0).unwrap();
+    assert_eq!(z.nr_pcp_pages(4), 0, "index 4 cached pages on a 4-CPU zone");
+    assert_eq!(z.nr_free_pages(), free - PCP_BATCH - 1);
+    z.free_frozen_pages_pcp(4, direct, 0).unwrap();
+    assert_eq!((z.nr_pcp_pages(4), z.nr_free_pages()), (0, free - PCP_BATCH));
+    z.free_frozen_pages_pcp(3, cached, 0).unwrap();
+    assert_eq!(z.nr_pcp_pages_all(), PCP_BATCH);
+    z.drain_pages(4);
+    assert_eq!(z.nr_pcp_pages_all(), PCP_BATCH, "draining index 4 touched a list in use");
+    z.drain_all_pages();
+    assert_fully_merged(&z, 4);
+}
+
+/// Lowering the CPU count gives the pages of the lists it leaves out back
+/// to the zone (they would otherwise never be drained again).
+fn lowering_the_cpu_count_drains_the_lists_left_out<S: RefcountScheme>() {
+    let z = zone::<S>(4);
+    for cpu in [1, 7, 300] {
+        let p = z.alloc_frozen_pages_pcp(cpu, 1).unwrap();
+        z.free_frozen_pages_pcp(cpu, p, 1).unwrap();
+    }
+    assert_eq!(z.nr_pcp_pages_all(), 3 * PCP_BATCH);
+    z.set_nr_cpus(2);
+    assert_eq!(z.nr_pcp_pages_all(), PCP_BATCH, "only CPU 1's list is left");
+    z.set_nr_cpus(0);
+    assert_eq!(z.nr_pcp_pages_all(), 0);
+    // With no list in use, every call is a zone call.
+    let p = z.alloc_frozen_pages_pcp(0, 0).unwrap();
+    assert_eq!(z.nr_pcp_pages(0), 0);
+    z.free_frozen_pages_pcp(0, p, 0).unwrap();
+    assert_fully_merged(&z, 4);
+}
+
+/// More CPU indexes than the zone has lists is a caller bug.
+#[test]
+#[should_panic(expected = "per-CPU lists have")]
+fn more_cpus_than_lists_panics() {
+    zone::<mm::DefaultScheme>(1).set_nr_cpus(mm::NR_CPUS + 1);
 }
 
 proptest! {

@@ -63,8 +63,8 @@ pub fn measure(n: usize, w: &dyn Workload, variant: usize) -> Result<Sample, Str
     let ops = w.meta().kernel_ops;
     let cpus: Vec<usize> = smp::online_cpus().map(|c| c.index).take(n).collect();
     let barrier = Barrier::new(cpus.len());
-    let cycles: Vec<AtomicU64> = (0..smp::MAX_CPUS).map(|_| AtomicU64::new(0)).collect();
-    let done: Vec<AtomicU64> = (0..smp::MAX_CPUS).map(|_| AtomicU64::new(0)).collect();
+    let cycles: Vec<AtomicU64> = (0..smp::nr_possible()).map(|_| AtomicU64::new(0)).collect();
+    let done: Vec<AtomicU64> = (0..smp::nr_possible()).map(|_| AtomicU64::new(0)).collect();
     let budget = BUDGET_US * arch::cycles_per_us();
     smp::on_cpus(&mut cpus.iter().copied(), &|cpu| {
         let rank = cpus.iter().position(|&c| c == cpu).unwrap_or(0);

@@ -129,9 +129,9 @@ pub fn drain_all_pages() {
     zone().drain_all_pages();
 }
 
-/// Pages cached on all per-CPU lists.
+/// Pages cached on the per-CPU lists in use (the possible CPUs').
 pub fn nr_pcp_pages() -> usize {
-    (0..crate::smp::MAX_CPUS.min(mm::NR_CPUS)).map(|cpu| zone().nr_pcp_pages(cpu)).sum()
+    zone().nr_pcp_pages_all()
 }
 
 /// Pages handed to the zone at boot.

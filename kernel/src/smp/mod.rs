@@ -15,8 +15,13 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 pub use barrier::Barrier;
 pub use call::{on_cpus, on_each_cpu, secondary_idle_loop};
 
-/// Upper bound on CPUs; more are reported and left offline.
-pub const MAX_CPUS: usize = 64;
+/// Upper bound on CPUs; more are reported and left offline (the boot
+/// message and the `cpus` command say how many). The mm crate's per-CPU page
+/// lists cover the same indexes (`mm::NR_CPUS`, asserted below); the zone
+/// uses only the possible CPUs' lists (`set_possible`).
+pub const MAX_CPUS: usize = 512;
+
+const _: () = assert!(MAX_CPUS <= mm::NR_CPUS, "a CPU index without a per-CPU page list");
 
 /// Counters shown by the `cpus` shell command.
 #[derive(Default)]
@@ -68,8 +73,13 @@ pub static CPUS: [Cpu; MAX_CPUS] = {
     cpus
 };
 
-/// CPUs the firmware describes (MADT / DTB), set by the arch at boot.
+/// CPUs the kernel tries to run (at most [`MAX_CPUS`]), set by the arch at boot.
 static NR_POSSIBLE: AtomicUsize = AtomicUsize::new(1);
+/// CPUs the firmware describes that the kernel could start if it had room
+/// for them (more than [`MAX_CPUS`]), set by the arch at boot.
+static NR_DESCRIBED: AtomicUsize = AtomicUsize::new(1);
+/// How many CPUs this kernel can run on this platform (`1..=MAX_CPUS`).
+static NR_LIMIT: AtomicUsize = AtomicUsize::new(MAX_CPUS);
 
 /// The current CPU's slot.
 pub fn this_cpu() -> &'static Cpu {
@@ -82,13 +92,47 @@ pub fn set_online(cpu: usize) {
     CPUS[cpu].online.store(true, Ordering::Release);
 }
 
-pub fn set_possible(n: usize) {
-    NR_POSSIBLE.store(n.min(MAX_CPUS), Ordering::Relaxed);
+/// Records that the firmware describes `n` CPUs the kernel could start (the
+/// boot CPU included) and that the platform can run at most `limit` of them
+/// (the arch's own bound, e.g. a GICv2's 8 CPU interfaces; [`MAX_CPUS`] where
+/// there is none). The kernel runs `min(n, limit, MAX_CPUS)` (at least 1),
+/// and the page allocator's per-CPU lists are limited to those indexes. Boot
+/// CPU only, after `mm::init` and before any other CPU starts (the zone's
+/// `set_nr_cpus` contract).
+pub fn set_possible(n: usize, limit: usize) {
+    let limit = limit.clamp(1, MAX_CPUS);
+    let possible = n.clamp(1, limit);
+    // Relaxed: read by the boot CPU itself and, later, by CPUs it starts
+    // after this (starting them orders it).
+    NR_DESCRIBED.store(n.max(1), Ordering::Relaxed);
+    NR_LIMIT.store(limit, Ordering::Relaxed);
+    NR_POSSIBLE.store(possible, Ordering::Relaxed);
+    crate::mm::zone().set_nr_cpus(possible);
 }
 
-/// CPUs the firmware described.
+/// CPUs the kernel tries to run: the boot CPU and the ones it starts
+/// (`1..=MAX_CPUS`).
 pub fn nr_possible() -> usize {
     NR_POSSIBLE.load(Ordering::Relaxed)
+}
+
+/// CPUs the firmware describes that could be started, including any beyond
+/// the limit (so `>= nr_possible()`).
+pub fn nr_described() -> usize {
+    NR_DESCRIBED.load(Ordering::Relaxed)
+}
+
+/// The line saying that CPUs beyond the limit are left offline, if any are.
+pub fn beyond_limit_note() -> Option<alloc::string::String> {
+    let (described, possible) = (nr_described(), nr_possible());
+    let limit = NR_LIMIT.load(Ordering::Relaxed);
+    (described > possible).then(|| {
+        alloc::format!(
+            "smp: the firmware describes {described} CPUs, this kernel runs at most {limit} \
+             here: {} left offline",
+            described - possible
+        )
+    })
 }
 
 /// The online CPUs' slots, boot CPU first.
@@ -119,5 +163,8 @@ pub fn print_cpus() {
         );
     }
     println!("{} of {} CPUs online", nr_online(), nr_possible());
+    if let Some(note) = beyond_limit_note() {
+        println!("{note}");
+    }
     println!("cycle counter: {} MHz", crate::arch::cycles_per_us());
 }

@@ -30,7 +30,7 @@ fn all_described_cpus_online() -> TestResult {
 /// Each online CPU runs the closure exactly once and reports its own index.
 fn every_cpu_runs_a_call() -> TestResult {
     let n = smp::nr_online();
-    let ran: Vec<AtomicUsize> = (0..smp::MAX_CPUS).map(|_| AtomicUsize::new(0)).collect();
+    let ran: Vec<AtomicUsize> = (0..smp::nr_possible()).map(|_| AtomicUsize::new(0)).collect();
     let wrong = AtomicUsize::new(0);
     smp::on_each_cpu(&|cpu| {
         ran[cpu].fetch_add(1, Ordering::Relaxed);
@@ -90,7 +90,7 @@ fn call_on_chosen_cpus() -> TestResult {
         kskip!("needs at least 2 CPUs");
     }
     let chosen: Vec<usize> = smp::online_cpus().map(|c| c.index).step_by(2).collect();
-    let ran: Vec<AtomicUsize> = (0..smp::MAX_CPUS).map(|_| AtomicUsize::new(0)).collect();
+    let ran: Vec<AtomicUsize> = (0..smp::nr_possible()).map(|_| AtomicUsize::new(0)).collect();
     smp::on_cpus(&mut chosen.iter().copied(), &|cpu| {
         ran[cpu].fetch_add(1, Ordering::Relaxed);
     });
@@ -129,11 +129,12 @@ fn alloc_free_across_cpus() -> TestResult {
     if rounds < ACROSS_CPUS_MIN_ROUNDS {
         kskip!("too little free memory for 64 rounds per CPU");
     }
-    let before = zone.buddyinfo();
-    // Blocks handed from CPU i to CPU i+1, as (pfn, order); capacity reserved
-    // up front so the heap does not grow (from the zone) mid-test.
+    // Blocks handed from CPU i to CPU i+1, as (pfn, order), one list per
+    // possible CPU index; capacity reserved up front, and the snapshot taken
+    // after it, so heap growth (from the zone) is not counted as a leak.
     let handoff: Vec<spin::Mutex<Vec<(usize, usize)>>> =
-        (0..smp::MAX_CPUS).map(|_| spin::Mutex::new(Vec::with_capacity(rounds))).collect();
+        (0..smp::nr_possible()).map(|_| spin::Mutex::new(Vec::with_capacity(rounds))).collect();
+    let before = zone.buddyinfo();
     let failures = AtomicUsize::new(0);
     let barrier = Barrier::new(n);
     smp::on_each_cpu(&|cpu| {

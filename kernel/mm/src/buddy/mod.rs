@@ -81,8 +81,16 @@ pub struct Zone<'m, S: RefcountScheme = DefaultScheme> {
     memmap: &'m MemMap<S>,
     start_pfn: usize,
     end_pfn: usize,
+    /// CPU indexes whose per-CPU lists are in use (`0..=NR_CPUS`, default
+    /// `NR_CPUS`; [`set_nr_cpus`](Self::set_nr_cpus)): higher indexes go to
+    /// the zone directly, and drains and sums visit only these lists, so a
+    /// 4-CPU machine does not pay for 512 slots on the slow path. A plain
+    /// core atomic, not `crate::sync`'s: it only picks between two correct
+    /// paths and is not part of the page-state protocol loom models.
+    nr_cpus: core::sync::atomic::AtomicUsize,
     inner: SpinLock<ZoneInner>,
-    /// Per-CPU page lists, indexed by the caller's CPU index.
+    /// Per-CPU page lists, indexed by the caller's CPU index; only the first
+    /// `nr_cpus` are ever used.
     pcp: [pcp::PcpLock; pcp::NR_CPUS],
     _scheme: PhantomData<fn() -> S>,
 }
@@ -155,6 +163,8 @@ impl fmt::Display for ZoneError {
 impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// A zone over `span` (pfns) of `memmap` with no free memory yet: hand
     /// memory over with [`free_memory_range`](Self::free_memory_range).
+    /// All [`NR_CPUS`] per-CPU lists are in use until
+    /// [`set_nr_cpus`](Self::set_nr_cpus) says how many CPUs there are.
     /// Spans of zones on one memmap may overlap; each page belongs to the zone
     /// it was handed to. The zone takes the lowest id no live zone on
     /// `memmap` holds (see [`id`](Self::id)) and gives it back when dropped.
@@ -181,6 +191,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             memmap,
             start_pfn: span.start,
             end_pfn: span.end,
+            nr_cpus: core::sync::atomic::AtomicUsize::new(pcp::NR_CPUS),
             inner: SpinLock::new(ZoneInner::new()),
             #[cfg(not(loom))]
             pcp: [const { pcp::PcpLock::new(pcp::PerCpuPages::new()) }; pcp::NR_CPUS],

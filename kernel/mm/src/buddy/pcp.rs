@@ -9,7 +9,10 @@
 //! traffic from serialising all CPUs on it.
 //!
 //! The crate knows nothing about CPUs: callers pass their CPU index
-//! (`0..NR_CPUS`). Each list has its own lock, uncontended in the common case
+//! (`0..NR_CPUS`), and tell the zone how many indexes are in use
+//! (`Zone::set_nr_cpus`, once the CPUs are known); indexes at or above that
+//! go to the zone directly, and `drain_all_pages` and the sums visit only
+//! the lists in use. Each list has its own lock, uncontended in the common case
 //! (only its CPU uses it; `drain_pages` from elsewhere is the exception).
 //! Lock order: a per-CPU lock, then the zone lock.
 //!
@@ -44,9 +47,10 @@ use crate::sync::SpinLock;
 
 /// Largest order cached per CPU (8 pages = 32 KiB).
 pub const PCP_MAX_ORDER: usize = 3;
-/// CPU indexes the per-CPU lists accept (4 under loom: each list's lock is a
-/// loom object).
-pub const NR_CPUS: usize = if cfg!(loom) { 4 } else { 64 };
+/// CPU indexes the per-CPU lists can accept at most (4 under loom: each
+/// list's lock is a loom object). Every zone carries this many 128-byte
+/// slots (64 KiB); [`Zone::set_nr_cpus`] limits the ones in use.
+pub const NR_CPUS: usize = if cfg!(loom) { 4 } else { 512 };
 /// Pages moved between a list and the zone at once.
 pub const PCP_BATCH: usize = 32;
 /// A list holding more pages than this drains a batch.
@@ -169,7 +173,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// the next is tried. With the list and the zone empty, every CPU's list
     /// is drained and the zone tried once more (`alloc_frozen_pages`).
     pub fn alloc_frozen_pages_pcp(&self, cpu: usize, order: usize) -> Option<&'m Page> {
-        if order > PCP_MAX_ORDER || cpu >= NR_CPUS {
+        if order > PCP_MAX_ORDER || cpu >= self.nr_cpus() {
             return self.alloc_frozen_pages(order);
         }
         let mut bad = PendingReports::new();
@@ -223,7 +227,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         page: &Page,
         order: usize,
     ) -> Result<(), super::BadPage> {
-        if order > PCP_MAX_ORDER || cpu >= NR_CPUS {
+        if order > PCP_MAX_ORDER || cpu >= self.nr_cpus() {
             return self.free_frozen_pages(page, order);
         }
         let Some((pfn, allocated)) = self.free_ok(page, order) else {
@@ -326,28 +330,74 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         }
     }
 
-    /// Returns every page on CPU `cpu`'s lists to the zone.
+    /// CPU indexes whose lists are in use: `0..nr_cpus()` (at most
+    /// [`NR_CPUS`]; `NR_CPUS` until [`set_nr_cpus`](Self::set_nr_cpus)).
+    #[inline]
+    pub fn nr_cpus(&self) -> usize {
+        // Relaxed: the value only picks the list path or the zone path for
+        // an index, both correct; `set_nr_cpus` runs before the CPUs it
+        // leaves out use the zone (its contract), so there is no partner.
+        self.nr_cpus.load(core::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Says how many CPU indexes use per-CPU lists: `0..n` (the kernel: the
+    /// CPUs the firmware describes, as far as it starts them). Calls with a
+    /// higher index then use the zone directly, and
+    /// [`drain_all_pages`](Self::drain_all_pages) and the sums visit only
+    /// these `n` lists instead of all [`NR_CPUS`]. Lowering the limit drains
+    /// the lists it leaves out. `n == 0` sends every call to the zone.
+    ///
+    /// Call it while no CPU at an index `>= n` uses the zone's lists (at
+    /// boot, before the other CPUs start): such a CPU could still push a
+    /// block onto its list after the drain, where no drain would find it.
+    ///
+    /// # Panics
+    /// If `n > NR_CPUS`.
+    pub fn set_nr_cpus(&self, n: usize) {
+        assert!(n <= NR_CPUS, "{n} CPU indexes asked for, the per-CPU lists have {NR_CPUS}");
+        // Relaxed: see `nr_cpus`; the lists left out are emptied under
+        // their own locks below.
+        let old = self.nr_cpus.swap(n, core::sync::atomic::Ordering::Relaxed);
+        for cpu in n..old {
+            self.drain_slot(cpu);
+        }
+    }
+
+    /// Empties list `cpu` (`< NR_CPUS`) into the zone, in use or not.
+    fn drain_slot(&self, cpu: usize) {
+        let mut bad = PendingReports::new();
+        let mut pcp = self.pcp[cpu].lock();
+        self.drain_some(&mut pcp, usize::MAX, 0, &mut bad);
+        drop(pcp);
+        bad.log();
+    }
+
+    /// Returns every page on CPU `cpu`'s lists to the zone (nothing for an
+    /// index at or above [`nr_cpus`](Self::nr_cpus): its list is empty).
     pub fn drain_pages(&self, cpu: usize) {
-        if cpu < NR_CPUS {
-            let mut bad = PendingReports::new();
-            let mut pcp = self.pcp[cpu].lock();
-            self.drain_some(&mut pcp, usize::MAX, 0, &mut bad);
-            drop(pcp);
-            bad.log();
+        if cpu < self.nr_cpus() {
+            self.drain_slot(cpu);
         }
     }
 
     /// Returns every per-CPU page to the zone (before checking that all
-    /// memory merged back, or when memory runs short).
+    /// memory merged back, or when memory runs short). Visits only the
+    /// [`nr_cpus`](Self::nr_cpus) lists in use.
     pub fn drain_all_pages(&self) {
-        for cpu in 0..NR_CPUS {
-            self.drain_pages(cpu);
+        for cpu in 0..self.nr_cpus() {
+            self.drain_slot(cpu);
         }
     }
 
-    /// Pages cached on CPU `cpu`'s lists.
+    /// Pages cached on CPU `cpu`'s lists (0 for an index at or above
+    /// [`nr_cpus`](Self::nr_cpus)).
     pub fn nr_pcp_pages(&self, cpu: usize) -> usize {
-        if cpu < NR_CPUS { self.pcp[cpu].lock().count } else { 0 }
+        if cpu < self.nr_cpus() { self.pcp[cpu].lock().count } else { 0 }
+    }
+
+    /// Pages cached on all the lists in use (`0..nr_cpus()`).
+    pub fn nr_pcp_pages_all(&self) -> usize {
+        (0..self.nr_cpus()).map(|cpu| self.nr_pcp_pages(cpu)).sum()
     }
 }
 
@@ -555,12 +605,43 @@ mod tests {
         }
     }
 
+    /// `drain_all_pages` (and so an allocation that finds the zone empty)
+    /// visits only the lists of the CPU indexes in use: a block left on list
+    /// 10 of a zone set to 4 CPUs (planted here; the API cannot put it there)
+    /// is not drained, where a scan of all `NR_CPUS` slots would take it.
+    fn drain_all_visits_only_the_cpus_in_use<S: RefcountScheme>() {
+        let z = testing::zone::<S>(&[0..2 << crate::MAX_ORDER]);
+        z.set_nr_cpus(4);
+        let p = z.alloc_frozen_pages(0).unwrap();
+        let pfn = z.page_to_pfn(p);
+        p.set_flags(p.flags().cleared().with(PageFlags::PCP).with_order(0));
+        z.pcp[10].lock().push(&z, p, pfn, 0);
+        z.drain_all_pages();
+        assert_eq!(z.pcp[10].lock().count, 1, "drain_all_pages visited list 10 of 4");
+        // Nor does an allocation that finds the zone empty.
+        let mut held = Vec::new();
+        while let Some(q) = z.alloc_frozen_pages_pcp(0, 0) {
+            held.push(q);
+        }
+        assert_eq!(z.pcp[10].lock().count, 1, "the empty-zone drain visited list 10 of 4");
+        for q in held {
+            z.free_frozen_pages_pcp(0, q, 0).unwrap();
+        }
+        // Raising the count brings list 10 back into the drains.
+        z.set_nr_cpus(NR_CPUS);
+        z.drain_all_pages();
+        assert_eq!(z.nr_free_pages(), 2 << crate::MAX_ORDER);
+        z.verify_free_lists().unwrap();
+    }
+
     // These check list shape and the checkers' logic (no unsafe code of
     // their own) and each fills 2048-page zones, too slow for make test's
     // Miri step (docs/decisions/miri-quick-set.md), so Miri skips them.
     crate::for_each_scheme!(
         drains_cold_end_first,
         drains_the_overfilled_order_first,
+        #[cfg_attr(miri, ignore)]
+        drain_all_visits_only_the_cpus_in_use,
         #[cfg_attr(miri, ignore)]
         every_pcp_order_is_cached,
         #[cfg_attr(miri, ignore)]

@@ -23,6 +23,10 @@ const GICC_PMR: u64 = 0x04;
 const GICC_IAR: u64 = 0x0C;
 const GICC_EOIR: u64 = 0x10;
 
+/// CPU interfaces a GICv2 distributor can target (one `GICD_ITARGETSR` bit
+/// each): with a GICv2 the kernel runs at most this many CPUs.
+pub const MAX_CPUS_GICV2: usize = 8;
+
 /// The SGI used for wake-ups.
 const WAKE_SGI: u32 = 1;
 /// Interrupt IDs from 1020 up mean "nothing pending" (1023: spurious).

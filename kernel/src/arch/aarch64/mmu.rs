@@ -132,7 +132,10 @@ fn image_phys_to_virt(pa: u64) -> u64 {
 #[repr(C, align(4096))]
 struct Table([u64; 512]);
 
-const POOL_TABLES: usize = 64;
+/// Tables for the kernel image, the physical window, the devices and the
+/// secondary CPUs' stacks: `MAX_CPUS` (512) stack slots of 128 KiB span
+/// 64 MiB, 32 last-level tables on their own.
+const POOL_TABLES: usize = 96;
 
 struct TablesInner {
     pool: [Table; POOL_TABLES],

@@ -73,9 +73,15 @@ pub fn start_secondary_cpus() -> usize {
             ([None; MAX_CPUS], 0)
         }
     };
-    smp::set_possible(total.max(1));
-    if total > MAX_CPUS {
-        println!("smp: {total} CPUs described, only {MAX_CPUS} supported");
+    // A GICv2 addresses 8 CPU interfaces (GICD_ITARGETSR has one bit per
+    // CPU): a 9th CPU would have no interface to wake it, so with a GICv2 the
+    // kernel runs 8 at most. (QEMU's `virt` refuses more than 8 CPUs with a
+    // GICv2 anyway; the wake-up path needs no GIC on GICv3 machines.)
+    let limit = if gic::bases().is_some() { gic::MAX_CPUS_GICV2 } else { MAX_CPUS };
+    smp::set_possible(total.max(1), limit);
+    if total > limit {
+        let why = if limit < MAX_CPUS { "a GICv2 addresses" } else { "this kernel supports" };
+        println!("smp: {total} CPUs described, {why} {limit}: starting {limit}");
     }
     if total > 1 && !psci::available() {
         println!("smp: no PSCI in the DTB; running on the boot CPU only");
@@ -83,7 +89,7 @@ pub fn start_secondary_cpus() -> usize {
         if let Some((major, minor)) = psci::version() {
             println!(
                 "smp: PSCI {major}.{minor}, starting {} secondary CPUs",
-                total.min(MAX_CPUS) - 1
+                smp::nr_possible() - 1
             );
         }
         let entry = mmu::image_virt_to_phys(aarch64_secondary_entry as *const () as u64);
@@ -93,7 +99,7 @@ pub fn start_secondary_cpus() -> usize {
             if id == me {
                 continue;
             }
-            if index >= MAX_CPUS {
+            if index >= smp::nr_possible() {
                 break;
             }
             CPUS[index].hw_id.store(id, Ordering::Relaxed);

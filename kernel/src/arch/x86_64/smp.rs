@@ -76,7 +76,7 @@ pub fn start_aps() -> usize {
         Ok(cpus) => cpus,
         Err(e) => {
             println!("smp: no CPU list from ACPI ({e}); running on the boot CPU only");
-            smp::set_possible(1);
+            smp::set_possible(1, MAX_CPUS);
             return 1;
         }
     };
@@ -98,17 +98,20 @@ pub fn start_aps() -> usize {
         );
     }
     if aps.len() + 1 > MAX_CPUS {
-        println!("smp: {} CPUs can be started, only {MAX_CPUS} supported", aps.len() + 1);
+        println!(
+            "smp: {} CPUs can be started, only {MAX_CPUS} supported: starting {MAX_CPUS}",
+            aps.len() + 1
+        );
     }
     let Some(tramp) = trampoline_phys() else {
         println!(
             "smp: {} CPU(s) cannot be started: no usable memory below 1 MiB for the AP trampoline",
             aps.len()
         );
-        smp::set_possible(1);
+        smp::set_possible(1, MAX_CPUS);
         return 1;
     };
-    smp::set_possible(aps.len() + 1);
+    smp::set_possible(aps.len() + 1, MAX_CPUS);
     for (index, apic_id) in (1..MAX_CPUS).zip(aps) {
         CPUS[index].hw_id.store(apic_id, Ordering::Relaxed);
         if !start_one(tramp, index, apic_id) {

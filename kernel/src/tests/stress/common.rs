@@ -88,7 +88,7 @@ pub struct Tally<const N: usize> {
 
 impl<const N: usize> Tally<N> {
     pub fn new(names: [&'static str; N]) -> Self {
-        let rows = (0..smp::MAX_CPUS).map(|_| [const { AtomicU64::new(0) }; N]).collect();
+        let rows = (0..smp::nr_possible()).map(|_| [const { AtomicU64::new(0) }; N]).collect();
         Self { names, rows, start: arch::read_cycles() }
     }
 

@@ -21,7 +21,7 @@ fn every_cpu_same_pat() -> TestResult {
     kassert!(pat::programmed(), "boot CPU did not program the PAT");
     kassert_eq!((pat::VALUE >> (8 * pat::WC_INDEX)) as u8, pat::WC);
     // u64::MAX: not read (a CPU that never ran the call).
-    let seen: Vec<AtomicU64> = (0..smp::MAX_CPUS).map(|_| AtomicU64::new(u64::MAX)).collect();
+    let seen: Vec<AtomicU64> = (0..smp::nr_possible()).map(|_| AtomicU64::new(u64::MAX)).collect();
     smp::on_each_cpu(&|cpu| {
         // Relaxed: on_each_cpu waits for every CPU, which orders these
         // stores before the reads below.
