@@ -1,7 +1,7 @@
 # frozen-kernel: see README.md. Every target that needs tools runs `setup` first.
 #
 # Knobs: ARCH=x86_64|aarch64  BOOT=bios|uefi  SMP=4  MEM=1G
-#        SCHEME=frozen|legacy|frozen-bit|frozen-low|live|live-low|legacy-optimistic
+#        SCHEME=frozen|legacy|frozen-bit|frozen-mid-direct|frozen-low|live|live-low|legacy-optimistic
 #          (refcount scheme of the image; frozen: the default, FROZEN mid-range)  KVM=1 (opt-in)
 #        bench-host: THREADS=1,2 (default 1,2,4,.. up to nproc)  TRIALS=15  TRIAL_MS=300
 
@@ -23,6 +23,7 @@ KTARGET := x86_64-unknown-none
 SCHEME_FEATURE_legacy := legacy-refcount
 SCHEME_FEATURE_legacy-optimistic := refcount-legacy-optimistic
 SCHEME_FEATURE_frozen-bit := refcount-frozen-bit
+SCHEME_FEATURE_frozen-mid-direct := refcount-frozen-mid-direct
 SCHEME_FEATURE_frozen-low := refcount-frozen-low
 SCHEME_FEATURE_live := refcount-live-bit
 SCHEME_FEATURE_live-low := refcount-live-low
@@ -35,7 +36,7 @@ else ifneq ($(SCHEME_FEATURE_$(SCHEME)),)
   KTARGET_DIR := target/$(if $(filter legacy,$(SCHEME)),legacy,schemes)
   IMAGE_DIR := target/image/$(ARCH)-$(SCHEME)
 else
-  $(error SCHEME=$(SCHEME): use frozen, legacy, frozen-bit, frozen-low, live, live-low or legacy-optimistic)
+  $(error SCHEME=$(SCHEME): use frozen, legacy, frozen-bit, frozen-mid-direct, frozen-low, live, live-low or legacy-optimistic)
 endif
 KFEATURES := $(SCHEME_FEATURES)
 KERNEL_ELF := $(KTARGET_DIR)/$(KTARGET)/release/kernel
@@ -126,7 +127,7 @@ test: setup
 
 # The refcount layouts other than the default and legacy (which make test
 # boots in full): docs/refcount.md, "Which layout".
-OTHER_SCHEMES := frozen-bit frozen-low live live-low legacy-optimistic
+OTHER_SCHEMES := frozen-bit frozen-mid-direct frozen-low live live-low legacy-optimistic
 SCHEME_SUITES := mm,stress_scrub,stress_revive,stress_pagecache,stress_freeze,stress_storm,stress_faults
 ## test-schemes  the mm and stress suites in one x86_64 boot per other refcount layout (4 CPUs)
 test-schemes: runner

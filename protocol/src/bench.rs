@@ -71,6 +71,9 @@ pub mod variant {
     /// The frozen-bit refcount with FROZEN mid-range (`0xC000_0000`), the
     /// kernel's default.
     pub const FROZEN_MID: &str = "frozen-mid";
+    /// `frozen-mid` whose put of the only reference is one compare-exchange
+    /// to FROZEN.
+    pub const FROZEN_MID_DIRECT: &str = "frozen-mid-direct";
     /// The frozen-bit refcount with the flag in bit 0 (counts in steps of 2).
     pub const FROZEN_LOW: &str = "frozen-low";
     /// The inverted layout: bit 31 set means owned, 0 is frozen.

@@ -285,7 +285,8 @@ mod tests {
                 "frozen-bit-low",
                 "live-bit",
                 "live-bit-low",
-                "legacy-optimistic"
+                "legacy-optimistic",
+                "frozen-bit-mid-direct"
             ]
         );
         let variants: Vec<&str> = refcount::SCHEMES.to_vec();
@@ -298,7 +299,8 @@ mod tests {
                 "frozen-low",
                 "live",
                 "live-low",
-                "legacy-optimistic"
+                "legacy-optimistic",
+                "frozen-mid-direct"
             ]
         );
     }

@@ -51,8 +51,12 @@ macro_rules! by_scheme {
                 type $s = mm::LiveLow;
                 $body
             }
-            _ => {
+            6 => {
                 type $s = mm::LegacyOptimistic;
+                $body
+            }
+            _ => {
+                type $s = mm::FrozenMidDirect;
                 $body
             }
         }
@@ -73,7 +77,8 @@ pub(crate) use per_scheme;
 /// The refcount variants (`protocol::bench::variant`), in the order
 /// [`by_scheme!`] dispatches them: the series' layout, the CAS loop, the
 /// kernel's default (FROZEN mid-range), the flag in bit 0, the two inverted
-/// (live-bit) layouts, and the CAS loop with the optimistic first guess.
+/// (live-bit) layouts, the CAS loop with the optimistic first guess, and the
+/// default's layout with the direct single put.
 pub(crate) const SCHEMES: &[&str] = &[
     variant::FROZEN,
     variant::LEGACY,
@@ -82,14 +87,15 @@ pub(crate) const SCHEMES: &[&str] = &[
     variant::LIVE,
     variant::LIVE_LOW,
     variant::LEGACY_OPTIMISTIC,
+    variant::FROZEN_MID_DIRECT,
 ];
 /// legacy / each other scheme (above 1: the other is cheaper), and
 /// frozen-mid / frozen (the price of the default's layout: 1 expected).
 const LEGACY_OVER_FROZEN: &[(usize, usize)] =
-    &[(1, 0), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (2, 0)];
+    &[(1, 0), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (2, 0)];
 /// Each scheme / legacy: the price of its last put.
 pub(crate) const FROZEN_OVER_LEGACY: &[(usize, usize)] =
-    &[(0, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)];
+    &[(0, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (7, 1)];
 
 /// Every page in `pages` is back at its owner's one reference and no op
 /// failed.

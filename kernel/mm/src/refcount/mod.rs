@@ -44,6 +44,7 @@ use core::fmt;
     feature = "legacy-refcount",
     feature = "refcount-legacy-optimistic",
     feature = "refcount-frozen-bit",
+    feature = "refcount-frozen-mid-direct",
     feature = "refcount-frozen-low",
     feature = "refcount-live-bit",
     feature = "refcount-live-low"
@@ -58,6 +59,9 @@ pub type DefaultScheme = LegacyOptimistic;
 /// The scheme the kernel is built with (feature `refcount-frozen-bit`).
 #[cfg(feature = "refcount-frozen-bit")]
 pub type DefaultScheme = Frozen;
+/// The scheme the kernel is built with (feature `refcount-frozen-mid-direct`).
+#[cfg(feature = "refcount-frozen-mid-direct")]
+pub type DefaultScheme = FrozenMidDirect;
 /// The scheme the kernel is built with (feature `refcount-frozen-low`).
 #[cfg(feature = "refcount-frozen-low")]
 pub type DefaultScheme = FrozenLow;
@@ -126,14 +130,16 @@ impl fmt::Display for RefcountBugKind {
 
 /// Largest `nr` a speculative get or a put accepts (2^16). Bounding it keeps
 /// the frozen-bit argument sound: with at most one get in flight per CPU
-/// ([`NR_CPUS`](crate::NR_CPUS) = 64) the leftovers of failed gets stay below
-/// `SCRUB_LIMIT + 64 * 2^16 < 2^32`, so no get can carry a frozen value with
-/// leftovers over the top into the owned range; and for [`FrozenMid`] the
-/// over-puts in flight keep a frozen value above `BASE - 64 * 2^16`, far
-/// inside the frozen half.
+/// ([`NR_CPUS`](crate::NR_CPUS) = 512) the leftovers of failed gets in flight
+/// add at most `512 * 2^16 = 2^25` to a value below the scrub limit, which
+/// leaves 2^29 or more of room before the flag in every bit-31 layout, so no
+/// get can carry a frozen value over into the owned range; and for
+/// [`FrozenMid`] the over-puts in flight keep a frozen value above
+/// `0xC000_0000 - 2^25 = 0xBE00_0000`, inside the frozen half. (With the
+/// flag in bit 0 the parity keeps every amount frozen.)
 pub const MAX_REF_NR: u32 = 1 << 16;
 /// Largest reference count a page can hold, and the largest `count` that
-/// `page_ref_unfreeze` / `page_ref_freeze` accept (2^31 - 1, both schemes).
+/// `page_ref_unfreeze` / `page_ref_freeze` accept (2^31 - 1, every scheme).
 pub const MAX_COUNT: u32 = 0x7FFF_FFFF;
 
 /// A page refcount protocol, operating on the raw counter word.
