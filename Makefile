@@ -185,7 +185,7 @@ debug: image runner
 	$(RUNNER) --interactive --gdb --image $(IMAGE_DIR)/$(BOOT).img --boot $(BOOT) $(RUNNER_KNOBS)
 endif
 
-## miri       every mm host test under Miri (20+ min; make test runs a quick subset)
+## miri       every mm host test under Miri, every refcount scheme (an hour or more on 2 cores; make test runs a quick subset)
 miri: setup
 	MIRIFLAGS="$${MIRIFLAGS:--Zmiri-ignore-leaks}" $(CARGO) miri test -j$(JOBS) -p mm --target-dir target/miri
 

@@ -41,8 +41,10 @@ step "mm loom models" env RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MA
 # this set: docs/decisions/miri-quick-set.md. `make miri` runs every host
 # test under Miri.
 # Test storage is leaked on purpose ('static memmaps), hence ignore-leaks.
-step "mm miri (quick)" env MIRIFLAGS="${MIRIFLAGS:--Zmiri-ignore-leaks}" cargo miri test -j"$JOBS" -p mm \
-    --target-dir target/miri --lib --test misuse --test misuse_regressions
+# Two refcount schemes here (the default and legacy, `--cfg mm_two_schemes`):
+# Miri costs minutes per scheme; `make miri` runs all of them.
+step "mm miri (quick)" env MIRIFLAGS="${MIRIFLAGS:--Zmiri-ignore-leaks}" RUSTFLAGS="--cfg mm_two_schemes" \
+    cargo miri test -j"$JOBS" -p mm --target-dir target/miri-quick --lib --test misuse --test misuse_regressions
 # The contract between kernel and host (exit codes, markers, the command
 # line's parser and baked file, bench records): unit tests and proptests.
 step "protocol unit+proptest" cargo test -j"$JOBS" -p protocol

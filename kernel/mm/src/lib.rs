@@ -80,13 +80,22 @@ macro_rules! for_each_scheme {
 #[macro_export]
 macro_rules! __for_each_scheme_list {
     (|$S:ident| $($items:tt)*) => {
-        $crate::__scheme_module!(frozen, $crate::refcount::Frozen, |$S| $($items)*);
+        // The default scheme and legacy, always; the other layouts unless
+        // built with `--cfg mm_two_schemes` (make test's quick Miri run,
+        // scripts/test.sh; `make miri` runs them all).
         $crate::__scheme_module!(frozen_mid, $crate::refcount::FrozenMid, |$S| $($items)*);
-        $crate::__scheme_module!(frozen_mid_direct, $crate::refcount::FrozenMidDirect, |$S| $($items)*);
-        $crate::__scheme_module!(frozen_low, $crate::refcount::FrozenLow, |$S| $($items)*);
-        $crate::__scheme_module!(live_high, $crate::refcount::LiveHigh, |$S| $($items)*);
-        $crate::__scheme_module!(live_low, $crate::refcount::LiveLow, |$S| $($items)*);
         $crate::__scheme_module!(legacy, $crate::refcount::Legacy, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
+        $crate::__scheme_module!(frozen, $crate::refcount::Frozen, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
+        $crate::__scheme_module!(frozen_mid_direct, $crate::refcount::FrozenMidDirect, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
+        $crate::__scheme_module!(frozen_low, $crate::refcount::FrozenLow, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
+        $crate::__scheme_module!(live_high, $crate::refcount::LiveHigh, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
+        $crate::__scheme_module!(live_low, $crate::refcount::LiveLow, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
         $crate::__scheme_module!(legacy_optimistic, $crate::refcount::LegacyOptimistic, |$S| $($items)*);
     };
 }
