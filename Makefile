@@ -20,6 +20,7 @@ KTARGET := x86_64-unknown-none
 # scheme has its own image folder; the default and legacy their own target
 # folders, the other layouts one shared target folder (only mm and the
 # kernel rebuild when SCHEME changes there).
+# The banner's names (RefcountScheme::NAME) work too.
 SCHEME_FEATURE_legacy := legacy-refcount
 SCHEME_FEATURE_legacy-optimistic := refcount-legacy-optimistic
 SCHEME_FEATURE_frozen-bit := refcount-frozen-bit
@@ -27,7 +28,11 @@ SCHEME_FEATURE_frozen-mid-direct := refcount-frozen-mid-direct
 SCHEME_FEATURE_frozen-low := refcount-frozen-low
 SCHEME_FEATURE_live := refcount-live-bit
 SCHEME_FEATURE_live-low := refcount-live-low
-ifeq ($(SCHEME),frozen)
+SCHEME_FEATURE_frozen-bit-mid-direct := $(SCHEME_FEATURE_frozen-mid-direct)
+SCHEME_FEATURE_frozen-bit-low := $(SCHEME_FEATURE_frozen-low)
+SCHEME_FEATURE_live-bit := $(SCHEME_FEATURE_live)
+SCHEME_FEATURE_live-bit-low := $(SCHEME_FEATURE_live-low)
+ifneq ($(filter $(SCHEME),frozen frozen-bit-mid),)
   SCHEME_FEATURES :=
   KTARGET_DIR := target
   IMAGE_DIR := target/image/$(ARCH)
@@ -36,7 +41,7 @@ else ifneq ($(SCHEME_FEATURE_$(SCHEME)),)
   KTARGET_DIR := target/$(if $(filter legacy,$(SCHEME)),legacy,schemes)
   IMAGE_DIR := target/image/$(ARCH)-$(SCHEME)
 else
-  $(error SCHEME=$(SCHEME): use frozen, legacy, frozen-bit, frozen-mid-direct, frozen-low, live, live-low or legacy-optimistic)
+  $(error SCHEME=$(SCHEME): use frozen (the default, frozen-bit-mid), legacy, frozen-bit, frozen-mid-direct, frozen-low, live, live-low or legacy-optimistic)
 endif
 KFEATURES := $(SCHEME_FEATURES)
 KERNEL_ELF := $(KTARGET_DIR)/$(KTARGET)/release/kernel
@@ -106,7 +111,9 @@ ifneq ($(ARCH),aarch64)
 kernel: setup
 	$(CARGO) build --release -j$(JOBS) -p kernel --target $(KTARGET) --target-dir $(KTARGET_DIR) $(KFEATURES)
 
-## image      build bios.img and uefi.img (SCHEME=legacy for the CAS-loop refcount; CMDLINE= bakes a command line)
+## image      build bios.img and uefi.img (SCHEME= another refcount layout, below; CMDLINE= bakes a command line)
+##            SCHEME=frozen (default) legacy frozen-bit frozen-mid-direct frozen-low live live-low
+##            legacy-optimistic, or the banner's name: docs/refcount.md "Which layout"
 image: kernel
 	$(CARGO) build --release -j$(JOBS) -p boot
 	$(LLVM_OBJCOPY) --strip-debug $(KERNEL_ELF) $(KERNEL_IMG_ELF)
@@ -202,6 +209,8 @@ lint: setup
 	RUSTFLAGS="--cfg loom" $(CARGO) clippy -j$(JOBS) -p mm --tests --target-dir target/loom -- -D warnings
 	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) -- -D warnings
 	$(CARGO) clippy -j$(JOBS) -p kernel --target $(KTARGET) --target-dir target/legacy --features legacy-refcount -- -D warnings
+	$(foreach s,$(OTHER_SCHEMES),$(CARGO) clippy -q -j$(JOBS) -p kernel --target $(KTARGET) \
+		--target-dir target/schemes --features $(SCHEME_FEATURE_$(s)) -- -D warnings &&) true
 	$(CARGO) clippy -j$(JOBS) -p kernel --target aarch64-unknown-none -- -D warnings
 
 ## fresh-test the README's commands in a new minimal Debian root (DISTRO=trixie|bookworm FRESH_MODE=full|quick KEEP=1; root)

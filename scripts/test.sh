@@ -29,7 +29,7 @@ step() {
     times+=($((SECONDS - start)))
 }
 
-# Host tests of the mm crate: unit, proptest and std-thread stress, both schemes.
+# Host tests of the mm crate: unit, proptest and std-thread stress, every scheme.
 step "mm unit+proptest+stress" cargo test -j"$JOBS" -p mm
 # Exhaustive interleavings of the refcount races (own target dir: --cfg loom
 # changes every crate's build).
@@ -60,9 +60,9 @@ step "bench workloads+report" cargo test -j"$JOBS" -p workloads -p bench-host
 # lines its launcher builds for the test boots and for `make run` / `make
 # debug` (qemu-tests/src/qemu/tests.rs).
 step "runner unit tests" cargo test -j"$JOBS" -p qemu-tests --lib --bins
-# Images for both refcount schemes, then the QEMU boots (BIOS + UEFI, injected
+# Images for the default and the legacy refcount scheme, then the QEMU boots (BIOS + UEFI, injected
 # failures, legacy scheme).
-step "images (frozen-bit)" make --no-print-directory image SCHEME=frozen
+step "images (default, frozen-bit-mid)" make --no-print-directory image SCHEME=frozen
 step "images (legacy)" make --no-print-directory image SCHEME=legacy
 # The aarch64 image too: the platform step boots it (unattended mode on aarch64).
 step "image (aarch64)" make --no-print-directory image ARCH=aarch64
@@ -99,7 +99,7 @@ step "QEMU bench mode (smoke)" bench_smoke
 # The mm and stress suites on every other refcount layout, one boot each.
 step "QEMU other refcount layouts" make --no-print-directory test-schemes
 # aarch64: the same suites on QEMU virt with 4 CPUs (LSE atomics, -cpu max),
-# both refcount schemes, and the harness catching a stack overflow there.
+# the default and legacy schemes, and the harness catching a stack overflow there.
 step "QEMU aarch64 ktest" make --no-print-directory test-aarch64
 step "QEMU aarch64 ktest (legacy)" make --no-print-directory test-aarch64 SCHEME=legacy
 # A failed verdict, the injection's marker, then the exception report.

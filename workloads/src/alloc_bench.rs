@@ -1,6 +1,6 @@
 //! Allocator workloads: per-CPU lists, the zone lock on every call and the
 //! peer allocator, on the [`Env`]'s zones; and `alloc_put`, the frozen put
-//! with the allocator around it, on both schemes' zones.
+//! with the allocator around it, on every scheme's zone.
 
 use alloc::string::String;
 use alloc::vec::Vec;

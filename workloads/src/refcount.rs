@@ -1,4 +1,4 @@
-//! Refcount workloads: both schemes side by side on standalone descriptors
+//! Refcount workloads: every scheme side by side on standalone descriptors
 //! (no memmap), each on its own 128-byte slot. An op is a speculative get and
 //! a put on a page that holds a base reference (so the count never reaches
 //! zero), or the final put that frees.
@@ -162,7 +162,7 @@ struct HotPage([u8; 4096]);
 
 /// The 64-byte copy out of the page and a sum over it: the read's payload.
 ///
-/// Not inlined, so that both schemes run the same machine code for it. Inlined
+/// Not inlined, so that every scheme runs the same machine code for it. Inlined
 /// into `read`, LLVM compiled it per scheme: vectorized (SSE) for legacy, but
 /// for frozen (whose put has a second branch, the 0 -> FROZEN CAS) sunk past
 /// the put and scalarized into 64 byte loads, spills and adds, which made the
@@ -245,8 +245,8 @@ impl Workload for PageCacheRead<'_> {
     }
 }
 
-/// Each thread speculative get + put on its own page (no sharing: both schemes
-/// should cost the same).
+/// Each thread speculative get + put on its own page (no sharing: the
+/// schemes differ only in their own instructions).
 pub struct OwnPage<'e> {
     env: &'e Env,
     pages: [Vec<Padded<Page>>; SCHEMES.len()],

@@ -1,4 +1,4 @@
-//! Buddy allocator behaviour through the public API, for both schemes.
+//! Buddy allocator behaviour through the public API, for every scheme.
 
 mod common;
 use common::*;

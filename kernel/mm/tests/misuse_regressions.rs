@@ -1,4 +1,4 @@
-//! Misuse the allocator once let through, one test each, both schemes:
+//! Misuse the allocator once let through, one test each, every scheme:
 //! double frees through a per-CPU list racing zone traffic, `get_page`
 //! misuse racing per-CPU traffic, a stray counter write on a cached page, a
 //! double report from `put_page_pcp`, unfreeze and speculative-get inputs

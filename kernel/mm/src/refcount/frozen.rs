@@ -230,12 +230,15 @@ where
             // Relaxed load: only a guess for the compare-exchange, which
             // checks it.
             let one = Self::encode(1);
-            // AcqRel on success: we are the last holder and the freer, so we
+            // Acquire on success: we are the last holder and the freer, so we
             // acquire the Release decrements of every holder before us (the
-            // 1 we replace continues their release sequence), and release
-            // our own writes to the allocator. Relaxed on failure: the
-            // series' path below orders itself.
-            if c.load(Relaxed) == one && c.compare_exchange(one, BASE, AcqRel, Relaxed).is_ok() {
+            // 1 we replace continues their release sequence). No Release: a
+            // successful exchange makes us the freer, our own writes to the
+            // page come before our free in program order, and a getter that
+            // loses to it finds FROZEN and reads nothing (the ordering
+            // mutation run found AcqRel buys nothing here). Relaxed on
+            // failure: the series' path below orders itself.
+            if c.load(Relaxed) == one && c.compare_exchange(one, BASE, Acquire, Relaxed).is_ok() {
                 return Ok(true);
             }
         }

@@ -1,7 +1,8 @@
 //! Page reference counting: the frozen-bit scheme and the legacy baseline.
 //!
 //! The counter is a `u32` in [`Page`]. The frozen-bit schemes ([`FrozenBit`])
-//! reserve bit 31: a set bit means "owned by nobody" (free, just allocated
+//! reserve one bit (31, or 0 with counts in steps of 2) whose state says
+//! "owned by nobody" (free, just allocated
 //! frozen, or frozen by `page_ref_freeze`), so a speculative get is one
 //! unconditional `fetch_add` checked afterwards, with no CAS loop on the hot
 //! path. [`Frozen`] stores `0x8000_0000` in a frozen page (the series'

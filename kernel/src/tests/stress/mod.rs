@@ -5,7 +5,7 @@
 //! [`crate::tests`]) printing its seed (`stress.seed=N` replays the per-CPU
 //! random streams), per-CPU operation counts and the refcount operations
 //! done. They target the races of the frozen-bit refcount (refcount.md) and
-//! the allocator under contention, and pass under both refcount schemes:
+//! the allocator under contention, and pass under every refcount scheme:
 //!
 //! * [`pagecache`]: speculative lookup vs free (cases 2, 3, 6);
 //! * [`revive`]: last put racing speculative gets on a few pages (case 1);
