@@ -2,6 +2,7 @@
 #
 # Knobs: ARCH=x86_64|aarch64  BOOT=bios|uefi  SMP=4  MEM=1G
 #        SCHEME=frozen|legacy|frozen-bit|frozen-mid-direct|frozen-low|live|live-low|legacy-optimistic
+#          |frozen-bit-direct|frozen-low-direct|live-direct|live-low-direct
 #          (refcount scheme of the image; frozen: the default, FROZEN mid-range)  KVM=1 (opt-in)
 #        bench-host: THREADS=1,2 (default 1,2,4,.. up to nproc)  TRIALS=15  TRIAL_MS=300
 
@@ -25,6 +26,10 @@ SCHEME_FEATURE_legacy := legacy-refcount
 SCHEME_FEATURE_legacy-optimistic := refcount-legacy-optimistic
 SCHEME_FEATURE_frozen-bit := refcount-frozen-bit
 SCHEME_FEATURE_frozen-mid-direct := refcount-frozen-mid-direct
+SCHEME_FEATURE_frozen-bit-direct := refcount-frozen-bit-direct
+SCHEME_FEATURE_frozen-low-direct := refcount-frozen-low-direct
+SCHEME_FEATURE_live-direct := refcount-live-bit-direct
+SCHEME_FEATURE_live-low-direct := refcount-live-low-direct
 SCHEME_FEATURE_frozen-low := refcount-frozen-low
 SCHEME_FEATURE_live := refcount-live-bit
 SCHEME_FEATURE_live-low := refcount-live-low
@@ -32,6 +37,9 @@ SCHEME_FEATURE_frozen-bit-mid-direct := $(SCHEME_FEATURE_frozen-mid-direct)
 SCHEME_FEATURE_frozen-bit-low := $(SCHEME_FEATURE_frozen-low)
 SCHEME_FEATURE_live-bit := $(SCHEME_FEATURE_live)
 SCHEME_FEATURE_live-bit-low := $(SCHEME_FEATURE_live-low)
+SCHEME_FEATURE_frozen-bit-low-direct := $(SCHEME_FEATURE_frozen-low-direct)
+SCHEME_FEATURE_live-bit-direct := $(SCHEME_FEATURE_live-direct)
+SCHEME_FEATURE_live-bit-low-direct := $(SCHEME_FEATURE_live-low-direct)
 ifneq ($(filter $(SCHEME),frozen frozen-bit-mid),)
   SCHEME_FEATURES :=
   KTARGET_DIR := target
@@ -41,7 +49,7 @@ else ifneq ($(SCHEME_FEATURE_$(SCHEME)),)
   KTARGET_DIR := target/$(if $(filter legacy,$(SCHEME)),legacy,schemes)
   IMAGE_DIR := target/image/$(ARCH)-$(SCHEME)
 else
-  $(error SCHEME=$(SCHEME): use frozen (the default, frozen-bit-mid), legacy, frozen-bit, frozen-mid-direct, frozen-low, live, live-low or legacy-optimistic)
+  $(error SCHEME=$(SCHEME): use frozen (the default, frozen-bit-mid), legacy, frozen-bit, frozen-mid-direct, frozen-low, live, live-low, legacy-optimistic, frozen-bit-direct, frozen-low-direct, live-direct or live-low-direct)
 endif
 KFEATURES := $(SCHEME_FEATURES)
 KERNEL_ELF := $(KTARGET_DIR)/$(KTARGET)/release/kernel
@@ -113,7 +121,8 @@ kernel: setup
 
 ## image      build bios.img and uefi.img (SCHEME= another refcount layout, below; CMDLINE= bakes a command line)
 ##            SCHEME=frozen (default) legacy frozen-bit frozen-mid-direct frozen-low live live-low
-##            legacy-optimistic, or the banner's name: docs/refcount.md "Which layout"
+##            legacy-optimistic frozen-bit-direct frozen-low-direct live-direct live-low-direct,
+##            or the banner's name: docs/refcount.md "Which layout"
 image: kernel
 	$(CARGO) build --release -j$(JOBS) -p boot
 	$(LLVM_OBJCOPY) --strip-debug $(KERNEL_ELF) $(KERNEL_IMG_ELF)
@@ -134,7 +143,8 @@ test: setup
 
 # The refcount layouts other than the default and legacy (which make test
 # boots in full): docs/refcount.md, "Which layout".
-OTHER_SCHEMES := frozen-bit frozen-mid-direct frozen-low live live-low legacy-optimistic
+OTHER_SCHEMES := frozen-bit frozen-mid-direct frozen-low live live-low legacy-optimistic \
+	frozen-bit-direct frozen-low-direct live-direct live-low-direct
 SCHEME_SUITES := mm,stress_scrub,stress_revive,stress_pagecache,stress_freeze,stress_storm,stress_faults
 ## test-schemes  the mm and stress suites in one x86_64 boot per other refcount layout (4 CPUs)
 test-schemes: runner

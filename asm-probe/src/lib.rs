@@ -53,6 +53,10 @@ macro_rules! probes {
 probes! {
     frozen_bit: mm::Frozen => refcount_get_frozen_bit, refcount_put_frozen_bit, refcount_freeze_frozen_bit, refcount_unfreeze_frozen_bit, refcount_count_frozen_bit;
     frozen_mid_direct: mm::FrozenMidDirect => refcount_get_frozen_mid_direct, refcount_put_frozen_mid_direct, refcount_freeze_frozen_mid_direct, refcount_unfreeze_frozen_mid_direct, refcount_count_frozen_mid_direct;
+    frozen_bit_direct: mm::FrozenDirect => refcount_get_frozen_bit_direct, refcount_put_frozen_bit_direct, refcount_freeze_frozen_bit_direct, refcount_unfreeze_frozen_bit_direct, refcount_count_frozen_bit_direct;
+    frozen_low_direct: mm::FrozenLowDirect => refcount_get_frozen_low_direct, refcount_put_frozen_low_direct, refcount_freeze_frozen_low_direct, refcount_unfreeze_frozen_low_direct, refcount_count_frozen_low_direct;
+    live_bit_direct: mm::LiveHighDirect => refcount_get_live_bit_direct, refcount_put_live_bit_direct, refcount_freeze_live_bit_direct, refcount_unfreeze_live_bit_direct, refcount_count_live_bit_direct;
+    live_low_direct: mm::LiveLowDirect => refcount_get_live_low_direct, refcount_put_live_low_direct, refcount_freeze_live_low_direct, refcount_unfreeze_live_low_direct, refcount_count_live_low_direct;
     frozen_mid: mm::FrozenMid => refcount_get_frozen_mid, refcount_put_frozen_mid, refcount_freeze_frozen_mid, refcount_unfreeze_frozen_mid, refcount_count_frozen_mid;
     frozen_low: mm::FrozenLow => refcount_get_frozen_low, refcount_put_frozen_low, refcount_freeze_frozen_low, refcount_unfreeze_frozen_low, refcount_count_frozen_low;
     live_bit: mm::LiveHigh => refcount_get_live_bit, refcount_put_live_bit, refcount_freeze_live_bit, refcount_unfreeze_live_bit, refcount_count_live_bit;

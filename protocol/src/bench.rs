@@ -74,6 +74,14 @@ pub mod variant {
     /// `frozen-mid` whose put of the only reference is one compare-exchange
     /// to FROZEN.
     pub const FROZEN_MID_DIRECT: &str = "frozen-mid-direct";
+    /// `frozen` (the series' layout) with the direct single put.
+    pub const FROZEN_DIRECT: &str = "frozen-direct";
+    /// `frozen-low` with the direct single put.
+    pub const FROZEN_LOW_DIRECT: &str = "frozen-low-direct";
+    /// `live` with the direct single put.
+    pub const LIVE_DIRECT: &str = "live-direct";
+    /// `live-low` with the direct single put.
+    pub const LIVE_LOW_DIRECT: &str = "live-low-direct";
     /// The frozen-bit refcount with the flag in bit 0 (counts in steps of 2).
     pub const FROZEN_LOW: &str = "frozen-low";
     /// The inverted layout: bit 31 set means owned, 0 is frozen.

@@ -160,7 +160,7 @@ fn leaked_zone<S: RefcountScheme>() -> &'static Zone<'static, S> {
 }
 
 impl Env {
-    /// Builds the zones (8 MiB of descriptors on the heap, leaked) and the
+    /// Builds the zones (13 MiB of descriptors on the heap, leaked) and the
     /// peer. `relax` is what a waiting thread calls.
     ///
     /// # Panics
@@ -286,7 +286,11 @@ mod tests {
                 "live-bit",
                 "live-bit-low",
                 "legacy-optimistic",
-                "frozen-bit-mid-direct"
+                "frozen-bit-mid-direct",
+                "frozen-bit-direct",
+                "frozen-bit-low-direct",
+                "live-bit-direct",
+                "live-bit-low-direct"
             ]
         );
         let variants: Vec<&str> = refcount::SCHEMES.to_vec();
@@ -300,7 +304,11 @@ mod tests {
                 "live",
                 "live-low",
                 "legacy-optimistic",
-                "frozen-mid-direct"
+                "frozen-mid-direct",
+                "frozen-direct",
+                "frozen-low-direct",
+                "live-direct",
+                "live-low-direct"
             ]
         );
     }

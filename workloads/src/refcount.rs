@@ -55,8 +55,24 @@ macro_rules! by_scheme {
                 type $s = mm::LegacyOptimistic;
                 $body
             }
-            _ => {
+            7 => {
                 type $s = mm::FrozenMidDirect;
+                $body
+            }
+            8 => {
+                type $s = mm::FrozenDirect;
+                $body
+            }
+            9 => {
+                type $s = mm::FrozenLowDirect;
+                $body
+            }
+            10 => {
+                type $s = mm::LiveHighDirect;
+                $body
+            }
+            _ => {
+                type $s = mm::LiveLowDirect;
                 $body
             }
         }
@@ -78,7 +94,7 @@ pub(crate) use per_scheme;
 /// [`by_scheme!`] dispatches them: the series' layout, the CAS loop, the
 /// kernel's default (FROZEN mid-range), the flag in bit 0, the two inverted
 /// (live-bit) layouts, the CAS loop with the optimistic first guess, and the
-/// default's layout with the direct single put.
+/// frozen-bit layouts with the direct single put (the default's first).
 pub(crate) const SCHEMES: &[&str] = &[
     variant::FROZEN,
     variant::LEGACY,
@@ -88,14 +104,30 @@ pub(crate) const SCHEMES: &[&str] = &[
     variant::LIVE_LOW,
     variant::LEGACY_OPTIMISTIC,
     variant::FROZEN_MID_DIRECT,
+    variant::FROZEN_DIRECT,
+    variant::FROZEN_LOW_DIRECT,
+    variant::LIVE_DIRECT,
+    variant::LIVE_LOW_DIRECT,
 ];
 /// legacy / each other scheme (above 1: the other is cheaper), and
 /// frozen-mid / frozen (the price of the default's layout: 1 expected).
-const LEGACY_OVER_FROZEN: &[(usize, usize)] =
-    &[(1, 0), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (2, 0)];
+const LEGACY_OVER_FROZEN: &[(usize, usize)] = &[
+    (1, 0),
+    (1, 2),
+    (1, 3),
+    (1, 4),
+    (1, 5),
+    (1, 6),
+    (1, 7),
+    (1, 8),
+    (1, 9),
+    (1, 10),
+    (1, 11),
+    (2, 0),
+];
 /// Each scheme / legacy: the price of its last put.
 pub(crate) const FROZEN_OVER_LEGACY: &[(usize, usize)] =
-    &[(0, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (7, 1)];
+    &[(0, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (7, 1), (8, 1), (9, 1), (10, 1), (11, 1)];
 
 /// Every page in `pages` is back at its owner's one reference and no op
 /// failed.

@@ -97,6 +97,14 @@ macro_rules! __for_each_scheme_list {
         $crate::__scheme_module!(live_low, $crate::refcount::LiveLow, |$S| $($items)*);
         #[cfg(not(mm_two_schemes))]
         $crate::__scheme_module!(legacy_optimistic, $crate::refcount::LegacyOptimistic, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
+        $crate::__scheme_module!(frozen_direct, $crate::refcount::FrozenDirect, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
+        $crate::__scheme_module!(frozen_low_direct, $crate::refcount::FrozenLowDirect, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
+        $crate::__scheme_module!(live_high_direct, $crate::refcount::LiveHighDirect, |$S| $($items)*);
+        #[cfg(not(mm_two_schemes))]
+        $crate::__scheme_module!(live_low_direct, $crate::refcount::LiveLowDirect, |$S| $($items)*);
     };
 }
 
@@ -134,11 +142,12 @@ pub use handle::{FrozenPages, PageRef};
 pub use memmap::{MemMap, MemMapError, SectionStorage};
 pub use page::{Page, PageFlags};
 pub use refcount::{
-    DefaultScheme, Frozen, FrozenBit, FrozenLow, FrozenMid, FrozenMidDirect, Legacy,
-    LegacyOptimistic, LiveHigh, LiveLow, MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind,
-    RefcountScheme, ZeroDead, get_page, get_page_unless_frozen, init_page_count, page_count,
-    page_ref_add_unless_frozen, page_ref_count_raw, page_ref_freeze, page_ref_sub_and_test,
-    page_ref_unfreeze, set_page_count_frozen,
+    DefaultScheme, Frozen, FrozenBit, FrozenDirect, FrozenLow, FrozenLowDirect, FrozenMid,
+    FrozenMidDirect, Legacy, LegacyOptimistic, LiveHigh, LiveHighDirect, LiveLow, LiveLowDirect,
+    MAX_COUNT, MAX_REF_NR, RefcountBug, RefcountBugKind, RefcountScheme, ZeroDead, get_page,
+    get_page_unless_frozen, init_page_count, page_count, page_ref_add_unless_frozen,
+    page_ref_count_raw, page_ref_freeze, page_ref_sub_and_test, page_ref_unfreeze,
+    set_page_count_frozen,
 };
 
 /// log2 of the page size.

@@ -19,6 +19,10 @@
 //! live-bit-low      0     owned      0x0000_0000    2c+1           +-2: parity kept, never owned, no scrub
 //! ```
 //!
+//! Each layout also comes with the direct single put (`DIRECT`, the
+//! `-direct` schemes): a put that finds exactly one reference moves it to
+//! FROZEN with one compare-exchange.
+//!
 //! Every layout runs the same protocol: a speculative get is one `fetch_add`
 //! checked afterwards, a put one `fetch_sub`, the last put a compare-exchange
 //! from count 0 to FROZEN. docs/refcount.md ("Which layout") compares them on
@@ -60,6 +64,18 @@ pub type LiveLow = FrozenBit<1, true, 0>;
 /// count is not 1): the answer to the review question of what the extra
 /// compare-exchange of every last put costs.
 pub type FrozenMidDirect = FrozenBit<0x8000_0000, false, 0xC000_0000, true>;
+
+/// [`Frozen`] (the series' layout) with the direct single put.
+pub type FrozenDirect = FrozenBit<0x8000_0000, false, 0x8000_0000, true>;
+
+/// [`FrozenLow`] with the direct single put.
+pub type FrozenLowDirect = FrozenBit<1, false, 1, true>;
+
+/// [`LiveHigh`] with the direct single put.
+pub type LiveHighDirect = FrozenBit<0x8000_0000, true, 0, true>;
+
+/// [`LiveLow`] with the direct single put.
+pub type LiveLowDirect = FrozenBit<1, true, 0, true>;
 
 impl<const FLAG: u32, const LIVE: bool, const BASE: u32, const DIRECT: bool>
     FrozenBit<FLAG, LIVE, BASE, DIRECT>
@@ -156,12 +172,16 @@ where
     Self: super::sealed::Sealed,
 {
     const NAME: &'static str = match (FLAG, LIVE, BASE, DIRECT) {
-        (0x8000_0000, false, 0x8000_0000, _) => "frozen-bit",
-        (0x8000_0000, false, _, true) => "frozen-bit-mid-direct",
+        (0x8000_0000, false, 0x8000_0000, false) => "frozen-bit",
+        (0x8000_0000, false, 0x8000_0000, true) => "frozen-bit-direct",
         (0x8000_0000, false, _, false) => "frozen-bit-mid",
-        (1, false, _, _) => "frozen-bit-low",
-        (0x8000_0000, true, _, _) => "live-bit",
-        _ => "live-bit-low",
+        (0x8000_0000, false, _, true) => "frozen-bit-mid-direct",
+        (1, false, _, false) => "frozen-bit-low",
+        (1, false, _, true) => "frozen-bit-low-direct",
+        (0x8000_0000, true, _, false) => "live-bit",
+        (0x8000_0000, true, _, true) => "live-bit-direct",
+        (_, _, _, false) => "live-bit-low",
+        (_, _, _, true) => "live-bit-low-direct",
     };
     const FROZEN: u32 = BASE;
     const TRANSIENT_ZERO: bool = true;

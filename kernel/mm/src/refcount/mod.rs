@@ -30,7 +30,10 @@ mod legacy;
 /// Loom-only instrumentation of the real code (see `tests/loom.rs`).
 #[cfg(loom)]
 pub use frozen::loom_probe as frozen_loom_probe;
-pub use frozen::{Frozen, FrozenBit, FrozenLow, FrozenMid, FrozenMidDirect, LiveHigh, LiveLow};
+pub use frozen::{
+    Frozen, FrozenBit, FrozenDirect, FrozenLow, FrozenLowDirect, FrozenMid, FrozenMidDirect,
+    LiveHigh, LiveHighDirect, LiveLow, LiveLowDirect,
+};
 pub use legacy::{Legacy, LegacyOptimistic, ZeroDead};
 
 use crate::page::Page;
@@ -46,6 +49,10 @@ use core::fmt;
     feature = "refcount-legacy-optimistic",
     feature = "refcount-frozen-bit",
     feature = "refcount-frozen-mid-direct",
+    feature = "refcount-frozen-bit-direct",
+    feature = "refcount-frozen-low-direct",
+    feature = "refcount-live-bit-direct",
+    feature = "refcount-live-low-direct",
     feature = "refcount-frozen-low",
     feature = "refcount-live-bit",
     feature = "refcount-live-low"
@@ -63,6 +70,18 @@ pub type DefaultScheme = Frozen;
 /// The scheme the kernel is built with (feature `refcount-frozen-mid-direct`).
 #[cfg(feature = "refcount-frozen-mid-direct")]
 pub type DefaultScheme = FrozenMidDirect;
+/// The scheme the kernel is built with (feature `refcount-frozen-bit-direct`).
+#[cfg(feature = "refcount-frozen-bit-direct")]
+pub type DefaultScheme = FrozenDirect;
+/// The scheme the kernel is built with (feature `refcount-frozen-low-direct`).
+#[cfg(feature = "refcount-frozen-low-direct")]
+pub type DefaultScheme = FrozenLowDirect;
+/// The scheme the kernel is built with (feature `refcount-live-bit-direct`).
+#[cfg(feature = "refcount-live-bit-direct")]
+pub type DefaultScheme = LiveHighDirect;
+/// The scheme the kernel is built with (feature `refcount-live-low-direct`).
+#[cfg(feature = "refcount-live-low-direct")]
+pub type DefaultScheme = LiveLowDirect;
 /// The scheme the kernel is built with (feature `refcount-frozen-low`).
 #[cfg(feature = "refcount-frozen-low")]
 pub type DefaultScheme = FrozenLow;
@@ -78,6 +97,10 @@ mod sealed {
     impl Sealed for super::Frozen {}
     impl Sealed for super::FrozenMid {}
     impl Sealed for super::FrozenMidDirect {}
+    impl Sealed for super::FrozenDirect {}
+    impl Sealed for super::FrozenLowDirect {}
+    impl Sealed for super::LiveHighDirect {}
+    impl Sealed for super::LiveLowDirect {}
     impl Sealed for super::FrozenLow {}
     impl Sealed for super::LiveHigh {}
     impl Sealed for super::LiveLow {}
@@ -147,8 +170,9 @@ pub const MAX_COUNT: u32 = 0x7FFF_FFFF;
 ///
 /// Sealed: the allocator's correctness depends on the exact protocol, so only
 /// the layouts of [`FrozenBit`] named in this module ([`Frozen`],
-/// [`FrozenMid`], [`FrozenMidDirect`], [`FrozenLow`], [`LiveHigh`],
-/// [`LiveLow`]) and of
+/// [`FrozenMid`], [`FrozenLow`], [`LiveHigh`], [`LiveLow`], and each with
+/// the direct single put: [`FrozenDirect`], [`FrozenMidDirect`],
+/// [`FrozenLowDirect`], [`LiveHighDirect`], [`LiveLowDirect`]) and of
 /// [`ZeroDead`] ([`Legacy`], [`LegacyOptimistic`]) implement it.
 pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
     /// Name for reports and benchmark output.
@@ -163,7 +187,7 @@ pub trait RefcountScheme: sealed::Sealed + Send + Sync + 'static {
     const TRANSIENT_ZERO: bool;
     /// Whether a put of the only reference moves the count straight to
     /// FROZEN with one compare-exchange (no transient 0 then; the series'
-    /// path remains for every other put): [`FrozenMidDirect`].
+    /// path remains for every other put): the `-direct` layouts.
     const DIRECT_SINGLE_PUT: bool;
 
     /// Where failed gets' leftovers are scrubbed back to FROZEN: `Some` in
