@@ -109,8 +109,9 @@ pub(crate) const SCHEMES: &[&str] = &[
     variant::LIVE_DIRECT,
     variant::LIVE_LOW_DIRECT,
 ];
-/// legacy / each other scheme (above 1: the other is cheaper), and
-/// frozen-mid / frozen (the price of the default's layout: 1 expected).
+/// legacy / each other scheme (above 1: the other is cheaper), and each
+/// other scheme / frozen (the series' layout, "today's": above 1, the other
+/// costs more).
 const LEGACY_OVER_FROZEN: &[(usize, usize)] = &[
     (1, 0),
     (1, 2),
@@ -124,6 +125,15 @@ const LEGACY_OVER_FROZEN: &[(usize, usize)] = &[
     (1, 10),
     (1, 11),
     (2, 0),
+    (3, 0),
+    (4, 0),
+    (5, 0),
+    (6, 0),
+    (7, 0),
+    (8, 0),
+    (9, 0),
+    (10, 0),
+    (11, 0),
 ];
 /// Each scheme / legacy: the price of its last put.
 pub(crate) const FROZEN_OVER_LEGACY: &[(usize, usize)] =
