@@ -94,9 +94,9 @@ workload_cases!(
 /// The suite above lists every workload the `workloads` crate defines, so a
 /// new workload cannot be left out of `make bench`.
 fn every_workload_has_a_case() -> TestResult {
-    for w in workloads::all(env(), 1) {
-        if !SUITE.cases.iter().any(|c| c.name == w.name()) {
-            return Err(Failure::Fail(format!("workload {} has no bench case", w.name())));
+    for meta in workloads::METAS {
+        if !SUITE.cases.iter().any(|c| c.name == meta.name) {
+            return Err(Failure::Fail(format!("workload {} has no bench case", meta.name)));
         }
     }
     Ok(())
