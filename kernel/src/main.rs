@@ -59,6 +59,7 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
     if let Some(note) = smp::beyond_limit_note() {
         println!("{note}");
     }
+    mm::init_deferred();
     drivers::init();
 
     let cmdline = cmdline::CmdLine::parse(info.cmdline);

@@ -135,11 +135,11 @@ pub mod sync;
 pub mod testing;
 
 pub use buddy::{
-    BadPage, BadPageReason, BuddyInfo, MemRangeError, NR_CPUS, PCP_BATCH, PCP_HIGH, PCP_MAX_ORDER,
-    Zone, ZoneError, ZoneStats,
+    BadPage, BadPageReason, BuddyInfo, MAX_ZONE_PAGES, MemRangeError, NR_CPUS, PCP_BATCH, PCP_HIGH,
+    PCP_MAX_ORDER, Zone, ZoneError, ZoneStats,
 };
 pub use handle::{FrozenPages, PageRef};
-pub use memmap::{MemMap, MemMapError, SectionStorage};
+pub use memmap::{MemMap, MemMapError};
 pub use page::{Page, PageFlags};
 pub use refcount::{
     DefaultScheme, Frozen, FrozenBit, FrozenDirect, FrozenLow, FrozenLowDirect, FrozenMid,

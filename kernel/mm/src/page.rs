@@ -7,24 +7,30 @@
 //! ```text
 //! offset  field      meaning
 //!   0     refcount   u32, see `refcount`: FROZEN bit 31 (frozen scheme)
-//!   4     flags      bits 0..=7   PG_* flags (buddy, reserved, head, tail,
+//!   4     flags      bits 0..=6   PG_* flags (buddy, reserved, head, tail,
 //!                                 quarantined, pcp, allocated)
-//!                    bits 8..=11  order (head of a free block or of an
+//!                    bits 7..=10  order (head of a free block or of an
 //!                                 allocated block; 0..=MAX_ORDER)
-//!                    bits 12..=17 id of the zone that manages the page
+//!                    bits 11..=16 id of the zone that manages the page
 //!                                 (0: none; Linux keeps the zone in the
 //!                                 page flags too, `page_zonenum`)
-//!                    bits 18..=19 unused
-//!                    bits 20..=31 memmap section number, like Linux's
-//!                                 SECTION_IN_PAGE_FLAGS: lets page_to_pfn
-//!                                 find the section without a search
-//!   8     next       u32 pfn: free-list next (head of a free block);
-//!                    for a tail page of an allocated compound block: the head pfn
-//!  12     prev       u32 pfn: free-list prev; NONE elsewhere
+//!                    bits 17..=31 memmap section slot: which present
+//!                                 section the descriptor lives in, like
+//!                                 Linux's SECTION_IN_PAGE_FLAGS, so
+//!                                 page_to_pfn finds it without a search
+//!                                 (a slot, not the section number: see
+//!                                 `memmap`, "Sections and slots")
+//!   8     next       u32 link: free-list next (head of a free block), the
+//!                    pfn's offset in the zone span; for a tail page of an
+//!                    allocated compound block: its distance from the head
+//!  12     prev       u32 link: free-list prev; NONE elsewhere
 //! ```
 //!
-//! Links are pfns, not pointers: 4 bytes instead of 8, and a pfn can be
-//! checked against the memmap before it is followed.
+//! Links are 32-bit offsets into the zone, not pointers or pfns: 4 bytes
+//! instead of 8, a link can be checked against the zone before it is
+//! followed, and a zone may lie anywhere in the 48-bit physical space (pfns
+//! need up to 36 bits) as long as it spans fewer than 2^32 pages (16 TiB,
+//! [`MAX_ZONE_PAGES`](crate::buddy::MAX_ZONE_PAGES)).
 //!
 //! # Page states
 //!
@@ -78,7 +84,7 @@
 //! only use what they read as a hint that they revalidate.
 
 use crate::MAX_ORDER;
-use crate::memmap::SECTION_BITS;
+use crate::memmap::SECTION_SLOT_BITS;
 use crate::sync::{
     AtomicU32,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
@@ -196,9 +202,10 @@ impl Page {
         self.prev.store(pfn, Relaxed);
     }
 
-    /// For a tail page: the pfn of its head (stored in `next`).
+    /// For a tail page: its distance in pages from its head (stored in
+    /// `next`; `1..2^MAX_ORDER` when intact).
     #[inline]
-    pub(crate) fn tail_head_pfn(&self) -> u32 {
+    pub(crate) fn tail_offset(&self) -> u32 {
         self.next()
     }
 }
@@ -223,7 +230,8 @@ impl PageFlags {
     pub const RESERVED: u32 = 1 << 1;
     /// Head of an allocated compound block (order > 0).
     pub const HEAD: u32 = 1 << 2;
-    /// Tail of an allocated compound block; `next` holds the head pfn.
+    /// Tail of an allocated compound block; `next` holds its distance from
+    /// the head.
     pub const TAIL: u32 = 1 << 3;
     /// Bad page, leaked on purpose: it never reaches a free list again.
     pub const QUARANTINED: u32 = 1 << 4;
@@ -232,31 +240,32 @@ impl PageFlags {
     /// Head of an allocated block (order 0 included): what distinguishes an
     /// allocated order-0 page from a page inside a free block.
     pub const ALLOCATED: u32 = 1 << 6;
-    const ORDER_SHIFT: u32 = 8;
+    const ORDER_SHIFT: u32 = 7;
     const ORDER_MASK: u32 = 0xf;
-    const ZONE_SHIFT: u32 = 12;
+    const ZONE_SHIFT: u32 = 11;
     /// Zone ids `1..=ZONE_ID_MAX` (0: no zone).
     pub(crate) const ZONE_ID_MAX: u32 = 0x3f;
-    /// Where the section number lives: the top `SECTION_BITS` bits.
-    pub(crate) const SECTION_SHIFT: u32 = 32 - SECTION_BITS;
+    /// Where the section slot lives: the top `SECTION_SLOT_BITS` bits.
+    pub(crate) const SECTION_SHIFT: u32 = 32 - SECTION_SLOT_BITS;
 
     /// The raw word.
     #[inline]
     pub const fn bits(self) -> u32 {
         self.0
     }
-    /// The flags word of a fresh memmap descriptor: reserved, in `section`.
-    pub(crate) const fn new_reserved(section: usize) -> Self {
-        PageFlags(Self::RESERVED | ((section as u32) << Self::SECTION_SHIFT))
+    /// The flags word of a fresh memmap descriptor: reserved, in section
+    /// slot `slot`.
+    pub(crate) const fn new_reserved(slot: usize) -> Self {
+        PageFlags(Self::RESERVED | ((slot as u32) << Self::SECTION_SHIFT))
     }
-    /// Same section and zone, no flags, order 0.
+    /// Same section slot and zone, no flags, order 0.
     #[inline]
     pub(crate) const fn cleared(self) -> Self {
         PageFlags(
             self.0 & (!((1 << Self::SECTION_SHIFT) - 1) | (Self::ZONE_ID_MAX << Self::ZONE_SHIFT)),
         )
     }
-    /// Same section, zone `id`, no flags, order 0.
+    /// Same section slot, zone `id`, no flags, order 0.
     #[inline]
     pub(crate) const fn with_zone(self, id: u32) -> Self {
         PageFlags(
@@ -322,16 +331,20 @@ impl PageFlags {
     pub const fn order(self) -> usize {
         ((self.0 >> Self::ORDER_SHIFT) & Self::ORDER_MASK) as usize
     }
-    /// The memmap section this descriptor lives in.
-    pub const fn section(self) -> usize {
+    /// The memmap section slot of the descriptor (`0..MAX_PRESENT_SECTIONS`;
+    /// see `memmap`, "Sections and slots").
+    pub const fn section_slot(self) -> usize {
         (self.0 >> Self::SECTION_SHIFT) as usize
     }
 }
 
-// The order field must hold MAX_ORDER, and the section field must not overlap
-// the flag and order bits.
+// The order field must hold MAX_ORDER, the fields must not overlap, and the
+// slot field must name every slot.
 const _: () = assert!(MAX_ORDER as u32 <= PageFlags::ORDER_MASK);
-const _: () = assert!(PageFlags::SECTION_SHIFT >= 18);
+const _: () = assert!(PageFlags::ALLOCATED < 1 << PageFlags::ORDER_SHIFT);
+const _: () = assert!(PageFlags::ORDER_SHIFT + 4 <= PageFlags::ZONE_SHIFT);
+const _: () = assert!(PageFlags::ZONE_SHIFT + 6 <= PageFlags::SECTION_SHIFT);
+const _: () = assert!(crate::memmap::MAX_PRESENT_SECTIONS <= 1 << (32 - PageFlags::SECTION_SHIFT));
 
 impl fmt::Debug for PageFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -339,7 +352,7 @@ impl fmt::Debug for PageFlags {
     }
 }
 
-/// `0x00100104(head) order=1 zone=0 section=1`: raw word, then decoded.
+/// `0x00020084(head) order=1 zone=0 slot=1`: raw word, then decoded.
 impl fmt::Display for PageFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const NAMES: [(u32, &str); 7] = [
@@ -362,7 +375,7 @@ impl fmt::Display for PageFlags {
                 first = false;
             }
         }
-        write!(f, ") order={} zone={} section={}", self.order(), self.zone(), self.section())
+        write!(f, ") order={} zone={} slot={}", self.order(), self.zone(), self.section_slot())
     }
 }
 
@@ -379,17 +392,19 @@ mod tests {
 
     #[test]
     fn flag_fields_are_independent() {
-        let f = PageFlags::new_reserved(4095);
+        let last = crate::memmap::MAX_PRESENT_SECTIONS - 1;
+        let f = PageFlags::new_reserved(last);
         assert!(f.is_reserved());
-        assert_eq!(f.section(), 4095);
+        assert_eq!(f.section_slot(), last);
+        assert_eq!(f.zone(), 0);
         let f = f.cleared().with(PageFlags::HEAD).with_order(MAX_ORDER);
         assert!(!f.is_reserved() && f.is_head() && !f.is_tail() && !f.is_buddy());
         assert_eq!(f.order(), MAX_ORDER);
-        assert_eq!(f.section(), 4095);
+        assert_eq!(f.section_slot(), last);
         let f = f.cleared().with_order(3).with(PageFlags::QUARANTINED);
         assert_eq!(f.order(), 3);
         assert!(f.is_quarantined() && !f.is_head());
-        assert_eq!(f.section(), 4095);
+        assert_eq!(f.section_slot(), last);
     }
 
     #[test]
@@ -399,9 +414,11 @@ mod tests {
             .with(PageFlags::HEAD)
             .with(PageFlags::BUDDY)
             .with_order(2);
-        assert_eq!(format!("{f}"), "0x00100205(buddy|head) order=2 zone=0 section=1");
+        assert_eq!(format!("{f}"), "0x00020105(buddy|head) order=2 zone=0 slot=1");
         let f = f.with_zone(5).allocated_head(0);
-        assert_eq!(format!("{f}"), "0x00105040(allocated) order=0 zone=5 section=1");
+        assert_eq!(format!("{f}"), "0x00022840(allocated) order=0 zone=5 slot=1");
+        let f = f.with_zone(PageFlags::ZONE_ID_MAX).with_order(MAX_ORDER);
+        assert_eq!((f.zone(), f.order(), f.section_slot()), (PageFlags::ZONE_ID_MAX, MAX_ORDER, 1));
         let p = Page::new(0x8000_0000);
         assert!(format!("{p:?}").contains("0x80000000"));
     }

@@ -8,7 +8,7 @@
 //! no `-Zmiri-ignore-leaks`.
 
 use crate::buddy::Zone;
-use crate::memmap::{MemMap, PAGES_PER_SECTION, SectionStorage};
+use crate::memmap::MemMap;
 use crate::page::Page;
 use crate::refcount::RefcountScheme;
 use core::mem::MaybeUninit;
@@ -26,22 +26,25 @@ pub fn keep<T: ?Sized>(p: *const T) {
     LEAKED.lock().unwrap().push(AtomicPtr::new(p.cast::<u8>().cast_mut()));
 }
 
-/// Fresh uninitialised storage for one section, leaked.
-pub fn section_storage() -> &'static mut SectionStorage {
-    let b: Box<[MaybeUninit<Page>]> = Box::new_uninit_slice(PAGES_PER_SECTION);
-    let storage = Box::leak(b);
+/// Fresh uninitialised storage for one hotplugged section
+/// ([`MemMap::hotplug_pages`]), leaked.
+pub fn section_storage() -> &'static mut [MaybeUninit<Page>] {
+    storage(MemMap::<crate::DefaultScheme>::hotplug_pages())
+}
+
+/// Fresh uninitialised storage of `pages` descriptors, leaked.
+pub fn storage(pages: usize) -> &'static mut [MaybeUninit<Page>] {
+    let storage: &'static mut [MaybeUninit<Page>] = Box::leak(Box::new_uninit_slice(pages));
     keep(storage as *const [MaybeUninit<Page>]);
-    storage.try_into().expect("PAGES_PER_SECTION long")
+    storage
 }
 
 /// A leaked memmap whose present sections cover `ranges` (pfn ranges).
 pub fn memmap<S: RefcountScheme>(ranges: &[Range<usize>]) -> &'static MemMap<S> {
     let mm: &'static MemMap<S> = Box::leak(Box::new(MemMap::new()));
     keep(mm);
-    let n = crate::memmap::pages_needed(ranges);
-    let storage: &'static mut [MaybeUninit<Page>] = Box::leak(Box::new_uninit_slice(n));
-    keep(storage as *const [MaybeUninit<Page>]);
-    mm.populate(ranges, storage).expect("populate");
+    let n = crate::memmap::bytes_needed(ranges) / core::mem::size_of::<Page>();
+    mm.populate(ranges, storage(n)).expect("populate");
     mm
 }
 

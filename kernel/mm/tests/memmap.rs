@@ -40,7 +40,7 @@ fn exhaust_and_refill(z: &mm::Zone<'static>, expected: usize) {
 #[test]
 fn ragged_banks_pay_per_subsection() {
     let banks = [0..160, 256..3 * SUB + 77, SEC + SUB + 3..SEC + 2 * SUB - 5];
-    let bytes = MemMap::bytes_needed(&banks);
+    let bytes = mm::memmap::pages_needed(&banks) * size_of::<Page>();
     // Section 0: subsections 0..=3; section 1: subsection 1 only.
     assert_eq!(bytes, 5 * SUBSECTION_BYTES);
     assert!(bytes < 2 * SECTION_BYTES, "less than the two whole sections it touches");
@@ -81,12 +81,16 @@ fn no_merge_into_absent_subsection() {
 fn small_machine_overhead() {
     let mib = |m: usize| m << 8; // pfns per MiB with 4 KiB pages
     let banks = [0..mib(1) * 5 / 8, mib(1)..mib(60) + 17];
-    let bytes = MemMap::bytes_needed(&banks);
+    let bytes = mm::memmap::pages_needed(&banks) * size_of::<Page>();
     let usable: usize = banks.iter().map(|r| r.len()).sum();
     let descriptors = usable * size_of::<Page>();
     // At most one subsection of rounding per bank end, plus the hole below 1 MiB.
     assert!(bytes <= descriptors + 4 * SUBSECTION_BYTES, "{bytes} vs {descriptors}");
-    assert!(bytes * 2 < SECTION_BYTES);
+    // The section table: one root and a slot chunk (or two), under 48 KiB.
+    let table = mm::memmap::table_bytes_needed(&banks);
+    assert!(table < 48 << 10, "{table} bytes of table");
+    assert!(bytes + table < SECTION_BYTES);
+    assert_eq!(MemMap::bytes_needed(&banks), bytes + table.next_multiple_of(16));
     let mm: &'static MemMap = testing::memmap(&banks);
     assert_eq!(mm.overhead_bytes(), bytes);
     assert_eq!(mm.nr_present_subsections(), 31);

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use mm::memmap::{MAX_PFN, PAGES_PER_SECTION};
 use mm::{BadPageReason, PCP_BATCH};
+use mm::{MAX_ZONE_PAGES, ZoneError};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -23,6 +24,7 @@ mm::for_each_scheme!(
     // A thread and a timeout, to fail rather than hang on a regression.
     #[cfg_attr(miri, ignore)]
     span_beyond_memmap_refused,
+    zone_far_above_the_old_limit,
 );
 
 /// Zones created one after another: more than there are ids, fewer under
@@ -237,7 +239,53 @@ fn span_beyond_memmap_refused<S: RefcountScheme>() {
         let err = Zone::try_new("Normal", mm, span.clone()).unwrap_err();
         assert_eq!(err, mm::ZoneError::SpanBeyondMemMap { end: span.end }, "{span:?}");
     }
-    assert!(Zone::try_new("Normal", mm, 0..MAX_PFN).is_ok());
+    // The biggest span a zone takes, wherever it lies; one page more is
+    // refused (links are 32-bit offsets into the span).
+    let biggest = MAX_ZONE_PAGES.min(MAX_PFN);
+    assert!(Zone::try_new("Normal", mm, 0..biggest).is_ok());
+    assert!(Zone::try_new("Normal", mm, MAX_PFN - biggest..MAX_PFN).is_ok());
+    if MAX_ZONE_PAGES < MAX_PFN {
+        assert_eq!(
+            Zone::try_new("Normal", mm, 1..MAX_ZONE_PAGES + 2).unwrap_err(),
+            ZoneError::SpanTooLarge { pages: MAX_ZONE_PAGES + 1 }
+        );
+    }
     let reversed = Zone::try_new("Normal", mm, std::ops::Range { start: 5, end: 4 }).unwrap_err();
     assert_eq!(reversed, mm::ZoneError::ReversedSpan { start: 5, end: 4 });
+}
+
+/// A zone whose RAM lies far above the old 512 GiB limit and above 2^32
+/// pfns (16 TiB), with a second bank 2 TiB higher: the free lists link
+/// pfns that do not fit 32 bits, blocks split and merge, compound tails
+/// find their heads, and everything comes back.
+fn zone_far_above_the_old_limit<S: RefcountScheme>() {
+    // On the host: 48 TiB and 50 TiB. Under Miri (tiny memmap): the top
+    // two sections.
+    let (lo, hi) = if cfg!(miri) {
+        (MAX_PFN - 2 * PAGES_PER_SECTION, MAX_PFN - PAGES_PER_SECTION)
+    } else {
+        (12 << 30, (12 << 30) + (1 << 29))
+    };
+    let block = 2 << MAX_ORDER;
+    let banks = [lo..lo + block, hi..hi + block];
+    let z = testing::zone::<S>(&banks);
+    assert_eq!(z.managed_pages(), 2 * block);
+    assert_eq!(z.nr_free(MAX_ORDER), 4);
+    let big = z.alloc_frozen_pages(3).unwrap();
+    let pfn = z.page_to_pfn(big);
+    assert!(banks.iter().any(|b| b.contains(&pfn)));
+    assert!(std::ptr::eq(z.memmap().compound_head(z.pfn_to_page(pfn + 7).unwrap()), big));
+    let mut held = Vec::new();
+    while let Some(p) = z.alloc_frozen_pages_pcp(0, 0) {
+        held.push(p);
+    }
+    assert_eq!(held.len(), 2 * block - 8);
+    z.verify_free_lists().unwrap();
+    for p in held {
+        z.free_frozen_pages_pcp(0, p, 0).unwrap();
+    }
+    z.free_frozen_pages(big, 3).unwrap();
+    z.drain_all_pages();
+    z.verify_free_lists().unwrap();
+    assert_eq!(z.nr_free(MAX_ORDER), 4, "every block merged back");
 }

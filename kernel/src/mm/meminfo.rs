@@ -79,8 +79,24 @@ pub fn print_meminfo() {
         m.memmap_sections,
         size_of::<mm::Page>()
     );
+    println!(
+        "MemmapTable: {:>10} kB  (section table roots and slot chunks)",
+        super::MEMMAP.table_bytes() >> 10
+    );
     let at = super::memmap_storage();
     println!("MemmapAt:    {:#x}..{:#x} (physical)", at.start, at.end);
+    let init = super::memmap_init();
+    println!(
+        "MemmapInit:  {} MiB early in {} ms, {} MiB deferred on {} CPUs in {} ms",
+        init.early_bytes >> 20,
+        init.early_us / 1000,
+        init.deferred_bytes >> 20,
+        init.cpus,
+        init.deferred_us / 1000
+    );
+    if init.clamped_bytes > 0 {
+        println!("LeftOut:     {:>10} kB  (RAM the memmap cannot hold)", init.clamped_bytes >> 10);
+    }
     println!("HeapPages:   {:>10} kB  (grown from the buddy allocator)", kib(m.heap_pages));
     println!("BadPages:    {:>10}", m.bad_pages);
 }

@@ -2,14 +2,25 @@
 //! zone (crate `mm`) from the boot memory map, feeds the heap from it, and
 //! offers page allocation to the rest of the kernel.
 //!
-//! Boot sequence ([`init`]):
-//! 1. usable RAM from the firmware map, rounded inward to whole pages;
-//! 2. descriptor storage for every 2 MiB subsection that has RAM (each 128 MiB
-//!    section's window of subsections, see `mm::memmap`), carved from the end
-//!    of the largest usable range (so it never sits below 1 MiB);
-//! 3. every descriptor written FROZEN + reserved by `MemMap::populate`;
-//! 4. one zone spanning all RAM gets every usable page except memory below
-//!    1 MiB (the AP trampoline's, and firmware's habits) and the memmap itself;
+//! Boot sequence ([`init`], then [`init_deferred`] once every CPU is up):
+//! 1. usable RAM from the firmware map, rounded inward to whole pages; RAM
+//!    that one memmap and one zone cannot hold (above 2^48, beyond 4 TiB of
+//!    sections, a zone span over 16 TiB: `mm::memmap::usable_end_pfn`) is
+//!    left out with one console line;
+//! 2. storage for every 2 MiB subsection that has RAM (each 128 MiB
+//!    section's window of subsections, see `mm::memmap`) and the section
+//!    table, carved from the end of the largest usable range (so it never
+//!    sits below 1 MiB);
+//! 3. the sections claimed without writing a descriptor
+//!    (`MemMap::populate_deferred`); the boot CPU writes the first
+//!    [`EARLY_BYTES`] of RAM's descriptors, and one zone spanning all RAM
+//!    gets those pages except memory below 1 MiB (the AP trampoline's, and
+//!    firmware's habits) and the memmap itself: enough to start the other
+//!    CPUs;
+//! 4. [`init_deferred`]: every online CPU takes 16 MiB at a time of the
+//!    rest, writes its descriptors and hands its pages to the zone (Linux's
+//!    deferred struct page init, `deferred_init_memmap`); the time it took
+//!    is logged and kept for `meminfo` (docs/mm.md, "Memmap set-up");
 //! 5. the heap may grow by whole 4 MiB blocks from the zone.
 
 mod heap_grow;
@@ -22,6 +33,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use mm::{MemMap, PAGE_SIZE, Page, Zone};
 use spin::Once;
+
+use crate::arch;
 
 pub use meminfo::{meminfo, print_meminfo};
 
@@ -38,6 +51,45 @@ static ZONE: Once<Zone<'static>> = Once::new();
 static MEMMAP_STORAGE: Once<Range<u64>> = Once::new();
 /// Pages handed to the zone at boot.
 static BOOT_MANAGED: AtomicUsize = AtomicUsize::new(0);
+/// Usable RAM (clamped), for the deferred hand-over.
+static USABLE: Once<Vec<Range<usize>>> = Once::new();
+/// Bytes of RAM whose descriptors the boot CPU writes before the other
+/// CPUs start: what booting them takes (stacks, page tables, the heap)
+/// with room to spare; the rest waits for [`init_deferred`].
+pub const EARLY_BYTES: usize = 256 << 20;
+/// Deferred units (2 MiB subsections) a CPU takes at a time: 16 MiB.
+const DEFERRED_BATCH: usize = 8;
+
+/// How the memmap was set up: what `meminfo` and the boot log report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemmapInit {
+    /// Bytes of RAM whose descriptors the boot CPU wrote early.
+    pub early_bytes: usize,
+    /// Bytes of RAM whose descriptors [`init_deferred`] wrote.
+    pub deferred_bytes: usize,
+    /// CPUs that ran [`init_deferred`].
+    pub cpus: usize,
+    /// Time of the early part, µs (boot CPU alone).
+    pub early_us: u64,
+    /// Wall time of [`init_deferred`], µs.
+    pub deferred_us: u64,
+    /// RAM left out at boot (see [`init`]), bytes.
+    pub clamped_bytes: u64,
+}
+
+static MEMMAP_INIT: spin::Mutex<MemmapInit> = spin::Mutex::new(MemmapInit {
+    early_bytes: 0,
+    deferred_bytes: 0,
+    cpus: 0,
+    early_us: 0,
+    deferred_us: 0,
+    clamped_bytes: 0,
+});
+
+/// How the memmap was set up (zeros before [`init`]).
+pub fn memmap_init() -> MemmapInit {
+    *MEMMAP_INIT.lock()
+}
 
 /// The (only) zone.
 pub fn zone() -> &'static Zone<'static> {
@@ -65,8 +117,62 @@ fn subtract(range: Range<usize>, hole: &Range<usize>) -> [Range<usize>; 2] {
     [before, after]
 }
 
+/// Microseconds since `start` (a cycle counter reading).
+fn us_since(start: u64) -> u64 {
+    (arch::read_cycles() - start) / arch::cycles_per_us().max(1)
+}
+
+/// Drop RAM the memmap and a zone cannot hold (see the module docs), with
+/// one line saying how much and why. Returns the bytes left out.
+fn clamp_usable(ranges: &mut Vec<Range<usize>>) -> u64 {
+    let Some((limit, why)) = mm::memmap::usable_end_pfn(ranges, mm::MAX_ZONE_PAGES) else {
+        return 0;
+    };
+    let before: usize = ranges.iter().map(|r| r.len()).sum();
+    for r in ranges.iter_mut() {
+        r.end = r.end.min(limit);
+        r.start = r.start.min(r.end);
+    }
+    ranges.retain(|r| r.start < r.end);
+    let after: usize = ranges.iter().map(|r| r.len()).sum();
+    let left_out = ((before - after) * PAGE_SIZE) as u64;
+    println!(
+        "mm: {} MiB of RAM at and above {:#x} left out: {why}",
+        left_out >> 20,
+        (limit * PAGE_SIZE) as u64
+    );
+    left_out
+}
+
+/// Hand `pfns` (a subsection the memmap just made present) to the zone,
+/// minus what never goes there (below 1 MiB, the memmap's storage, holes
+/// between usable ranges). Returns the pages handed over.
+fn hand_over(zone: &Zone<'static>, pfns: Range<usize>) -> usize {
+    let storage = MEMMAP_STORAGE.get().cloned().unwrap_or(0..0);
+    let storage = (storage.start as usize / PAGE_SIZE)..(storage.end as usize / PAGE_SIZE);
+    let low = 0..(LOW_MEMORY_END as usize / PAGE_SIZE);
+    let mut managed = 0;
+    for r in USABLE.get().expect("usable RAM recorded") {
+        let r = r.start.max(pfns.start)..r.end.min(pfns.end);
+        if r.start >= r.end {
+            continue;
+        }
+        for a in subtract(r, &low) {
+            for b in subtract(a, &storage) {
+                if b.start < b.end {
+                    managed +=
+                        zone.free_memory_range(b.start, b.end).expect("hand RAM to the zone");
+                }
+            }
+        }
+    }
+    managed
+}
+
 pub fn init(info: &BootInfo) {
-    let ranges = usable_pfn_ranges(info);
+    let start = arch::read_cycles();
+    let mut ranges = usable_pfn_ranges(info);
+    let clamped_bytes = clamp_usable(&mut ranges);
     let bytes = MemMap::bytes_needed(&ranges);
     let pages = bytes.div_ceil(PAGE_SIZE);
 
@@ -78,33 +184,92 @@ pub fn init(info: &BootInfo) {
     MEMMAP_STORAGE.call_once(|| storage_phys..storage_phys + (pages * PAGE_SIZE) as u64);
     // SAFETY: `storage_pfns` is usable RAM that nothing else uses: the
     // allocator does not exist yet, and these pages are withheld from it
-    // below. The window maps it writable; `Page` needs 4-byte alignment
-    // (asserted in mm's page.rs) and the storage is page-aligned.
+    // (`hand_over`). The window maps it writable; `Page` needs 4-byte
+    // alignment (asserted in mm's page.rs) and the storage is page-aligned.
     let storage: &'static mut [MaybeUninit<Page>] = unsafe {
         core::slice::from_raw_parts_mut(
             info.phys_to_virt(storage_phys).cast::<MaybeUninit<Page>>(),
             bytes / size_of::<Page>(),
         )
     };
-    MEMMAP.populate(&ranges, storage).expect("memmap");
+    MEMMAP.populate_deferred(&ranges, storage).expect("memmap");
 
     let span =
         ranges.iter().map(|r| r.start).min().unwrap()..ranges.iter().map(|r| r.end).max().unwrap();
     let zone = ZONE.call_once(|| Zone::new("Normal", &MEMMAP, span));
-    let low = 0..(LOW_MEMORY_END as usize / PAGE_SIZE);
-    let mut managed = 0;
-    for r in &ranges {
-        for a in subtract(r.clone(), &low) {
-            for b in subtract(a, &storage_pfns) {
-                if b.start < b.end {
-                    managed +=
-                        zone.free_memory_range(b.start, b.end).expect("hand RAM to the zone");
+    USABLE.call_once(|| ranges);
+    // The early part: units in ascending pfn order until EARLY_BYTES of RAM
+    // have descriptors.
+    let (mut managed, mut early) = (0, 0);
+    let mut unit = 0;
+    while early < EARLY_BYTES && unit < MEMMAP.deferred_units() {
+        if let Some(pfns) = MEMMAP.init_deferred(unit) {
+            early += pfns.len() * PAGE_SIZE;
+            managed += hand_over(zone, pfns);
+        }
+        unit += 1;
+    }
+    BOOT_MANAGED.store(managed, Ordering::Relaxed);
+    *MEMMAP_INIT.lock() = MemmapInit {
+        early_bytes: early,
+        early_us: us_since(start),
+        clamped_bytes,
+        ..MemmapInit::default()
+    };
+    heap_grow::enable();
+}
+
+/// The deferred part of the memmap set-up (see the module docs): every
+/// online CPU writes the descriptors of 16 MiB at a time and hands the
+/// pages to the zone, until none are left. Called once by the boot CPU
+/// after the other CPUs are up; logs the time it took.
+pub fn init_deferred() {
+    let start = arch::read_cycles();
+    let next = AtomicUsize::new(0);
+    let done_bytes = AtomicUsize::new(0);
+    let done_pages = AtomicUsize::new(0);
+    let cpus = AtomicUsize::new(0);
+    let units = MEMMAP.deferred_units();
+    crate::smp::on_each_cpu(&|_| {
+        cpus.fetch_add(1, Ordering::Relaxed);
+        let (mut bytes, mut pages) = (0, 0);
+        loop {
+            // Relaxed: the counter only splits the work; the memmap's own
+            // claim makes each unit run once whatever the order.
+            let first = next.fetch_add(DEFERRED_BATCH, Ordering::Relaxed);
+            if first >= units {
+                break;
+            }
+            for unit in first..(first + DEFERRED_BATCH).min(units) {
+                if let Some(pfns) = MEMMAP.init_deferred(unit) {
+                    bytes += pfns.len() * PAGE_SIZE;
+                    pages += hand_over(zone(), pfns);
                 }
             }
         }
-    }
-    BOOT_MANAGED.store(managed, Ordering::Relaxed);
-    heap_grow::enable();
+        done_bytes.fetch_add(bytes, Ordering::Relaxed);
+        done_pages.fetch_add(pages, Ordering::Relaxed);
+    });
+    // `on_each_cpu` returned: every CPU's share is done (its Acquire pairs
+    // with their completion), so the memmap is complete.
+    debug_assert!(MEMMAP.fully_initialised());
+    BOOT_MANAGED.fetch_add(done_pages.load(Ordering::Relaxed), Ordering::Relaxed);
+    let mut m = MEMMAP_INIT.lock();
+    m.deferred_bytes = done_bytes.load(Ordering::Relaxed);
+    m.cpus = cpus.load(Ordering::Relaxed);
+    m.deferred_us = us_since(start);
+    let total = m.early_bytes + m.deferred_bytes;
+    let gib = total as f64 / (1u64 << 30) as f64;
+    println!(
+        "mm: memmap of {} MiB RAM: {} MiB early in {} ms, {} MiB on {} CPUs in {} ms ({:.1} ms/GiB)",
+        total >> 20,
+        m.early_bytes >> 20,
+        m.early_us / 1000,
+        m.deferred_bytes >> 20,
+        m.cpus,
+        m.deferred_us / 1000,
+        (m.early_us + m.deferred_us) as f64 / 1000.0 / gib.max(1.0 / 1024.0),
+    );
 }
 
 /// Allocates 2^order frozen pages through this CPU's per-CPU list (orders

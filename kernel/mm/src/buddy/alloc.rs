@@ -177,9 +177,10 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         debug_assert!(block.len().is_power_of_two());
         self.check_new_block(pfn, block, from)?;
         let (head, tails) = block.split_first().expect("a block has a head");
-        for tail in tails {
+        for (i, tail) in tails.iter().enumerate() {
             tail.set_flags(tail.flags().cleared().with(PageFlags::TAIL));
-            tail.set_next(pfn as u32);
+            // Its distance from the head (< 2^MAX_ORDER).
+            tail.set_next(i as u32 + 1);
             tail.set_prev(NONE);
         }
         S::set_frozen(head.refcount());

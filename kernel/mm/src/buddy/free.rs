@@ -127,7 +127,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             return None;
         }
         // (Order 0, the common case, has no tails: skip the loop's setup.)
-        let tails_ok = order == 0 || tails_point_to(self.block(pfn, order), pfn);
+        let tails_ok = order == 0 || tails_point_to(self.block(pfn, order));
         tails_ok.then_some((pfn, f))
     }
 
@@ -174,7 +174,9 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             return Ok(FreeCheck::Swallow);
         }
         if flags.is_tail() {
-            let head = page.tail_head_pfn() as usize;
+            // A corrupt offset gives a pfn outside the zone (or none), which
+            // `quarantine` refuses.
+            let head = pfn.wrapping_sub(page.tail_offset() as usize);
             let quarantined = self.quarantine(z, head);
             return Err(BadPage { quarantined, ..bad(Some(pfn), BadPageReason::TailPage) });
         }
@@ -197,10 +199,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         if !self.block_in_span(pfn, allocated) || pfn & ((1 << allocated) - 1) != 0 {
             return Err(bad(Some(pfn), BadPageReason::OutsideZone));
         }
-        let tails_ok = self
-            .memmap
-            .pfn_to_block(pfn, allocated)
-            .is_some_and(|block| tails_point_to(block, pfn));
+        let tails_ok = self.memmap.pfn_to_block(pfn, allocated).is_some_and(tails_point_to);
         if !tails_ok {
             // A racing per-CPU free that won the head clears the tails after
             // its exchange: if the head changed since we read it, those are
@@ -411,11 +410,15 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     }
 }
 
-/// Whether every page after the head of `block` (the descriptors of the
-/// block headed by `head_pfn`) is a tail naming that head: the compound
-/// state an allocated block must have when it is freed.
-fn tails_point_to(block: &[Page], head_pfn: usize) -> bool {
-    block[1..].iter().all(|t| t.flags().is_tail() && t.tail_head_pfn() as usize == head_pfn)
+/// Whether every page after the head of `block` is a tail that names its
+/// distance from that head: the compound state an allocated block must have
+/// when it is freed.
+fn tails_point_to(block: &[Page]) -> bool {
+    block
+        .iter()
+        .enumerate()
+        .skip(1)
+        .all(|(i, t)| t.flags().is_tail() && t.tail_offset() as usize == i)
 }
 
 /// What `check_free` found, besides misuse (its `Err`).

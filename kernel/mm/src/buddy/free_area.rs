@@ -11,7 +11,7 @@ use core::ptr;
 /// One `free_area[order]`: a doubly linked list of free block heads.
 #[derive(Clone, Copy)]
 pub(super) struct FreeArea {
-    /// First block's pfn, or NONE.
+    /// First block's link (`Zone::link`), or NONE.
     pub head: u32,
     pub nr_free: usize,
 }
@@ -51,12 +51,13 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         debug_assert!(ptr::eq(page, self.page(pfn)));
         page.set_flags(page.flags().cleared().with(PageFlags::BUDDY).with_order(order));
         let area = &mut z.free_area[order];
+        let link = self.link(pfn);
         page.set_prev(NONE);
         page.set_next(area.head);
         if area.head != NONE {
-            self.page(area.head as usize).set_prev(pfn as u32);
+            self.link_page(area.head).set_prev(link);
         }
-        area.head = pfn as u32;
+        area.head = link;
         area.nr_free += 1;
         z.free += 1 << order;
     }
@@ -70,13 +71,13 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         let (prev, next) = (page.prev(), page.next());
         let area = &mut z.free_area[order];
         if prev == NONE {
-            debug_assert_eq!(area.head, pfn as u32);
+            debug_assert_eq!(area.head, self.link(pfn));
             area.head = next;
         } else {
-            self.page(prev as usize).set_next(next);
+            self.link_page(prev).set_next(next);
         }
         if next != NONE {
-            self.page(next as usize).set_prev(prev);
+            self.link_page(next).set_prev(prev);
         }
         page.set_next(NONE);
         page.set_prev(NONE);
@@ -128,7 +129,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         order: usize,
     ) -> Option<(usize, &'m [Page])> {
         let found = (order..=MAX_ORDER).find(|&o| z.free_area[o].head != NONE)?;
-        let pfn = z.free_area[found].head as usize;
+        let pfn = self.link_pfn(z.free_area[found].head);
         // One lookup for the block; the split halves are inside it.
         let block = self.block(pfn, found);
         self.list_del(z, pfn, &block[0], found);
@@ -213,9 +214,9 @@ impl<S: RefcountScheme> Zone<'_, S> {
         for (order, area) in z.free_area.iter().enumerate() {
             let mut n = 0;
             let mut prev = NONE;
-            let mut pfn = area.head;
-            while pfn != NONE {
-                let p = pfn as usize;
+            let mut link = area.head;
+            while link != NONE {
+                let p = self.link_pfn(link);
                 let page = self.page(p);
                 let f = page.flags();
                 if f != f.cleared().with(PageFlags::BUDDY).with_order(order) || f.zone() != self.id
@@ -223,13 +224,13 @@ impl<S: RefcountScheme> Zone<'_, S> {
                     return Err(format!("pfn {p:#x} on list {order} has flags {f}"));
                 }
                 if page.prev() != prev {
-                    return Err(format!("pfn {p:#x}: prev {:#x} != {prev:#x}", page.prev()));
+                    return Err(format!("pfn {p:#x}: prev link {:#x} != {prev:#x}", page.prev()));
                 }
                 block(p, order)?;
                 n += 1;
                 total += 1 << order;
-                prev = pfn;
-                pfn = page.next();
+                prev = link;
+                link = page.next();
             }
             if n != area.nr_free {
                 return Err(format!("order {order}: {n} blocks listed, nr_free {}", area.nr_free));
@@ -241,9 +242,9 @@ impl<S: RefcountScheme> Zone<'_, S> {
         for (cpu, pcp) in pcps.iter().enumerate() {
             let mut pages = 0;
             for order in 0..=super::PCP_MAX_ORDER {
-                let mut pfn = pcp.first(order);
-                while pfn != NONE {
-                    let p = pfn as usize;
+                let mut link = pcp.first(order);
+                while link != NONE {
+                    let p = self.link_pfn(link);
                     let page = self.page(p);
                     let f = page.flags();
                     if f != f.cleared().with(PageFlags::PCP).with_order(order)
@@ -254,7 +255,7 @@ impl<S: RefcountScheme> Zone<'_, S> {
                     // Also catches a cycle: the block would overlap itself.
                     block(p, order)?;
                     pages += 1 << order;
-                    pfn = page.next();
+                    link = page.next();
                 }
             }
             if pages != pcp.count() {

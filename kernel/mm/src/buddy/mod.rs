@@ -58,7 +58,7 @@ pub use bad_page::{BadPage, BadPageReason};
 pub use buddyinfo::{BuddyInfo, ZoneStats};
 pub use pcp::{NR_CPUS, PCP_BATCH, PCP_HIGH, PCP_MAX_ORDER};
 
-use crate::memmap::{MAX_PFN, MemMap, PAGES_PER_SECTION, PAGES_PER_SUBSECTION, PFN_SECTION_SHIFT};
+use crate::memmap::{MAX_PFN, MemMap, PAGES_PER_SECTION};
 use crate::page::{NONE, Page, PageFlags};
 use crate::refcount::{DefaultScheme, RefcountScheme};
 use crate::sync::SpinLock;
@@ -133,6 +133,12 @@ pub enum ZoneError {
         /// End (exclusive pfn) of the span asked for.
         end: usize,
     },
+    /// The span has more than [`MAX_ZONE_PAGES`] pages: free-list links are
+    /// 32-bit offsets into the span.
+    SpanTooLarge {
+        /// Pages of the span asked for.
+        pages: usize,
+    },
     /// Every zone id (`1..=63`) is held by a live zone on this memmap: a
     /// memmap carries at most 63 zones at a time (ids come back when zones
     /// are dropped).
@@ -150,6 +156,9 @@ impl fmt::Display for ZoneError {
                     f,
                     "zone span ends at pfn {end:#x}, beyond the memmap's reach ({MAX_PFN:#x})"
                 )
+            }
+            ZoneError::SpanTooLarge { pages } => {
+                write!(f, "zone span of {pages:#x} pages, more than a zone's {MAX_ZONE_PAGES:#x}")
             }
             ZoneError::NoZoneId => write!(
                 f,
@@ -172,6 +181,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     /// # Errors
     /// [`ZoneError::ReversedSpan`] if `span.end < span.start`,
     /// [`ZoneError::SpanBeyondMemMap`] if `span.end > MAX_PFN`,
+    /// [`ZoneError::SpanTooLarge`] for more than [`MAX_ZONE_PAGES`] pages,
     /// [`ZoneError::NoZoneId`] if 63 zones on `memmap` are alive.
     pub fn try_new(
         name: &'static str,
@@ -183,6 +193,9 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         }
         if span.end > MAX_PFN {
             return Err(ZoneError::SpanBeyondMemMap { end: span.end });
+        }
+        if span.len() > MAX_ZONE_PAGES {
+            return Err(ZoneError::SpanTooLarge { pages: span.len() });
         }
         let id = memmap.claim_zone_id().ok_or(ZoneError::NoZoneId)?;
         Ok(Zone {
@@ -363,6 +376,26 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         self.memmap.pfn_to_page(pfn).expect("zone pfn without memmap descriptor")
     }
 
+    /// The free-list link of `pfn` (a pfn of the span): its offset in the
+    /// span. Never `NONE`: a span has at most `MAX_ZONE_PAGES` pages.
+    #[inline]
+    fn link(&self, pfn: usize) -> u32 {
+        debug_assert!(self.block_in_span(pfn, 0));
+        (pfn - self.start_pfn) as u32
+    }
+
+    /// The pfn a free-list link (not `NONE`) stands for.
+    #[inline]
+    fn link_pfn(&self, link: u32) -> usize {
+        self.start_pfn + link as usize
+    }
+
+    /// The descriptor a free-list link (not `NONE`) stands for.
+    #[inline]
+    fn link_page(&self, link: u32) -> &'m Page {
+        self.page(self.link_pfn(link))
+    }
+
     /// The descriptors of the block `[pfn, pfn + 2^order)`, which the zone
     /// manages (checked by the caller): one memmap lookup for the block.
     #[inline]
@@ -377,6 +410,10 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
     }
 }
 
+/// Most pages a zone may span: its free-list links are 32-bit offsets into
+/// the span, `u32::MAX` meaning none (2^32 - 1 pages, 16 TiB).
+pub const MAX_ZONE_PAGES: usize = NONE as usize;
+
 // A block never crosses a section: descriptors of one block are contiguous.
 const _: () = assert!((1 << MAX_ORDER) <= PAGES_PER_SECTION);
 const _: () = assert!(NR_ORDERS == MAX_ORDER + 1);
@@ -388,31 +425,16 @@ const _: () = assert!(NR_ORDERS == MAX_ORDER + 1);
 /// its own, and may be handed them again with `free_memory_range`.
 impl<S: RefcountScheme> Drop for Zone<'_, S> {
     fn drop(&mut self) {
-        let (start, end) = (self.start_pfn, self.end_pfn);
-        if start < end {
-            for nr in start >> PFN_SECTION_SHIFT..=(end - 1) >> PFN_SECTION_SHIFT {
-                let Some((first, window)) = self.memmap.section_window(nr) else { continue };
-                let mut mask = self.memmap.subsections(nr);
-                while mask != 0 {
-                    let i = mask.trailing_zeros() as usize;
-                    mask &= mask - 1;
-                    // Below MAX_PFN (try_new): no overflow.
-                    let lo = (nr * PAGES_PER_SECTION + i * PAGES_PER_SUBSECTION).max(start);
-                    let hi = (nr * PAGES_PER_SECTION + (i + 1) * PAGES_PER_SUBSECTION).min(end);
-                    if lo >= hi {
-                        continue;
-                    }
-                    // Present subsections lie inside the window.
-                    for page in &window[lo - first..hi - first] {
-                        if page.flags().zone() == self.id {
-                            page.set_flags(PageFlags::new_reserved(nr));
-                            page.set_next(NONE);
-                            page.set_prev(NONE);
-                        }
-                    }
+        self.memmap.for_each_present(self.start_pfn..self.end_pfn, |_, pages| {
+            for page in pages {
+                let f = page.flags();
+                if f.zone() == self.id {
+                    page.set_flags(PageFlags::new_reserved(f.section_slot()));
+                    page.set_next(NONE);
+                    page.set_prev(NONE);
                 }
             }
-        }
+        });
         self.memmap.release_zone_id(self.id);
     }
 }

@@ -59,6 +59,7 @@ pub const PCP_HIGH: usize = 4 * PCP_BATCH;
 /// One CPU's lists: doubly linked through the heads' `next`/`prev` pfns,
 /// LIFO at the head (cache-warm blocks first), drained from the tail.
 pub(super) struct PerCpuPages {
+    /// First block of each list, as a link (`Zone::link`), or NONE.
     head: [u32; PCP_MAX_ORDER + 1],
     /// Last block of each list: the coldest, drained first.
     tail: [u32; PCP_MAX_ORDER + 1],
@@ -83,14 +84,15 @@ impl PerCpuPages {
         order: usize,
     ) {
         let old = self.head[order];
+        let link = zone.link(pfn);
         page.set_prev(NONE);
         page.set_next(old);
         if old == NONE {
-            self.tail[order] = pfn as u32;
+            self.tail[order] = link;
         } else {
-            zone.page(old as usize).set_prev(pfn as u32);
+            zone.link_page(old).set_prev(link);
         }
-        self.head[order] = pfn as u32;
+        self.head[order] = link;
         self.count += 1 << order;
     }
 
@@ -109,14 +111,14 @@ impl PerCpuPages {
             self.tail[order] = prev;
             match prev {
                 NONE => self.head[order] = NONE,
-                p => zone.page(p as usize).set_next(NONE),
+                p => zone.link_page(p).set_next(NONE),
             }
         } else {
             let next = page.next();
             self.head[order] = next;
             match next {
                 NONE => self.tail[order] = NONE,
-                n => zone.page(n as usize).set_prev(NONE),
+                n => zone.link_page(n).set_prev(NONE),
             }
         }
         page.set_next(NONE);
@@ -182,13 +184,14 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             if pcp.head[order] == NONE {
                 self.refill(&mut pcp, order, &mut bad);
             }
-            let pfn = pcp.head[order];
-            if pfn == NONE {
+            let link = pcp.head[order];
+            if link == NONE {
                 break None;
             }
             // One lookup for the block's own descriptors (unlink, checks,
             // claim); the list neighbours are looked up by `unlink`.
-            let (pfn, block) = (pfn as usize, self.block(pfn as usize, order));
+            let pfn = self.link_pfn(link);
+            let block = self.block(pfn, order);
             let page = &block[0];
             pcp.unlink(self, page, order, false);
             let cached = page.flags().cleared().with(PageFlags::PCP).with_order(order);
@@ -308,7 +311,7 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
         for i in 0..=PCP_MAX_ORDER {
             let order = (first + i) % (PCP_MAX_ORDER + 1);
             while moved < pages && pcp.tail[order] != NONE {
-                let pfn = pcp.tail[order] as usize;
+                let pfn = self.link_pfn(pcp.tail[order]);
                 let head = self.page(pfn);
                 pcp.unlink(self, head, order, true);
                 moved += 1 << order;
@@ -429,7 +432,7 @@ mod tests {
         let mut prev = NONE;
         let mut walked = Vec::new();
         while pfn != NONE {
-            let page = z.page(pfn as usize);
+            let page = z.link_page(pfn);
             assert_eq!(page.prev(), prev);
             walked.push(pfn);
             prev = pfn;
@@ -437,7 +440,7 @@ mod tests {
         }
         assert_eq!(pcp.tail[0], prev);
         let expected: Vec<u32> =
-            pages[PCP_BATCH..].iter().rev().map(|p| z.page_to_pfn(p) as u32).collect();
+            pages[PCP_BATCH..].iter().rev().map(|p| z.link(z.page_to_pfn(p))).collect();
         assert_eq!(walked, expected);
         drop(pcp);
         // Allocation takes the warm end.
@@ -539,9 +542,9 @@ mod tests {
             z
         };
         let z = fresh();
-        let head = z.page(z.pcp[0].lock().head[1] as usize);
+        let head = z.link_page(z.pcp[0].lock().head[1]);
         // Another zone's id, state and order intact (`with_zone` keeps only
-        // the section bits).
+        // the slot bits).
         head.set_flags(head.flags().with_zone(z.id % 63 + 1).with(PageFlags::PCP).with_order(1));
         assert_caught(&z, "cpu 0's list 1");
         let z = fresh();
@@ -549,7 +552,7 @@ mod tests {
         assert_caught(&z, "pages listed");
         let z = fresh();
         let h = z.pcp[0].lock().head[1];
-        z.page(h as usize).set_next(h);
+        z.link_page(h).set_next(h);
         assert_caught(&z, "overlap");
         // An order-1 "block" at an odd pfn: the pages of an allocated
         // order-2 block made to look free, one of them cached.

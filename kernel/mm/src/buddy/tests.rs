@@ -84,7 +84,7 @@ fn verify_catches_buddy_corruption<S: RefcountScheme>() {
     desc(&z, b + 1).refcount().store(S::raw_of_count(1), core::sync::atomic::Ordering::Relaxed);
     assert_caught(&z, "not frozen");
     // A free head stamped with another zone's id (state and order intact;
-    // `with_zone` keeps only the section bits).
+    // `with_zone` keeps only the slot bits).
     let (z, b) = split_zone::<S>();
     let head = desc(&z, b + 1);
     head.set_flags(head.flags().with_zone(z.id % 63 + 1).with(PageFlags::BUDDY).with_order(0));
@@ -105,7 +105,7 @@ fn verify_catches_buddy_corruption<S: RefcountScheme>() {
     assert_caught(&z, "inside free block");
     // A broken back link (order-2 block at base + 4, alone on its list).
     let (z, b) = split_zone::<S>();
-    desc(&z, b + 4).set_prev(b as u32 + 8);
+    desc(&z, b + 4).set_prev(z.link(b + 8));
     assert_caught(&z, "prev");
     // A list's block counter off by one.
     let (z, _) = split_zone::<S>();
@@ -132,7 +132,8 @@ fn free_checks_every_tail<S: RefcountScheme>() {
     type Corrupt = fn(&Page, usize);
     let corruptions: [Corrupt; 2] = [
         |tail, _| tail.set_flags(tail.flags().cleared()),
-        |tail, head| tail.set_next(head as u32 + 1),
+        // The last tail (3 from its head) names the page after the head.
+        |tail, _| tail.set_next(1),
     ];
     for (i, corrupt) in corruptions.into_iter().enumerate() {
         for pcp in [false, true] {
@@ -162,7 +163,7 @@ fn free_refuses_misaligned_block<S: RefcountScheme>() {
         let pfn = z.page_to_pfn(p);
         let (h, t) = (desc(&z, pfn + 1), desc(&z, pfn + 2));
         h.set_flags(h.flags().cleared().allocated_head(1));
-        t.set_next(pfn as u32 + 1);
+        t.set_next(1); // one past the fake head at pfn + 1
         let bad = if pcp { z.free_frozen_pages_pcp(0, h, 1) } else { z.free_frozen_pages(h, 1) }
             .expect_err("misaligned block freed");
         assert_eq!(bad.reason, BadPageReason::OutsideZone, "pcp {pcp}: {bad}");
