@@ -46,6 +46,7 @@ pub const REFCOUNT_SCHEME: &str = <::mm::DefaultScheme as ::mm::RefcountScheme>:
 
 /// Arch-neutral kernel entry; called once by the boot CPU.
 pub fn kernel_main(info: &'static BootInfo) -> ! {
+    let entry = arch::read_cycles();
     logger::init();
     heap::init();
     if let Some(fb) = info.framebuffer {
@@ -61,6 +62,10 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
     }
     mm::init_deferred();
     drivers::init();
+    println!(
+        "boot: {} ms from kernel entry to the mode",
+        (arch::read_cycles() - entry) / arch::cycles_per_us().max(1) / 1000
+    );
 
     let cmdline = cmdline::CmdLine::parse(info.cmdline);
     match cmdline.mode {

@@ -47,16 +47,26 @@ fn every_cpu_runs_a_call() -> TestResult {
     Ok(())
 }
 
+/// Rounds of [`barrier_rounds`] on `cpus` CPUs: 200 up to 8 CPUs, then
+/// 1600 / cpus (at least 4). A round makes every CPU wait for every other,
+/// so its cost grows with the CPU count, and with more vCPUs than host
+/// cores each round waits for every vCPU thread to be scheduled; the
+/// arrivals checked (cpus x rounds) stay at 1600 or more.
+fn barrier_rounds_for(cpus: usize) -> usize {
+    (1600 / cpus.max(1)).clamp(4, 200)
+}
+
 /// All CPUs go through a barrier many times; between rounds every CPU must
 /// see every other CPU's increment of the round counter.
 fn barrier_rounds() -> TestResult {
-    const ROUNDS: usize = 200;
     let n = smp::nr_online();
+    let rounds = barrier_rounds_for(n);
+    kdiag!("{rounds} rounds on {n} CPUs");
     let barrier = Barrier::new(n);
     let counter = AtomicUsize::new(0);
     let errors = AtomicUsize::new(0);
     smp::on_each_cpu(&|_| {
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             counter.fetch_add(1, Ordering::Relaxed);
             barrier.wait();
             if counter.load(Ordering::Relaxed) != (round + 1) * n {
@@ -66,7 +76,7 @@ fn barrier_rounds() -> TestResult {
         }
     });
     kassert_eq!(errors.load(Ordering::Relaxed), 0);
-    kassert_eq!(counter.load(Ordering::Relaxed), ROUNDS * n);
+    kassert_eq!(counter.load(Ordering::Relaxed), rounds * n);
     Ok(())
 }
 

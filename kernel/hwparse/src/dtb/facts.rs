@@ -135,6 +135,10 @@ pub struct EarlyFacts {
     pub skipped: [Option<(&'static str, &'static str)>; 4],
     /// GICv2 distributor and CPU interface registers, if the DTB has one.
     pub gicv2: Option<[(u64, u64); 2]>,
+    /// GICv3 distributor and up to two redistributor regions (`arm,gic-v3`
+    /// `reg`: GICD, then `#redistributor-regions` GICR ranges), if the DTB
+    /// has one.
+    pub gicv3: Option<GicV3Regs>,
     /// Size of the DTB blob (`totalsize`, bytes).
     pub dtb_size: u64,
 }
@@ -240,6 +244,7 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
         stdout_path_problem: None,
         skipped: [None; 4],
         gicv2: None,
+        gicv3: None,
         dtb_size: fdt.total_size() as u64,
     };
     for node in find(fdt, "/").into_iter().flat_map(|root| root.children()) {
@@ -296,7 +301,41 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
             facts.skip("interrupt-controller (GICv2)", "fewer than 2 reg entries: no wfi wake-ups");
         }
     }
+    if let Some(gic) = fdt.all_nodes().find(|&n| {
+        enabled(n) && n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,gic-v3"))
+    }) {
+        let regions = gic
+            .property("#redistributor-regions")
+            .and_then(|p| p.as_usize())
+            .unwrap_or(1)
+            .clamp(1, GIC_V3_REDIST_REGIONS);
+        let mut regs = gic.reg().into_iter().flatten();
+        let dist = regs.next().and_then(|d| reg_range(d, 0x1_0000));
+        let mut redist = [None; GIC_V3_REDIST_REGIONS];
+        for slot in redist.iter_mut().take(regions) {
+            *slot = regs.next().and_then(|r| reg_range(r, 0x2_0000));
+        }
+        match (dist, redist[0]) {
+            (Some(dist), Some(_)) => facts.gicv3 = Some(GicV3Regs { dist, redist }),
+            _ => facts.skip(
+                "interrupt-controller (GICv3)",
+                "no usable distributor or redistributor reg: no wfi wake-ups",
+            ),
+        }
+    }
     facts
+}
+
+/// Redistributor regions [`EarlyFacts::gicv3`] keeps.
+pub const GIC_V3_REDIST_REGIONS: usize = 2;
+
+/// A GICv3's register ranges (physical `(start, end)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GicV3Regs {
+    /// The distributor (GICD).
+    pub dist: (u64, u64),
+    /// The redistributor regions (GICR), in `reg` order.
+    pub redist: [Option<(u64, u64)>; GIC_V3_REDIST_REGIONS],
 }
 
 /// The root node is compatible with `linux,dummy-virt`: QEMU's `virt` machine.

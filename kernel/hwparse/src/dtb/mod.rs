@@ -46,8 +46,8 @@ pub use blob::{
     parse,
 };
 pub use facts::{
-    CpuNode, DtbError, EarlyFacts, MAX_DTB_RANGES, PsciMethod, Ranges, bootargs, cpus, early_facts,
-    enabled, is_qemu_virt, psci,
+    CpuNode, DtbError, EarlyFacts, GIC_V3_REDIST_REGIONS, GicV3Regs, MAX_DTB_RANGES, PsciMethod,
+    Ranges, bootargs, cpus, early_facts, enabled, is_qemu_virt, psci,
 };
 pub use fdt::Fdt;
 pub use path::{find, find_path_or_alias};

@@ -7,7 +7,7 @@
 //! can be helped.
 
 use super::dtb::{self, MAX_DTB_RANGES, Ranges};
-use super::{cpu, gic, mmu, pl011, power, psci};
+use super::{cpu, gic, gicv3, mmu, pl011, power, psci};
 use crate::arch::ExitStatus;
 use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
 use crate::smp::CPUS;
@@ -60,6 +60,12 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     }
     for (s, e) in facts.gicv2.into_iter().flatten() {
         devices.push(s, e);
+    }
+    if let Some(v3) = facts.gicv3 {
+        devices.push(v3.dist.0, v3.dist.1);
+        for (s, e) in v3.redist.into_iter().flatten() {
+            devices.push(s, e);
+        }
     }
     // SAFETY: boot CPU, no other CPU running yet.
     let root = unsafe { mmu::build(kernel_phys, window.as_slice(), devices.as_slice()) };
@@ -120,6 +126,16 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     if let Some([(gicd, _), (gicc, _)]) = facts.gicv2 {
         gic::init(mmu::PHYS_OFFSET + gicd, mmu::PHYS_OFFSET + gicc);
         gic::init_cpu(0);
+    } else if let Some(v3) = facts.gicv3 {
+        let mut redist = [(0, 0); hwparse::dtb::GIC_V3_REDIST_REGIONS];
+        for (slot, (s, e)) in redist.iter_mut().zip(v3.redist.into_iter().flatten()) {
+            *slot = (mmu::PHYS_OFFSET + s, mmu::PHYS_OFFSET + e);
+        }
+        gicv3::init(mmu::PHYS_OFFSET + v3.dist.0, &redist);
+        gicv3::init_cpu(0);
+        if !gicv3::can_wake(0) {
+            println!("gic: GICv3 found but its CPU interface is unusable; idle CPUs spin in wfe");
+        }
     }
 
     let fdt = dtb::get();

@@ -211,7 +211,17 @@ el1_setup:
     msr     vpidr_el2, x0
     mrs     x0, mpidr_el1
     msr     vmpidr_el2, x0
-    ldr     x0, =SCTLR_MMU_OFF
+    // A GICv3 CPU interface (ID_AA64PFR0_EL1.GIC != 0): let EL1 use its
+    // system registers (ICC_SRE_EL2: SRE | DFB | DIB | Enable); without
+    // Enable, EL1's accesses to ICC_SRE_EL1 would trap to this EL2.
+    mrs     x0, id_aa64pfr0_el1
+    ubfx    x0, x0, #24, #4
+    cbz     x0, 2f
+    mov     x0, #0xf
+    msr     S3_4_C12_C9_5, x0       // ICC_SRE_EL2
+    isb
+    msr     S3_4_C12_C11_0, xzr     // ICH_HCR_EL2: no virtual interrupts
+2:  ldr     x0, =SCTLR_MMU_OFF
     msr     sctlr_el1, x0
     mov     x0, #0x3c5              // SPSR: EL1h, D/A/I/F masked
     msr     spsr_el2, x0

@@ -9,6 +9,7 @@
 //! - `vectors.s` + `exceptions.rs`: exception vectors and reports;
 //! - `psci.rs`, `smp.rs`: power and secondary CPUs (PSCI CPU_ON);
 //! - `gic.rs`: GICv2 wake-up SGIs for idle CPUs;
+//! - `gicv3.rs`: the same on a GICv3 (every CPU, not just 8);
 //! - `pl011.rs`: the UART; `cpu.rs`: ids, model, per-CPU register, timer;
 //! - `power.rs`: semihosting exit, poweroff, reboot;
 //! - `tests/`: the ktest suites for these pieces.
@@ -20,6 +21,7 @@ mod cpu;
 mod dtb;
 mod exceptions;
 mod gic;
+mod gicv3;
 mod mmu;
 mod pl011;
 mod power;

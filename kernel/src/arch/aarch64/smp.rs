@@ -11,15 +11,15 @@
 //! abandoned: if it shows up later it sees that and switches itself off
 //! (PSCI CPU_OFF), so a late CPU never runs with a reused record.
 //!
-//! Idle CPUs sleep in `wfi` and are woken by a GICv2 SGI (gic.rs), or, with
-//! no GICv2, in `wfe` woken by `sev`.
+//! Idle CPUs sleep in `wfi` and are woken by a GICv2 SGI (gic.rs) or a
+//! GICv3 SGI (gicv3.rs), or, with neither, in `wfe` woken by `sev`.
 
 use core::alloc::Layout;
 
 use aarch64_cpu::asm::barrier;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::{cpu, dtb, gic, mmu, power, psci};
+use super::{cpu, dtb, gic, gicv3, mmu, power, psci};
 use crate::smp::{self, CPUS, Cpu, MAX_CPUS};
 
 const CPU_TIMEOUT_US: u64 = 1_000_000;
@@ -76,7 +76,7 @@ pub fn start_secondary_cpus() -> usize {
     // A GICv2 addresses 8 CPU interfaces (GICD_ITARGETSR has one bit per
     // CPU): a 9th CPU would have no interface to wake it, so with a GICv2 the
     // kernel runs 8 at most. (QEMU's `virt` refuses more than 8 CPUs with a
-    // GICv2 anyway; the wake-up path needs no GIC on GICv3 machines.)
+    // GICv2 anyway.) A GICv3 names CPUs by affinity: all of them (gicv3.rs).
     let limit = if gic::bases().is_some() { gic::MAX_CPUS_GICV2 } else { MAX_CPUS };
     smp::set_possible(total.max(1), limit);
     if total > limit {
@@ -185,17 +185,21 @@ extern "C" fn aarch64_secondary_main(index: usize) -> ! {
         power::halt_forever();
     }
     gic::init_cpu(index);
+    gicv3::init_cpu(index);
     smp::set_online(index);
     smp::secondary_idle_loop(&CPUS[index])
 }
 
-/// Wakes `cpu` from [`idle_until`]. With a GICv2: a wake-up SGI to that
-/// CPU; without: `sev` (an event to every CPU). Either way the `dsb` first
-/// makes the caller's stores (the posted job) visible before the wake-up.
+/// Wakes `cpu` from [`idle_until`]. With a GICv2 or GICv3: a wake-up SGI
+/// to that CPU; without: `sev` (an event to every CPU). Either way the `dsb`
+/// first makes the caller's stores (the posted job) visible before the
+/// wake-up.
 pub fn wake_cpu(cpu: &Cpu) {
     barrier::dsb(barrier::ISH);
     if gic::can_wake(cpu.index) {
         gic::send_wake(cpu.index);
+    } else if gicv3::can_wake(cpu.index) {
+        gicv3::send_wake(cpu.index);
     } else {
         aarch64_cpu::asm::sev();
     }
@@ -208,11 +212,17 @@ pub fn wake_cpu(cpu: &Cpu) {
 /// `wfe`: a `sev` after the check leaves the event register set, so the
 /// `wfe` returns at once. Spurious returns just go round the caller's loop.
 pub fn idle_until(ready: &dyn Fn() -> bool) {
-    if gic::can_wake(super::cpu::cpu_index()) {
+    let me = super::cpu::cpu_index();
+    if gic::can_wake(me) {
         if !ready() {
             aarch64_cpu::asm::wfi();
         }
         gic::ack_all();
+    } else if gicv3::can_wake(me) {
+        if !ready() {
+            aarch64_cpu::asm::wfi();
+        }
+        gicv3::ack_all();
     } else if !ready() {
         aarch64_cpu::asm::wfe();
     }
