@@ -100,7 +100,8 @@ TRIAL_MS ?= 300
 
 include mk/aarch64.mk
 
-.PHONY: fresh-test all setup build kernel image runner run test test-schemes bench bench-host asm usb debug lint fmt clean help miri mutants
+PHONY_EXTRA := memmap-scaling
+.PHONY: $(PHONY_EXTRA) fresh-test all setup build kernel image runner run test test-schemes bench bench-host asm usb debug lint fmt clean help miri mutants
 
 all: image
 
@@ -222,6 +223,12 @@ lint: setup
 	$(foreach s,$(OTHER_SCHEMES),$(CARGO) clippy -q -j$(JOBS) -p kernel --target $(KTARGET) \
 		--target-dir target/schemes --features $(SCHEME_FEATURE_$(s)) -- -D warnings &&) true
 	$(CARGO) clippy -j$(JOBS) -p kernel --target aarch64-unknown-none -- -D warnings
+
+## memmap-scaling  memmap set-up time against RAM (1 GiB..1 TiB) and CPUs, both arches (docs/mm.md)
+memmap-scaling: setup
+	$(MAKE) --no-print-directory image
+	$(MAKE) --no-print-directory image ARCH=aarch64
+	scripts/memmap-scaling.sh
 
 ## fresh-test the README's commands in a new minimal Debian root (DISTRO=trixie|bookworm FRESH_MODE=full|quick KEEP=1; root)
 fresh-test:

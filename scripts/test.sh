@@ -108,8 +108,10 @@ step "QEMU aarch64 overflow caught" cargo test -j"$JOBS" -p qemu-tests --release
 # a -dtb firmware DTB, unaligned no-map reserved memory (6 short boots).
 step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 # Machine shapes a user tries: x86 and aarch64 at the documented minimum RAM
-# with 4 CPUs, an x86 CPU without the CPUID hypervisor bit, and x86 with 300
-# and 520 CPUs (more than the 512 supported; 70-115 s of the step).
+# with 4 CPUs, an x86 CPU without the CPUID hypervisor bit, x86 with 300
+# and 520 CPUs (more than the 512 supported; 70-115 s of the step), x86 with
+# 80 and aarch64 (GICv3) with 72 CPUs through the smp and mm suites (about
+# 80 s), and big-memory guests: x86 1 TiB and aarch64 64 GiB (about 40 s).
 step "QEMU machine shapes" cargo test -j"$JOBS" -p qemu-tests --release --test shapes
 # The shell over serial, and the screen (framebuffer) driven by the keyboard.
 step "QEMU shell+screen" cargo test -j"$JOBS" -p qemu-tests --release --test shell
