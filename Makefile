@@ -100,8 +100,7 @@ TRIAL_MS ?= 300
 
 include mk/aarch64.mk
 
-PHONY_EXTRA := memmap-scaling
-.PHONY: $(PHONY_EXTRA) fresh-test all setup build kernel image runner run test test-schemes bench bench-host asm usb debug lint fmt clean help miri mutants
+.PHONY: memmap-scaling fresh-test all setup build kernel image runner run test test-schemes bench bench-host asm usb debug lint fmt clean help miri mutants
 
 all: image
 
