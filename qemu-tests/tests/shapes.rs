@@ -218,8 +218,7 @@ fn big_memory(mut cfg: Config, size: &str, name: &str) -> (Vec<String>, u64) {
     cfg.memory = size.into();
     cfg.cmdline = "ktest ktest.filter=bootinfo".into();
     cfg.extra_args.extend(
-        ["-object", &format!("memory-backend-ram,id=r0,size={size},reserve=off")]
-            .map(String::from),
+        ["-object", &format!("memory-backend-ram,id=r0,size={size},reserve=off")].map(String::from),
     );
     cfg.extra_args.extend(["-machine", "memory-backend=r0"].map(String::from));
     cfg.timeout = Duration::from_secs(300);

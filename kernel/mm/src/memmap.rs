@@ -678,12 +678,10 @@ impl<S: RefcountScheme> MemMap<S> {
             });
         }
         let mut carve = Carve::new(storage, windows);
-        let mut slot = first_slot;
-        for s in sections_for(ranges) {
+        for (slot, s) in (first_slot..).zip(sections_for(ranges)) {
             let mask = subsection_mask(ranges, s);
             let window = carve.window(window_pages(mask));
             self.claim(s, slot, mask, window, &mut carve, init);
-            slot += 1;
         }
         Ok(new)
     }

@@ -117,7 +117,8 @@ fn phys_map_reads_memory() -> TestResult {
 fn memmap_set_up_on_every_cpu() -> TestResult {
     use crate::mm::{EARLY_BYTES, MEMMAP, memmap_init};
     let m = memmap_init();
-    let present = MEMMAP.nr_present_subsections() * mm::memmap::PAGES_PER_SUBSECTION * mm::PAGE_SIZE;
+    let present =
+        MEMMAP.nr_present_subsections() * mm::memmap::PAGES_PER_SUBSECTION * mm::PAGE_SIZE;
     crate::kdiag!(
         "memmap set-up: {} MiB early ({} ms, boot CPU), {} MiB deferred on {} CPUs ({} ms); \
          table {} KiB, descriptors {} MiB, left out {} MiB",

@@ -301,9 +301,10 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
             facts.skip("interrupt-controller (GICv2)", "fewer than 2 reg entries: no wfi wake-ups");
         }
     }
-    if let Some(gic) = fdt.all_nodes().find(|&n| {
-        enabled(n) && n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,gic-v3"))
-    }) {
+    if let Some(gic) = fdt
+        .all_nodes()
+        .find(|&n| enabled(n) && n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,gic-v3")))
+    {
         let regions = gic
             .property("#redistributor-regions")
             .and_then(|p| p.as_usize())

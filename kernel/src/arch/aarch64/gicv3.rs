@@ -112,7 +112,8 @@ fn my_affinity() -> u64 {
 /// names this CPU's affinity.
 fn my_redistributor() -> Option<u64> {
     let aff = my_affinity();
-    for (s, e) in REDIST.iter().map(|(s, e)| (s.load(Ordering::Relaxed), e.load(Ordering::Relaxed))) {
+    for (s, e) in REDIST.iter().map(|(s, e)| (s.load(Ordering::Relaxed), e.load(Ordering::Relaxed)))
+    {
         let mut rd = s;
         while rd < e {
             let typer = read64(rd + GICR_TYPER);
