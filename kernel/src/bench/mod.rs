@@ -123,7 +123,7 @@ pub fn run() -> bool {
             (field::CPUS, Value::Int(smp::nr_online() as u64)),
             (field::CPU_MODEL, Value::Text(&alloc::format!("{}", arch::cpu_model()))),
             (field::CYCLES_PER_US, Value::Int(arch::cycles_per_us())),
-            (field::ATOMICS, Value::Text(arch::ATOMICS)),
+            (field::ATOMICS, Value::Text(arch::atomics())),
             (field::SCHEME, Value::Text(crate::REFCOUNT_SCHEME)),
         ])
     );

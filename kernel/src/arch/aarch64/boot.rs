@@ -1,13 +1,14 @@
 //! First Rust code on the boot CPU (called by entry.s with the MMU on, the
 //! image at its link address, TTBR0 identity-mapping the image and the DTB).
 //!
-//! Order matters: until the LSE check below, nothing may use an atomic
-//! read-modify-write (this image is built with `+lse`, and a CPU without LSE
-//! would fault on the first one), so no locks, no `Once`, no panics if it
-//! can be helped.
+//! Order matters: the atomics are chosen first (`atomics::select`, before
+//! any other CPU runs); in an inline-LSE build (`LSE=1`) on a CPU without
+//! LSE nothing may use an atomic read-modify-write until the console has
+//! said why the boot stops, so no locks, no `Once`, no panics if it can be
+//! helped before that.
 
 use super::dtb::{self, MAX_DTB_RANGES, Ranges};
-use super::{cpu, gic, mmu, pl011, power, psci};
+use super::{atomics, cpu, gic, mmu, pl011, power, psci};
 use crate::arch::ExitStatus;
 use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
 use crate::smp::CPUS;
@@ -19,6 +20,9 @@ pub const FW_MEMRESERVE: u32 = 2;
 #[unsafe(no_mangle)]
 extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     cpu::set_cpu_index(0);
+    // LSE or LL/SC for every atomic read-modify-write from here on (the
+    // outline helpers took the LL/SC path until now, fine on any CPU).
+    let atomics = atomics::select();
     // Firmware-edited DTBs hold FDT_NOP tokens that the fdt crate trips
     // over (hwparse::dtb): squeeze them out first, then check the whole
     // blob before anything reads it.
@@ -71,11 +75,10 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     if let Some((uart, _)) = facts.uart {
         pl011::init(mmu::PHYS_OFFSET + uart);
     }
-    if cfg!(target_feature = "lse") && !cpu::has_lse() {
-        pl011::early_write(
-            "\nFATAL: this kernel image is built with LSE atomics (ARMv8.1) and this CPU has none;\n\
-             run it on an ARMv8.1+ CPU (QEMU: -cpu max) or build without +lse (see docs/aarch64.md)\n",
-        );
+    if let Err(why) = atomics {
+        pl011::early_write("\nFATAL: ");
+        pl011::early_write(why);
+        pl011::early_write("\n");
         power::exit(ExitStatus::Failure);
     }
     // From here on atomics, locks and panics are fine.

@@ -9,12 +9,14 @@
 //! - `vectors.s` + `exceptions.rs`: exception vectors and reports;
 //! - `psci.rs`, `smp.rs`: power and secondary CPUs (PSCI CPU_ON);
 //! - `gic.rs`: GICv2 wake-up SGIs for idle CPUs;
+//! - `atomics.rs`: LSE or LL/SC atomics, chosen at boot;
 //! - `pl011.rs`: the UART; `cpu.rs`: ids, model, per-CPU register, timer;
 //! - `power.rs`: semihosting exit, poweroff, reboot;
 //! - `tests/`: the ktest suites for these pieces.
 //!
 //! This file provides the contract's items (see `arch/mod.rs`).
 
+mod atomics;
 mod boot;
 mod cpu;
 mod dtb;
@@ -40,10 +42,8 @@ pub use smp::{idle_until, start_secondary_cpus, wake_cpu};
 pub use tests::TEST_SUITES;
 
 pub const NAME: &str = "aarch64";
-/// How atomic read-modify-writes compile here (for benchmark reports): the
-/// image is built with `+lse` (.cargo/config.toml), see cpu.rs and docs/aarch64.md.
-pub const ATOMICS: &str = if cfg!(target_feature = "lse") {
-    "LSE (ARMv8.1): ldadd / swp / cas, single instructions"
-} else {
-    "LL/SC (ARMv8.0): ldxr / stxr loops"
-};
+/// How atomic read-modify-writes run here (for benchmark reports): LSE or
+/// LL/SC, chosen at boot in the default image (atomics.rs, docs/aarch64.md).
+pub fn atomics() -> &'static str {
+    atomics::in_use().describe()
+}
