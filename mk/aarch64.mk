@@ -16,7 +16,7 @@
 # `runner`, RUNNER and RUNNER_KNOBS (the QEMU command line is built by
 # qemu-tests' launcher, see the top Makefile).
 # Own knobs: LSE=1 / LSE=0 (comparison builds: inline LSE, ARMv8.1+ only /
-# inline LL/SC), A64_CPU=max (QEMU -cpu).
+# inline LL/SC), A64_CPU=max (QEMU -cpu), BENCH_FILTER= (bench.filter=).
 
 A64_TARGET := aarch64-unknown-none
 # LSE unset: the default image, outline atomics, LSE or LL/SC chosen at boot.
@@ -81,11 +81,11 @@ test-aarch64: image-aarch64
 test-aarch64-dtb: image-aarch64
 	$(CARGO) test -j$(JOBS) -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 
-## bench-aarch64  bench mode (-cpu max, A64_CPU= to change); JSON/CSV/SVG in target/bench/aarch64/
+## bench-aarch64  bench mode (-cpu max, A64_CPU= to change; BENCH_FILTER=refcount_shared,refcount_own for fewer); JSON/CSV/SVG in target/bench/aarch64/
 bench-aarch64: image-aarch64
 	$(CARGO) build --release -j$(JOBS) -p qemu-tests -p bench-host
 	$(RUNNER) $(A64_RUNNER_ARGS) --smp $(SMP) --mem $(MEM) \
-		--cmdline bench --name aarch64-bench --timeout 1800 -v
+		--cmdline 'bench$(if $(BENCH_FILTER), bench.filter=$(BENCH_FILTER))' --name aarch64-bench --timeout 1800 -v
 	target/release/bench-report target/qemu-logs/aarch64-bench.log target/bench/aarch64 --accel tcg
 
 ## debug-aarch64  boot halted with a gdb stub on :1234
