@@ -68,7 +68,8 @@ impl Atomics {
 }
 
 /// True when this image calls the outline helpers (the default build).
-pub const OUTLINE: bool = cfg!(all(target_feature = "outline-atomics", not(target_feature = "lse")));
+pub const OUTLINE: bool =
+    cfg!(all(target_feature = "outline-atomics", not(target_feature = "lse")));
 
 /// The outline helpers' flag as they see it now.
 pub fn helpers_use_lse() -> bool {

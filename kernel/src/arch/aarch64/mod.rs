@@ -6,6 +6,8 @@
 //! - `boot.rs`: first Rust code: final page tables, console, boot info;
 //! - `mmu.rs`: the kernel page tables and the physical-memory window;
 //! - `dtb.rs`: what we read from the device tree;
+//! - `fallback_console.rs`: UARTs known without a DTB, to say why a boot
+//!   with an unusable DTB stops;
 //! - `vectors.s` + `exceptions.rs`: exception vectors and reports;
 //! - `psci.rs`, `smp.rs`: power and secondary CPUs (PSCI CPU_ON);
 //! - `gic.rs`: GICv2 wake-up SGIs for idle CPUs;
@@ -21,6 +23,7 @@ mod boot;
 mod cpu;
 mod dtb;
 mod exceptions;
+mod fallback_console;
 mod gic;
 mod mmu;
 mod pl011;
