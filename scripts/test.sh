@@ -108,7 +108,8 @@ step "QEMU aarch64 ktest (legacy)" make --no-print-directory test-aarch64 SCHEME
 # A failed verdict, the injection's marker, then the exception report.
 step "QEMU aarch64 overflow caught" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_inject
 # aarch64 device-tree shapes: secure=on, 33/40 memory nodes, too many nodes,
-# a -dtb firmware DTB, unaligned no-map reserved memory (6 short boots).
+# a -dtb firmware DTB, unaligned no-map reserved memory, and unusable DTBs
+# that must stop the boot with the reason (13 short boots).
 step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 # Machine shapes a user tries: x86 and aarch64 at the documented minimum RAM
 # with 4 CPUs, an x86 CPU without the CPUID hypervisor bit, and x86 with 300
