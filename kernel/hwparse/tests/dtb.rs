@@ -463,7 +463,10 @@ fn unusable_machines_say_why() {
         Some(Node::new("memory@40000000").str("device_type", "memory").cells("reg", reg))
     };
     let cases: Vec<(Node, &str)> = vec![
-        (edit(bootable(), "memory@40000000", None), "no memory node (device_type = \"memory\"): no RAM"),
+        (
+            edit(bootable(), "memory@40000000", None),
+            "no memory node (device_type = \"memory\"): no RAM",
+        ),
         (
             edit(
                 bootable(),

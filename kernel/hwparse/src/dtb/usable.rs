@@ -114,9 +114,11 @@ pub fn usable<'a>(fdt: &Fdt<'a>) -> Result<(), Unusable<'a>> {
         // Cells are big-endian u32s; sizes and addresses of up to 2 cells
         // (more would not fit a u64: taken as the low 64 bits).
         let read = |cells: &[u8]| {
-            cells.chunks_exact(4).fold(0u64, |acc, c| {
-                (acc << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            })
+            cells
+                .as_chunks::<4>()
+                .0
+                .iter()
+                .fold(0u64, |acc, &c| (acc << 32) | u64::from(u32::from_be_bytes(c)))
         };
         for e in reg.value.chunks_exact(entry) {
             let (start, size) = e.split_at(address_cells * 4);
