@@ -237,7 +237,8 @@ fn console_uart(fdt: &Fdt<'_>) -> (Option<(u64, u64)>, Option<&'static str>) {
     (uart, problem)
 }
 
-/// Reads the early facts (no allocation, no atomics: runs before the LSE check).
+/// Reads the early facts (no allocation, no atomics: the boot runs it before
+/// it reports an inline-LSE image on a CPU without LSE).
 pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
     let mut facts = EarlyFacts {
         ram: Ranges::new(),
