@@ -90,9 +90,9 @@ pub fn helpers_use_lse() -> bool {
 pub unsafe fn set_helpers_lse(lse: bool) {
     // SAFETY: as in `helpers_use_lse`.
     // Relaxed: read by every helper call (an `ldrb`, no ordering); a CPU
-    // started later sees it because PSCI CPU_ON comes after this store in
-    // the boot CPU's program order and the secondary's first helper call
-    // comes after its own start (smp.rs issues `dsb` before CPU_ON).
+    // started later sees it: `start_one` (smp.rs) cleans the start record
+    // with a `dsb sy` after it, before PSCI CPU_ON, and the secondary's
+    // first helper call comes after its start, with its caches on.
     unsafe { __aarch64_have_lse_atomics.store(u8::from(lse), Ordering::Relaxed) }
 }
 
