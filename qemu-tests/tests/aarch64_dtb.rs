@@ -21,10 +21,18 @@
 //! - `nomap_unaligned_is_not_mapped`: `/reserved-memory` `no-map` ranges
 //!   that start and end inside pages; the kernel checks with the MMU that
 //!   none of those pages is mapped and says so.
+//! - `unusable_dtb_*`, `malformed_dtb_uses_the_fallback_console`: QEMU's
+//!   DTB edited with `fdtput` (same package as `dtc`) into blobs QEMU boots
+//!   but the kernel cannot use (no interrupt controller, no `/cpus`, a
+//!   `stdout-path` to nowhere, a memory `reg` of size 0 or of the wrong
+//!   length, an 8-byte `#address-cells`, no UART at all): the kernel must
+//!   print `FATAL:` with the specific reason on the earliest console (the
+//!   DTB's PL011, else the fallback list's) and QEMU must exit with status
+//!   1 by itself.
 //!
 //! The image comes from `$A64_IMAGE` (default
 //! `<workspace>/target/image/aarch64/Image`, `make image ARCH=aarch64`); a
-//! missing image or `dtc` fails the tests. Logs and DTBs go to
+//! missing image, `dtc` or `fdtput` fails the tests. Logs and DTBs go to
 //! `target/qemu-logs/` and `target/aarch64-dtb/`.
 
 use std::path::PathBuf;
