@@ -170,8 +170,9 @@ ASM_S = $$(find target/asm/$(1) -name 'asm_probe-*.s' | head -n1)
 ## asm        the code every refcount scheme compiles to (x86_64, aarch64 LSE, aarch64 v8.0): target/asm/summary.md
 asm: setup
 	$(CARGO) rustc -q --release -j$(JOBS) -p asm-probe --target x86_64-unknown-none --target-dir target/asm/x86_64 -- --emit=asm -C codegen-units=1
-	$(CARGO) rustc -q --release -j$(JOBS) -p asm-probe --target aarch64-unknown-none --target-dir target/asm/aarch64-lse -- --emit=asm -C codegen-units=1
-	CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS='-C target-feature=-lse' \
+	CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS='-C target-feature=+lse' \
+		$(CARGO) rustc -q --release -j$(JOBS) -p asm-probe --target aarch64-unknown-none --target-dir target/asm/aarch64-lse -- --emit=asm -C codegen-units=1
+	CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS='-C target-feature=-outline-atomics' \
 		$(CARGO) rustc -q --release -j$(JOBS) -p asm-probe --target aarch64-unknown-none --target-dir target/asm/aarch64-v8.0 -- --emit=asm -C codegen-units=1
 	$(CARGO) build -q --release -j$(JOBS) -p bench-host --bin asm-report
 	target/release/asm-report x86_64=$(call ASM_S,x86_64) aarch64-lse=$(call ASM_S,aarch64-lse) \

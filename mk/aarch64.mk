@@ -8,18 +8,21 @@
 # The image is an arm64 Linux Image (64-byte header, `ARM\x64` magic): the
 # kernel ELF, linked by kernel/src/arch/aarch64/linker.ld with the header at
 # its start, flattened by llvm-objcopy. QEMU -kernel and U-Boot `booti` load
-# it. It is built with LSE atomics (.cargo/config.toml), so it needs an
-# ARMv8.1+ CPU: QEMU `-cpu max` (cortex-a72 is ARMv8.0 and would be refused
-# at boot with a message). See docs/aarch64.md.
+# it. It is built with outline atomics (.cargo/config.toml): it runs on
+# ARMv8.0 and ARMv8.1+ CPUs alike and uses LSE where the CPU has it, chosen
+# at boot. See docs/aarch64.md.
 #
 # Uses from the top Makefile: CARGO JOBS SMP MEM SCHEME SCHEME_FEATURES CMDLINE, `setup`,
 # `runner`, RUNNER and RUNNER_KNOBS (the QEMU command line is built by
 # qemu-tests' launcher, see the top Makefile).
-# Own knobs: LSE=0 (ARMv8.0 build), A64_CPU=max (QEMU -cpu).
+# Own knobs: LSE=1 / LSE=0 (comparison builds: inline LSE, ARMv8.1+ only /
+# inline LL/SC), A64_CPU=max (QEMU -cpu), BENCH_FILTER= (bench.filter=).
 
 A64_TARGET := aarch64-unknown-none
-# LSE=0: build for ARMv8.0 (LL/SC atomics), e.g. with A64_CPU=cortex-a72.
-LSE ?= 1
+# LSE unset: the default image, outline atomics, LSE or LL/SC chosen at boot.
+# LSE=1: inline LSE instructions (ARMv8.1+ only; refused at boot elsewhere).
+# LSE=0: inline LL/SC loops (any ARMv8 CPU, never LSE).
+LSE ?=
 A64_CPU ?= max
 # SCHEME's feature and folders as in the top Makefile (SCHEME_FEATURES).
 A64_FEATURES := $(SCHEME_FEATURES)
@@ -30,11 +33,17 @@ else
   A64_TARGET_DIR := $(KTARGET_DIR)
   A64_IMAGE_DIR := target/image/aarch64-$(SCHEME)
 endif
+# Appended after .cargo/config.toml's +outline-atomics, so they win.
 ifeq ($(LSE),0)
-  # Appended after .cargo/config.toml's +lse, so it wins.
-  A64_ENV := CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS='-C target-feature=-lse'
+  A64_ENV := CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS='-C target-feature=-outline-atomics'
   A64_TARGET_DIR := $(A64_TARGET_DIR)/nolse
   A64_IMAGE_DIR := $(A64_IMAGE_DIR)-nolse
+else ifeq ($(LSE),1)
+  A64_ENV := CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS='-C target-feature=+lse'
+  A64_TARGET_DIR := $(A64_TARGET_DIR)/inline-lse
+  A64_IMAGE_DIR := $(A64_IMAGE_DIR)-inline-lse
+else ifneq ($(LSE),)
+  $(error LSE=$(LSE): leave it unset (LSE chosen at boot), or 1 (inline LSE) or 0 (inline LL/SC))
 else
   A64_ENV :=
 endif
@@ -62,20 +71,21 @@ image-aarch64: kernel-aarch64
 run-aarch64: image-aarch64 runner
 	$(RUNNER) --interactive $(A64_RUNNER_ARGS) $(RUNNER_KNOBS)
 
-## test-aarch64   boot the Image in ktest mode and judge it (SMP=4 by default)
+## test-aarch64   boot the Image in ktest mode and judge it (SMP=4, A64_CPU=max by default)
 test-aarch64: image-aarch64
 	$(A64_RUNNER) $(A64_RUNNER_ARGS) --cmdline ktest --smp $(SMP) --mem $(MEM) \
-		--timeout 900 --name aarch64$(if $(filter-out frozen,$(SCHEME)),-$(SCHEME))-ktest
+		--timeout 900 \
+		--name aarch64$(if $(filter-out frozen,$(SCHEME)),-$(SCHEME))$(if $(filter-out max,$(A64_CPU)),-$(A64_CPU))$(if $(LSE),-lse$(LSE))-ktest
 
 ## test-aarch64-dtb  device-tree shapes: secure=on, many /memory nodes, a -dtb firmware DTB, unaligned no-map
 test-aarch64-dtb: image-aarch64
 	$(CARGO) test -j$(JOBS) -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 
-## bench-aarch64  bench mode (LSE atomics, -cpu max); JSON/CSV/SVG in target/bench/aarch64/
+## bench-aarch64  bench mode (-cpu max, A64_CPU= to change; BENCH_FILTER=refcount_shared,refcount_own for fewer); JSON/CSV/SVG in target/bench/aarch64/
 bench-aarch64: image-aarch64
 	$(CARGO) build --release -j$(JOBS) -p qemu-tests -p bench-host
 	$(RUNNER) $(A64_RUNNER_ARGS) --smp $(SMP) --mem $(MEM) \
-		--cmdline bench --name aarch64-bench --timeout 1800 -v
+		--cmdline 'bench$(if $(BENCH_FILTER), bench.filter=$(BENCH_FILTER))' --name aarch64-bench --timeout 1800 -v
 	target/release/bench-report target/qemu-logs/aarch64-bench.log target/bench/aarch64 --accel tcg
 
 ## debug-aarch64  boot halted with a gdb stub on :1234

@@ -98,14 +98,18 @@ bench_smoke() {
 step "QEMU bench mode (smoke)" bench_smoke
 # The mm and stress suites on every other refcount layout, one boot each.
 step "QEMU other refcount layouts" make --no-print-directory test-schemes
-# aarch64: the same suites on QEMU virt with 4 CPUs (LSE atomics, -cpu max),
-# the default and legacy schemes, and the harness catching a stack overflow there.
+# aarch64: the same suites on QEMU virt with 4 CPUs, one image on an LSE CPU
+# (-cpu max) and an ARMv8.0 one (-cpu cortex-a72: LL/SC atomics chosen at
+# boot), the default and legacy schemes, and the harness catching a stack
+# overflow there.
 step "QEMU aarch64 ktest" make --no-print-directory test-aarch64
+step "QEMU aarch64 ktest (cortex-a72)" make --no-print-directory test-aarch64 A64_CPU=cortex-a72
 step "QEMU aarch64 ktest (legacy)" make --no-print-directory test-aarch64 SCHEME=legacy
 # A failed verdict, the injection's marker, then the exception report.
 step "QEMU aarch64 overflow caught" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_inject
 # aarch64 device-tree shapes: secure=on, 33/40 memory nodes, too many nodes,
-# a -dtb firmware DTB, unaligned no-map reserved memory (6 short boots).
+# a -dtb firmware DTB, unaligned no-map reserved memory, and unusable DTBs
+# that must stop the boot with the reason (13 short boots).
 step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 # Machine shapes a user tries: x86 and aarch64 at the documented minimum RAM
 # with 4 CPUs, an x86 CPU without the CPUID hypervisor bit, x86 with 300

@@ -75,7 +75,7 @@ pub fn kernel_main(info: &'static BootInfo) -> ! {
             arch::exit(if passed { arch::ExitStatus::Success } else { arch::ExitStatus::Failure })
         }
         Mode::Bench => {
-            let passed = bench::run();
+            let passed = bench::run(&cmdline);
             arch::exit(if passed { arch::ExitStatus::Success } else { arch::ExitStatus::Failure })
         }
         Mode::Unattended => unattended::run(&cmdline),

@@ -144,7 +144,7 @@ fn cmd_test(args: &str) {
 }
 
 fn cmd_bench(_: &str) {
-    let passed = crate::bench::run();
+    let passed = crate::bench::run(&crate::cmdline::CmdLine::parse("bench"));
     println!("{}", if passed { "bench: all invariants held" } else { "bench: FAILED" });
 }
 

@@ -35,6 +35,10 @@ pub mod key {
     /// `ktest.inject=KIND`: arms a deliberate failure
     /// ([`crate::inject::Injection`]).
     pub const KTEST_INJECT: &str = "ktest.inject";
+    /// `bench.filter=a,b`: only the named benchmarks (cases of the `bench`
+    /// suite, e.g. `refcount_shared,refcount_own`) run in `bench` mode
+    /// (default all).
+    pub const BENCH_FILTER: &str = "bench.filter";
     /// `stress.seed=N`: replays a stress run (N as the run printed it).
     pub const STRESS_SEED: &str = "stress.seed";
     /// `stress.scale=N`: N times the work per stress suite (N >= 1, default 1).

@@ -21,10 +21,18 @@
 //! - `nomap_unaligned_is_not_mapped`: `/reserved-memory` `no-map` ranges
 //!   that start and end inside pages; the kernel checks with the MMU that
 //!   none of those pages is mapped and says so.
+//! - `unusable_dtb_*`, `malformed_dtb_uses_the_fallback_console`: QEMU's
+//!   DTB edited with `fdtput` (same package as `dtc`) into blobs QEMU boots
+//!   but the kernel cannot use (no interrupt controller, no `/cpus`, a
+//!   `stdout-path` to nowhere, a memory `reg` of size 0 or of the wrong
+//!   length, an 8-byte `#address-cells`, no UART at all): the kernel must
+//!   print `FATAL:` with the specific reason on the earliest console (the
+//!   DTB's PL011, else the fallback list's) and QEMU must exit with status
+//!   1 by itself.
 //!
 //! The image comes from `$A64_IMAGE` (default
 //! `<workspace>/target/image/aarch64/Image`, `make image ARCH=aarch64`); a
-//! missing image or `dtc` fails the tests. Logs and DTBs go to
+//! missing image, `dtc` or `fdtput` fails the tests. Logs and DTBs go to
 //! `target/qemu-logs/` and `target/aarch64-dtb/`.
 
 use std::path::PathBuf;
@@ -238,4 +246,125 @@ fn nomap_unaligned_is_not_mapped() {
         has_line(&lines, "dtb: 2 no-map reserved ranges kept out of the window"),
         "the kernel did not confirm that the no-map ranges are unmapped"
     );
+}
+
+/// QEMU's own DTB (binary) for `virt` with SMP vCPUs and [`MEM`], edited by
+/// `fdtput` runs (each its option, then its arguments after the file name).
+fn qemu_dtb_edited(name: &str, edits: &[&[&str]]) -> PathBuf {
+    let _ = qemu_dts(name, "", MEM); // dumps target/aarch64-dtb/<name>-qemu.dtb
+    let dtb = scratch(&format!("{name}.dtb"));
+    std::fs::copy(scratch(&format!("{name}-qemu.dtb")), &dtb).expect("copy dtb");
+    for edit in edits {
+        // fdtput's options (`-t s`, `-r`, ...) come before the file name.
+        let (opt, rest) = edit.split_first().expect("an fdtput edit");
+        run_tool(Command::new("fdtput").args(opt.split(' ')).arg(&dtb).args(rest));
+    }
+    dtb
+}
+
+/// Boots with `-dtb <dtb>`, which the kernel must refuse: it must print
+/// `FATAL: ...` with `reason` (and name the console it used, `console`)
+/// and QEMU must end by itself with a failure status, not time out.
+fn refused(name: &str, dtb: &std::path::Path, reason: &str, console: &str) {
+    let mut cfg = Config::new(image());
+    cfg.expect_fail = true;
+    cfg.arch = Arch::Aarch64;
+    cfg.smp = SMP;
+    cfg.memory = MEM.into();
+    cfg.cmdline = "ktest ktest.filter=bootinfo".into();
+    cfg.extra_args = vec!["-dtb".to_string(), dtb.display().to_string()];
+    cfg.timeout = Duration::from_secs(60);
+    cfg.name = format!("aarch64-dtb-{name}");
+    cfg.log_dir = Some(workspace().join("target/qemu-logs"));
+    let _slot = Slot::take();
+    let (run, _) = qemu_tests::boot(&cfg).expect("cannot run QEMU");
+    let log = run.lines.join("\n");
+    assert!(
+        matches!(run.ending, qemu_tests::Ending::Exited(Some(1))),
+        "QEMU did not exit with status 1 ({}); serial:\n{log}",
+        run.ending
+    );
+    let fatal = format!("FATAL: {reason}");
+    assert!(has_line(&run.lines, &fatal), "no `{fatal}` line; serial:\n{log}");
+    assert!(has_line(&run.lines, &format!("(early console: {console}")), "console; serial:\n{log}");
+    assert!(!has_line(&run.lines, "KTAP version"), "ktest ran on an unusable DTB:\n{log}");
+}
+
+const AT: &str = "the DTB at 0x48000000";
+
+#[test]
+fn unusable_dtb_no_interrupt_controller() {
+    let dtb = qemu_dtb_edited("no-intc", &[&["-r", "/intc@8000000"]]);
+    let why = format!("{AT} cannot be booted on: no interrupt controller");
+    refused("no-intc", &dtb, &why, "the PL011 the DTB names");
+}
+
+#[test]
+fn unusable_dtb_no_cpus() {
+    let dtb = qemu_dtb_edited("no-cpus", &[&["-r", "/cpus"]]);
+    refused("no-cpus", &dtb, &format!("{AT} cannot be booted on: no /cpus node"), "the PL011");
+}
+
+#[test]
+fn unusable_dtb_stdout_path_names_nothing() {
+    let dtb = qemu_dtb_edited("stdout-path", &[&["-t s", "/chosen", "stdout-path", "/pl011@1234"]]);
+    let why =
+        format!("{AT} cannot be booted on: /chosen/stdout-path \"/pl011@1234\" names no node");
+    refused("stdout-path", &dtb, &why, "the PL011 the DTB names");
+}
+
+#[test]
+fn unusable_dtb_memory_size_zero() {
+    let dtb = qemu_dtb_edited(
+        "memory-size-0",
+        &[
+            &["-c", "/bank@50000000"],
+            &["-t s", "/bank@50000000", "device_type", "memory"],
+            &["-t x", "/bank@50000000", "reg", "0", "50000000", "0", "0"],
+        ],
+    );
+    let why = format!(
+        "{AT} cannot be booted on: memory node bank@50000000: reg entry at 0x50000000 has size 0"
+    );
+    refused("memory-size-0", &dtb, &why, "the PL011 the DTB names");
+}
+
+#[test]
+fn unusable_dtb_memory_reg_length() {
+    // Three cells where the root's #address-cells + #size-cells say four.
+    let dtb = qemu_dtb_edited(
+        "memory-reg-length",
+        &[
+            &["-c", "/bank@50000000"],
+            &["-t s", "/bank@50000000", "device_type", "memory"],
+            &["-t x", "/bank@50000000", "reg", "0", "50000000", "0"],
+        ],
+    );
+    let why = format!(
+        "{AT} cannot be booted on: memory node bank@50000000: reg is 12 bytes, \
+         not a multiple of (#address-cells 2 + #size-cells 2) * 4"
+    );
+    refused("memory-reg-length", &dtb, &why, "the PL011 the DTB names");
+}
+
+#[test]
+fn malformed_dtb_uses_the_fallback_console() {
+    // An 8-byte #address-cells in /cpus: QEMU reads only the root's, so it
+    // boots the blob; the kernel's structure check refuses it, and with no
+    // usable blob the console comes from the fallback list.
+    let dtb = qemu_dtb_edited("cells", &[&["-t x", "/cpus", "#address-cells", "1", "0"]]);
+    let why = format!("{AT} is malformed: DTB blob: #address-cells or #size-cells at 0x");
+    refused("cells", &dtb, &why, "QEMU virt, PL011 at 0x9000000");
+}
+
+#[test]
+fn unusable_dtb_without_uart_uses_the_fallback_console() {
+    // No PL011 node and no interrupt controller: the reason goes to the
+    // fallback list's QEMU virt PL011.
+    let dtb = qemu_dtb_edited(
+        "no-uart-no-intc",
+        &[&["-d", "/chosen", "stdout-path"], &["-r", "/pl011@9000000"], &["-r", "/intc@8000000"]],
+    );
+    let why = format!("{AT} cannot be booted on: no interrupt controller");
+    refused("no-uart-no-intc", &dtb, &why, "QEMU virt, PL011 at 0x9000000");
 }

@@ -407,3 +407,134 @@ fn failed_compaction_leaves_the_blob_alone() {
     assert!(dtb::check(&blob).is_err());
     assert!(read_dtb_like_the_kernel(&blob).is_none());
 }
+
+/// [`machine`] with an interrupt controller: everything [`dtb::usable`] asks for.
+fn bootable() -> Node {
+    machine().child(
+        Node::new("intc@8000000")
+            .str("compatible", "arm,cortex-a15-gic")
+            .prop("interrupt-controller", &[])
+            .cells("reg", &[0, 0x0800_0000, 0, 0x1_0000, 0, 0x0801_0000, 0, 0x1_0000]),
+    )
+}
+
+/// `root` with the child called `name` taken out or replaced by `with`.
+fn edit(mut root: Node, name: &str, with: Option<Node>) -> Node {
+    let i = root.children.iter().position(|c| c.name == name).expect("child to edit");
+    match with {
+        Some(n) => root.children[i] = n,
+        None => {
+            root.children.remove(i);
+        }
+    }
+    root
+}
+
+/// What [`dtb::usable`] says about the blob built from `root`.
+fn usable_says(root: &Node) -> Result<(), String> {
+    let blob = build_dtb(root);
+    let fdt = dtb::parse(&blob).expect("a well-formed blob");
+    dtb::usable(&fdt).map_err(|e| e.to_string())
+}
+
+#[test]
+fn usable_machines() {
+    let fdt = dtb::parse(QEMU_VIRT).unwrap();
+    assert_eq!(dtb::usable(&fdt), Ok(()));
+    assert_eq!(usable_says(&bootable()), Ok(()));
+    // The default cell counts (2 + 1) when the root has none.
+    let mut root = bootable();
+    root.props.retain(|(n, _)| !n.starts_with('#'));
+    let root = edit(
+        root,
+        "memory@40000000",
+        Some(
+            Node::new("memory@40000000")
+                .str("device_type", "memory")
+                .cells("reg", &[0, 0x4000_0000, 0x1000_0000]),
+        ),
+    );
+    assert_eq!(usable_says(&root), Ok(()));
+}
+
+#[test]
+fn unusable_machines_say_why() {
+    let mem = |reg: &[u32]| {
+        Some(Node::new("memory@40000000").str("device_type", "memory").cells("reg", reg))
+    };
+    let cases: Vec<(Node, &str)> = vec![
+        (
+            edit(bootable(), "memory@40000000", None),
+            "no memory node (device_type = \"memory\"): no RAM",
+        ),
+        (
+            edit(
+                bootable(),
+                "memory@40000000",
+                Some(
+                    Node::new("memory@40000000")
+                        .str("device_type", "memory")
+                        .str("status", "disabled"),
+                ),
+            ),
+            "no memory node (device_type = \"memory\"): no RAM",
+        ),
+        (
+            edit(
+                bootable(),
+                "memory@40000000",
+                Some(Node::new("memory@40000000").str("device_type", "memory")),
+            ),
+            "memory node memory@40000000 has no reg",
+        ),
+        (
+            edit(bootable(), "memory@40000000", mem(&[0, 0x4000_0000, 0])),
+            "memory node memory@40000000: reg is 12 bytes, not a multiple of (#address-cells 2 + #size-cells 2) * 4",
+        ),
+        (
+            edit(
+                bootable(),
+                "memory@40000000",
+                mem(&[0, 0x4000_0000, 0, 0x1000, 0, 0x8000_0000, 0, 0]),
+            ),
+            "memory node memory@40000000: reg entry at 0x80000000 has size 0",
+        ),
+        (
+            edit(
+                bootable(),
+                "chosen",
+                Some(Node::new("chosen").str("stdout-path", "/pl011@9999:115200")),
+            ),
+            "/chosen/stdout-path \"/pl011@9999\" names no node (nor an alias of one)",
+        ),
+        (
+            edit(bootable(), "chosen", Some(Node::new("chosen").str("stdout-path", "serial7"))),
+            "/chosen/stdout-path \"serial7\" names no node (nor an alias of one)",
+        ),
+        (
+            edit(bootable(), "intc@8000000", None),
+            "no interrupt controller (no node with interrupt-controller)",
+        ),
+        (edit(bootable(), "cpus", None), "no /cpus node"),
+        (
+            edit(
+                bootable(),
+                "cpus",
+                Some(Node::new("cpus").cells("#address-cells", &[1]).cells("#size-cells", &[0])),
+            ),
+            "/cpus has no enabled cpu node",
+        ),
+    ];
+    for (root, why) in cases {
+        assert_eq!(usable_says(&root), Err(why.to_string()));
+    }
+    // A root with #size-cells = <0> describes no memory size at all.
+    let mut root = bootable();
+    for (n, v) in &mut root.props {
+        if n == "#size-cells" {
+            *v = 0u32.to_be_bytes().to_vec();
+        }
+    }
+    let root = edit(root, "memory@40000000", mem(&[0, 0x4000_0000]));
+    assert!(usable_says(&root).unwrap_err().contains("#size-cells 0"));
+}

@@ -217,4 +217,37 @@ proptest! {
         prop_assert_eq!(facts.ram.as_slice(), &merged[..]);
         prop_assert!(facts.overflow().is_none());
     }
+
+    /// `usable` on a machine that has everything but whose memory node's
+    /// `reg` is random cells, under random root cell counts: refused
+    /// exactly when the model says (length not a non-zero multiple of the
+    /// entry, no size cells, an entry of size 0), and the message names
+    /// the node.
+    #[test]
+    fn memory_reg_shapes(
+        address_cells in 1u32..4,
+        size_cells in 0u32..3,
+        reg in vec(prop_oneof![Just(0u32), any::<u32>()], 0..14),
+    ) {
+        let root = Node::new("")
+            .cells("#address-cells", &[address_cells])
+            .cells("#size-cells", &[size_cells])
+            .child(Node::new("memory@0").str("device_type", "memory").cells("reg", &reg))
+            .child(Node::new("intc").prop("interrupt-controller", &[]))
+            .child(Node::new("cpus").child(Node::new("cpu@0").cells("reg", &[0])));
+        let blob = DtbBuilder::new(&[]).build(&root, &[], 0).0;
+        let fdt = dtb::parse(&blob).unwrap();
+        let entry = (address_cells + size_cells) as usize;
+        let model_ok = size_cells > 0
+            && !reg.is_empty()
+            && reg.len() % entry == 0
+            && reg.chunks(entry).all(|e| e[address_cells as usize..].iter().any(|&c| c != 0));
+        match dtb::usable(&fdt) {
+            Ok(()) => prop_assert!(model_ok, "accepted {reg:?}"),
+            Err(e) => {
+                prop_assert!(!model_ok, "refused {reg:?}: {e}");
+                prop_assert!(e.to_string().contains("memory@0"), "{e}");
+            }
+        }
+    }
 }

@@ -102,8 +102,9 @@ fn every_workload_has_a_case() -> TestResult {
     Ok(())
 }
 
-/// Runs every benchmark; true if all invariants held.
-pub fn run() -> bool {
+/// Runs every benchmark, or those `bench.filter=a,b` names; true if all
+/// invariants held (and the filter named at least one).
+pub fn run(cmdline: &crate::cmdline::CmdLine<'_>) -> bool {
     println!(
         "# bench: {} CPUs online, arch {}, cpu: {}",
         smp::nr_online(),
@@ -123,10 +124,29 @@ pub fn run() -> bool {
             (field::CPUS, Value::Int(smp::nr_online() as u64)),
             (field::CPU_MODEL, Value::Text(&alloc::format!("{}", arch::cpu_model()))),
             (field::CYCLES_PER_US, Value::Int(arch::cycles_per_us())),
-            (field::ATOMICS, Value::Text(arch::ATOMICS)),
+            (field::ATOMICS, Value::Text(arch::atomics())),
             (field::SCHEME, Value::Text(crate::REFCOUNT_SCHEME)),
         ])
     );
-    let summary = crate::ktest::run_suites(|| core::iter::once(&SUITE));
+    let Some(filter) = cmdline.get(protocol::cmdline::key::BENCH_FILTER) else {
+        let summary = crate::ktest::run_suites(|| core::iter::once(&SUITE));
+        return summary.failed == 0;
+    };
+    let cases: alloc::vec::Vec<_> = SUITE
+        .cases
+        .iter()
+        .filter(|c| filter.split(',').any(|name| name == c.name))
+        .map(|c| crate::ktest::Case { name: c.name, run: c.run })
+        .collect();
+    if cases.is_empty() {
+        println!("bench: bench.filter={filter} names no benchmark");
+        return false;
+    }
+    // The suite must be 'static for the runner; a bench boot runs it once.
+    let suite: &'static Suite = alloc::boxed::Box::leak(alloc::boxed::Box::new(Suite {
+        name: SUITE.name,
+        cases: alloc::boxed::Box::leak(cases.into_boxed_slice()),
+    }));
+    let summary = crate::ktest::run_suites(|| core::iter::once(suite));
     summary.failed == 0
 }

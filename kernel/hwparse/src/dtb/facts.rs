@@ -171,6 +171,14 @@ impl EarlyFacts {
     }
 }
 
+/// A RAM node (a child of the root): `device_type = "memory"`, or named
+/// `memory` or `memory@...`.
+pub fn is_memory_node(node: FdtNode<'_, '_>) -> bool {
+    node.property("device_type").and_then(|p| p.as_str()) == Some("memory")
+        || node.name == "memory"
+        || node.name.starts_with("memory@")
+}
+
 /// `status` absent, `"okay"` or `"ok"` (Linux `of_fdt_device_is_available`).
 pub fn enabled(node: FdtNode<'_, '_>) -> bool {
     node.property("status").and_then(|p| p.as_str()).is_none_or(|s| s == "okay" || s == "ok")
@@ -233,7 +241,8 @@ fn console_uart(fdt: &Fdt<'_>) -> (Option<(u64, u64)>, Option<&'static str>) {
     (uart, problem)
 }
 
-/// Reads the early facts (no allocation, no atomics: runs before the LSE check).
+/// Reads the early facts (no allocation, no atomics: the boot runs it before
+/// it reports an inline-LSE image on a CPU without LSE).
 pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
     let mut facts = EarlyFacts {
         ram: Ranges::new(),
@@ -248,10 +257,7 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
         dtb_size: fdt.total_size() as u64,
     };
     for node in find(fdt, "/").into_iter().flat_map(|root| root.children()) {
-        let is_memory = node.property("device_type").and_then(|p| p.as_str()) == Some("memory")
-            || node.name == "memory"
-            || node.name.starts_with("memory@");
-        if is_memory && enabled(node) {
+        if is_memory_node(node) && enabled(node) {
             let full = node.reg().is_some_and(|mut r| r.all(|r| r.size.is_some()));
             if !full {
                 facts.skip("/memory", "a memory node without reg (address and size): ignored");

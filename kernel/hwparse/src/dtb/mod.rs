@@ -36,10 +36,16 @@
 //!   structure block before anything parses it.
 //! - **Queries after the early parse** return a [`DtbError`] that names the
 //!   node, never a default.
+//! - **What the boot cannot do without** ([`usable`]): RAM (memory nodes
+//!   whose `reg` fits the root's cell counts, no entry of size 0), an
+//!   existing `/chosen/stdout-path` target, an interrupt controller and
+//!   `/cpus` with a `cpu` node. A blob that lacks one is refused with an
+//!   [`Unusable`] that says which, and the boot prints it and stops.
 
 mod blob;
 mod facts;
 mod path;
+mod usable;
 
 pub use blob::{
     BlobError, Block, HEADER_LEN, Header, MAGIC, MAX_DEPTH, MAX_TOTAL_SIZE, check, compact_nops,
@@ -51,3 +57,4 @@ pub use facts::{
 };
 pub use fdt::Fdt;
 pub use path::{find, find_path_or_alias};
+pub use usable::{Unusable, usable};

@@ -180,6 +180,9 @@ pub fn read_dtb_like_the_kernel(bytes: &[u8]) -> Option<dtb::EarlyFacts> {
     // A blob that parses compacted cleanly: compaction checks a subset.
     assert!(compacted.is_ok(), "parse accepted a blob compact_nops refused: {compacted:?}");
     let facts = dtb::early_facts(&fdt);
+    if let Err(e) = dtb::usable(&fdt) {
+        let _ = e.to_string();
+    }
     for e in facts.errors() {
         let _ = e.to_string();
     }

@@ -1,13 +1,14 @@
 //! First Rust code on the boot CPU (called by entry.s with the MMU on, the
 //! image at its link address, TTBR0 identity-mapping the image and the DTB).
 //!
-//! Order matters: until the LSE check below, nothing may use an atomic
-//! read-modify-write (this image is built with `+lse`, and a CPU without LSE
-//! would fault on the first one), so no locks, no `Once`, no panics if it
-//! can be helped.
+//! Order matters: the atomics are chosen first (`atomics::select`, before
+//! any other CPU runs); in an inline-LSE build (`LSE=1`) on a CPU without
+//! LSE nothing may use an atomic read-modify-write until the console has
+//! said why the boot stops, so no locks, no `Once`, no panics if it can be
+//! helped before that.
 
 use super::dtb::{self, MAX_DTB_RANGES, Ranges};
-use super::{cpu, gic, gicv3, mmu, pl011, power, psci};
+use super::{atomics, cpu, fallback_console, gic, gicv3, mmu, pl011, power, psci};
 use crate::arch::ExitStatus;
 use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
 use crate::smp::CPUS;
@@ -19,6 +20,9 @@ pub const FW_MEMRESERVE: u32 = 2;
 #[unsafe(no_mangle)]
 extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     cpu::set_cpu_index(0);
+    // LSE or LL/SC for every atomic read-modify-write from here on (the
+    // outline helpers took the LL/SC path until now, fine on any CPU).
+    let atomics = atomics::select();
     // Firmware-edited DTBs hold FDT_NOP tokens that the fdt crate trips
     // over (hwparse::dtb): squeeze them out first, then check the whole
     // blob before anything reads it.
@@ -28,12 +32,23 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     // blob afterwards.
     let checked = unsafe { dtb::compact_nops(dtb_phys) }
         .and_then(|nops| Ok((nops, unsafe { dtb::parse_at(dtb_phys) }?)));
-    let Ok((nops, early_fdt)) = checked else {
-        // No console without a DTB (it names the UART): all we can do is
-        // end the run. The blob is malformed; nothing may read it.
-        power::exit(ExitStatus::Failure)
+    let (nops, early_fdt) = match checked {
+        Ok(parsed) => parsed,
+        // The blob is malformed; nothing may read it, so it names no console.
+        Err(e) => stop_early(
+            kernel_phys,
+            None,
+            format_args!("the DTB at {dtb_phys:#x} is malformed: {e}"),
+        ),
     };
     let facts = dtb::early_facts(&early_fdt);
+    if let Err(e) = dtb::usable(&early_fdt) {
+        stop_early(
+            kernel_phys,
+            facts.uart,
+            format_args!("the DTB at {dtb_phys:#x} cannot be booted on: {e}"),
+        );
+    }
     let dtb_end = dtb_phys + facts.dtb_size;
 
     // The physical window: RAM (whole pages inside it) minus `no-map`
@@ -77,11 +92,10 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     if let Some((uart, _)) = facts.uart {
         pl011::init(mmu::PHYS_OFFSET + uart);
     }
-    if cfg!(target_feature = "lse") && !cpu::has_lse() {
-        pl011::early_write(
-            "\nFATAL: this kernel image is built with LSE atomics (ARMv8.1) and this CPU has none;\n\
-             run it on an ARMv8.1+ CPU (QEMU: -cpu max) or build without +lse (see docs/aarch64.md)\n",
-        );
+    if let Err(why) = atomics {
+        pl011::early_write("\nFATAL: ");
+        pl011::early_write(why);
+        pl011::early_write("\n");
         power::exit(ExitStatus::Failure);
     }
     // From here on atomics, locks and panics are fine.
@@ -167,6 +181,54 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
 }
 
 const PAGE: u64 = mmu::PAGE_SIZE;
+
+/// Stops a boot whose DTB is malformed or lacks what the kernel needs,
+/// after saying why on the earliest console there is: `dtb_uart` (a PL011
+/// the DTB names), else the first of `fallback_console::KNOWN_UARTS` that
+/// applies and identifies as a PL011. With neither, the run just ends.
+/// Touches no atomics (an inline-LSE image on a CPU without LSE gets here
+/// before its own check) and nothing but the image and the UARTs.
+fn stop_early(kernel_phys: u64, dtb_uart: Option<(u64, u64)>, why: core::fmt::Arguments<'_>) -> ! {
+    // Only one of the two kinds is mapped (a page mapped twice is a bug
+    // `mmu::build` refuses).
+    let mut devices = Ranges::<4>::new();
+    if let Some((s, e)) = dtb_uart {
+        devices.push(s, e);
+    } else {
+        for u in fallback_console::candidates(kernel_phys) {
+            devices.push(u.pl011, u.pl011 + PAGE);
+        }
+    }
+    // SAFETY: boot CPU, no other CPU running, `build` not called before
+    // (this path never returns to the normal one).
+    let root = unsafe { mmu::build(kernel_phys, &[], devices.as_slice()) };
+    // SAFETY: as for the normal switch in `aarch64_primary_main`.
+    unsafe { mmu::switch(root) };
+    let console = match dtb_uart {
+        Some((s, _)) => Some((s, "the PL011 the DTB names")),
+        None => fallback_console::candidates(kernel_phys)
+            .find(|u| fallback_console::is_pl011(mmu::PHYS_OFFSET + u.pl011))
+            .map(|u| (u.pl011, u.board)),
+    };
+    if let Some((uart, whose)) = console {
+        pl011::init(mmu::PHYS_OFFSET + uart);
+        let _ = core::fmt::Write::write_fmt(
+            &mut EarlyConsole,
+            format_args!("\nFATAL: {why}\n(early console: {whose}, PL011 at {uart:#x})\n"),
+        );
+    }
+    power::exit(ExitStatus::Failure)
+}
+
+/// The PL011 without locks or atomics ([`pl011::early_write`]).
+struct EarlyConsole;
+
+impl core::fmt::Write for EarlyConsole {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        pl011::early_write(s);
+        Ok(())
+    }
+}
 
 /// Says why the machine cannot be booted and ends the run (failure).
 fn fatal(args: core::fmt::Arguments<'_>) -> ! {

@@ -116,11 +116,6 @@ impl fmt::Display for CpuModel {
         }
         write!(f, " r{variant}p{revision} (MIDR {midr:#010x})")?;
         let lse = if has_lse() { "LSE atomics" } else { "no LSE atomics" };
-        let built = if cfg!(target_feature = "lse") {
-            "image built with +lse: atomic RMWs are single instructions"
-        } else {
-            "image built without lse: atomic RMWs are LL/SC loops"
-        };
-        write!(f, ", {lse}; {built}")
+        write!(f, ", {lse}; atomics in use: {}", super::atomics::in_use().describe())
     }
 }

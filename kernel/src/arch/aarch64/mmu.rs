@@ -149,8 +149,9 @@ struct TablesInner {
 /// The kernel page tables. Written only by the boot CPU: first in
 /// `build` (before any other CPU runs), then in `map_stack` from
 /// `start_secondary_cpus`, which also runs on the boot CPU alone. No lock:
-/// a lock would need atomic read-modify-writes, which are LSE instructions
-/// in this image and must not run before `boot.rs` has checked the CPU has them.
+/// a lock would need atomic read-modify-writes, which an inline-LSE build
+/// (`LSE=1`) must not run before `boot.rs` has checked the CPU has them
+/// (`atomics::select`), and `build` runs before that check is reported.
 struct Tables(UnsafeCell<TablesInner>);
 
 // SAFETY: see the type's comment: one writer (the boot CPU), never concurrent.

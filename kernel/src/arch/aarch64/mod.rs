@@ -6,20 +6,25 @@
 //! - `boot.rs`: first Rust code: final page tables, console, boot info;
 //! - `mmu.rs`: the kernel page tables and the physical-memory window;
 //! - `dtb.rs`: what we read from the device tree;
+//! - `fallback_console.rs`: UARTs known without a DTB, to say why a boot
+//!   with an unusable DTB stops;
 //! - `vectors.s` + `exceptions.rs`: exception vectors and reports;
 //! - `psci.rs`, `smp.rs`: power and secondary CPUs (PSCI CPU_ON);
 //! - `gic.rs`: GICv2 wake-up SGIs for idle CPUs;
 //! - `gicv3.rs`: the same on a GICv3 (every CPU, not just 8);
+//! - `atomics.rs`: LSE or LL/SC atomics, chosen at boot;
 //! - `pl011.rs`: the UART; `cpu.rs`: ids, model, per-CPU register, timer;
 //! - `power.rs`: semihosting exit, poweroff, reboot;
 //! - `tests/`: the ktest suites for these pieces.
 //!
 //! This file provides the contract's items (see `arch/mod.rs`).
 
+mod atomics;
 mod boot;
 mod cpu;
 mod dtb;
 mod exceptions;
+mod fallback_console;
 mod gic;
 mod gicv3;
 mod mmu;
@@ -42,10 +47,8 @@ pub use smp::{idle_until, start_secondary_cpus, wake_cpu};
 pub use tests::TEST_SUITES;
 
 pub const NAME: &str = "aarch64";
-/// How atomic read-modify-writes compile here (for benchmark reports): the
-/// image is built with `+lse` (.cargo/config.toml), see cpu.rs and docs/aarch64.md.
-pub const ATOMICS: &str = if cfg!(target_feature = "lse") {
-    "LSE (ARMv8.1): ldadd / swp / cas, single instructions"
-} else {
-    "LL/SC (ARMv8.0): ldxr / stxr loops"
-};
+/// How atomic read-modify-writes run here (for benchmark reports): LSE or
+/// LL/SC, chosen at boot in the default image (atomics.rs, docs/aarch64.md).
+pub fn atomics() -> &'static str {
+    atomics::in_use().describe()
+}

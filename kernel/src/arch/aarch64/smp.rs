@@ -173,6 +173,13 @@ extern "C" fn aarch64_secondary_main(index: usize) -> ! {
     cpu::set_cpu_index(index);
     mmu::disable_identity_map();
     CPUS[index].hw_id.store(cpu::cpu_id(), Ordering::Relaxed);
+    if super::atomics::in_use().uses_lse() && !cpu::has_lse() {
+        // The boot CPU chose LSE (atomics.rs) and this CPU has none: its
+        // first read-modify-write would be UNDEFINED. Leave without one
+        // (the boot CPU reports the CPU as not come up within 1 s).
+        let _ = psci::cpu_off();
+        power::halt_forever();
+    }
     // AcqRel: publishes our setup to the boot CPU, or sees its ABANDONED.
     if AP_BOOT[index]
         .state

@@ -41,7 +41,9 @@ pub mod platform {
 
 pub const NAME: &str = "x86_64";
 /// How atomic read-modify-writes compile here (for benchmark reports).
-pub const ATOMICS: &str = "lock xadd / lock cmpxchg";
+pub fn atomics() -> &'static str {
+    "lock xadd / lock cmpxchg"
+}
 
 /// One input byte from the serial port, else from the PS/2 keyboard, else
 /// from a USB keyboard.
