@@ -7,7 +7,7 @@
 //! can be helped.
 
 use super::dtb::{self, MAX_DTB_RANGES, Ranges};
-use super::{cpu, gic, mmu, pl011, power, psci};
+use super::{cpu, gic, mailbox, mmu, pl011, pm_wdt, power, psci};
 use crate::arch::ExitStatus;
 use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
 use crate::smp::CPUS;
@@ -54,11 +54,16 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
         window.push(s, e);
     }
     window.sort();
-    let mut devices = Ranges::<4>::new();
+    // The Raspberry Pi's mailbox (framebuffer) and watchdog (reset, power-off).
+    let board = dtb::board_devices(&early_fdt);
+    let mut devices = Ranges::<8>::new();
     if let Some((s, e)) = facts.uart {
         devices.push(s, e);
     }
     for (s, e) in facts.gicv2.into_iter().flatten() {
+        devices.push(s, e);
+    }
+    for (s, e) in [board.mailbox, board.pm].into_iter().flatten() {
         devices.push(s, e);
     }
     // SAFETY: boot CPU, no other CPU running yet.
@@ -68,8 +73,10 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     unsafe { mmu::switch(root) };
 
     dtb::set_phys(dtb_phys);
-    if let Some((uart, _)) = facts.uart {
-        pl011::init(mmu::PHYS_OFFSET + uart);
+    match (facts.uart, facts.uart_kind) {
+        (Some((uart, _)), dtb::UartKind::Pl011) => pl011::init(mmu::PHYS_OFFSET + uart),
+        (Some((uart, _)), dtb::UartKind::BcmAux) => pl011::init_mini(mmu::PHYS_OFFSET + uart),
+        (None, _) => {}
     }
     if cfg!(target_feature = "lse") && !cpu::has_lse() {
         pl011::early_write(
@@ -117,6 +124,9 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     if let Some(why) = facts.stdout_path_problem {
         println!("DTB error: /chosen: {why}; console on the first enabled arm,pl011");
     }
+    if let Some((pm, _)) = board.pm {
+        pm_wdt::init(mmu::PHYS_OFFSET + pm);
+    }
     if let Some([(gicd, _), (gicc, _)]) = facts.gicv2 {
         gic::init(mmu::PHYS_OFFSET + gicd, mmu::PHYS_OFFSET + gicc);
         gic::init_cpu(0);
@@ -126,6 +136,10 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     pl011::set_machine(dtb::is_qemu_virt(&fdt));
     match dtb::psci(&fdt) {
         Ok((method, cpu_on)) => psci::init(method, cpu_on),
+        // A Raspberry Pi without TF-A: no PSCI, by design.
+        Err(_) if board.pm.is_some() => println!(
+            "dtb: no /psci; CPUs start from spin tables, reset and power-off use the PM watchdog"
+        ),
         Err(e) => println!("{e}"),
     }
     CPUS[0].hw_id.store(cpu::cpu_id(), core::sync::atomic::Ordering::Relaxed);
@@ -133,12 +147,27 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
         // Nobody will see this unless a console appears later; say it anyway.
         log::warn!("DTB has no enabled arm,pl011 UART: no console");
     }
+    let framebuffer = match (board.mailbox, board.mailbox_dma) {
+        (Some((mbox, _)), Some(dma)) => match mailbox::framebuffer(mmu::PHYS_OFFSET + mbox, dma) {
+            Ok(fb) => Some(fb),
+            Err(why) => {
+                println!("mailbox: no framebuffer: {why}");
+                None
+            }
+        },
+        (Some(_), None) => {
+            println!("DTB error: mailbox: its bus has no dma-ranges; no framebuffer");
+            None
+        }
+        (None, _) => None,
+    };
 
     let cmdline = dtb::bootargs(&fdt).unwrap_or_else(|e| {
         println!("{e}; no command line");
         ""
     });
     let mut info = BootInfo::new("DTB", mmu::PHYS_OFFSET, cmdline);
+    info.framebuffer = framebuffer;
     let (kstart, kend) = mmu::kernel_range();
     push_regions(
         &mut info,

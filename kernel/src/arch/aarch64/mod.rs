@@ -8,6 +8,10 @@
 //! - `dtb.rs`: what we read from the device tree;
 //! - `vectors.s` + `exceptions.rs`: exception vectors and reports;
 //! - `psci.rs`, `smp.rs`: power and secondary CPUs (PSCI CPU_ON);
+//! - `spin_table.rs`: secondary CPUs parked by firmware without PSCI;
+//! - `mailbox.rs`, `pm_wdt.rs`, `mini_uart.rs`: the Raspberry Pi's
+//!   framebuffer (VideoCore mailbox), reset and power-off (PM watchdog),
+//!   and mini UART console;
 //! - `gic.rs`: GICv2 wake-up SGIs for idle CPUs;
 //! - `pl011.rs`: the UART; `cpu.rs`: ids, model, per-CPU register, timer;
 //! - `power.rs`: semihosting exit, poweroff, reboot;
@@ -20,11 +24,15 @@ mod cpu;
 mod dtb;
 mod exceptions;
 mod gic;
+mod mailbox;
+mod mini_uart;
 mod mmu;
 mod pl011;
+mod pm_wdt;
 mod power;
 mod psci;
 mod smp;
+mod spin_table;
 mod tests;
 
 core::arch::global_asm!(include_str!("entry.s"));
