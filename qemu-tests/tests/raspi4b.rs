@@ -86,7 +86,9 @@ fn unattended_pass_screen() {
     let out = s
         .expect("unattended: done; halted", Duration::from_secs(150))
         .unwrap_or_else(|e| panic!("{e}"));
-    for needle in ["stress on 4 CPUs for 2 s", "unattended: PASS: ktest passed, stress passed, 4 CPUs"] {
+    for needle in
+        ["stress on 4 CPUs for 2 s", "unattended: PASS: ktest passed, stress passed, 4 CPUs"]
+    {
         let seen = s.transcript().contains(needle);
         let why = || format!("no `{needle}` on serial:\n{out}");
         assert!(s.check(&format!("serial shows `{needle}`"), seen, why), "{}", why());
@@ -117,8 +119,11 @@ fn pl011_dtb() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("log dir");
     let (src, out) = (dir.join("raspi4b-pl011.dts"), dir.join("raspi4b-pl011.dtb"));
     std::fs::write(&src, dts).expect("write dts");
-    let status =
-        Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(&src).status();
+    let status = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status();
     assert!(status.expect("dtc runs").success(), "dtc failed on {}", src.display());
     out
 }

@@ -11,8 +11,9 @@ use super::facts::enabled;
 
 /// The first enabled node with compatible string `compat`.
 fn first_compatible<'b, 'a>(fdt: &'b Fdt<'a>, compat: &[&str]) -> Option<FdtNode<'b, 'a>> {
-    fdt.all_nodes()
-        .find(|&n| enabled(n) && n.compatible().is_some_and(|c| c.all().any(|s| compat.contains(&s))))
+    fdt.all_nodes().find(|&n| {
+        enabled(n) && n.compatible().is_some_and(|c| c.all().any(|s| compat.contains(&s)))
+    })
 }
 
 /// Board devices, as CPU physical `(start, end)` ranges of their registers.

@@ -248,7 +248,8 @@ fn console_uart(fdt: &Fdt<'_>) -> (Console, Option<&'static str>) {
         match find_path_or_alias(fdt, path) {
             None => problem = Some("/chosen/stdout-path names no node (nor an alias of one)"),
             Some(n) if uart_kind(n).is_none() => {
-                problem = Some("/chosen/stdout-path is neither an arm,pl011 nor a brcm,bcm2835-aux-uart")
+                problem =
+                    Some("/chosen/stdout-path is neither an arm,pl011 nor a brcm,bcm2835-aux-uart")
             }
             Some(n) if !enabled(n) => problem = Some("/chosen/stdout-path node is disabled"),
             Some(n) => match (first_reg(fdt, n), uart_kind(n)) {
@@ -327,7 +328,8 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
         let (d, c) = (regs.next(), regs.next());
         // Translated through the buses' ranges (the Pi 4's GIC-400 sits
         // under /soc at bus address 0x4004_1000, CPU address 0xff84_1000).
-        if let (Some(d), Some(c)) = (bus::reg_cpu(fdt, gic, 0, 0x1000), bus::reg_cpu(fdt, gic, 1, 0x1000))
+        if let (Some(d), Some(c)) =
+            (bus::reg_cpu(fdt, gic, 0, 0x1000), bus::reg_cpu(fdt, gic, 1, 0x1000))
         {
             facts.gicv2 = Some([d, c]);
         } else if d.is_some() && c.is_some() {

@@ -11,6 +11,7 @@
 //! (`& 0x3fff_ffff`, as Linux and U-Boot do). Tags: the Raspberry Pi
 //! firmware wiki's "Mailbox property interface".
 
+use core::cell::UnsafeCell;
 use core::ptr::{read_volatile, write_volatile};
 
 use super::{cpu, mmu};
@@ -49,8 +50,14 @@ const TIMEOUT_US: u64 = 1_000_000;
 #[repr(C, align(16))]
 struct Message([u32; 36]);
 
-/// The one message buffer (boot CPU only, before other CPUs run).
-static mut MESSAGE: Message = Message([0; 36]);
+/// The one message buffer. Used only by the boot CPU before any other CPU
+/// runs (the only caller is [`framebuffer`], from boot.rs): no lock.
+struct MessageCell(UnsafeCell<Message>);
+
+// SAFETY: see the type's comment: one user, never concurrent.
+unsafe impl Sync for MessageCell {}
+
+static MESSAGE: MessageCell = MessageCell(UnsafeCell::new(Message([0; 36])));
 
 fn read(base: u64, reg: u64) -> u32 {
     // SAFETY: `base` maps the mailbox registers (Device memory, boot.rs maps
@@ -69,7 +76,7 @@ fn write(base: u64, reg: u64, v: u32) {
 fn call(base: u64, dma: (u64, u64, u64), words: &mut [u32]) -> Result<(), &'static str> {
     // SAFETY: boot CPU only, before other CPUs start (the only caller is
     // `framebuffer`, from boot.rs), so nothing else touches the buffer.
-    let msg = unsafe { &mut *(&raw mut MESSAGE) };
+    let msg = unsafe { &mut *MESSAGE.0.get() };
     let len = words.len().min(msg.0.len());
     msg.0[..len].copy_from_slice(&words[..len]);
     msg.0[0] = (len * 4) as u32;
@@ -80,7 +87,8 @@ fn call(base: u64, dma: (u64, u64, u64), words: &mut [u32]) -> Result<(), &'stat
         return Err("the message buffer lies outside the mailbox's dma-ranges");
     }
     let bus = bus_start + (pa - cpu_start);
-    let bus = u32::try_from(bus).map_err(|_| "the message's bus address needs more than 32 bits")?;
+    let bus =
+        u32::try_from(bus).map_err(|_| "the message's bus address needs more than 32 bits")?;
     // The VideoCore reads memory, not our cache: write the message out.
     mmu::clean_dcache_range(va, (len * 4) as u64);
     let deadline = cpu::read_cycles() + TIMEOUT_US * cpu::cycles_per_us();
@@ -103,7 +111,7 @@ fn call(base: u64, dma: (u64, u64, u64), words: &mut [u32]) -> Result<(), &'stat
     // Drop lines a speculative read may have filled while the VideoCore wrote.
     mmu::clean_dcache_range(va, (len * 4) as u64);
     // SAFETY: a plain read of the buffer the VideoCore has finished with.
-    let answer = unsafe { core::ptr::read_volatile(&raw const MESSAGE) };
+    let answer = unsafe { core::ptr::read_volatile(MESSAGE.0.get()) };
     words[..len].copy_from_slice(&answer.0[..len]);
     if words[1] != RESPONSE_OK {
         return Err("the VideoCore refused the request");

@@ -49,7 +49,9 @@ pub fn set_machine(qemu_virt: bool) {
 /// releases added it, so the loopback is still tried first).
 pub fn serial_loopback_unsupported() -> Option<&'static str> {
     if MINI.load(Ordering::Relaxed) {
-        return Some("the console is the Raspberry Pi's mini UART, which has no loopback mode here");
+        return Some(
+            "the console is the Raspberry Pi's mini UART, which has no loopback mode here",
+        );
     }
     QEMU_VIRT
         .load(Ordering::Relaxed)

@@ -75,7 +75,9 @@ pub fn poweroff() -> ! {
     if !psci::available() && pm_wdt::available() {
         pm_wdt::reset(true);
         wait_for_the_end(POWEROFF_WAIT_US);
-        println!("watchdog power-off failed: machine still running 5 s after it; trying semihosting exit");
+        println!(
+            "watchdog power-off failed: machine still running 5 s after it; trying semihosting exit"
+        );
         exit(ExitStatus::Success)
     }
     match psci::system_off() {

@@ -67,7 +67,12 @@ unsafe extern "C" {
 /// # Errors
 /// The release address is not in the kernel's physical window (not RAM
 /// the DTB describes) or not 8-byte aligned.
-pub fn release(slot: usize, mpidr: u64, release_addr: u64, record: u64) -> Result<(), &'static str> {
+pub fn release(
+    slot: usize,
+    mpidr: u64,
+    release_addr: u64,
+    record: u64,
+) -> Result<(), &'static str> {
     if !release_addr.is_multiple_of(8) {
         return Err("has a cpu-release-addr that is not 8-byte aligned");
     }
