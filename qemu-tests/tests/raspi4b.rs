@@ -9,7 +9,9 @@
 //! - the unattended mode's PASS screen, checked on a screendump of the
 //!   mailbox framebuffer;
 //! - a DTB whose `stdout-path` names the PL011 instead: the shell on the
-//!   PL011, and `poweroff` through the PM watchdog ending QEMU.
+//!   PL011, `reboot` through the PM watchdog restarting the machine (QEMU
+//!   told to reset on a guest reset, not to exit), and `poweroff` through
+//!   the watchdog's "halt" partition ending QEMU.
 //!
 //! Images: `$RPI4_IMAGE` (default `target/image/aarch64-nolse/Image`, `make
 //! image-aarch64 LSE=0`: the Cortex-A72 is ARMv8.0) and `$RPI4_DTB`
@@ -129,11 +131,21 @@ fn pl011_dtb() -> PathBuf {
 }
 
 #[test]
-fn pl011_console_and_watchdog_poweroff() {
-    let cfg = config("pl011-poweroff", pl011_dtb(), PiUart::Pl011, "", 120);
+fn pl011_console_and_watchdog_reboot_poweroff() {
+    let mut cfg = config("pl011-reboot-poweroff", pl011_dtb(), PiUart::Pl011, "", 120);
+    // A guest reset resets the machine (after -no-reboot, which would make
+    // QEMU exit on it, and so look like a power-off).
+    cfg.extra_args = vec!["-action".into(), "reboot=reset".into()];
     let _one = one_qemu();
     let mut s = Session::start(&cfg, false).unwrap_or_else(|e| panic!("{e}"));
-    s.wait_prompt(Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    let wait = Duration::from_secs(60);
+    s.wait_prompt(wait).unwrap_or_else(|e| panic!("{e}"));
+    s.send_line("reboot").unwrap_or_else(|e| panic!("{e}"));
+    // The banner again: the machine was reset and booted once more.
+    let again = s.expect("frozen-kernel ", wait).map(|_| ());
+    let why = || format!("no second boot after `reboot`: {again:?}");
+    assert!(s.check("watchdog reset reboots", again.is_ok(), why), "{}", why());
+    s.wait_prompt(wait).unwrap_or_else(|e| panic!("{e}"));
     s.send_line("poweroff").unwrap_or_else(|e| panic!("{e}"));
     let status = s.wait_exit(Duration::from_secs(4));
     let text = s.transcript().to_string();
