@@ -65,6 +65,8 @@ fn ktest_on_four_cpus() {
     for needle in [
         "smp: releasing 3 secondary CPUs from their spin tables",
         "smp: 4 of 4 CPUs online",
+        // The GIC-400 at its CPU address (bus 0x4004_1000 through /soc's ranges).
+        "gic: GICv2 distributor at 0xff841000, CPU interface at 0xff842000",
         "# Subtest: stress_storm",
         "screen: ",
         "dtb: no /psci; CPUs start from spin tables, reset and power-off use the PM watchdog",

@@ -130,6 +130,9 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     if let Some([(gicd, _), (gicc, _)]) = facts.gicv2 {
         gic::init(mmu::PHYS_OFFSET + gicd, mmu::PHYS_OFFSET + gicc);
         gic::init_cpu(0);
+        println!(
+            "gic: GICv2 distributor at {gicd:#x}, CPU interface at {gicc:#x}: idle CPUs sleep in wfi"
+        );
     }
 
     let fdt = dtb::get();
