@@ -99,13 +99,14 @@ TRIALS   ?= 15
 TRIAL_MS ?= 300
 
 include mk/aarch64.mk
+include mk/boards.mk
 
 .PHONY: memmap-scaling fresh-test all setup build kernel image runner run test test-schemes bench bench-host asm usb debug lint fmt clean help miri mutants
 
 all: image
 
 help:
-	@sed -n 's/^## //p' Makefile mk/aarch64.mk
+	@sed -n 's/^## //p' Makefile mk/aarch64.mk mk/boards.mk
 
 ## setup      install QEMU, firmware and the pinned Rust toolchain if missing
 setup:

@@ -111,6 +111,10 @@ step "QEMU aarch64 overflow caught" cargo test -j"$JOBS" -p qemu-tests --release
 # a -dtb firmware DTB, unaligned no-map reserved memory, and unusable DTBs
 # that must stop the boot with the reason (13 short boots).
 step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
+# Raspberry Pi 4 on QEMU raspi4b with the board's DTB (boards/rpi4/): ktest
+# on 4 spin-table CPUs, the unattended PASS screen, PL011 console and watchdog
+# power-off. Builds the DTB and the ARMv8.0 (LSE=0) image for the Cortex-A72.
+step "QEMU raspi4b (Raspberry Pi 4)" make --no-print-directory test-rpi4
 # Machine shapes a user tries: x86 and aarch64 at the documented minimum RAM
 # with 4 CPUs, an x86 CPU without the CPUID hypervisor bit, x86 with 300
 # and 520 CPUs (more than the 512 supported; 70-115 s of the step), x86 with

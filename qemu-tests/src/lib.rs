@@ -21,7 +21,7 @@ pub mod qemu;
 pub mod report;
 pub mod verdict;
 
-pub use qemu::{Arch, Boot, Config, Ending, Run, Serial};
+pub use qemu::{A64Machine, Arch, Boot, Config, Ending, PiUart, Run, Serial};
 pub use verdict::{Verdict, judge};
 
 /// Boots once and judges the run; with a `log_dir`, also writes the results

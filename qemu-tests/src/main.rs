@@ -15,13 +15,25 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use qemu_tests::{Arch, Boot, Config, Serial};
+use qemu_tests::{A64Machine, Arch, Boot, Config, PiUart, Serial};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ArchArg {
     #[value(name = "x86_64")]
     X86_64,
     Aarch64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum MachineArg {
+    Virt,
+    Raspi4b,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PiUartArg {
+    Mini,
+    Pl011,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -47,6 +59,17 @@ struct Cli {
     /// Kernel command line, e.g. 'ktest' (default: none, the shell starts).
     #[arg(long, default_value = "")]
     cmdline: String,
+    /// The aarch64 machine: QEMU `virt`, or `raspi4b` (a Raspberry Pi 4,
+    /// booted with --dtb; needs --smp 4 --mem 2G).
+    #[arg(long, value_enum, default_value = "virt")]
+    machine: MachineArg,
+    /// The device tree for `--machine raspi4b` (`make rpi4-dtb`).
+    #[arg(long, required_if_eq("machine", "raspi4b"))]
+    dtb: Option<PathBuf>,
+    /// Which Pi UART the DTB's stdout-path names (`mini`: the Pi 4's own
+    /// DTB; QEMU's second serial port).
+    #[arg(long, value_enum, default_value = "mini")]
+    pi_console: PiUartArg,
     /// vCPUs.
     #[arg(long, default_value_t = 4)]
     smp: u32,
@@ -121,6 +144,13 @@ fn parse_args(it: impl IntoIterator<Item = String>) -> Result<Args, clap::Error>
         BootArg::Bios => Boot::Bios,
         BootArg::Uefi => Boot::Uefi,
     };
+    if let (MachineArg::Raspi4b, Some(dtb)) = (cli.machine, cli.dtb) {
+        let console = match cli.pi_console {
+            PiUartArg::Mini => PiUart::Mini,
+            PiUartArg::Pl011 => PiUart::Pl011,
+        };
+        cfg.a64_machine = A64Machine::Raspi4b { dtb, console };
+    }
     cfg.cmdline = cli.cmdline;
     cfg.smp = cli.smp;
     cfg.memory = cli.mem;
@@ -162,7 +192,10 @@ fn interactive(cfg: &Config) -> ExitCode {
     }
     let firmware = match cfg.arch {
         Arch::X86_64 => cfg.boot.to_string(),
-        Arch::Aarch64 => "virt".to_string(),
+        Arch::Aarch64 => match cfg.a64_machine {
+            A64Machine::Virt => "virt".to_string(),
+            A64Machine::Raspi4b { .. } => "raspi4b".to_string(),
+        },
     };
     eprintln!(
         "qemu-runner: {} {firmware} boot of {}, {} CPUs, {}; quit with Ctrl-A X",

@@ -87,6 +87,32 @@ impl Arch {
     }
 }
 
+/// Which aarch64 machine QEMU emulates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum A64Machine {
+    /// QEMU `virt` (its own DTB, PSCI, a PL011 on the first serial port).
+    #[default]
+    Virt,
+    /// QEMU `raspi4b`: a Raspberry Pi 4 Model B (4 Cortex-A72, exactly 2 GiB,
+    /// GIC-400, spin-table CPUs, VideoCore mailbox framebuffer) booted with
+    /// this device tree (`-dtb`; `make rpi4-dtb` builds the board's own).
+    /// The console is the UART the DTB's `stdout-path` names: with
+    /// [`PiUart::Mini`] (the Pi 4's DTB) QEMU's second serial port, so the
+    /// first (the PL011) is `null`.
+    Raspi4b { dtb: PathBuf, console: PiUart },
+}
+
+/// The Raspberry Pi UART the kernel's console is on (what the DTB's
+/// `/chosen/stdout-path` names): QEMU connects `-serial` ports in order,
+/// PL011 (UART0) first, mini UART second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PiUart {
+    /// UART0, the PL011 (QEMU's first serial port).
+    Pl011,
+    /// UART1, the mini UART (QEMU's second serial port).
+    Mini,
+}
+
 /// The x86_64 firmware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Boot {
@@ -163,8 +189,10 @@ pub struct Config {
     /// architecture ([`Arch::is_host`]), any other runs under TCG.
     pub kvm: bool,
     /// QEMU's `-cpu` model; `None`: QEMU's default on x86_64 (`host` under
-    /// KVM), `max` on aarch64.
+    /// KVM), `max` on aarch64 `virt`, the board's own CPU on `raspi4b`.
     pub cpu: Option<String>,
+    /// The aarch64 machine (`virt` unless set; ignored on x86_64).
+    pub a64_machine: A64Machine,
     /// Where the serial console goes (default [`Serial::Captured`]).
     pub serial: Serial,
     /// Start halted with a gdb stub on TCP port 1234 (`-s -S`): `make debug`.
@@ -201,6 +229,7 @@ impl Config {
             usb_disk: false,
             kvm: env_on("KVM"),
             cpu: None,
+            a64_machine: A64Machine::Virt,
             serial: Serial::Captured,
             gdb: false,
             verbose: env_on("VERBOSE"),
@@ -208,6 +237,18 @@ impl Config {
             log_dir: None,
             expect_fail: false,
         }
+    }
+
+    /// A Raspberry Pi 4 boot of the arm64 Image `image` with `dtb`, its
+    /// console on `console`: aarch64, `raspi4b`, 4 CPUs and 2 GiB (the only
+    /// shape QEMU's model has).
+    pub fn raspi4b(image: impl Into<PathBuf>, dtb: impl Into<PathBuf>, console: PiUart) -> Self {
+        let mut c = Self::new(image);
+        c.arch = Arch::Aarch64;
+        c.a64_machine = A64Machine::Raspi4b { dtb: dtb.into(), console };
+        c.smp = 4;
+        c.memory = "2G".into();
+        c
     }
 
     /// QEMU's arguments (without the program name, [`Arch::qemu`]).
@@ -260,8 +301,20 @@ impl Config {
                 if self.boot == Boot::Uefi {
                     return Err(invalid("aarch64 UEFI boot is not supported yet".into()));
                 }
-                let cpu = cpu.unwrap_or("max");
-                push(&["-M", "virt", "-cpu", cpu, "-kernel", &image, "-semihosting"]);
+                match &self.a64_machine {
+                    A64Machine::Virt => {
+                        let cpu = cpu.unwrap_or("max");
+                        push(&["-M", "virt", "-cpu", cpu, "-kernel", &image, "-semihosting"]);
+                    }
+                    A64Machine::Raspi4b { dtb, .. } => {
+                        push(&["-M", "raspi4b"]);
+                        if let Some(cpu) = &self.cpu {
+                            push(&["-cpu", cpu]);
+                        }
+                        let dtb = dtb.display().to_string();
+                        push(&["-kernel", &image, "-dtb", &dtb, "-semihosting"]);
+                    }
+                }
             }
         }
         let serial = match self.serial {
@@ -269,6 +322,12 @@ impl Config {
             Serial::Terminal => "mon:stdio",
             Serial::None => "none",
         };
+        if self.arch == Arch::Aarch64
+            && matches!(self.a64_machine, A64Machine::Raspi4b { console: PiUart::Mini, .. })
+        {
+            // The PL011 comes first; the console is the second port.
+            push(&["-serial", "null"]);
+        }
         push(&["-serial", serial, "-display", "none", "-no-reboot"]);
         if self.arch == Arch::X86_64 {
             push(&["-device", isa_debug_exit::DEVICE]);

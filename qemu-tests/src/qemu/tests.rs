@@ -54,6 +54,25 @@ fn aarch64_stub_command() {
     assert!(c.args().is_err());
 }
 
+#[test]
+fn raspi4b_command() {
+    let mut c = Config::raspi4b("/img/Image", "/d/pi4.dtb", PiUart::Mini);
+    c.kvm = false;
+    c.cmdline = "ktest".into();
+    assert_eq!(
+        c.command_line().unwrap(),
+        "qemu-system-aarch64 -accel tcg,thread=multi -M raspi4b -kernel /img/Image -dtb /d/pi4.dtb \
+         -semihosting -serial null -serial stdio -display none -no-reboot -smp 4 -m 2G -monitor none \
+         -append ktest"
+    );
+    // The PL011 console is the first port; an explicit CPU model is passed on.
+    c.a64_machine = A64Machine::Raspi4b { dtb: "/d/pi4.dtb".into(), console: PiUart::Pl011 };
+    c.cpu = Some("cortex-a72".into());
+    let line = c.command_line().unwrap();
+    assert!(line.contains("-M raspi4b -cpu cortex-a72 -kernel"), "{line}");
+    assert!(line.contains("-semihosting -serial stdio -display"), "{line}");
+}
+
 /// `make run` / `make debug` (`qemu-runner --interactive`): the knobs of the
 /// Makefile as the launcher turns them into QEMU's command line.
 fn make_run(image: &str, boot: Boot, cmdline: &str) -> Config {

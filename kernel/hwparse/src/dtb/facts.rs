@@ -4,6 +4,7 @@ use fdt::Fdt;
 use fdt::node::FdtNode;
 use fdt::standard_nodes::MemoryRegion;
 
+use super::bus;
 use super::path::{find, find_path_or_alias};
 
 /// A DTB query that failed after the early parse succeeded: which node (a
@@ -126,8 +127,11 @@ pub struct EarlyFacts {
     pub nomap: Ranges<MAX_DTB_RANGES>,
     /// The memory reservation block (`/memreserve/`).
     pub memreserve: Ranges<MAX_DTB_RANGES>,
-    /// Console PL011 registers (physical `(start, end)`), if there is one.
+    /// Console UART registers (CPU physical `(start, end)`, translated
+    /// through the buses' `ranges`), if there is one.
     pub uart: Option<(u64, u64)>,
+    /// Which UART [`EarlyFacts::uart`] is.
+    pub uart_kind: UartKind,
     /// Why `/chosen/stdout-path` was not used, if it exists and was not.
     pub stdout_path_problem: Option<&'static str>,
     /// Nodes the early parse had to skip, as `(node, what)` (first few):
@@ -179,6 +183,17 @@ pub fn is_memory_node(node: FdtNode<'_, '_>) -> bool {
         || node.name.starts_with("memory@")
 }
 
+/// The kinds of console UART the kernel drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UartKind {
+    /// Arm PL011 (`arm,pl011`): QEMU `virt`, the Pi's UART0.
+    Pl011,
+    /// The Raspberry Pi's mini UART (`brcm,bcm2835-aux-uart`): a 16550-like
+    /// register set, one register per 32-bit word (the Pi 4's GPIO 14/15
+    /// console in its own device tree's `stdout-path`).
+    BcmAux,
+}
+
 /// `status` absent, `"okay"` or `"ok"` (Linux `of_fdt_device_is_available`).
 pub fn enabled(node: FdtNode<'_, '_>) -> bool {
     node.property("status").and_then(|p| p.as_str()).is_none_or(|s| s == "okay" || s == "ok")
@@ -206,19 +221,34 @@ fn reg_ranges<const N: usize>(node: FdtNode<'_, '_>, out: &mut Ranges<N>) -> usi
     wrapped
 }
 
-/// The first `reg` range of `node` (a device's registers: one page when
-/// the entry has no size).
-fn first_reg(node: FdtNode<'_, '_>) -> Option<(u64, u64)> {
-    reg_range(node.reg()?.next()?, 0x1000)
+/// The first `reg` range of `node` as CPU physical addresses (a device's
+/// registers: one page when the entry has no size), translated through the
+/// `ranges` of the buses above it (module `bus`).
+fn first_reg(fdt: &Fdt<'_>, node: FdtNode<'_, '_>) -> Option<(u64, u64)> {
+    bus::reg_cpu(fdt, node, 0, 0x1000)
 }
 
 fn is_pl011(node: FdtNode<'_, '_>) -> bool {
     node.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
 }
 
-/// The console UART: `/chosen/stdout-path` when it names an enabled PL011,
-/// else the first enabled `arm,pl011`. Also says why stdout-path was not used.
-fn console_uart(fdt: &Fdt<'_>) -> (Option<(u64, u64)>, Option<&'static str>) {
+fn uart_kind(node: FdtNode<'_, '_>) -> Option<UartKind> {
+    if is_pl011(node) {
+        Some(UartKind::Pl011)
+    } else if node.compatible().is_some_and(|c| c.all().any(|s| s == "brcm,bcm2835-aux-uart")) {
+        Some(UartKind::BcmAux)
+    } else {
+        None
+    }
+}
+
+/// A console UART: its registers and kind.
+type Console = Option<((u64, u64), UartKind)>;
+
+/// The console UART: `/chosen/stdout-path` when it names an enabled PL011
+/// or mini UART, else the first enabled `arm,pl011`. Also says why
+/// stdout-path was not used.
+fn console_uart(fdt: &Fdt<'_>) -> (Console, Option<&'static str>) {
     let chosen = find(fdt, "/chosen");
     let path = chosen
         .and_then(|c| c.property("stdout-path").or_else(|| c.property("linux,stdout-path")))
@@ -229,15 +259,22 @@ fn console_uart(fdt: &Fdt<'_>) -> (Option<(u64, u64)>, Option<&'static str>) {
         let path = path.split(':').next().unwrap_or(path);
         match find_path_or_alias(fdt, path) {
             None => problem = Some("/chosen/stdout-path names no node (nor an alias of one)"),
-            Some(n) if !is_pl011(n) => problem = Some("/chosen/stdout-path is not an arm,pl011"),
+            Some(n) if uart_kind(n).is_none() => {
+                problem =
+                    Some("/chosen/stdout-path is neither an arm,pl011 nor a brcm,bcm2835-aux-uart")
+            }
             Some(n) if !enabled(n) => problem = Some("/chosen/stdout-path node is disabled"),
-            Some(n) => match first_reg(n) {
-                Some(r) => return (Some(r), None),
-                None => problem = Some("/chosen/stdout-path node has no reg"),
+            Some(n) => match (first_reg(fdt, n), uart_kind(n)) {
+                (Some(r), Some(kind)) => return (Some((r, kind)), None),
+                _ => problem = Some("/chosen/stdout-path node has no reg a CPU can reach"),
             },
         }
     }
-    let uart = fdt.all_nodes().filter(|&n| is_pl011(n) && enabled(n)).find_map(first_reg);
+    let uart = fdt
+        .all_nodes()
+        .filter(|&n| is_pl011(n) && enabled(n))
+        .find_map(|n| first_reg(fdt, n))
+        .map(|r| (r, UartKind::Pl011));
     (uart, problem)
 }
 
@@ -250,6 +287,7 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
         nomap: Ranges::new(),
         memreserve: Ranges::new(),
         uart: None,
+        uart_kind: UartKind::Pl011,
         stdout_path_problem: None,
         skipped: [None; 4],
         gicv2: None,
@@ -287,21 +325,28 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
             None => facts.skip("/memreserve/", WRAPS),
         }
     }
-    (facts.uart, facts.stdout_path_problem) = console_uart(fdt);
+    let (console, problem) = console_uart(fdt);
+    facts.stdout_path_problem = problem;
+    if let Some((regs, kind)) = console {
+        facts.uart = Some(regs);
+        facts.uart_kind = kind;
+    }
     let gic_compat = ["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"];
     if let Some(gic) = fdt.all_nodes().find(|&n| {
         enabled(n) && n.compatible().is_some_and(|c| c.all().any(|s| gic_compat.contains(&s)))
     }) {
         let mut regs = gic.reg().into_iter().flatten();
         let (d, c) = (regs.next(), regs.next());
+        // Translated through the buses' ranges (the Pi 4's GIC-400 sits
+        // under /soc at bus address 0x4004_1000, CPU address 0xff84_1000).
         if let (Some(d), Some(c)) =
-            (d.and_then(|d| reg_range(d, 0x1000)), c.and_then(|c| reg_range(c, 0x1000)))
+            (bus::reg_cpu(fdt, gic, 0, 0x1000), bus::reg_cpu(fdt, gic, 1, 0x1000))
         {
             facts.gicv2 = Some([d, c]);
         } else if d.is_some() && c.is_some() {
             facts.skip(
                 "interrupt-controller (GICv2)",
-                "a reg range wraps past 2^64: no wfi wake-ups",
+                "a reg range wraps past 2^64 or is not reachable through the buses' ranges: no wfi wake-ups",
             );
         } else {
             facts.skip("interrupt-controller (GICv2)", "fewer than 2 reg entries: no wfi wake-ups");
@@ -316,11 +361,11 @@ pub fn early_facts(fdt: &Fdt<'_>) -> EarlyFacts {
             .and_then(|p| p.as_usize())
             .unwrap_or(1)
             .clamp(1, GIC_V3_REDIST_REGIONS);
-        let mut regs = gic.reg().into_iter().flatten();
-        let dist = regs.next().and_then(|d| reg_range(d, 0x1_0000));
+        // Translated through the buses' ranges, as the GICv2's.
+        let dist = bus::reg_cpu(fdt, gic, 0, 0x1_0000);
         let mut redist = [None; GIC_V3_REDIST_REGIONS];
-        for slot in redist.iter_mut().take(regions) {
-            *slot = regs.next().and_then(|r| reg_range(r, 0x2_0000));
+        for (i, slot) in redist.iter_mut().enumerate().take(regions) {
+            *slot = bus::reg_cpu(fdt, gic, 1 + i, 0x2_0000);
         }
         match (dist, redist[0]) {
             (Some(dist), Some(_)) => facts.gicv3 = Some(GicV3Regs { dist, redist }),
@@ -412,6 +457,10 @@ pub struct CpuNode {
     pub mpidr: u64,
     /// `enable-method` is "psci" (or absent, which we treat as psci).
     pub psci: bool,
+    /// `enable-method = "spin-table"`: its `cpu-release-addr` (a physical
+    /// address the parked CPU polls), `None` for other methods or when the
+    /// property is missing or not 4 or 8 bytes.
+    pub release_addr: Option<u64>,
 }
 
 /// The enabled CPUs described by `/cpus`, up to `N` (the total is returned
@@ -434,9 +483,18 @@ pub fn cpus<const N: usize>(fdt: &Fdt<'_>) -> Result<([Option<CpuNode>; N], usiz
         };
         let method = cpu.property("enable-method").and_then(|p| p.as_str());
         if total < N {
+            let release_addr = (method == Some("spin-table"))
+                .then(|| cpu.property("cpu-release-addr"))
+                .flatten()
+                .and_then(|p| match *p.value {
+                    [a, b, c, d] => Some(u64::from(u32::from_be_bytes([a, b, c, d]))),
+                    [a, b, c, d, e, f, g, h] => Some(u64::from_be_bytes([a, b, c, d, e, f, g, h])),
+                    _ => None,
+                });
             out[total] = Some(CpuNode {
                 mpidr: reg.starting_address as u64,
                 psci: method.is_none_or(|m| m == "psci"),
+                release_addr,
             });
         }
         total += 1;

@@ -25,7 +25,11 @@
 //!   memory, the UART, the GIC, CPUs. QEMU `virt,secure=on` describes the
 //!   secure world's PL011 first, with `status = "disabled"`.
 //! - **The console** is `/chosen/stdout-path` (a path or an alias, with an
-//!   optional `:options` suffix), else the first enabled `arm,pl011`.
+//!   optional `:options` suffix; a PL011 or the Pi's mini UART), else the
+//!   first enabled `arm,pl011`.
+//! - **Bus addresses** are translated to CPU addresses through the
+//!   `ranges` of every bus above a device (module `bus`): the Raspberry
+//!   Pi's `/soc` maps VideoCore bus addresses `0x7e..` to `0xfe..`.
 //! - **Edited DTBs.** Firmware and boot loaders edit DTBs in place with
 //!   libfdt, which leaves `FDT_NOP` tokens where it deleted nodes or
 //!   properties (QEMU does this to `/memory` nodes of a `-dtb` file). The
@@ -43,6 +47,8 @@
 //!   [`Unusable`] that says which, and the boot prints it and stops.
 
 mod blob;
+mod board;
+mod bus;
 mod facts;
 mod path;
 mod usable;
@@ -51,9 +57,11 @@ pub use blob::{
     BlobError, Block, HEADER_LEN, Header, MAGIC, MAX_DEPTH, MAX_TOTAL_SIZE, check, compact_nops,
     parse,
 };
+pub use board::{BoardDevices, board_devices};
+pub use bus::{dma_window, reg_cpu, to_cpu};
 pub use facts::{
     CpuNode, DtbError, EarlyFacts, GIC_V3_REDIST_REGIONS, GicV3Regs, MAX_DTB_RANGES, PsciMethod,
-    Ranges, bootargs, cpus, early_facts, enabled, is_qemu_virt, psci,
+    Ranges, UartKind, bootargs, cpus, early_facts, enabled, is_qemu_virt, psci,
 };
 pub use fdt::Fdt;
 pub use path::{find, find_path_or_alias};

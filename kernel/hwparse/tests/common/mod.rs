@@ -191,11 +191,13 @@ pub fn read_dtb_like_the_kernel(bytes: &[u8]) -> Option<dtb::EarlyFacts> {
     let _ = dtb::bootargs(&fdt);
     let _ = dtb::psci(&fdt);
     let _ = dtb::cpus::<4>(&fdt);
+    let _ = dtb::board_devices(&fdt);
     for path in ["/", "/chosen", "/aliases", "/cpus/cpu@0", "/memory", "serial0", "x"] {
         let _ = dtb::find_path_or_alias(&fdt, path);
     }
     for node in fdt.all_nodes() {
         let _ = dtb::enabled(node);
+        let _ = dtb::reg_cpu(&fdt, node, 0, 0x1000);
         let _ = dtb::find_path_or_alias(&fdt, node.name);
         for p in node.properties() {
             let _ = (p.as_str(), p.as_usize());

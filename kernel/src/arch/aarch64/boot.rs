@@ -8,7 +8,7 @@
 //! helped before that.
 
 use super::dtb::{self, MAX_DTB_RANGES, Ranges};
-use super::{atomics, cpu, fallback_console, gic, gicv3, mmu, pl011, power, psci};
+use super::{atomics, cpu, fallback_console, gic, gicv3, mailbox, mmu, pl011, pm_wdt, power, psci};
 use crate::arch::ExitStatus;
 use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
 use crate::smp::CPUS;
@@ -69,7 +69,9 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
         window.push(s, e);
     }
     window.sort();
-    let mut devices = Ranges::<4>::new();
+    // The Raspberry Pi's mailbox (framebuffer) and watchdog (reset, power-off).
+    let board = dtb::board_devices(&early_fdt);
+    let mut devices = Ranges::<8>::new();
     if let Some((s, e)) = facts.uart {
         devices.push(s, e);
     }
@@ -82,6 +84,9 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
             devices.push(s, e);
         }
     }
+    for (s, e) in [board.mailbox, board.pm].into_iter().flatten() {
+        devices.push(s, e);
+    }
     // SAFETY: boot CPU, no other CPU running yet.
     let root = unsafe { mmu::build(kernel_phys, window.as_slice(), devices.as_slice()) };
     // SAFETY: the new tables map the image exactly like the boot tables;
@@ -89,8 +94,10 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     unsafe { mmu::switch(root) };
 
     dtb::set_phys(dtb_phys);
-    if let Some((uart, _)) = facts.uart {
-        pl011::init(mmu::PHYS_OFFSET + uart);
+    match (facts.uart, facts.uart_kind) {
+        (Some((uart, _)), dtb::UartKind::Pl011) => pl011::init(mmu::PHYS_OFFSET + uart),
+        (Some((uart, _)), dtb::UartKind::BcmAux) => pl011::init_mini(mmu::PHYS_OFFSET + uart),
+        (None, _) => {}
     }
     if let Err(why) = atomics {
         pl011::early_write("\nFATAL: ");
@@ -137,9 +144,15 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     if let Some(why) = facts.stdout_path_problem {
         println!("DTB error: /chosen: {why}; console on the first enabled arm,pl011");
     }
+    if let Some((pm, _)) = board.pm {
+        pm_wdt::init(mmu::PHYS_OFFSET + pm);
+    }
     if let Some([(gicd, _), (gicc, _)]) = facts.gicv2 {
         gic::init(mmu::PHYS_OFFSET + gicd, mmu::PHYS_OFFSET + gicc);
         gic::init_cpu(0);
+        println!(
+            "gic: GICv2 distributor at {gicd:#x}, CPU interface at {gicc:#x}: idle CPUs sleep in wfi"
+        );
     } else if let Some(v3) = facts.gicv3 {
         let mut redist = [(0, 0); hwparse::dtb::GIC_V3_REDIST_REGIONS];
         for (slot, (s, e)) in redist.iter_mut().zip(v3.redist.into_iter().flatten()) {
@@ -147,7 +160,13 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
         }
         gicv3::init(mmu::PHYS_OFFSET + v3.dist.0, &redist);
         gicv3::init_cpu(0);
-        if !gicv3::can_wake(0) {
+        if gicv3::can_wake(0) {
+            println!(
+                "gic: GICv3 distributor at {:#x}, redistributors from {:#x}: idle CPUs sleep in wfi",
+                v3.dist.0,
+                v3.redist[0].map_or(0, |r| r.0)
+            );
+        } else {
             println!("gic: GICv3 found but its CPU interface is unusable; idle CPUs spin in wfe");
         }
     }
@@ -156,6 +175,10 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     pl011::set_machine(dtb::is_qemu_virt(&fdt));
     match dtb::psci(&fdt) {
         Ok((method, cpu_on)) => psci::init(method, cpu_on),
+        // A Raspberry Pi without TF-A: no PSCI, by design.
+        Err(_) if board.pm.is_some() => println!(
+            "dtb: no /psci; CPUs start from spin tables, reset and power-off use the PM watchdog"
+        ),
         Err(e) => println!("{e}"),
     }
     CPUS[0].hw_id.store(cpu::cpu_id(), core::sync::atomic::Ordering::Relaxed);
@@ -163,12 +186,27 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
         // Nobody will see this unless a console appears later; say it anyway.
         log::warn!("DTB has no enabled arm,pl011 UART: no console");
     }
+    let framebuffer = match (board.mailbox, board.mailbox_dma) {
+        (Some((mbox, _)), Some(dma)) => match mailbox::framebuffer(mmu::PHYS_OFFSET + mbox, dma) {
+            Ok(fb) => Some(fb),
+            Err(why) => {
+                println!("mailbox: no framebuffer: {why}");
+                None
+            }
+        },
+        (Some(_), None) => {
+            println!("DTB error: mailbox: its bus has no dma-ranges; no framebuffer");
+            None
+        }
+        (None, _) => None,
+    };
 
     let cmdline = dtb::bootargs(&fdt).unwrap_or_else(|e| {
         println!("{e}; no command line");
         ""
     });
     let mut info = BootInfo::new("DTB", mmu::PHYS_OFFSET, cmdline);
+    info.framebuffer = framebuffer;
     let (kstart, kend) = mmu::kernel_range();
     push_regions(
         &mut info,

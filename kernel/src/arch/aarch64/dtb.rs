@@ -15,8 +15,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use hwparse::dtb::{self as hw, BlobError, Fdt, HEADER_LEN, Header};
 pub use hwparse::dtb::{
-    EarlyFacts, MAX_DTB_RANGES, PsciMethod, Ranges, bootargs, cpus, early_facts, is_qemu_virt,
-    psci, usable,
+    EarlyFacts, MAX_DTB_RANGES, PsciMethod, Ranges, UartKind, board_devices, bootargs, cpus,
+    early_facts, is_qemu_virt, psci, usable,
 };
 
 /// Physical address of the DTB (set once by the boot CPU).

@@ -52,6 +52,8 @@ const DESC_BLOCK: u64 = 0b01;
 const ATTR_DEVICE: u64 = 1 << 2;
 /// MAIR_EL1 index 2: Normal, write-back cacheable.
 const ATTR_NORMAL: u64 = 2 << 2;
+/// MAIR index 3: Normal, non-cacheable (entry.s's MAIR_VALUE).
+const ATTR_NORMAL_NC: u64 = 3 << 2;
 const AP_READ_ONLY: u64 = 1 << 7;
 const SH_INNER: u64 = 3 << 8;
 const AF: u64 = 1 << 10;
@@ -70,6 +72,10 @@ pub enum Kind {
     Data,
     /// MMIO: Device-nGnRE, never executable.
     Device,
+    /// Video memory (a framebuffer the GPU scans out): Normal
+    /// non-cacheable, so every pixel written reaches memory without cache
+    /// maintenance, and writes may be merged; never executable.
+    Video,
 }
 
 impl Kind {
@@ -79,6 +85,7 @@ impl Kind {
             Kind::ReadOnly => ATTR_NORMAL | SH_INNER | AF | AP_READ_ONLY | PXN | UXN,
             Kind::Data => ATTR_NORMAL | SH_INNER | AF | PXN | UXN,
             Kind::Device => ATTR_DEVICE | AF | PXN | UXN,
+            Kind::Video => ATTR_NORMAL_NC | SH_INNER | AF | PXN | UXN,
         }
     }
 }
@@ -293,6 +300,30 @@ pub unsafe fn switch(root: u64) {
         let f: unsafe extern "C" fn(u64, u64) = core::mem::transmute(switch_phys as usize);
         f(root, empty);
     }
+}
+
+/// Maps `[start, end)` (physical, rounded out to whole pages) into the
+/// window as `kind` after [`build`], for memory found only later (the
+/// framebuffer the firmware allocates). Returns false, mapping nothing, if
+/// the range is beyond the window or its first page is mapped already
+/// (video memory that lies in RAM stays as the window maps it).
+///
+/// # Safety
+/// Boot CPU only, after [`switch`] and before any other CPU starts (the
+/// tables have one writer, see [`Tables`]); nothing else may be mapped in
+/// the range.
+pub unsafe fn map_late(start: u64, end: u64, kind: Kind) -> bool {
+    let (s, e) = (start & !(PAGE_SIZE - 1), end.next_multiple_of(PAGE_SIZE));
+    if s >= e || e > PHYS_WINDOW_SIZE || virt_to_phys(PHYS_OFFSET + s).is_some() {
+        return false;
+    }
+    // SAFETY: boot CPU only, no concurrent writer (contract).
+    let t = unsafe { &mut *TABLES.0.get() };
+    t.map(PHYS_OFFSET + s, s, e - s, kind);
+    // New entries only: make them visible to the walkers (as map_stack).
+    barrier::dsb(barrier::ISH);
+    barrier::isb(barrier::SY);
+    true
 }
 
 /// Root of the final kernel tables (what secondaries load into TTBR1).

@@ -10,6 +10,10 @@
 //!   with an unusable DTB stops;
 //! - `vectors.s` + `exceptions.rs`: exception vectors and reports;
 //! - `psci.rs`, `smp.rs`: power and secondary CPUs (PSCI CPU_ON);
+//! - `spin_table.rs`: secondary CPUs parked by firmware without PSCI;
+//! - `mailbox.rs`, `pm_wdt.rs`, `mini_uart.rs`: the Raspberry Pi's
+//!   framebuffer (VideoCore mailbox), reset and power-off (PM watchdog),
+//!   and mini UART console;
 //! - `gic.rs`: GICv2 wake-up SGIs for idle CPUs;
 //! - `gicv3.rs`: the same on a GICv3 (every CPU, not just 8);
 //! - `atomics.rs`: LSE or LL/SC atomics, chosen at boot;
@@ -27,11 +31,15 @@ mod exceptions;
 mod fallback_console;
 mod gic;
 mod gicv3;
+mod mailbox;
+mod mini_uart;
 mod mmu;
 mod pl011;
+mod pm_wdt;
 mod power;
 mod psci;
 mod smp;
+mod spin_table;
 mod tests;
 
 core::arch::global_asm!(include_str!("entry.s"));

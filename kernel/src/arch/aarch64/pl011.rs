@@ -1,5 +1,8 @@
 //! The console: an Arm PL011 UART, found by its DTB compatible string
-//! (`arm,pl011`) and reached through the physical-memory window.
+//! (`arm,pl011`) and reached through the physical-memory window; or, when
+//! the DTB's `stdout-path` names it, the Raspberry Pi's mini UART, whose
+//! register accesses are in `mini_uart.rs` (this module keeps the one
+//! console state and dispatches).
 //!
 //! Polled, no interrupts. If the firmware already enabled the UART (U-Boot
 //! does), its line settings are kept; otherwise 8N1 with FIFOs is set (the
@@ -31,6 +34,9 @@ static BASE: AtomicU64 = AtomicU64::new(0);
 /// The DTB says this is QEMU's `virt` machine, whose PL011 model (QEMU 7.2
 /// here) ignores UARTCR.LBE: a looped-back byte goes out on the line instead.
 static QEMU_VIRT: AtomicBool = AtomicBool::new(false);
+/// The console is the mini UART (`init_mini`), not a PL011. Set once by the
+/// boot CPU with [`BASE`], before any other CPU runs.
+static MINI: AtomicBool = AtomicBool::new(false);
 
 /// Notes the machine's DTB root `compatible` strings (`linux,dummy-virt` = QEMU virt).
 pub fn set_machine(qemu_virt: bool) {
@@ -42,6 +48,11 @@ pub fn set_machine(qemu_virt: bool) {
 /// QEMU 7.2: the byte is transmitted, nothing is received; later QEMU
 /// releases added it, so the loopback is still tried first).
 pub fn serial_loopback_unsupported() -> Option<&'static str> {
+    if MINI.load(Ordering::Relaxed) {
+        return Some(
+            "the console is the Raspberry Pi's mini UART, which has no loopback mode here",
+        );
+    }
     QEMU_VIRT
         .load(Ordering::Relaxed)
         .then_some("QEMU virt's PL011 model does not emulate UARTCR.LBE loopback (QEMU 7.2)")
@@ -78,6 +89,13 @@ pub fn init(va: u64) {
     BASE.store(va, Ordering::Relaxed);
 }
 
+/// Starts using the mini UART whose registers (from AUX_MU_IO) are mapped
+/// at `va` as the console, as the firmware set it up (`mini_uart.rs`).
+pub fn init_mini(va: u64) {
+    MINI.store(true, Ordering::Relaxed);
+    BASE.store(va, Ordering::Relaxed);
+}
+
 fn put(base: u64, byte: u8) {
     while read(base, FR) & FR_TXFF != 0 {
         core::hint::spin_loop();
@@ -87,13 +105,21 @@ fn put(base: u64, byte: u8) {
 
 pub fn console_write(bytes: &[u8]) {
     let Some(base) = base() else { return };
+    let mini = MINI.load(Ordering::Relaxed);
     for &b in bytes {
-        put(base, b);
+        if mini {
+            super::mini_uart::put(base, b);
+        } else {
+            put(base, b);
+        }
     }
 }
 
 pub fn console_read() -> Option<u8> {
     let base = base()?;
+    if MINI.load(Ordering::Relaxed) {
+        return super::mini_uart::get(base);
+    }
     if read(base, FR) & FR_RXFE != 0 {
         return None;
     }
@@ -105,6 +131,9 @@ pub fn console_read() -> Option<u8> {
 /// console is locked meanwhile, so no other output is swallowed.
 pub fn serial_loopback(byte: u8) -> Option<u8> {
     let base = base()?;
+    if MINI.load(Ordering::Relaxed) {
+        return None;
+    }
     crate::console::with_console_locked(|| {
         // Let pending output leave before the transmitter is looped back.
         while read(base, FR) & FR_BUSY != 0 {

@@ -1,9 +1,11 @@
 //! Ending the machine: semihosting `SYS_EXIT` for test runs under QEMU
-//! (`-semihosting`), PSCI for poweroff and reset, and a halt as the fallback.
+//! (`-semihosting`), PSCI for poweroff and reset (or, on a Raspberry Pi
+//! without PSCI, its power-management watchdog: pm_wdt.rs), and a halt as
+//! the fallback.
 
 use protocol::exit::semihosting::{ADP_STOPPED_APPLICATION_EXIT, SYS_EXIT};
 
-use super::psci;
+use super::{pm_wdt, psci};
 use crate::arch::ExitStatus;
 
 unsafe extern "C" {
@@ -57,7 +59,27 @@ pub fn hang() -> ! {
 /// reported only when the machine is still running after it.
 const POWEROFF_WAIT_US: u64 = 5_000_000;
 
+/// Waits `us` microseconds with interrupts masked: the time a power-off or
+/// reset request gets before it is called a failure.
+fn wait_for_the_end(us: u64) {
+    // SAFETY: masking interrupts has no other effect.
+    unsafe { core::arch::asm!("msr daifset, #0xf", options(nomem, nostack)) };
+    let start = super::cpu::read_cycles();
+    let wait = us.saturating_mul(super::cpu::cycles_per_us());
+    while super::cpu::read_cycles().wrapping_sub(start) < wait {
+        core::hint::spin_loop();
+    }
+}
+
 pub fn poweroff() -> ! {
+    if !psci::available() && pm_wdt::available() {
+        pm_wdt::reset(true);
+        wait_for_the_end(POWEROFF_WAIT_US);
+        println!(
+            "watchdog power-off failed: machine still running 5 s after it; trying semihosting exit"
+        );
+        exit(ExitStatus::Success)
+    }
     match psci::system_off() {
         Ok(()) => {
             // Interrupts masked: nothing of ours runs while the power goes.
@@ -78,6 +100,12 @@ pub fn poweroff() -> ! {
 }
 
 pub fn reboot() -> ! {
+    if !psci::available() && pm_wdt::available() {
+        pm_wdt::reset(false);
+        wait_for_the_end(POWEROFF_WAIT_US);
+        println!("watchdog reset failed: machine still running 5 s after it; halting");
+        halt_forever()
+    }
     let e = psci::system_reset();
     println!("PSCI SYSTEM_RESET failed: {e}; halting");
     halt_forever()

@@ -1,5 +1,6 @@
 //! Secondary CPUs: found in the DTB's `/cpus` (`reg` = MPIDR affinity),
-//! started one at a time with PSCI `CPU_ON`.
+//! started one at a time with PSCI `CPU_ON`, or released from the
+//! firmware's spin table (`enable-method = "spin-table"`, spin_table.rs).
 //!
 //! For each CPU the boot CPU maps a kernel stack and an exception stack
 //! (with guard pages, mmu.rs), fills the CPU's [`ApBoot`] record, cleans it
@@ -19,7 +20,7 @@ use core::alloc::Layout;
 use aarch64_cpu::asm::barrier;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::{cpu, dtb, gic, gicv3, mmu, power, psci};
+use super::{cpu, dtb, gic, gicv3, mmu, power, psci, spin_table};
 use crate::smp::{self, CPUS, Cpu, MAX_CPUS};
 
 const CPU_TIMEOUT_US: u64 = 1_000_000;
@@ -83,7 +84,12 @@ pub fn start_secondary_cpus() -> usize {
         let why = if limit < MAX_CPUS { "a GICv2 addresses" } else { "this kernel supports" };
         println!("smp: {total} CPUs described, {why} {limit}: starting {limit}");
     }
-    if total > 1 && !psci::available() {
+    let spin_tables = nodes
+        .iter()
+        .flatten()
+        .filter(|n| n.release_addr.is_some() && cpu::mpidr_to_id(n.mpidr) != me)
+        .count();
+    if total > 1 && !psci::available() && spin_tables == 0 {
         println!("smp: no PSCI in the DTB; running on the boot CPU only");
     } else if total > 1 {
         if let Some((major, minor)) = psci::version() {
@@ -91,6 +97,9 @@ pub fn start_secondary_cpus() -> usize {
                 "smp: PSCI {major}.{minor}, starting {} secondary CPUs",
                 smp::nr_possible() - 1
             );
+        }
+        if spin_tables > 0 {
+            println!("smp: releasing {spin_tables} secondary CPUs from their spin tables");
         }
         let entry = mmu::image_virt_to_phys(aarch64_secondary_entry as *const () as u64);
         let mut index = 1;
@@ -103,12 +112,20 @@ pub fn start_secondary_cpus() -> usize {
                 break;
             }
             CPUS[index].hw_id.store(id, Ordering::Relaxed);
-            if !node.psci {
+            let how = match node.release_addr {
+                Some(addr) => Some(How::SpinTable(addr)),
+                None if node.psci && psci::available() => Some(How::Psci(entry)),
+                None => None,
+            };
+            let Some(how) = how else {
                 println!(
-                    "smp: CPU {index} (MPIDR {:#x}) is not started with PSCI; left offline",
+                    "smp: CPU {index} (MPIDR {:#x}) has neither PSCI nor a spin table; left offline",
                     node.mpidr
                 );
-            } else if let Err(why) = start_one(index, node.mpidr, entry) {
+                index += 1;
+                continue;
+            };
+            if let Err(why) = start_one(index, node.mpidr, how) {
                 println!("smp: CPU {index} (MPIDR {:#x}) {why}; continuing without it", node.mpidr);
             }
             index += 1;
@@ -119,7 +136,16 @@ pub fn start_secondary_cpus() -> usize {
     smp::nr_online()
 }
 
-fn start_one(index: usize, mpidr: u64, entry: u64) -> Result<(), &'static str> {
+/// How a secondary CPU is started.
+#[derive(Clone, Copy)]
+enum How {
+    /// PSCI CPU_ON at this physical entry point.
+    Psci(u64),
+    /// Released from the firmware's spin table at this physical address.
+    SpinTable(u64),
+}
+
+fn start_one(index: usize, mpidr: u64, how: How) -> Result<(), &'static str> {
     let size = (mmu::STACK_SIZE + mmu::EXC_STACK_SIZE) as usize;
     let layout =
         Layout::from_size_align(size, mmu::PAGE_SIZE as usize).map_err(|_| "bad stack layout")?;
@@ -141,9 +167,15 @@ fn start_one(index: usize, mpidr: u64, entry: u64) -> Result<(), &'static str> {
     rec.state.store(STARTING, Ordering::Relaxed);
     let rec_va = rec as *const ApBoot as u64;
     mmu::clean_dcache_range(rec_va, core::mem::size_of::<ApBoot>() as u64);
-    if let Err(e) = psci::cpu_on(mpidr, entry, mmu::image_virt_to_phys(rec_va)) {
-        println!("smp: CPU_ON failed: {e}");
-        return Err("could not be started");
+    let rec_pa = mmu::image_virt_to_phys(rec_va);
+    match how {
+        How::Psci(entry) => {
+            if let Err(e) = psci::cpu_on(mpidr, entry, rec_pa) {
+                println!("smp: CPU_ON failed: {e}");
+                return Err("could not be started");
+            }
+        }
+        How::SpinTable(release_addr) => spin_table::release(index, mpidr, release_addr, rec_pa)?,
     }
     let deadline = cpu::read_cycles() + CPU_TIMEOUT_US * cpu::cycles_per_us();
     while cpu::read_cycles() < deadline {
@@ -187,7 +219,8 @@ extern "C" fn aarch64_secondary_main(index: usize) -> ! {
         .is_err()
     {
         // Too late: the boot CPU gave up on us and may reuse nothing of ours,
-        // but must not find an extra CPU running either.
+        // but must not find an extra CPU running either. (Without PSCI, a
+        // spin-table CPU, this fails at once and the CPU parks below.)
         let _ = psci::cpu_off();
         power::halt_forever();
     }

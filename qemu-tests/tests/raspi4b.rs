@@ -1,0 +1,158 @@
+//! The aarch64 kernel on QEMU `-M raspi4b` (a Raspberry Pi 4 Model B: 4
+//! Cortex-A72, 2 GiB, GIC-400, spin-table CPUs, VideoCore mailbox
+//! framebuffer, PL011 and mini UART, PM watchdog), booted with the board's
+//! own device tree (`make rpi4-dtb`, boards/rpi4/):
+//!
+//! - `ktest` with every suite, stress included, on all 4 CPUs (released
+//!   from their spin tables), the console on the mini UART that the DTB's
+//!   `stdout-path` names, the framebuffer console up;
+//! - the unattended mode's PASS screen, checked on a screendump of the
+//!   mailbox framebuffer;
+//! - a DTB whose `stdout-path` names the PL011 instead: the shell on the
+//!   PL011, `reboot` through the PM watchdog restarting the machine (QEMU
+//!   told to reset on a guest reset, not to exit), and `poweroff` through
+//!   the watchdog's "halt" partition ending QEMU.
+//!
+//! Images: `$RPI4_IMAGE` (default `target/image/aarch64-nolse/Image`, `make
+//! image-aarch64 LSE=0`: the Cortex-A72 is ARMv8.0) and `$RPI4_DTB`
+//! (default `target/boards/rpi4/bcm2711-rpi-4-b.dtb`); `make test-rpi4`
+//! builds both and runs this. One QEMU at a time (4 vCPUs each). Logs:
+//! `target/qemu-logs/raspi4b-*.log`, the screendump beside them.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use qemu_tests::interactive::Session;
+use qemu_tests::{Config, PiUart};
+
+mod common;
+use common::{log_dir, one_qemu, workspace};
+
+fn image() -> PathBuf {
+    let image = std::env::var_os("RPI4_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/image/aarch64-nolse/Image"));
+    assert!(image.is_file(), "{} not found: run `make image-aarch64 LSE=0`", image.display());
+    image
+}
+
+fn dtb() -> PathBuf {
+    let dtb = std::env::var_os("RPI4_DTB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/boards/rpi4/bcm2711-rpi-4-b.dtb"));
+    assert!(dtb.is_file(), "{} not found: run `make rpi4-dtb`", dtb.display());
+    dtb
+}
+
+fn config(name: &str, dtb: PathBuf, console: PiUart, cmdline: &str, secs: u64) -> Config {
+    let mut cfg = Config::raspi4b(image(), dtb, console);
+    cfg.cmdline = cmdline.into();
+    cfg.name = format!("raspi4b-{name}");
+    cfg.log_dir = Some(log_dir());
+    cfg.timeout = Duration::from_secs(secs);
+    cfg
+}
+
+#[test]
+fn ktest_on_four_cpus() {
+    let cfg = config("ktest", dtb(), PiUart::Mini, "ktest", 300);
+    let _one = one_qemu();
+    let (run, v) = qemu_tests::boot(&cfg).expect("cannot run QEMU");
+    println!("{}{} after {:.1?}", v.render(), run.ending, run.elapsed);
+    assert!(v.is_pass(), "ktest on raspi4b failed:\n{}", v.render());
+    let has = |needle: &str| run.lines.iter().any(|l| l.contains(needle));
+    for needle in [
+        "smp: releasing 3 secondary CPUs from their spin tables",
+        "smp: 4 of 4 CPUs online",
+        // The GIC-400 at its CPU address (bus 0x4004_1000 through /soc's ranges).
+        "gic: GICv2 distributor at 0xff841000, CPU interface at 0xff842000",
+        "# Subtest: stress_storm",
+        "screen: ",
+        "dtb: no /psci; CPUs start from spin tables, reset and power-off use the PM watchdog",
+    ] {
+        assert!(has(needle), "no `{needle}` line in {}", run.log_path.as_ref().unwrap().display());
+    }
+    let errors: Vec<&String> = run.lines.iter().filter(|l| l.contains("DTB error")).collect();
+    assert!(errors.is_empty(), "DTB errors: {errors:?}");
+}
+
+/// Pixels of the banner box colour (fbcon's GREEN or RED).
+const GREEN: (u8, u8, u8) = (0x40, 0xe0, 0x40);
+const RED: (u8, u8, u8) = (0xff, 0x50, 0x50);
+
+#[test]
+fn unattended_pass_screen() {
+    let cmdline = "unattended ktest.filter=bootinfo,smp stress.secs=2";
+    let cfg = config("unattended", dtb(), PiUart::Mini, cmdline, 150);
+    let _one = one_qemu();
+    let mut s = Session::start(&cfg, true).unwrap_or_else(|e| panic!("{e}"));
+    let out = s
+        .expect("unattended: done; halted", Duration::from_secs(150))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for needle in
+        ["stress on 4 CPUs for 2 s", "unattended: PASS: ktest passed, stress passed, 4 CPUs"]
+    {
+        let seen = s.transcript().contains(needle);
+        let why = || format!("no `{needle}` on serial:\n{out}");
+        assert!(s.check(&format!("serial shows `{needle}`"), seen, why), "{}", why());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let ppm = log_dir().join("raspi4b-unattended.ppm");
+    let img = s.screendump(&ppm).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(log_dir().join("raspi4b-unattended.png"), img.to_png()).expect("PNG");
+    let (green, red) = (img.count_colour(GREEN), img.count_colour(RED));
+    let share = green as f64 / (img.width * img.height) as f64;
+    println!("screendump {}: {:.1}% banner green, {red} red pixels", ppm.display(), share * 100.0);
+    let why =
+        || format!("no big green PASS box on screen ({:.2}%): {}", share * 100.0, ppm.display());
+    assert!(s.check("green PASS box on screen", share > 0.05, why), "{}", why());
+    let why = || format!("{red} red pixels on a PASS screen: {}", ppm.display());
+    assert!(s.check("no red on screen", red == 0, why), "{}", why());
+}
+
+/// The board DTB with `stdout-path` on the PL011 (`serial0`), written next
+/// to the logs (edited as text with `dtc`).
+fn pl011_dtb() -> PathBuf {
+    let dts = Command::new("dtc").args(["-q", "-I", "dtb", "-O", "dts"]).arg(dtb()).output();
+    let dts = String::from_utf8(dts.expect("dtc runs").stdout).expect("dts is text");
+    let from = "stdout-path = \"serial1:115200n8\";";
+    assert!(dts.contains(from), "the board DTB has no `{from}`");
+    let dts = dts.replace(from, "stdout-path = \"serial0:115200n8\";");
+    let dir = log_dir();
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let (src, out) = (dir.join("raspi4b-pl011.dts"), dir.join("raspi4b-pl011.dtb"));
+    std::fs::write(&src, dts).expect("write dts");
+    let status = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status();
+    assert!(status.expect("dtc runs").success(), "dtc failed on {}", src.display());
+    out
+}
+
+#[test]
+fn pl011_console_and_watchdog_reboot_poweroff() {
+    let mut cfg = config("pl011-reboot-poweroff", pl011_dtb(), PiUart::Pl011, "", 120);
+    // A guest reset resets the machine (after -no-reboot, which would make
+    // QEMU exit on it, and so look like a power-off).
+    cfg.extra_args = vec!["-action".into(), "reboot=reset".into()];
+    let _one = one_qemu();
+    let mut s = Session::start(&cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    let wait = Duration::from_secs(60);
+    s.wait_prompt(wait).unwrap_or_else(|e| panic!("{e}"));
+    s.send_line("reboot").unwrap_or_else(|e| panic!("{e}"));
+    // The banner again: the machine was reset and booted once more.
+    let again = s.expect("frozen-kernel ", wait).map(|_| ());
+    let why = || format!("no second boot after `reboot`: {again:?}");
+    assert!(s.check("watchdog reset reboots", again.is_ok(), why), "{}", why());
+    s.wait_prompt(wait).unwrap_or_else(|e| panic!("{e}"));
+    s.send_line("poweroff").unwrap_or_else(|e| panic!("{e}"));
+    let status = s.wait_exit(Duration::from_secs(4));
+    let text = s.transcript().to_string();
+    let failed = text.contains("power-off failed");
+    let why = || format!("QEMU did not power off through the watchdog: {status:?}\n{text}");
+    let ok = matches!(status, Ok(Some(0))) && !failed;
+    assert!(s.check("watchdog power-off ends QEMU", ok, why), "{}", why());
+}
