@@ -15,10 +15,19 @@
 # Uses from the top Makefile: CARGO JOBS SMP MEM SCHEME SCHEME_FEATURES CMDLINE, `setup`,
 # `runner`, RUNNER and RUNNER_KNOBS (the QEMU command line is built by
 # qemu-tests' launcher, see the top Makefile).
-# Own knobs: LSE=0 (ARMv8.0 build), A64_CPU=max (QEMU -cpu).
+# Own knobs: LSE=0 (ARMv8.0 build), A64_CPU=max (QEMU -cpu), BOARD=rpi4
+# (`image` makes the Raspberry Pi 4 card image of mk/rpi4.mk, with LSE=0).
 
 A64_TARGET := aarch64-unknown-none
 # LSE=0: build for ARMv8.0 (LL/SC atomics), e.g. with A64_CPU=cortex-a72.
+# BOARD=rpi4 (mk/rpi4.mk) makes LSE=0 the default: the Pi 4's Cortex-A72 is
+# ARMv8.0, and an LSE build stops at boot there.
+ifneq ($(filter-out rpi4,$(BOARD)),)
+  $(error BOARD=$(BOARD): the only board is rpi4 (with ARCH=aarch64))
+endif
+ifeq ($(BOARD),rpi4)
+  LSE ?= 0
+endif
 LSE ?= 1
 A64_CPU ?= max
 # SCHEME's feature and folders as in the top Makefile (SCHEME_FEATURES).
@@ -86,7 +95,7 @@ debug-aarch64: image-aarch64 runner
 ifeq ($(ARCH),aarch64)
 .PHONY: kernel image run bench debug
 kernel: kernel-aarch64
-image: image-aarch64
+image: $(if $(filter rpi4,$(BOARD)),image-rpi4,image-aarch64)
 run: run-aarch64
 bench: bench-aarch64
 debug: debug-aarch64
