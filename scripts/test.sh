@@ -107,6 +107,26 @@ step "QEMU aarch64 overflow caught" cargo test -j"$JOBS" -p qemu-tests --release
 # aarch64 device-tree shapes: secure=on, 33/40 memory nodes, too many nodes,
 # a -dtb firmware DTB, unaligned no-map reserved memory (6 short boots).
 step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
+# The Raspberry Pi 4 card image, plain and with a baked command line (LSE=0
+# kernel, board DTB, Debian's Pi firmware; mk/rpi4.mk), the boot tool's unit
+# tests, the card read back (MBR, FAT32, the firmware's files, config.txt,
+# cmdline.txt, the kernel = the LSE=0 Image) and its kernel booted on
+# cortex-a72, the Pi 4's core (qemu-tests/tests/rpi4_image.rs); then `make usb`
+# for it refusing a device that is not a block device, and without BOARD.
+rpi4_image() {
+    make --no-print-directory image ARCH=aarch64 BOARD=rpi4 &&
+        make --no-print-directory image ARCH=aarch64 BOARD=rpi4 CMDLINE="unattended stress.secs=600" &&
+        cargo test -j"$JOBS" -p boot --release &&
+        cargo test -j"$JOBS" -p qemu-tests --release --test rpi4_image || return 1
+    local out
+    out=$(make --no-print-directory usb ARCH=aarch64 BOARD=rpi4 DEV=/dev/null 2>&1) &&
+        { echo "make usb BOARD=rpi4 DEV=/dev/null did not fail"; return 1; }
+    grep -q "usb: /dev/null is not a block device" <<<"$out" || { echo "$out"; return 1; }
+    out=$(make --no-print-directory usb ARCH=aarch64 DEV=/dev/null 2>&1) &&
+        { echo "make usb ARCH=aarch64 without BOARD did not fail"; return 1; }
+    grep -q "needs BOARD=rpi4" <<<"$out" || { echo "$out"; return 1; }
+}
+step "Raspberry Pi 4 image" rpi4_image
 # Machine shapes a user tries: x86 and aarch64 at the documented minimum RAM
 # with 4 CPUs, an x86 CPU without the CPUID hypervisor bit, and x86 with 300
 # and 520 CPUs (more than the 512 supported; 70-115 s of the step).
