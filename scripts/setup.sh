@@ -124,6 +124,28 @@ fi
 # next image build fetches the release's current one. DEBIAN_MIRROR=
 # picks another mirror.
 # Elsewhere (no apt, no Debian keyring) it says which files to put there.
+#
+# The mirror: DEBIAN_MIRROR, else the one the system's own sources use for
+# this suite (deb822 .sources or a classic sources.list line), else
+# deb.debian.org.
+system_mirror() {
+    local suite=$1
+    {
+        awk -v s="$suite" 'BEGIN { RS = "" } {
+            u = ""; ok = 0
+            n = split($0, l, "\n")
+            for (i = 1; i <= n; i++) {
+                if (l[i] ~ /^URIs:/) { split(l[i], f, " "); u = f[2] }
+                if (l[i] ~ /^Suites:/) { m = split(l[i], f, " "); for (j = 2; j <= m; j++) if (f[j] == s) ok = 1 }
+                if (l[i] ~ /^Enabled: *no/) ok = 0
+            }
+            if (ok && u != "") print u
+        }' /etc/apt/sources.list.d/*.sources 2>/dev/null
+        sed -e 's/\[[^]]*\]//' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+            awk -v s="$suite" '$1 == "deb" && $3 == s { print $2 }'
+    } | grep -m1 '^https\?://' || true
+}
+
 setup_rpi4() {
     local dir=target/boards/rpi4/firmware
     local files=(start4.elf fixup4.dat LICENCE.broadcom VERSION)
@@ -136,7 +158,8 @@ setup_rpi4() {
     fi
     local suite=stable
     [ "$os_id" = debian ] && [ -n "$os_codename" ] && suite=$os_codename
-    local mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+    local mirror=${DEBIAN_MIRROR:-$(system_mirror "$suite")}
+    mirror=${mirror:-http://deb.debian.org/debian}
     local apt=target/boards/rpi4/apt
     rm -rf "$apt" && mkdir -p "$apt/etc/sources.list.d" "$apt/etc/preferences.d" "$apt/state/lists/partial" \
         "$apt/cache/archives/partial" "$apt/deb"
