@@ -64,6 +64,13 @@ const VOLUME_ID: u32 = 0x4652_4b4e;
 
 /// config.txt: what the firmware needs to start this kernel. Every line is
 /// explained in it, for whoever opens the card.
+///
+/// Left out on purpose: `disable_commandline_tags` (it only stops the ATAG
+/// list at 0x100, which this kernel never reads and which lies in the first
+/// page, kept out of use by the DTB's `/memreserve/`); `armstub` (the
+/// firmware's built-in arm64 stub parks the secondary CPUs on spin tables
+/// and enters the kernel at EL2, which entry.s handles); `dtoverlay=` lines
+/// (the card carries no overlays: Debian's package has none).
 pub fn config_txt() -> String {
     format!(
         "\
