@@ -26,6 +26,9 @@ ifneq ($(filter-out rpi4,$(BOARD)),)
   $(error BOARD=$(BOARD): the only board is rpi4 (with ARCH=aarch64))
 endif
 ifeq ($(BOARD),rpi4)
+  ifneq ($(ARCH),aarch64)
+    $(error BOARD=rpi4 needs ARCH=aarch64, e.g. make image ARCH=aarch64 BOARD=rpi4)
+  endif
   LSE ?= 0
 endif
 LSE ?= 1
