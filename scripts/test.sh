@@ -112,7 +112,8 @@ step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --te
 # tests, the card read back (MBR, FAT32, the firmware's files, config.txt,
 # cmdline.txt, the kernel = the LSE=0 Image) and its kernel booted on
 # cortex-a72, the Pi 4's core (qemu-tests/tests/rpi4_image.rs); then `make usb`
-# for it refusing a device that is not a block device, and without BOARD.
+# for it refusing a device that is not a block device, and without BOARD or
+# without ARCH=aarch64 (which would write a PC image).
 rpi4_image() {
     make --no-print-directory image ARCH=aarch64 BOARD=rpi4 &&
         make --no-print-directory image ARCH=aarch64 BOARD=rpi4 CMDLINE="unattended stress.secs=600" &&
@@ -125,6 +126,9 @@ rpi4_image() {
     out=$(make --no-print-directory usb ARCH=aarch64 DEV=/dev/null 2>&1) &&
         { echo "make usb ARCH=aarch64 without BOARD did not fail"; return 1; }
     grep -q "needs BOARD=rpi4" <<<"$out" || { echo "$out"; return 1; }
+    out=$(make --no-print-directory usb BOARD=rpi4 DEV=/dev/null 2>&1) &&
+        { echo "make usb BOARD=rpi4 without ARCH=aarch64 did not fail"; return 1; }
+    grep -q "BOARD=rpi4 needs ARCH=aarch64" <<<"$out" || { echo "$out"; return 1; }
 }
 step "Raspberry Pi 4 image" rpi4_image
 # Machine shapes a user tries: x86 and aarch64 at the documented minimum RAM
