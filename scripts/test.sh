@@ -110,8 +110,9 @@ step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --te
 # The Raspberry Pi 4 card image, plain and with a baked command line (LSE=0
 # kernel, board DTB, Debian's Pi firmware; mk/rpi4.mk), the boot tool's unit
 # tests, the card read back (MBR, FAT32, the firmware's files, config.txt,
-# cmdline.txt, the kernel = the LSE=0 Image) and its kernel booted on
-# cortex-a72, the Pi 4's core (qemu-tests/tests/rpi4_image.rs); then `make usb`
+# cmdline.txt, the kernel = the LSE=0 Image), its kernel booted on
+# cortex-a72, the Pi 4's core, and with the card's DTB on QEMU's raspi4b
+# (qemu-tests/tests/rpi4_image.rs); then `make usb`
 # for it refusing a device that is not a block device, and without BOARD or
 # without ARCH=aarch64 (which would write a PC image).
 rpi4_image() {
