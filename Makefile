@@ -1,6 +1,6 @@
 # frozen-kernel: see README.md. Every target that needs tools runs `setup` first.
 #
-# Knobs: ARCH=x86_64|aarch64  BOOT=bios|uefi  SMP=4  MEM=1G
+# Knobs: ARCH=x86_64|aarch64  BOARD=rpi4 (with ARCH=aarch64: image, usb)  BOOT=bios|uefi  SMP=4  MEM=1G
 #        SCHEME=frozen|legacy|frozen-bit|frozen-mid-direct|frozen-low|live|live-low|legacy-optimistic
 #          |frozen-bit-direct|frozen-low-direct|live-direct|live-low-direct
 #          (refcount scheme of the image; frozen: the default, FROZEN mid-range)  KVM=1 (opt-in)
@@ -100,13 +100,14 @@ TRIAL_MS ?= 300
 
 include mk/aarch64.mk
 include mk/boards.mk
+include mk/rpi4.mk
 
 .PHONY: memmap-scaling fresh-test all setup build kernel image runner run test test-schemes bench bench-host asm usb debug lint fmt clean help miri mutants
 
 all: image
 
 help:
-	@sed -n 's/^## //p' Makefile mk/aarch64.mk mk/boards.mk
+	@sed -n 's/^## //p' Makefile mk/aarch64.mk mk/boards.mk mk/rpi4.mk
 
 ## setup      install QEMU, firmware and the pinned Rust toolchain if missing
 setup:
@@ -186,16 +187,27 @@ bench-host: setup
 	target/release/bench-host --threads "$(THREADS)" --trials $(TRIALS) --trial-ms $(TRIAL_MS) --out target/bench/host
 
 # `make usb` is UEFI unless BOOT is given (the global BOOT default, bios, is for `make run`).
-USB_BOOT := $(if $(filter command line environment,$(origin BOOT)),$(BOOT),uefi)
+# ARCH=aarch64 BOARD=rpi4: the Raspberry Pi 4 image (mk/rpi4.mk), BOOT=rpi4 for the script.
+ifeq ($(ARCH),aarch64)
+  USB_BOOT := rpi4
+  USB_IMAGE_DIR := $(RPI4_IMAGE_DIR)
+else
+  USB_BOOT := $(if $(filter command line environment,$(origin BOOT)),$(BOOT),uefi)
+  USB_IMAGE_DIR := $(IMAGE_DIR)
+endif
 ifneq ($(filter usb,$(MAKECMDGOALS)),)
   ifeq ($(DEV),)
-    $(error usage: make usb DEV=/dev/sdX [BOOT=uefi|bios]; see docs/hardware.md)
+    $(error usage: make usb DEV=/dev/sdX [BOOT=uefi|bios], or make usb ARCH=aarch64 BOARD=rpi4 DEV=/dev/sdX; see docs/hardware.md)
+  endif
+  ifeq ($(ARCH)-$(BOARD),aarch64-)
+    $(error make usb ARCH=aarch64 needs BOARD=rpi4 (the only aarch64 board with an image); see docs/hardware.md)
   endif
 endif
 
 ## usb        write an image to a USB stick: make usb DEV=/dev/sdX [BOOT=bios] [CMDLINE=...] (UEFI by default; asks first)
+##            Raspberry Pi 4 (SD card or USB stick): make usb ARCH=aarch64 BOARD=rpi4 DEV=/dev/sdX [CMDLINE=...]
 usb: image
-	@DEV="$(DEV)" BOOT="$(USB_BOOT)" IMAGE_DIR="$(IMAGE_DIR)" YES="$(YES)" scripts/usb.sh
+	@DEV="$(DEV)" BOOT="$(USB_BOOT)" IMAGE_DIR="$(USB_IMAGE_DIR)" YES="$(YES)" scripts/usb.sh
 
 ifneq ($(ARCH),aarch64)
 ## debug      boot halted with a gdb stub on :1234 (see docs/debugging.md)

@@ -16,13 +16,22 @@
 # `runner`, RUNNER and RUNNER_KNOBS (the QEMU command line is built by
 # qemu-tests' launcher, see the top Makefile).
 # Own knobs: LSE=1 / LSE=0 (comparison builds: inline LSE, ARMv8.1+ only /
-# inline LL/SC), A64_CPU=max (QEMU -cpu), BENCH_FILTER= (bench.filter=).
+# inline LL/SC), A64_CPU=max (QEMU -cpu), BENCH_FILTER= (bench.filter=),
+# BOARD=rpi4 (`image` makes the Raspberry Pi 4 card image of mk/rpi4.mk).
 
 A64_TARGET := aarch64-unknown-none
 # LSE unset: the default image, outline atomics, LSE or LL/SC chosen at boot.
 # LSE=1: inline LSE instructions (ARMv8.1+ only; refused at boot elsewhere).
 # LSE=0: inline LL/SC loops (any ARMv8 CPU, never LSE).
 LSE ?=
+ifneq ($(filter-out rpi4,$(BOARD)),)
+  $(error BOARD=$(BOARD): the only board is rpi4 (with ARCH=aarch64))
+endif
+ifeq ($(BOARD),rpi4)
+  ifneq ($(ARCH),aarch64)
+    $(error BOARD=rpi4 needs ARCH=aarch64, e.g. make image ARCH=aarch64 BOARD=rpi4)
+  endif
+endif
 A64_CPU ?= max
 # SCHEME's feature and folders as in the top Makefile (SCHEME_FEATURES).
 A64_FEATURES := $(SCHEME_FEATURES)
@@ -96,7 +105,7 @@ debug-aarch64: image-aarch64 runner
 ifeq ($(ARCH),aarch64)
 .PHONY: kernel image run bench debug
 kernel: kernel-aarch64
-image: image-aarch64
+image: $(if $(filter rpi4,$(BOARD)),image-rpi4,image-aarch64)
 run: run-aarch64
 bench: bench-aarch64
 debug: debug-aarch64

@@ -17,20 +17,20 @@ $(RPI4_DTB): $(RPI4_DTS) | setup
 	@mkdir -p $(dir $@)
 	dtc -I dts -O dtb $(DTC_FLAGS) -o $@ $<
 
-# The Raspberry Pi 4's Cortex-A72 is ARMv8.0: its image is built without
-# LSE atomics (mk/aarch64.mk's LSE=0 folder).
-RPI4_IMAGE := target/image/aarch64-nolse/Image
-RPI4_RUNNER_ARGS = --arch aarch64 --machine raspi4b --dtb $(RPI4_DTB) --image $(RPI4_IMAGE) --smp 4 --mem 2G
+# The default aarch64 Image: its outline atomics take LL/SC on the Raspberry
+# Pi 4's ARMv8.0 Cortex-A72 (chosen at boot).
+RPI4_KERNEL := target/image/aarch64/Image
+RPI4_RUNNER_ARGS = --arch aarch64 --machine raspi4b --dtb $(RPI4_DTB) --image $(RPI4_KERNEL) --smp 4 --mem 2G
 
 .PHONY: test-rpi4 run-rpi4
 
 ## test-rpi4  QEMU raspi4b with the board DTB: ktest on 4 CPUs, the unattended PASS screen, PL011 + watchdog poweroff
 test-rpi4: rpi4-dtb
-	$(MAKE) --no-print-directory image-aarch64 LSE=0
-	RPI4_IMAGE=$(CURDIR)/$(RPI4_IMAGE) RPI4_DTB=$(CURDIR)/$(RPI4_DTB) \
+	$(MAKE) --no-print-directory image-aarch64
+	RPI4_IMAGE=$(CURDIR)/$(RPI4_KERNEL) RPI4_DTB=$(CURDIR)/$(RPI4_DTB) \
 		$(CARGO) test -j$(JOBS) -p qemu-tests --release --test raspi4b -- --test-threads=1
 
 ## run-rpi4   boot on QEMU raspi4b, console (the mini UART) on this terminal (CMDLINE=; quit: Ctrl-A X)
 run-rpi4: rpi4-dtb runner
-	$(MAKE) --no-print-directory image-aarch64 LSE=0
+	$(MAKE) --no-print-directory image-aarch64
 	$(RUNNER) --interactive $(RPI4_RUNNER_ARGS) $(if $(CMDLINE),--cmdline '$(CMDLINE)')

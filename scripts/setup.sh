@@ -21,6 +21,10 @@
 # On a distribution this script does not know it installs nothing: it goes on
 # when everything is present and otherwise lists what is missing.
 #
+# `scripts/setup.sh rpi4` (run by `make image ARCH=aarch64 BOARD=rpi4` only)
+# does one thing instead: it fetches the Raspberry Pi 4 boot firmware; see
+# setup_rpi4 below.
+#
 # Every failure ends with one line starting "setup: error:" that names what is
 # missing and what to run.
 set -euo pipefail
@@ -95,6 +99,104 @@ if [ "$os_id" = debian ]; then
     elif [ -z "$os_version" ] || [ "$os_version" -ge 13 ] 2>/dev/null; then
         distro=debian
     fi
+fi
+
+# --- `scripts/setup.sh rpi4`: the Raspberry Pi 4 boot firmware --------------
+#
+# The Pi 4 image (mk/rpi4.mk) needs start4.elf and fixup4.dat, the GPU
+# firmware that the board's EEPROM bootloader loads from the card, and their
+# licence, which must travel with them. They come from Debian's
+# `raspi-firmware` package (component non-free-firmware; Architecture: all),
+# fetched and unpacked into target/boards/rpi4/firmware/, never installed:
+#   - installing it on a PC would add kernel hooks (/etc/kernel/postinst.d/
+#     z50-raspi-firmware) that copy every new kernel to /boot/firmware and
+#     fail the kernel upgrade when that is not a mount point;
+#   - adding non-free-firmware to the system's apt sources (deb822 or
+#     sources.list, Debian 12 or 13) would change what every later apt run
+#     offers. Instead apt runs with a private configuration under
+#     target/boards/rpi4/apt/: its own one-line source (the Debian mirror,
+#     this release's suite, non-free-firmware only), lists, cache and an empty
+#     dpkg status. The system's apt.conf.d (proxies) still applies, and apt
+#     still checks the release's signature (Debian's archive keyring) and the
+#     package's hash, so what is fetched is what Debian published.
+# No root needed, nothing outside target/ changes. The package's version is
+# written to VERSION there (and printed); `make clean` forgets it, and the
+# next image build fetches the release's current one. DEBIAN_MIRROR=
+# picks another mirror.
+# Elsewhere (no apt, no Debian keyring) it says which files to put there.
+#
+# The mirror: DEBIAN_MIRROR, else the one the system's own sources use for
+# this suite (deb822 .sources or a classic sources.list line), else
+# deb.debian.org.
+system_mirror() {
+    local suite=$1
+    {
+        awk -v s="$suite" 'BEGIN { RS = "" } {
+            u = ""; ok = 0
+            n = split($0, l, "\n")
+            for (i = 1; i <= n; i++) {
+                if (l[i] ~ /^URIs:/) { split(l[i], f, " "); u = f[2] }
+                if (l[i] ~ /^Suites:/) { m = split(l[i], f, " "); for (j = 2; j <= m; j++) if (f[j] == s) ok = 1 }
+                if (l[i] ~ /^Enabled: *no/) ok = 0
+            }
+            if (ok && u != "") print u
+        }' /etc/apt/sources.list.d/*.sources 2>/dev/null
+        sed -e 's/\[[^]]*\]//' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+            awk -v s="$suite" '$1 == "deb" && $3 == s { print $2 }'
+    } | grep -m1 '^https\?://' || true
+}
+
+setup_rpi4() {
+    local dir=target/boards/rpi4/firmware
+    local files=(start4.elf fixup4.dat LICENCE.broadcom VERSION)
+    local f missing=0
+    for f in "${files[@]}"; do [ -s "$dir/$f" ] || missing=1; done
+    [ "$missing" -eq 1 ] || return 0
+    local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null || [ ! -r "$keyring" ]; then
+        die "the Raspberry Pi 4 image needs the Pi's boot firmware: on Debian it is fetched with apt-get and dpkg-deb (Debian's archive keyring, $keyring); here put start4.elf and fixup4.dat from https://github.com/raspberrypi/firmware/tree/master/boot, its LICENCE.broadcom, and a VERSION file naming the release into $dir/, then run make again"
+    fi
+    local suite=stable
+    [ "$os_id" = debian ] && [ -n "$os_codename" ] && suite=$os_codename
+    local mirror=${DEBIAN_MIRROR:-$(system_mirror "$suite")}
+    mirror=${mirror:-http://deb.debian.org/debian}
+    local apt=target/boards/rpi4/apt
+    rm -rf "$apt" && mkdir -p "$apt/etc/sources.list.d" "$apt/etc/preferences.d" "$apt/state/lists/partial" \
+        "$apt/cache/archives/partial" "$apt/deb"
+    : >"$apt/state/status"
+    echo "deb [signed-by=$keyring] $mirror $suite non-free-firmware" >"$apt/etc/sources.list"
+    local abs
+    abs=$(cd "$apt" && pwd)
+    local opts=(-o "Dir::Etc::SourceList=$abs/etc/sources.list" -o "Dir::Etc::SourceParts=$abs/etc/sources.list.d"
+        -o "Dir::Etc::Preferences=/dev/null" -o "Dir::Etc::PreferencesParts=$abs/etc/preferences.d"
+        -o "Dir::State=$abs/state" -o "Dir::State::status=$abs/state/status" -o "Dir::Cache=$abs/cache"
+        -o "APT::Sandbox::User=$(id -un)" -o "Debug::NoLocking=1")
+    say "fetching Debian's raspi-firmware ($suite, non-free-firmware) into $dir (not installed; see scripts/setup.sh)"
+    apt-get -qq "${opts[@]}" update ||
+        die "apt-get could not read $mirror $suite non-free-firmware; check the network (DEBIAN_MIRROR= picks another mirror), then run make again"
+    (cd "$apt/deb" && apt-get -qq "${opts[@]}" download raspi-firmware) ||
+        die "apt-get could not download raspi-firmware from $mirror $suite non-free-firmware"
+    local deb
+    deb=$(ls "$apt"/deb/raspi-firmware_*.deb)
+    rm -rf "$apt/x" && dpkg-deb -x "$deb" "$apt/x"
+    mkdir -p "$dir"
+    for f in start4.elf fixup4.dat; do
+        [ -s "$apt/x/usr/lib/raspi-firmware/$f" ] || die "$deb has no usr/lib/raspi-firmware/$f"
+        cp "$apt/x/usr/lib/raspi-firmware/$f" "$dir/$f"
+    done
+    # The firmware's licence: the "Files: boot/*" paragraph of the package's
+    # copyright file (Broadcom's redistribution terms), as plain text.
+    awk '/^Files: boot\/\*/ { p = 1 } p && /^$/ { exit } p' "$apt/x/usr/share/doc/raspi-firmware/copyright" |
+        sed -e 's/^ \.$//' -e 's/^ //' >"$dir/LICENCE.broadcom"
+    grep -q 'Redistribution' "$dir/LICENCE.broadcom" || die "no licence paragraph for boot/* in $deb's copyright file"
+    echo "raspi-firmware $(dpkg-deb -f "$deb" Version) (Debian $suite, non-free-firmware, $mirror)" >"$dir/VERSION"
+    rm -rf "$apt/x"
+    say "Raspberry Pi firmware: $(cat "$dir/VERSION")"
+}
+
+if [ "${1:-}" = rpi4 ]; then
+    setup_rpi4
+    exit 0
 fi
 
 apt_pkgs=("${missing_pkgs[@]}")

@@ -113,8 +113,34 @@ step "QEMU aarch64 overflow caught" cargo test -j"$JOBS" -p qemu-tests --release
 step "QEMU aarch64 DTB shapes" cargo test -j"$JOBS" -p qemu-tests --release --test aarch64_dtb -- --test-threads=2
 # Raspberry Pi 4 on QEMU raspi4b with the board's DTB (boards/rpi4/): ktest
 # on 4 spin-table CPUs, the unattended PASS screen, PL011 console and watchdog
-# power-off. Builds the DTB and the ARMv8.0 (LSE=0) image for the Cortex-A72.
+# power-off. Builds the DTB; the default Image (outline atomics) runs on the
+# ARMv8.0 Cortex-A72.
 step "QEMU raspi4b (Raspberry Pi 4)" make --no-print-directory test-rpi4
+# The Raspberry Pi 4 card image, plain and with a baked command line (the
+# default kernel Image, board DTB, Debian's Pi firmware; mk/rpi4.mk), the boot tool's unit
+# tests, the card read back (MBR, FAT32, the firmware's files, config.txt,
+# cmdline.txt, the kernel = the default Image), its kernel booted on
+# cortex-a72, the Pi 4's core, and with the card's DTB on QEMU's raspi4b
+# (qemu-tests/tests/rpi4_image.rs); then `make usb`
+# for it refusing a device that is not a block device, and without BOARD or
+# without ARCH=aarch64 (which would write a PC image).
+rpi4_image() {
+    make --no-print-directory image ARCH=aarch64 BOARD=rpi4 &&
+        make --no-print-directory image ARCH=aarch64 BOARD=rpi4 CMDLINE="unattended stress.secs=600" &&
+        cargo test -j"$JOBS" -p boot --release &&
+        cargo test -j"$JOBS" -p qemu-tests --release --test rpi4_image || return 1
+    local out
+    out=$(make --no-print-directory usb ARCH=aarch64 BOARD=rpi4 DEV=/dev/null 2>&1) &&
+        { echo "make usb BOARD=rpi4 DEV=/dev/null did not fail"; return 1; }
+    grep -q "usb: /dev/null is not a block device" <<<"$out" || { echo "$out"; return 1; }
+    out=$(make --no-print-directory usb ARCH=aarch64 DEV=/dev/null 2>&1) &&
+        { echo "make usb ARCH=aarch64 without BOARD did not fail"; return 1; }
+    grep -q "needs BOARD=rpi4" <<<"$out" || { echo "$out"; return 1; }
+    out=$(make --no-print-directory usb BOARD=rpi4 DEV=/dev/null 2>&1) &&
+        { echo "make usb BOARD=rpi4 without ARCH=aarch64 did not fail"; return 1; }
+    grep -q "BOARD=rpi4 needs ARCH=aarch64" <<<"$out" || { echo "$out"; return 1; }
+}
+step "Raspberry Pi 4 image" rpi4_image
 # Machine shapes a user tries: x86 and aarch64 at the documented minimum RAM
 # with 4 CPUs, an x86 CPU without the CPUID hypervisor bit, x86 with 300
 # and 520 CPUs (more than the 512 supported; 70-115 s of the step), x86 with

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # `make usb DEV=/dev/sdX [BOOT=uefi|bios]`: write a boot image to a USB stick
-# (Linux). Everything on the device is overwritten, so the device is checked
+# (Linux); `make usb ARCH=aarch64 BOARD=rpi4 DEV=/dev/sdX` (BOOT=rpi4 here):
+# the Raspberry Pi 4 image to an SD card or USB stick, with the same checks.
+# Everything on the device is overwritten, so the device is checked
 # first: it must be a whole disk (not a partition), nothing on it may be
 # mounted or in use, and the image must fit. Then it shows the device's size
 # and model and asks to type `yes` (YES=1 skips the question, for scripts).
 #
 #   DEV=/dev/sdX   target device (or the first argument)
-#   BOOT=uefi      uefi (default) or bios
-#   IMAGE_DIR=...  where bios.img/uefi.img are (default target/image/x86_64)
+#   BOOT=uefi      uefi (default), bios, or rpi4 (the Raspberry Pi 4 card image)
+#   IMAGE_DIR=...  where bios.img/uefi.img are (default target/image/x86_64),
+#                  or rpi4.img (target/image/rpi4, from mk/rpi4.mk)
 #   YES=1          do not ask
 #
 # See docs/hardware.md for macOS and Windows, and for booting the stick.
@@ -26,11 +29,12 @@ die() {
 
 [ -n "$DEV" ] || die "no device given: make usb DEV=/dev/sdX [BOOT=uefi|bios] (list disks with \`lsblk -d -o NAME,SIZE,MODEL,TRAN\`)"
 case $BOOT in
-    uefi | bios) ;;
-    *) die "BOOT=$BOOT: want uefi or bios" ;;
+    uefi | bios) MAKE_IMAGE="make image" ;;
+    rpi4) MAKE_IMAGE="make image ARCH=aarch64 BOARD=rpi4" ;;
+    *) die "BOOT=$BOOT: want uefi, bios or rpi4" ;;
 esac
 IMG=$IMAGE_DIR/$BOOT.img
-[ -f "$IMG" ] || die "$IMG not found: run \`make image\` first"
+[ -f "$IMG" ] || die "$IMG not found: run \`$MAKE_IMAGE\` first"
 
 for tool in lsblk findmnt dd; do
     command -v "$tool" >/dev/null || die "\`$tool\` not found (util-linux / coreutils)"
@@ -81,7 +85,8 @@ TRAN=$(lsblk -dn -o TRAN -- "$REAL" | tr -d ' ')
 if [ "$REAL" = "$DEV" ]; then echo "device: $DEV"; else echo "device: $DEV ($REAL)"; fi
 echo "        size ${SIZE:-?}, model/transport: ${MODEL_TRAN:-unknown}"
 echo "image:  $IMG ($BOOT, $((IMG_BYTES / 1024)) KiB)"
-if [ -n "$TRAN" ] && [ "$TRAN" != usb ]; then
+# A Pi's card may sit in a built-in SD reader (transport mmc) as well.
+if [ -n "$TRAN" ] && [ "$TRAN" != usb ] && { [ "$BOOT" != rpi4 ] || [ "$TRAN" != mmc ]; }; then
     echo "usb: WARNING: $DEV is not a USB device (transport: $TRAN). Is this really the stick?"
 fi
 
@@ -101,4 +106,8 @@ if [ ! -w "$REAL" ] && [ "$(id -u)" != 0 ]; then
 fi
 "${SUDO[@]}" dd if="$IMG" of="$REAL" bs=4M conv=fsync status=progress
 sync
-echo "usb: wrote $IMG to $DEV. Eject it (\`eject $DEV\`), then boot the PC from it (docs/hardware.md)."
+if [ "$BOOT" = rpi4 ]; then
+    echo "usb: wrote $IMG to $DEV. Eject it (\`eject $DEV\`), then put it into the Raspberry Pi 4 (SD slot, or a USB port with USB boot in BOOT_ORDER; docs/hardware.md)."
+else
+    echo "usb: wrote $IMG to $DEV. Eject it (\`eject $DEV\`), then boot the PC from it (docs/hardware.md)."
+fi

@@ -17,6 +17,10 @@
 //! Both images also carry a bootloader config that limits the bootloader's own
 //! log to warnings and errors: its ~25 INFO lines per boot would otherwise
 //! bury the kernel's banner on screen and serial.
+//!
+//! `boot rpi4 [--cmdline "<line>"] <Image> <dtb> <firmware-dir> <out-dir>`
+//! writes the Raspberry Pi 4 SD card / USB stick image instead (`rpi4.rs`);
+//! the command line is checked the same way and goes into its cmdline.txt.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,8 +29,13 @@ use bootloader::BootConfig;
 use bootloader_boot_config::LevelFilter;
 use protocol::cmdline::{self, CheckError, baked};
 
+mod rpi4;
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "rpi4") {
+        return rpi4_main(args.split_off(1));
+    }
     let mut cmdline = None;
     if args.first().is_some_and(|a| a == "--cmdline") {
         if args.len() < 2 {
@@ -57,7 +66,51 @@ fn main() -> ExitCode {
 
 fn usage() -> ExitCode {
     eprintln!("usage: boot [--cmdline \"<kernel command line>\"] <kernel-elf> <out-dir>");
+    eprintln!(
+        "       boot rpi4 [--cmdline \"<kernel command line>\"] <Image> <dtb> <firmware-dir> <out-dir>"
+    );
     ExitCode::from(2)
+}
+
+/// `boot rpi4 ...`: the Raspberry Pi 4 image (`rpi4.rs`).
+fn rpi4_main(mut args: Vec<String>) -> ExitCode {
+    let mut cmdline = None;
+    if args.first().is_some_and(|a| a == "--cmdline") {
+        if args.len() < 2 {
+            return usage();
+        }
+        cmdline = Some(args.remove(1));
+        args.remove(0);
+    }
+    let [kernel, dtb, firmware, out_dir] = args.as_slice() else {
+        return usage();
+    };
+    let built = cmdline.as_deref().map_or(Ok(()), check_cmdline).and_then(|()| {
+        rpi4::build_image(
+            Path::new(kernel),
+            Path::new(dtb),
+            Path::new(firmware),
+            Path::new(out_dir),
+            cmdline.as_deref(),
+        )
+    });
+    match built {
+        Ok(image) => {
+            println!(
+                "Raspberry Pi 4 image: {} (write it with make usb ARCH=aarch64 BOARD=rpi4 DEV=...)",
+                image.display()
+            );
+            match cmdline {
+                Some(c) => println!("baked kernel command line (cmdline.txt): \"{c}\""),
+                None => println!("no baked command line (the kernel starts its shell)"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("boot rpi4: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Checks a command line to bake (`protocol::cmdline::check`: printable

@@ -13,8 +13,8 @@
 //!   told to reset on a guest reset, not to exit), and `poweroff` through
 //!   the watchdog's "halt" partition ending QEMU.
 //!
-//! Images: `$RPI4_IMAGE` (default `target/image/aarch64-nolse/Image`, `make
-//! image-aarch64 LSE=0`: the Cortex-A72 is ARMv8.0) and `$RPI4_DTB`
+//! Images: `$RPI4_IMAGE` (default `target/image/aarch64/Image`, `make
+//! image-aarch64`: its outline atomics run on the ARMv8.0 Cortex-A72) and `$RPI4_DTB`
 //! (default `target/boards/rpi4/bcm2711-rpi-4-b.dtb`); `make test-rpi4`
 //! builds both and runs this. One QEMU at a time (4 vCPUs each). Logs:
 //! `target/qemu-logs/raspi4b-*.log`, the screendump beside them.
@@ -32,8 +32,8 @@ use common::{log_dir, one_qemu, workspace};
 fn image() -> PathBuf {
     let image = std::env::var_os("RPI4_IMAGE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/image/aarch64-nolse/Image"));
-    assert!(image.is_file(), "{} not found: run `make image-aarch64 LSE=0`", image.display());
+        .unwrap_or_else(|| workspace().join("target/image/aarch64/Image"));
+    assert!(image.is_file(), "{} not found: run `make image-aarch64`", image.display());
     image
 }
 
