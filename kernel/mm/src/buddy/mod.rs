@@ -278,17 +278,24 @@ impl<'m, S: RefcountScheme> Zone<'m, S> {
             while pfn + (1 << order) > end {
                 order -= 1;
             }
-            let mut z = self.inner.lock();
-            for p in pfn..pfn + (1 << order) {
-                let page = self.page(p);
-                // Reserved -> inside a (soon) free block of this zone.
+            // Reserved -> inside a (soon) free block of this zone. The
+            // block is this call's alone until `free_one` links it (no list
+            // holds it; a merge takes only a PG_buddy head of this zone, a
+            // stray free of one of its pages is reported as a double free),
+            // so its descriptors are written before the lock is taken, and
+            // CPUs handing over RAM at once (the deferred memmap set-up) do
+            // not queue on the lock for them; the lock's release publishes
+            // them with the block.
+            let block = self.block(pfn, order);
+            for page in block {
                 page.set_flags(page.flags().with_zone(self.id));
                 page.set_next(NONE);
                 page.set_prev(NONE);
                 S::set_frozen(page.refcount());
             }
+            let mut z = self.inner.lock();
             z.managed += 1 << order;
-            self.free_one(&mut z, pfn, self.page(pfn), order);
+            self.free_one(&mut z, pfn, &block[0], order);
             drop(z);
             pfn += 1 << order;
         }
