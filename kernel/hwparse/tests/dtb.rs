@@ -72,6 +72,28 @@ fn qemu_virt_blob() {
     assert_eq!(dtb::bootargs(&fdt).unwrap(), "");
 }
 
+/// QEMU `virt,gic-version=3` with 128 CPUs (`-machine dumpdtb`): a GICv3
+/// with two redistributor regions (the low one holds 123 CPUs, QEMU adds a
+/// high one above), no GICv2, and all 128 CPUs, MPIDR affinity 1 above 15.
+#[test]
+fn qemu_virt_gicv3_128_cpus() {
+    const BLOB: &[u8] = include_bytes!("data/qemu-virt-gicv3-128cpus.dtb");
+    let fdt = dtb::parse(BLOB).unwrap();
+    let facts = dtb::early_facts(&fdt);
+    assert_eq!(facts.gicv2, None);
+    assert_eq!(
+        facts.gicv3,
+        Some(dtb::GicV3Regs {
+            dist: (0x0800_0000, 0x0801_0000),
+            redist: [Some((0x080a_0000, 0x0900_0000)), Some((0x40_0000_0000, 0x40_0400_0000))],
+        })
+    );
+    assert_eq!(facts.errors().count(), 0);
+    let (cpus, total) = dtb::cpus::<128>(&fdt).unwrap();
+    assert_eq!(total, 128);
+    assert_eq!(cpus[127].unwrap().mpidr, 0x70f, "Aff1 7, Aff0 15: 16 CPUs per cluster");
+}
+
 #[test]
 fn built_machine_reads_back() {
     let blob = build_dtb(&machine());
