@@ -20,8 +20,8 @@ ARCHES=${ARCHES:-x86_64 aarch64}
 RUNNER=target/release/qemu-runner
 cargo build -q --release -p qemu-tests --bin qemu-runner
 
-echo "| arch | RAM | CPUs | early | deferred | memmap total | per GiB | kernel entry to mode | QEMU wall |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| arch | RAM | CPUs | early | deferred | per CPU | memmap total | per GiB | kernel entry to mode | QEMU wall |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for arch in $ARCHES; do
     for size in $SIZES; do
         # aarch64 virt places RAM at 1 GiB and its legacy memory map ends
@@ -47,15 +47,17 @@ for arch in $ARCHES; do
             fi
             wall=$(echo "$(date +%s.%N) - $start" | bc)
             log=target/qemu-logs/$name.log
-            # mm: memmap of N MiB RAM: E MiB early in A ms, D MiB on C CPUs in B ms (X ms/GiB)
+            # mm: memmap of N MiB RAM: E MiB early in A ms, D MiB on C CPUs in B ms
+            # (X ms/GiB; MIN..MAX MiB per CPU)
             line=$(grep -m1 '^mm: memmap of' "$log")
             early=$(sed -E 's/.*: ([0-9]+) MiB early in ([0-9]+) ms.*/\1 MiB, \2 ms/' <<<"$line")
             deferred=$(sed -E 's/.*, ([0-9]+) MiB on ([0-9]+) CPUs in ([0-9]+) ms.*/\1 MiB, \3 ms on \2/' <<<"$line")
             total_ms=$(sed -E 's/.*early in ([0-9]+) ms.* in ([0-9]+) ms \(.*/\1 + \2/' <<<"$line" | bc)
-            per_gib=$(sed -E 's/.*\(([0-9.]+) ms\/GiB\).*/\1/' <<<"$line")
+            per_gib=$(sed -E 's/.*\(([0-9.]+) ms\/GiB.*/\1/' <<<"$line")
+            share=$(sed -E 's/.*; ([0-9]+\.\.[0-9]+) MiB per CPU\).*/\1 MiB/' <<<"$line")
             to_mode=$(sed -nE 's/^boot: ([0-9]+) ms from kernel entry.*/\1/p' "$log" | head -1)
-            printf '| %s | %s | %s | %s | %s | %s ms | %s ms | %s ms | %.1f s |\n' \
-                "$arch" "$size" "$cpus" "$early" "$deferred" "$total_ms" "$per_gib" "$to_mode" "$wall"
+            printf '| %s | %s | %s | %s | %s | %s | %s ms | %s ms | %s ms | %.1f s |\n' \
+                "$arch" "$size" "$cpus" "$early" "$deferred" "$share" "$total_ms" "$per_gib" "$to_mode" "$wall"
         done
     done
 done

@@ -73,6 +73,9 @@ pub struct MemmapInit {
     pub early_us: u64,
     /// Wall time of [`init_deferred`], µs.
     pub deferred_us: u64,
+    /// The smallest and largest share of the deferred part one CPU did,
+    /// bytes (how evenly the work spread).
+    pub share_bytes: (usize, usize),
     /// RAM left out at boot (see [`init`]), bytes.
     pub clamped_bytes: u64,
 }
@@ -83,6 +86,7 @@ static MEMMAP_INIT: spin::Mutex<MemmapInit> = spin::Mutex::new(MemmapInit {
     cpus: 0,
     early_us: 0,
     deferred_us: 0,
+    share_bytes: (0, 0),
     clamped_bytes: 0,
 });
 
@@ -228,6 +232,8 @@ pub fn init_deferred() {
     let next = AtomicUsize::new(0);
     let done_bytes = AtomicUsize::new(0);
     let done_pages = AtomicUsize::new(0);
+    let min_share = AtomicUsize::new(usize::MAX);
+    let max_share = AtomicUsize::new(0);
     let cpus = AtomicUsize::new(0);
     let units = MEMMAP.deferred_units();
     crate::smp::on_each_cpu(&|_| {
@@ -249,6 +255,8 @@ pub fn init_deferred() {
         }
         done_bytes.fetch_add(bytes, Ordering::Relaxed);
         done_pages.fetch_add(pages, Ordering::Relaxed);
+        min_share.fetch_min(bytes, Ordering::Relaxed);
+        max_share.fetch_max(bytes, Ordering::Relaxed);
     });
     // `on_each_cpu` returned: every CPU's share is done (its Acquire pairs
     // with their completion), so the memmap is complete.
@@ -258,10 +266,11 @@ pub fn init_deferred() {
     m.deferred_bytes = done_bytes.load(Ordering::Relaxed);
     m.cpus = cpus.load(Ordering::Relaxed);
     m.deferred_us = us_since(start);
+    m.share_bytes = (min_share.load(Ordering::Relaxed), max_share.load(Ordering::Relaxed));
     let total = m.early_bytes + m.deferred_bytes;
     let gib = total as f64 / (1u64 << 30) as f64;
     println!(
-        "mm: memmap of {} MiB RAM: {} MiB early in {} ms, {} MiB on {} CPUs in {} ms ({:.1} ms/GiB)",
+        "mm: memmap of {} MiB RAM: {} MiB early in {} ms, {} MiB on {} CPUs in {} ms ({:.1} ms/GiB; {}..{} MiB per CPU)",
         total >> 20,
         m.early_bytes >> 20,
         m.early_us / 1000,
@@ -269,6 +278,8 @@ pub fn init_deferred() {
         m.cpus,
         m.deferred_us / 1000,
         (m.early_us + m.deferred_us) as f64 / 1000.0 / gib.max(1.0 / 1024.0),
+        m.share_bytes.0 >> 20,
+        m.share_bytes.1 >> 20,
     );
 }
 
