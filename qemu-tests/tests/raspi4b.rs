@@ -27,7 +27,7 @@ use qemu_tests::interactive::Session;
 use qemu_tests::{Config, PiUart};
 
 mod common;
-use common::{log_dir, one_qemu, workspace};
+use common::{assert_pass_screen, log_dir, one_qemu, workspace};
 
 fn image() -> PathBuf {
     let image = std::env::var_os("RPI4_IMAGE")
@@ -77,10 +77,6 @@ fn ktest_on_four_cpus() {
     assert!(errors.is_empty(), "DTB errors: {errors:?}");
 }
 
-/// Pixels of the banner box colour (fbcon's GREEN or RED).
-const GREEN: (u8, u8, u8) = (0x40, 0xe0, 0x40);
-const RED: (u8, u8, u8) = (0xff, 0x50, 0x50);
-
 #[test]
 fn unattended_pass_screen() {
     let cmdline = "unattended ktest.filter=bootinfo,smp stress.secs=2";
@@ -97,18 +93,7 @@ fn unattended_pass_screen() {
         let why = || format!("no `{needle}` on serial:\n{out}");
         assert!(s.check(&format!("serial shows `{needle}`"), seen, why), "{}", why());
     }
-    std::thread::sleep(Duration::from_millis(500));
-    let ppm = log_dir().join("raspi4b-unattended.ppm");
-    let img = s.screendump(&ppm).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(log_dir().join("raspi4b-unattended.png"), img.to_png()).expect("PNG");
-    let (green, red) = (img.count_colour(GREEN), img.count_colour(RED));
-    let share = green as f64 / (img.width * img.height) as f64;
-    println!("screendump {}: {:.1}% banner green, {red} red pixels", ppm.display(), share * 100.0);
-    let why =
-        || format!("no big green PASS box on screen ({:.2}%): {}", share * 100.0, ppm.display());
-    assert!(s.check("green PASS box on screen", share > 0.05, why), "{}", why());
-    let why = || format!("{red} red pixels on a PASS screen: {}", ppm.display());
-    assert!(s.check("no red on screen", red == 0, why), "{}", why());
+    assert_pass_screen(&mut s, "raspi4b-unattended");
 }
 
 /// The board DTB with `stdout-path` on the PL011 (`serial0`), written next

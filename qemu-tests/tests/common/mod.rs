@@ -74,3 +74,27 @@ pub fn x86_image(boot: Boot) -> PathBuf {
     );
     path
 }
+
+/// fbcon's banner box colours, as a screendump shows them.
+pub const GREEN: (u8, u8, u8) = (0x40, 0xe0, 0x40);
+/// See [`GREEN`].
+pub const RED: (u8, u8, u8) = (0xff, 0x50, 0x50);
+
+/// Screendumps the session's screen to `target/qemu-logs/STEM.ppm` (and a
+/// PNG beside it) and asserts the unattended mode's PASS screen: a big green
+/// box (more than 5% of the pixels: it is about half the screen wide and a
+/// third tall, minus its letters) and no red at all.
+pub fn assert_pass_screen(s: &mut qemu_tests::interactive::Session, stem: &str) {
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ppm = log_dir().join(format!("{stem}.ppm"));
+    let img = s.screendump(&ppm).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(log_dir().join(format!("{stem}.png")), img.to_png()).expect("PNG");
+    let (green, red) = (img.count_colour(GREEN), img.count_colour(RED));
+    let share = green as f64 / (img.width * img.height) as f64;
+    println!("screendump {}: {:.1}% banner green, {red} red pixels", ppm.display(), share * 100.0);
+    let why =
+        || format!("no big green PASS box on screen ({:.2}%): {}", share * 100.0, ppm.display());
+    assert!(s.check("green PASS box on screen", share > 0.05, why), "{}", why());
+    let why = || format!("{red} red pixels on a PASS screen: {}", ppm.display());
+    assert!(s.check("no red on screen", red == 0, why), "{}", why());
+}
