@@ -84,7 +84,7 @@ kernel={KERNEL_NAME}
 # default for 64-bit kernels; written down so that no other default applies).
 kernel_address={KERNEL_ADDRESS:#x}
 # The device tree is upstream Linux's for the Pi 4 Model B (also used on a Pi 400
-# or CM4: the kernel reads only memory, CPUs, the UART and the GIC from it).
+# or CM4): the kernel takes memory, CPUs, UARTs, GIC, mailbox and watchdog from it.
 device_tree={DTB_NAME}
 upstream_kernel=1
 # The UART on GPIO 14/15 (header pins 8 and 10), with a fixed core clock.
