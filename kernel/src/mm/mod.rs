@@ -173,6 +173,14 @@ fn hand_over(zone: &Zone<'static>, pfns: Range<usize>) -> usize {
     managed
 }
 
+/// The boot CPU's part of the memory set-up (steps 1-5 of the module docs):
+/// the memmap claimed for all usable RAM (clamped to what it holds), the
+/// first [`EARLY_BYTES`] initialised and handed to the one zone, the heap's
+/// grow hook installed. The rest waits for [`init_deferred`].
+///
+/// # Panics
+/// If the firmware map has no usable RAM, or its largest range cannot hold
+/// the memmap's storage (a map the kernel cannot run on at all).
 pub fn init(info: &BootInfo) {
     let start = arch::read_cycles();
     let mut ranges = usable_pfn_ranges(info);
