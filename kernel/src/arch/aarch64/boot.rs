@@ -303,7 +303,9 @@ fn subtract(ranges: &[(u64, u64)], holes: &[(u64, u64)]) -> Ranges<{ 2 * MAX_DTB
 /// Fills the memory map: RAM is usable except the kernel image (with its
 /// boot page tables and stacks, all in .bss) and the DTB (`Bootloader`) and
 /// the DTB's reservations (`Firmware`). Holes are widened to whole pages.
-/// Pushed sorted and disjoint, by cutting at every boundary.
+/// Pushed sorted and disjoint, by cutting at every boundary. RAM at or above
+/// `mmu::PHYS_WINDOW_SIZE` is left out, with one line saying how much: the
+/// window cannot reach it.
 fn push_regions(info: &mut BootInfo, facts: &dtb::EarlyFacts, kernel: (u64, u64), dtb: (u64, u64)) {
     const MAX_HOLES: usize = 2 + 3 * MAX_DTB_RANGES;
     let page_out = |(s, e): (u64, u64)| (s & !0xFFF, e.next_multiple_of(0x1000));
@@ -340,9 +342,15 @@ fn push_regions(info: &mut BootInfo, facts: &dtb::EarlyFacts, kernel: (u64, u64)
     }
     let points = &mut points[..np];
     points.sort_unstable();
+    let mut beyond_window = 0u64;
     for w in points.windows(2) {
         let (a, b) = (w[0], w[1]);
         if a == b || !facts.ram.as_slice().iter().any(|&(s, e)| s <= a && b <= e) {
+            continue;
+        }
+        let (a, b) = (a, b.min(mmu::PHYS_WINDOW_SIZE.max(a)));
+        beyond_window += w[1] - b;
+        if a == b {
             continue;
         }
         let covering = |want: fn(RegionKind) -> bool| {
@@ -361,5 +369,12 @@ fn push_regions(info: &mut BootInfo, facts: &dtb::EarlyFacts, kernel: (u64, u64)
             ));
         }
         info.push_region(MemRegion { start: a, end: b, kind });
+    }
+    if beyond_window > 0 {
+        println!(
+            "mm: {} MiB of RAM at and above {:#x} left out: beyond the kernel's physical window",
+            beyond_window >> 20,
+            mmu::PHYS_WINDOW_SIZE
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! |-----------------------------------------|-----------------------------------------|
 //! | `PHYS_OFFSET` + phys (0xFFFF_0000_...)  | all RAM (Normal WB, no-execute) and the |
 //! |                                         | MMIO the kernel uses (Device-nGnRE, XN) |
-//! | `STACKS_VBASE` (0xFFFF_FF00_0000_0000)  | secondary CPUs' stacks with guard pages |
+//! | `STACKS_VBASE` (0xFFFF_FF80_0000_0000)  | secondary CPUs' stacks with guard pages |
 //! | `KERNEL_VBASE` (0xFFFF_FFFF_8000_0000)  | the image: text RX, rodata R, data RW   |
 //!
 //! TTBR0 holds the boot identity map of the image (entry.s) only while CPUs
@@ -28,12 +28,17 @@ use aarch64_cpu::registers::{PAR_EL1, ReadWriteable, Readable, TCR_EL1};
 /// Where physical address 0 appears (the x86_64 side calls it the physical
 /// memory offset): the bottom of the TTBR1 half.
 pub const PHYS_OFFSET: u64 = 0xFFFF_0000_0000_0000;
-/// Highest physical address the window can map (128 TiB: L0 entries 0..255).
-pub const PHYS_WINDOW_SIZE: u64 = 1 << 47;
+/// Physical addresses the window maps: `0..PHYS_WINDOW_SIZE`, L0 entries
+/// 0..=510 of the TTBR1 half (255.5 TiB: the 48-bit physical space but its
+/// top 512 GiB, whose virtual twin, L0 entry 511, holds the image and the
+/// stacks). RAM above it is left out of the boot memory map (boot.rs).
+pub const PHYS_WINDOW_SIZE: u64 = 511 << 39;
 /// The kernel's link address (linker.ld says the same).
 pub const KERNEL_VBASE: u64 = 0xFFFF_FFFF_8000_0000;
-/// Secondary CPUs' stacks, one [`STACK_SLOT`] per CPU index.
-pub const STACKS_VBASE: u64 = 0xFFFF_FF00_0000_0000;
+/// Secondary CPUs' stacks, one [`STACK_SLOT`] per CPU index: the bottom of
+/// the last L0 entry, which the image shares (512 slots are 64 MiB, far
+/// below `KERNEL_VBASE`), so every other L0 entry is left to the window.
+pub const STACKS_VBASE: u64 = 0xFFFF_FF80_0000_0000;
 
 pub const PAGE_SIZE: u64 = 4096;
 /// Kernel stack of a secondary CPU (the boot CPU's is 512 KiB, linker.ld).
