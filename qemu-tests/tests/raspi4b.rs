@@ -96,17 +96,18 @@ fn unattended_pass_screen() {
     assert_pass_screen(&mut s, "raspi4b-unattended");
 }
 
-/// The board DTB with `stdout-path` on the PL011 (`serial0`), written next
-/// to the logs (edited as text with `dtc`).
-fn pl011_dtb() -> PathBuf {
+/// The board DTB as DTS text (`dtc`).
+fn board_dts() -> String {
     let dts = Command::new("dtc").args(["-q", "-I", "dtb", "-O", "dts"]).arg(dtb()).output();
-    let dts = String::from_utf8(dts.expect("dtc runs").stdout).expect("dts is text");
-    let from = "stdout-path = \"serial1:115200n8\";";
-    assert!(dts.contains(from), "the board DTB has no `{from}`");
-    let dts = dts.replace(from, "stdout-path = \"serial0:115200n8\";");
+    String::from_utf8(dts.expect("dtc runs").stdout).expect("dts is text")
+}
+
+/// Compiles `dts` into `raspi4b-<name>.dtb` next to the logs.
+fn compile(name: &str, dts: &str) -> PathBuf {
     let dir = log_dir();
     std::fs::create_dir_all(&dir).expect("log dir");
-    let (src, out) = (dir.join("raspi4b-pl011.dts"), dir.join("raspi4b-pl011.dtb"));
+    let (src, out) =
+        (dir.join(format!("raspi4b-{name}.dts")), dir.join(format!("raspi4b-{name}.dtb")));
     std::fs::write(&src, dts).expect("write dts");
     let status = Command::new("dtc")
         .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
@@ -115,6 +116,80 @@ fn pl011_dtb() -> PathBuf {
         .status();
     assert!(status.expect("dtc runs").success(), "dtc failed on {}", src.display());
     out
+}
+
+/// The board DTB with every `from` replaced by `to` (edited as text with
+/// `dtc`), as `raspi4b-<name>.dtb`.
+fn edited_dtb(name: &str, from: &str, to: &str) -> PathBuf {
+    let dts = board_dts();
+    assert!(dts.contains(from), "the board DTB has no `{from}`");
+    compile(name, &dts.replace(from, to))
+}
+
+/// The board DTB with `stdout-path` on the PL011 (`serial0`).
+fn pl011_dtb() -> PathBuf {
+    edited_dtb(
+        "pl011",
+        "stdout-path = \"serial1:115200n8\";",
+        "stdout-path = \"serial0:115200n8\";",
+    )
+}
+
+/// Boots with `dtb`, which the kernel must refuse: `FATAL: ...` with
+/// `reason` on the mini UART, saying it used `console`, and QEMU must end
+/// by itself (semihosting exit, status 1) within seconds, not time out.
+fn refused(name: &str, dtb: PathBuf, reason: &str, console: &str) {
+    let mut cfg = config(name, dtb, PiUart::Mini, "ktest ktest.filter=bootinfo", 30);
+    cfg.expect_fail = true;
+    let _one = one_qemu();
+    let (run, _) = qemu_tests::boot(&cfg).expect("cannot run QEMU");
+    println!("{} after {:.1?}", run.ending, run.elapsed);
+    let log = run.lines.join("\n");
+    let has = |needle: &str| run.lines.iter().any(|l| l.contains(needle));
+    assert!(
+        matches!(run.ending, qemu_tests::Ending::Exited(Some(1))),
+        "QEMU did not exit with status 1 ({}); mini UART:\n{log}",
+        run.ending
+    );
+    let fatal = format!("cannot be booted on: {reason}");
+    assert!(has("FATAL: the DTB at ") && has(&fatal), "no `FATAL: {fatal}`; mini UART:\n{log}");
+    let console = format!("(early console: {console})");
+    assert!(has(&console), "no `{console}`; mini UART:\n{log}");
+    assert!(!has("KTAP version"), "ktest ran on an unusable DTB:\n{log}");
+}
+
+#[test]
+fn unusable_dtb_stdout_path_names_nothing_uses_the_fallback_mini_uart() {
+    // The DTB no longer names the console: the reason goes to the fallback
+    // list's Raspberry Pi 4 mini UART (recognised from MIDR_EL1 and the load
+    // address), and to the DTB's first PL011 (not captured here).
+    let dtb = edited_dtb(
+        "stdout-path",
+        "stdout-path = \"serial1:115200n8\";",
+        "stdout-path = \"/nothing@0\";",
+    );
+    let why = "/chosen/stdout-path \"/nothing@0\" names no node";
+    refused("stdout-path", dtb, why, "Raspberry Pi 4, mini UART at 0xfe215040");
+}
+
+#[test]
+fn unusable_dtb_no_interrupt_controller() {
+    // The GIC-400, the legacy controller and the GPIO block all lose their
+    // `interrupt-controller` property; the DTB's own console (its
+    // `stdout-path`, the mini UART) says why.
+    let dtb = edited_dtb("no-intc", "interrupt-controller;", "");
+    let console = "the mini UART the DTB names, mini UART at 0xfe215040";
+    refused("no-intc", dtb, "no interrupt controller", console);
+}
+
+#[test]
+fn unusable_dtb_no_cpus() {
+    let dts = board_dts();
+    let start = dts.find("\n\tcpus {").expect("the board DTB has /cpus");
+    let end = start + dts[start..].find("\n\t};").expect("/cpus ends") + "\n\t};".len();
+    let dtb = compile("no-cpus", &format!("{}{}", &dts[..start], &dts[end..]));
+    let console = "the mini UART the DTB names, mini UART at 0xfe215040";
+    refused("no-cpus", dtb, "no /cpus node", console);
 }
 
 #[test]

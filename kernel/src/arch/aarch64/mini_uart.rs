@@ -38,6 +38,19 @@ pub fn put(base: u64, byte: u8) {
     write(base, IO, u32::from(byte));
 }
 
+/// Sends one byte, polling the transmitter at most `polls` times; false
+/// (nothing written) when it never had room.
+pub fn try_put(base: u64, byte: u8, polls: u32) -> bool {
+    for _ in 0..polls {
+        if read(base, LSR) & LSR_TX_EMPTY != 0 {
+            write(base, IO, u32::from(byte));
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
+}
+
 /// A received byte, if one is waiting.
 pub fn get(base: u64) -> Option<u8> {
     (read(base, LSR) & LSR_DATA_READY != 0).then(|| read(base, IO) as u8)
