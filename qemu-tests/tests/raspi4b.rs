@@ -11,7 +11,18 @@
 //! - a DTB whose `stdout-path` names the PL011 instead: the shell on the
 //!   PL011, `reboot` through the PM watchdog restarting the machine (QEMU
 //!   told to reset on a guest reset, not to exit), and `poweroff` through
-//!   the watchdog's "halt" partition ending QEMU.
+//!   the watchdog's "halt" partition ending QEMU;
+//! - `unusable_dtb_*`: the board DTB edited (`dtc`, `fdtput`) into blobs
+//!   QEMU boots but the kernel cannot use: a `stdout-path` to nowhere (the
+//!   reason must appear on the mini UART through the fallback console list,
+//!   which recognises the Pi 4 without the DTB), no interrupt controller,
+//!   no `/cpus`, an extra memory node with a `reg` of size 0 or of the wrong
+//!   length (reason on the DTB's own console, the mini UART). Each must
+//!   print `FATAL:` with the reason and end QEMU by itself (semihosting,
+//!   status 1) in well under a second. QEMU `raspi4b` replaces the blob's
+//!   `memory` nodes with its own (and NOPs the PCIe, RNG, thermal and
+//!   GENET nodes), so a DTB without memory, or an edited `memory@0`,
+//!   cannot be booted here: the memory cases use a node named `bank@`.
 //!
 //! Images: `$RPI4_IMAGE` (default `target/image/aarch64/Image`, `make
 //! image-aarch64`: its outline atomics run on the ARMv8.0 Cortex-A72) and `$RPI4_DTB`
@@ -190,6 +201,44 @@ fn unusable_dtb_no_cpus() {
     let dtb = compile("no-cpus", &format!("{}{}", &dts[..start], &dts[end..]));
     let console = "the mini UART the DTB names, mini UART at 0xfe215040";
     refused("no-cpus", dtb, "no /cpus node", console);
+}
+
+/// The board DTB with a `bank@80000000` node of `device_type = "memory"`
+/// and `reg` cells `reg` (hex), added with `fdtput`: QEMU replaces every
+/// node named `memory` (`memory@0` here) with its own, but keeps this one.
+fn extra_memory_dtb(name: &str, reg: &[&str]) -> PathBuf {
+    let dir = log_dir();
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let out = dir.join(format!("raspi4b-{name}.dtb"));
+    std::fs::copy(dtb(), &out).expect("copy dtb");
+    let node = "/bank@80000000";
+    let edits: [&[&str]; 3] = [
+        &["-c", node],
+        &["-t", "s", node, "device_type", "memory"],
+        &[&["-t", "x", node, "reg"], reg].concat(),
+    ];
+    for edit in edits {
+        let (opts, rest) = edit.split_at(if edit[0] == "-c" { 1 } else { 2 });
+        let status = Command::new("fdtput").args(opts).arg(&out).args(rest).status();
+        assert!(status.expect("fdtput runs (make setup)").success(), "fdtput {edit:?} failed");
+    }
+    out
+}
+
+#[test]
+fn unusable_dtb_memory_size_zero() {
+    let dtb = extra_memory_dtb("memory-size-0", &["0", "80000000", "0"]);
+    let why = "memory node bank@80000000: reg entry at 0x80000000 has size 0";
+    refused("memory-size-0", dtb, why, "the mini UART the DTB names, mini UART at 0xfe215040");
+}
+
+#[test]
+fn unusable_dtb_memory_reg_length() {
+    // Two cells where the root's #address-cells 2 + #size-cells 1 say three.
+    let dtb = extra_memory_dtb("memory-reg-length", &["0", "80000000"]);
+    let why = "memory node bank@80000000: reg is 8 bytes, \
+               not a multiple of (#address-cells 2 + #size-cells 1) * 4";
+    refused("memory-reg-length", dtb, why, "the mini UART the DTB names, mini UART at 0xfe215040");
 }
 
 #[test]

@@ -242,10 +242,11 @@ fn stop_early(kernel_phys: u64, dtb_uart: DtbConsole, why: core::fmt::Arguments<
     // (kind, physical base, whose) for every console to try.
     let mut consoles: [Option<(Kind, u64, &str)>; 4] = [None; 4];
     let mut n = 0;
-    if let Some(((base, _), kind, _)) = dtb_uart {
-        let (kind, whose) = match kind {
-            dtb::UartKind::Pl011 => (Kind::Pl011, "the PL011 the DTB names"),
-            dtb::UartKind::BcmAux => (Kind::MiniUart, "the mini UART the DTB names"),
+    if let Some(((base, _), kind, named)) = dtb_uart {
+        let (kind, whose) = match (kind, named) {
+            (dtb::UartKind::Pl011, true) => (Kind::Pl011, "the PL011 the DTB names"),
+            (dtb::UartKind::Pl011, false) => (Kind::Pl011, "the DTB's first enabled PL011"),
+            (dtb::UartKind::BcmAux, _) => (Kind::MiniUart, "the mini UART the DTB names"),
         };
         consoles[n] = Some((kind, base, whose));
         n += 1;
