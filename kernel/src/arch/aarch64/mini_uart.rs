@@ -21,7 +21,8 @@ const LSR_TX_EMPTY: u32 = 1 << 5;
 
 fn read(base: u64, reg: u64) -> u32 {
     // SAFETY: `base` maps the mini UART's registers (Device memory, boot.rs
-    // maps the node's `reg` page); `reg` is one of its 32-bit registers.
+    // maps the node's `reg` page, or the fallback list's page when
+    // stopping); `reg` is one of its 32-bit registers.
     unsafe { read_volatile((base + reg) as *const u32) }
 }
 
