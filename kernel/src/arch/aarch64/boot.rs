@@ -276,10 +276,8 @@ fn stop_early(kernel_phys: u64, dtb_uart: DtbConsole, why: core::fmt::Arguments<
     for (i, &(kind, base, whose)) in consoles.iter().flatten().enumerate() {
         let va = mmu::PHYS_OFFSET + base;
         // The DTB's own console is trusted; a guessed one must identify itself.
-        if i > 0 || dtb_uart.is_none() {
-            if !fallback_console::identifies(kind, va) {
-                continue;
-            }
+        if (i > 0 || dtb_uart.is_none()) && !fallback_console::identifies(kind, va) {
+            continue;
         }
         if kind == Kind::Pl011 {
             pl011::init(va);
