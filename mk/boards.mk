@@ -24,7 +24,7 @@ RPI4_RUNNER_ARGS = --arch aarch64 --machine raspi4b --dtb $(RPI4_DTB) --image $(
 
 .PHONY: test-rpi4 run-rpi4
 
-## test-rpi4  QEMU raspi4b with the board DTB: ktest on 4 CPUs, the unattended PASS screen, PL011 + watchdog poweroff
+## test-rpi4  QEMU raspi4b with the board DTB: ktest on 4 CPUs, the unattended PASS screen, PL011 + watchdog poweroff, unusable DTBs
 test-rpi4: rpi4-dtb
 	$(MAKE) --no-print-directory image-aarch64
 	RPI4_IMAGE=$(CURDIR)/$(RPI4_KERNEL) RPI4_DTB=$(CURDIR)/$(RPI4_DTB) \

@@ -27,8 +27,9 @@
 //!   `stdout-path` to nowhere, a memory `reg` of size 0 or of the wrong
 //!   length, an 8-byte `#address-cells`, no UART at all): the kernel must
 //!   print `FATAL:` with the specific reason on the earliest console (the
-//!   DTB's PL011, else the fallback list's) and QEMU must exit with status
-//!   1 by itself.
+//!   UART the DTB's `stdout-path` names; else the fallback list's and the
+//!   DTB's first enabled PL011, once where they are the same) and QEMU must
+//!   exit with status 1 by itself.
 //!
 //! The image comes from `$A64_IMAGE` (default
 //! `<workspace>/target/image/aarch64/Image`, `make image ARCH=aarch64`); a
@@ -310,7 +311,7 @@ fn unusable_dtb_stdout_path_names_nothing() {
     let dtb = qemu_dtb_edited("stdout-path", &[&["-t s", "/chosen", "stdout-path", "/pl011@1234"]]);
     let why =
         format!("{AT} cannot be booted on: /chosen/stdout-path \"/pl011@1234\" names no node");
-    refused("stdout-path", &dtb, &why, "the PL011 the DTB names");
+    refused("stdout-path", &dtb, &why, "the DTB's first enabled PL011");
 }
 
 #[test]

@@ -8,7 +8,9 @@
 //! helped before that.
 
 use super::dtb::{self, MAX_DTB_RANGES, Ranges};
-use super::{atomics, cpu, fallback_console, gic, gicv3, mailbox, mmu, pl011, pm_wdt, power, psci};
+use super::{
+    atomics, cpu, fallback_console, gic, gicv3, mailbox, mini_uart, mmu, pl011, pm_wdt, power, psci,
+};
 use crate::arch::ExitStatus;
 use crate::bootinfo::{self, BootInfo, MemRegion, RegionKind};
 use crate::smp::CPUS;
@@ -43,9 +45,10 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
     };
     let facts = dtb::early_facts(&early_fdt);
     if let Err(e) = dtb::usable(&early_fdt) {
+        let named = facts.stdout_path_problem.is_none();
         stop_early(
             kernel_phys,
-            facts.uart,
+            facts.uart.map(|r| (r, facts.uart_kind, named)),
             format_args!("the DTB at {dtb_phys:#x} cannot be booted on: {e}"),
         );
     }
@@ -220,21 +223,49 @@ extern "C" fn aarch64_primary_main(dtb_phys: u64, kernel_phys: u64) -> ! {
 
 const PAGE: u64 = mmu::PAGE_SIZE;
 
+/// The DTB's console for [`stop_early`]: its registers, its kind, and
+/// whether the DTB's `stdout-path` named it (false: it is the first
+/// enabled PL011, taken because `stdout-path` is broken).
+type DtbConsole = Option<((u64, u64), dtb::UartKind, bool)>;
+
 /// Stops a boot whose DTB is malformed or lacks what the kernel needs,
-/// after saying why on the earliest console there is: `dtb_uart` (a PL011
-/// the DTB names), else the first of `fallback_console::KNOWN_UARTS` that
-/// applies and identifies as a PL011. With neither, the run just ends.
-/// Touches no atomics (an inline-LSE image on a CPU without LSE gets here
-/// before its own check) and nothing but the image and the UARTs.
-fn stop_early(kernel_phys: u64, dtb_uart: Option<(u64, u64)>, why: core::fmt::Arguments<'_>) -> ! {
-    // Only one of the two kinds is mapped (a page mapped twice is a bug
-    // `mmu::build` refuses).
-    let mut devices = Ranges::<4>::new();
-    if let Some((s, e)) = dtb_uart {
-        devices.push(s, e);
-    } else {
+/// after saying why on the earliest consoles there are: the UART the DTB's
+/// `stdout-path` names; else every UART of `fallback_console::KNOWN_UARTS`
+/// that applies and identifies itself, plus the DTB's first enabled PL011
+/// if it has one (a board may have its console on either). With none, the
+/// run just ends. Touches no atomics (an inline-LSE image on a CPU without
+/// LSE gets here before its own check) and nothing but the image and the
+/// UARTs; every write polls a bounded number of times, so a UART that never
+/// drains cannot keep the run from ending.
+fn stop_early(kernel_phys: u64, dtb_uart: DtbConsole, why: core::fmt::Arguments<'_>) -> ! {
+    use fallback_console::Kind;
+    // (kind, physical base, whose) for every console to try.
+    let mut consoles: [Option<(Kind, u64, &str)>; 4] = [None; 4];
+    let mut n = 0;
+    if let Some(((base, _), kind, named)) = dtb_uart {
+        let (kind, whose) = match (kind, named) {
+            (dtb::UartKind::Pl011, true) => (Kind::Pl011, "the PL011 the DTB names"),
+            (dtb::UartKind::Pl011, false) => (Kind::Pl011, "the DTB's first enabled PL011"),
+            (dtb::UartKind::BcmAux, _) => (Kind::MiniUart, "the mini UART the DTB names"),
+        };
+        consoles[n] = Some((kind, base, whose));
+        n += 1;
+    }
+    if !matches!(dtb_uart, Some((_, _, true))) {
         for u in fallback_console::candidates(kernel_phys) {
-            devices.push(u.pl011, u.pl011 + PAGE);
+            if n < consoles.len() && !consoles[..n].iter().flatten().any(|c| c.1 == u.base) {
+                consoles[n] = Some((u.kind, u.base, u.board));
+                n += 1;
+            }
+        }
+    }
+    // Each page once (a page mapped twice is a bug `mmu::build` refuses).
+    let mut devices = Ranges::<4>::new();
+    let mut pages = [(0, 0); 4];
+    for (i, &(_, base, _)) in consoles.iter().flatten().enumerate() {
+        pages[i] = fallback_console::page(base);
+        if !pages[..i].contains(&pages[i]) {
+            devices.push(pages[i].0, pages[i].1);
         }
     }
     // SAFETY: boot CPU, no other CPU running, `build` not called before
@@ -242,28 +273,49 @@ fn stop_early(kernel_phys: u64, dtb_uart: Option<(u64, u64)>, why: core::fmt::Ar
     let root = unsafe { mmu::build(kernel_phys, &[], devices.as_slice()) };
     // SAFETY: as for the normal switch in `aarch64_primary_main`.
     unsafe { mmu::switch(root) };
-    let console = match dtb_uart {
-        Some((s, _)) => Some((s, "the PL011 the DTB names")),
-        None => fallback_console::candidates(kernel_phys)
-            .find(|u| fallback_console::is_pl011(mmu::PHYS_OFFSET + u.pl011))
-            .map(|u| (u.pl011, u.board)),
-    };
-    if let Some((uart, whose)) = console {
-        pl011::init(mmu::PHYS_OFFSET + uart);
+    for (i, &(kind, base, whose)) in consoles.iter().flatten().enumerate() {
+        let va = mmu::PHYS_OFFSET + base;
+        // The DTB's own console is trusted; a guessed one must identify itself.
+        if (i > 0 || dtb_uart.is_none()) && !fallback_console::identifies(kind, va) {
+            continue;
+        }
+        if kind == Kind::Pl011 {
+            pl011::init(va);
+        }
+        let mut out = EarlyConsole { kind, va, dead: false };
         let _ = core::fmt::Write::write_fmt(
-            &mut EarlyConsole,
-            format_args!("\nFATAL: {why}\n(early console: {whose}, PL011 at {uart:#x})\n"),
+            &mut out,
+            format_args!(
+                "\nFATAL: {why}\n(early console: {whose}, {} at {base:#x})\n",
+                kind.name()
+            ),
         );
     }
     power::exit(ExitStatus::Failure)
 }
 
-/// The PL011 without locks or atomics ([`pl011::early_write`]).
-struct EarlyConsole;
+/// One UART without locks, atomics or console state, giving up on it when
+/// its transmitter stays full.
+struct EarlyConsole {
+    kind: fallback_console::Kind,
+    va: u64,
+    dead: bool,
+}
 
 impl core::fmt::Write for EarlyConsole {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        pl011::early_write(s);
+        // About 0.1-1 s of register reads: a byte at 115200 baud takes 87 us.
+        const POLLS: u32 = 1 << 20;
+        for b in s.bytes() {
+            if self.dead {
+                break;
+            }
+            let put = match self.kind {
+                fallback_console::Kind::Pl011 => pl011::try_put(self.va, b, POLLS),
+                fallback_console::Kind::MiniUart => mini_uart::try_put(self.va, b, POLLS),
+            };
+            self.dead = !put;
+        }
         Ok(())
     }
 }

@@ -21,7 +21,8 @@ const LSR_TX_EMPTY: u32 = 1 << 5;
 
 fn read(base: u64, reg: u64) -> u32 {
     // SAFETY: `base` maps the mini UART's registers (Device memory, boot.rs
-    // maps the node's `reg` page); `reg` is one of its 32-bit registers.
+    // maps the node's `reg` page, or the fallback list's page when
+    // stopping); `reg` is one of its 32-bit registers.
     unsafe { read_volatile((base + reg) as *const u32) }
 }
 
@@ -36,6 +37,19 @@ pub fn put(base: u64, byte: u8) {
         core::hint::spin_loop();
     }
     write(base, IO, u32::from(byte));
+}
+
+/// Sends one byte, polling the transmitter at most `polls` times; false
+/// (nothing written) when it never had room.
+pub fn try_put(base: u64, byte: u8, polls: u32) -> bool {
+    for _ in 0..polls {
+        if read(base, LSR) & LSR_TX_EMPTY != 0 {
+            write(base, IO, u32::from(byte));
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
 }
 
 /// A received byte, if one is waiting.

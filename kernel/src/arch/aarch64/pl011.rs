@@ -86,6 +86,7 @@ pub fn init(va: u64) {
         write(va, LCR_H, LCR_WLEN8 | LCR_FEN);
     }
     write(va, CR, (cr & !CR_LBE) | CR_UARTEN | CR_TXE | CR_RXE);
+    MINI.store(false, Ordering::Relaxed);
     BASE.store(va, Ordering::Relaxed);
 }
 
@@ -101,6 +102,20 @@ fn put(base: u64, byte: u8) {
         core::hint::spin_loop();
     }
     write(base, DR, u32::from(byte));
+}
+
+/// Sends one byte to the PL011 at `va` (after [`init`]), polling the
+/// transmit FIFO at most `polls` times; false (nothing written) when it
+/// never had room. No console state is used.
+pub fn try_put(va: u64, byte: u8, polls: u32) -> bool {
+    for _ in 0..polls {
+        if read(va, FR) & FR_TXFF == 0 {
+            write(va, DR, u32::from(byte));
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
 }
 
 pub fn console_write(bytes: &[u8]) {
