@@ -151,8 +151,9 @@ pub struct Env {
 fn leaked_zone<S: RefcountScheme>() -> &'static Zone<'static, S> {
     let ranges = [0..ZONE_PAGES];
     let map: &'static MemMap<S> = Box::leak(Box::new(MemMap::new()));
-    let storage: &'static mut [MaybeUninit<Page>] =
-        Box::leak(Box::new_uninit_slice(mm::memmap::pages_needed(&ranges)));
+    // Descriptors and section table, in descriptor-sized units.
+    let units = mm::memmap::bytes_needed(&ranges).div_ceil(core::mem::size_of::<Page>());
+    let storage: &'static mut [MaybeUninit<Page>] = Box::leak(Box::new_uninit_slice(units));
     map.populate(&ranges, storage).expect("a fresh memmap takes one span");
     let zone = Box::leak(Box::new(Zone::new("Bench", map, 0..ZONE_PAGES)));
     zone.free_memory_range(0, ZONE_PAGES).expect("a fresh zone takes its own span");
