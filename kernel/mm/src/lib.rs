@@ -19,12 +19,16 @@
 //! scheme) and `rand` (the one PRNG of the tests and benchmarks).
 //!
 //! Kernel bring-up, in order:
-//! 1. compute usable RAM as pfn ranges;
-//! 2. [`MemMap::bytes_needed`]`(&ranges)` tells how much descriptor storage the
-//!    present sections need; carve it from usable RAM (through the kernel's
-//!    own physical-memory mapping) as a `&'static mut [MaybeUninit<Page>]`;
+//! 1. compute usable RAM as pfn ranges, cut where
+//!    [`memmap::usable_end_pfn`] says one memmap and one zone stop;
+//! 2. [`MemMap::bytes_needed`]`(&ranges)` tells how much storage the present
+//!    sections need (descriptors and section table); carve it from usable
+//!    RAM (through the kernel's own physical-memory mapping) as a
+//!    `&'static mut [MaybeUninit<Page>]`;
 //! 3. `MEMMAP.populate(&ranges, storage)` on a `static MEMMAP: MemMap =
-//!    MemMap::new();` initialises every descriptor to FROZEN + reserved;
+//!    MemMap::new();` initialises every descriptor to FROZEN + reserved (or
+//!    `populate_deferred`, then `init_deferred(unit)` from every CPU, each
+//!    unit's pages handed to the zone as it becomes present);
 //! 4. `Zone::new("Normal", &MEMMAP, span)` (kept in e.g. a
 //!    `spin::Once<Zone<'static>>`), then `zone.free_memory_range(start, end)`
 //!    for every usable range minus what the kernel keeps (kernel image, the
