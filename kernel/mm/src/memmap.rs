@@ -299,12 +299,7 @@ pub fn subsection_mask(ranges: &[Range<usize>], s: usize) -> u64 {
 /// Pages of a section's window for `mask`: from the lowest to the highest
 /// set bit, in whole subsections. 0 for an empty mask.
 pub const fn window_pages(mask: u64) -> usize {
-    if mask == 0 {
-        return 0;
-    }
-    let first = mask.trailing_zeros() as usize;
-    let last = 63 - mask.leading_zeros() as usize;
-    (last - first + 1) * PAGES_PER_SUBSECTION
+    window_mask(mask).count_ones() as usize * PAGES_PER_SUBSECTION
 }
 
 /// Mask of the subsections of a window for `mask` (lowest to highest bit).
@@ -355,19 +350,18 @@ pub fn pages_needed(ranges: &[Range<usize>]) -> usize {
 /// per 256 sections (plus alignment slack; at least one chunk more than a
 /// fresh memmap needs, for a memmap whose last chunk is partly used).
 pub fn table_bytes_needed(ranges: &[Range<usize>]) -> usize {
-    let mut roots = 0;
-    let mut last_root = usize::MAX;
-    for s in sections_for(ranges) {
-        if s / SECTIONS_PER_ROOT != last_root {
-            last_root = s / SECTIONS_PER_ROOT;
-            roots += 1;
-        }
-    }
     let sections = sections_needed(ranges);
     if sections == 0 {
         return 0;
     }
-    roots * ROOT_COST + (sections.div_ceil(SLOTS_PER_CHUNK) + 1) * CHUNK_COST
+    roots_for(ranges).count() * ROOT_COST + (sections.div_ceil(SLOTS_PER_CHUNK) + 1) * CHUNK_COST
+}
+
+/// The roots of the section table that [`sections_for`]`(ranges)` falls in,
+/// ascending, each once.
+fn roots_for(ranges: &[Range<usize>]) -> impl Iterator<Item = usize> + '_ {
+    let mut last = None;
+    sections_for(ranges).map(|s| s / SECTIONS_PER_ROOT).filter(move |&r| last.replace(r) != Some(r))
 }
 
 /// Bytes of storage [`MemMap::populate`] needs for `ranges` on a fresh
@@ -653,15 +647,9 @@ impl<S: RefcountScheme> MemMap<S> {
         }
         // What this add takes: the windows, the roots not there yet, and
         // the chunks its slots fall in that are not there yet.
-        let mut table = 0;
-        let mut last_root = usize::MAX;
-        for s in sections_for(ranges) {
-            let root = s / SECTIONS_PER_ROOT;
-            if root != last_root && self.roots[root].load(Ordering::Relaxed).is_null() {
-                table += ROOT_COST;
-            }
-            last_root = root;
-        }
+        let missing_roots =
+            roots_for(ranges).filter(|&r| self.roots[r].load(Ordering::Relaxed).is_null());
+        let mut table = missing_roots.count() * ROOT_COST;
         if new > 0 {
             let chunks = first_slot / SLOTS_PER_CHUNK..=(first_slot + new - 1) / SLOTS_PER_CHUNK;
             for c in chunks {

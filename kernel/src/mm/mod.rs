@@ -61,7 +61,7 @@ pub const EARLY_BYTES: usize = 256 << 20;
 const DEFERRED_BATCH: usize = 8;
 
 /// How the memmap was set up: what `meminfo` and the boot log report.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct MemmapInit {
     /// Bytes of RAM whose descriptors the boot CPU wrote early.
     pub early_bytes: usize,
@@ -80,15 +80,20 @@ pub struct MemmapInit {
     pub clamped_bytes: u64,
 }
 
-static MEMMAP_INIT: spin::Mutex<MemmapInit> = spin::Mutex::new(MemmapInit {
-    early_bytes: 0,
-    deferred_bytes: 0,
-    cpus: 0,
-    early_us: 0,
-    deferred_us: 0,
-    share_bytes: (0, 0),
-    clamped_bytes: 0,
-});
+impl MemmapInit {
+    /// Nothing set up yet (what `Default` gives, usable in a `static`).
+    const NONE: MemmapInit = MemmapInit {
+        early_bytes: 0,
+        deferred_bytes: 0,
+        cpus: 0,
+        early_us: 0,
+        deferred_us: 0,
+        share_bytes: (0, 0),
+        clamped_bytes: 0,
+    };
+}
+
+static MEMMAP_INIT: spin::Mutex<MemmapInit> = spin::Mutex::new(MemmapInit::NONE);
 
 /// How the memmap was set up (zeros before [`init`]).
 pub fn memmap_init() -> MemmapInit {
@@ -173,6 +178,17 @@ fn hand_over(zone: &Zone<'static>, pfns: Range<usize>) -> usize {
     managed
 }
 
+/// One unit of the memmap set-up (`MemMap::init_deferred`): its
+/// descriptors written and its pages handed to the zone. Returns the bytes
+/// of RAM that became present and the pages handed over (zeros for a unit
+/// without RAM or done already).
+fn init_unit(zone: &Zone<'static>, unit: usize) -> (usize, usize) {
+    match MEMMAP.init_deferred(unit) {
+        Some(pfns) => (pfns.len() * PAGE_SIZE, hand_over(zone, pfns)),
+        None => (0, 0),
+    }
+}
+
 /// The boot CPU's part of the memory set-up (steps 1-5 of the module docs):
 /// the memmap claimed for all usable RAM (clamped to what it holds), the
 /// first [`EARLY_BYTES`] initialised and handed to the one zone, the heap's
@@ -215,10 +231,9 @@ pub fn init(info: &BootInfo) {
     let (mut managed, mut early) = (0, 0);
     let mut unit = 0;
     while early < EARLY_BYTES && unit < MEMMAP.deferred_units() {
-        if let Some(pfns) = MEMMAP.init_deferred(unit) {
-            early += pfns.len() * PAGE_SIZE;
-            managed += hand_over(zone, pfns);
-        }
+        let (bytes, pages) = init_unit(zone, unit);
+        early += bytes;
+        managed += pages;
         unit += 1;
     }
     BOOT_MANAGED.store(managed, Ordering::Relaxed);
@@ -226,7 +241,7 @@ pub fn init(info: &BootInfo) {
         early_bytes: early,
         early_us: us_since(start),
         clamped_bytes,
-        ..MemmapInit::default()
+        ..MemmapInit::NONE
     };
     heap_grow::enable();
 }
@@ -255,10 +270,9 @@ pub fn init_deferred() {
                 break;
             }
             for unit in first..(first + DEFERRED_BATCH).min(units) {
-                if let Some(pfns) = MEMMAP.init_deferred(unit) {
-                    bytes += pfns.len() * PAGE_SIZE;
-                    pages += hand_over(zone(), pfns);
-                }
+                let (b, p) = init_unit(zone(), unit);
+                bytes += b;
+                pages += p;
             }
         }
         done_bytes.fetch_add(bytes, Ordering::Relaxed);
