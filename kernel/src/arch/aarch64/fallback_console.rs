@@ -39,7 +39,7 @@
 //!   those addresses; the checks then almost surely fail, and a write that
 //!   slips through lands in RAM the stopping kernel does not use.
 
-use core::ptr::read_volatile;
+use super::mmio::read32;
 
 /// The register interface of a [`KnownUart`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,14 +125,6 @@ pub fn identifies(kind: Kind, va: u64) -> bool {
     }
 }
 
-/// Reads the 32-bit register at `va`.
-fn reg(va: u64) -> u32 {
-    // SAFETY: the caller mapped the UART's 4 KiB page as a device around
-    // `va`; the registers read here are ID, enable and status registers
-    // whose reads change nothing the stopping kernel relies on.
-    unsafe { read_volatile(va as *const u32) }
-}
-
 /// True when the PL011 registers mapped at `va` identify as a PL011:
 /// UARTPeriphID0/1 (0xFE0, 0xFE4) = 0x11, 0x10 (part 0x011, designer Arm)
 /// and UARTPCellID0-3 (0xFF0-0xFFC) = 0x0D, 0xF0, 0x05, 0xB1 (PL011 TRM,
@@ -140,14 +132,14 @@ fn reg(va: u64) -> u32 {
 pub fn is_pl011(va: u64) -> bool {
     [(0xFE0, 0x11), (0xFE4, 0x10), (0xFF0, 0x0D), (0xFF4, 0xF0), (0xFF8, 0x05), (0xFFC, 0xB1)]
         .iter()
-        .all(|&(off, want)| reg(va + off) & 0xFF == want)
+        .all(|&(off, want)| read32(va + off) & 0xFF == want)
 }
 
 /// True when the mini UART whose AUX_MU_IO register is mapped at `va`
 /// looks enabled: AUX_ENABLES (AUX base + 4, i.e. `va - 0x3C`) has bit 0
 /// set and bits 31:3 clear, and AUX_MU_IIR (`va + 8`) reads bits 7:6 as 1.
 pub fn is_mini_uart(va: u64) -> bool {
-    let enables = reg(va - 0x40 + 0x04);
-    let iir = reg(va + 0x08);
+    let enables = read32(va - 0x40 + 0x04);
+    let iir = read32(va + 0x08);
     enables & 1 == 1 && enables & !0x7 == 0 && iir & 0xC0 == 0xC0
 }

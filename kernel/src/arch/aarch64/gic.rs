@@ -11,6 +11,7 @@
 
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
+use super::mmio::{read32, write32};
 use crate::smp::MAX_CPUS;
 
 const GICD_CTLR: u64 = 0x000;
@@ -39,20 +40,9 @@ static GICC: AtomicU64 = AtomicU64::new(0);
 /// Each CPU's GIC CPU-interface bit (GICD_ITARGETSR), 0 until it set up its interface.
 static TARGET: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
 
-fn read(addr: u64) -> u32 {
-    // SAFETY: `addr` is a 32-bit register of the GIC mapped as Device memory
-    // through the physical window (boot.rs maps the DTB's GIC `reg`s).
-    unsafe { core::ptr::read_volatile(addr as *const u32) }
-}
-
-fn write(addr: u64, v: u32) {
-    // SAFETY: as in `read`.
-    unsafe { core::ptr::write_volatile(addr as *mut u32, v) }
-}
-
 /// Boot CPU, once: enables the distributor at `gicd`/`gicc` (virtual).
 pub fn init(gicd: u64, gicc: u64) {
-    write(gicd + GICD_CTLR, read(gicd + GICD_CTLR) | 1);
+    write32(gicd + GICD_CTLR, read32(gicd + GICD_CTLR) | 1);
     GICD.store(gicd, Ordering::Relaxed);
     GICC.store(gicc, Ordering::Relaxed);
 }
@@ -70,14 +60,14 @@ pub fn init_cpu(index: usize) {
         return;
     }
     // SGI enables and priorities are banked per CPU.
-    write(gicd + GICD_ISENABLER0, 1 << WAKE_SGI);
+    write32(gicd + GICD_ISENABLER0, 1 << WAKE_SGI);
     let prio = gicd + GICD_IPRIORITYR + u64::from(WAKE_SGI & !3);
     let shift = (WAKE_SGI % 4) * 8;
-    write(prio, (read(prio) & !(0xFF << shift)) | (0x80 << shift));
-    write(gicc + GICC_PMR, 0xF0);
-    write(gicc + GICC_CTLR, 1);
+    write32(prio, (read32(prio) & !(0xFF << shift)) | (0x80 << shift));
+    write32(gicc + GICC_PMR, 0xF0);
+    write32(gicc + GICC_CTLR, 1);
     // Byte 0 of ITARGETSR0 reads as the calling CPU's own interface bit.
-    TARGET[index].store(read(gicd + GICD_ITARGETSR0) as u8, Ordering::Relaxed);
+    TARGET[index].store(read32(gicd + GICD_ITARGETSR0) as u8, Ordering::Relaxed);
 }
 
 /// Whether `index` sleeps in `wfi` (and so needs an SGI to wake).
@@ -88,7 +78,7 @@ pub fn can_wake(index: usize) -> bool {
 /// Sends the wake SGI to CPU `index` (which must have run `init_cpu`).
 pub fn send_wake(index: usize) {
     let target = u32::from(TARGET[index].load(Ordering::Relaxed));
-    write(GICD.load(Ordering::Relaxed) + GICD_SGIR, (target << 16) | WAKE_SGI);
+    write32(GICD.load(Ordering::Relaxed) + GICD_SGIR, (target << 16) | WAKE_SGI);
 }
 
 /// Acknowledges every pending interrupt on this CPU's interface (only wake
@@ -96,10 +86,10 @@ pub fn send_wake(index: usize) {
 pub fn ack_all() {
     let gicc = GICC.load(Ordering::Relaxed);
     for _ in 0..64 {
-        let iar = read(gicc + GICC_IAR);
+        let iar = read32(gicc + GICC_IAR);
         if iar & 0x3FF >= SPURIOUS_FROM {
             break;
         }
-        write(gicc + GICC_EOIR, iar);
+        write32(gicc + GICC_EOIR, iar);
     }
 }

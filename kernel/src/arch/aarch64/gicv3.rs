@@ -16,6 +16,7 @@
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use super::mmio::{read32, read64, write32};
 use crate::smp::MAX_CPUS;
 
 const GICD_CTLR: u64 = 0x0000;
@@ -54,22 +55,6 @@ static REDIST: [(AtomicU64, AtomicU64); MAX_REDIST_REGIONS] =
 /// Each CPU's `ICC_SGI1R_EL1` target (affinity, range selector, target-list
 /// bit) without the interrupt id; 0 until the CPU set up its interface.
 static TARGET: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-
-fn read32(addr: u64) -> u32 {
-    // SAFETY: `addr` is a 32-bit register of the GIC mapped as Device memory
-    // through the physical window (boot.rs maps the DTB's GIC `reg`s).
-    unsafe { core::ptr::read_volatile(addr as *const u32) }
-}
-
-fn write32(addr: u64, v: u32) {
-    // SAFETY: as in `read32`.
-    unsafe { core::ptr::write_volatile(addr as *mut u32, v) }
-}
-
-fn read64(addr: u64) -> u64 {
-    // SAFETY: as in `read32`, for a 64-bit register.
-    unsafe { core::ptr::read_volatile(addr as *const u64) }
-}
 
 /// Whether this CPU has the GICv3 system-register interface
 /// (`ID_AA64PFR0_EL1.GIC`).

@@ -12,8 +12,8 @@
 //! firmware wiki's "Mailbox property interface".
 
 use core::cell::UnsafeCell;
-use core::ptr::{read_volatile, write_volatile};
 
+use super::mmio::{read32, write32};
 use super::{cpu, mmu};
 use crate::bootinfo::{Framebuffer, PixelFormat};
 
@@ -59,17 +59,6 @@ unsafe impl Sync for MessageCell {}
 
 static MESSAGE: MessageCell = MessageCell(UnsafeCell::new(Message([0; 36])));
 
-fn read(base: u64, reg: u64) -> u32 {
-    // SAFETY: `base` maps the mailbox registers (Device memory, boot.rs maps
-    // the node's `reg`); `reg` is one of its 32-bit registers.
-    unsafe { read_volatile((base + reg) as *const u32) }
-}
-
-fn write(base: u64, reg: u64, v: u32) {
-    // SAFETY: as in `read`.
-    unsafe { write_volatile((base + reg) as *mut u32, v) }
-}
-
 /// Sends `words` (a whole message, header included) on the property channel
 /// and copies the answer back into `words`. `dma`: the bus's view of CPU
 /// memory, `(cpu_start, cpu_end, bus_start)`.
@@ -92,19 +81,19 @@ fn call(base: u64, dma: (u64, u64, u64), words: &mut [u32]) -> Result<(), &'stat
     // The VideoCore reads memory, not our cache: write the message out.
     mmu::clean_dcache_range(va, (len * 4) as u64);
     let deadline = cpu::read_cycles() + TIMEOUT_US * cpu::cycles_per_us();
-    while read(base, MBOX1_STATUS) & STATUS_FULL != 0 {
+    while read32(base + MBOX1_STATUS) & STATUS_FULL != 0 {
         if cpu::read_cycles() > deadline {
             return Err("the mailbox stayed full");
         }
     }
-    write(base, MBOX1_WRITE, bus | CHANNEL_PROPERTY);
+    write32(base + MBOX1_WRITE, bus | CHANNEL_PROPERTY);
     loop {
-        while read(base, MBOX0_STATUS) & STATUS_EMPTY != 0 {
+        while read32(base + MBOX0_STATUS) & STATUS_EMPTY != 0 {
             if cpu::read_cycles() > deadline {
                 return Err("no answer from the VideoCore");
             }
         }
-        if read(base, MBOX0_READ) == bus | CHANNEL_PROPERTY {
+        if read32(base + MBOX0_READ) == bus | CHANNEL_PROPERTY {
             break;
         }
     }

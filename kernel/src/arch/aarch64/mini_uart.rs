@@ -8,7 +8,7 @@
 //! the line status register. No interrupts, no loopback (the mini UART has
 //! no loopback mode that QEMU models).
 
-use core::ptr::{read_volatile, write_volatile};
+use super::mmio::{read32, write32};
 
 /// Transmit / receive data (AUX_MU_IO_REG).
 const IO: u64 = 0x00;
@@ -19,32 +19,20 @@ const LSR_DATA_READY: u32 = 1 << 0;
 /// LSR: the transmitter can take a byte.
 const LSR_TX_EMPTY: u32 = 1 << 5;
 
-fn read(base: u64, reg: u64) -> u32 {
-    // SAFETY: `base` maps the mini UART's registers (Device memory, boot.rs
-    // maps the node's `reg` page, or the fallback list's page when
-    // stopping); `reg` is one of its 32-bit registers.
-    unsafe { read_volatile((base + reg) as *const u32) }
-}
-
-fn write(base: u64, reg: u64, v: u32) {
-    // SAFETY: as in `read`.
-    unsafe { write_volatile((base + reg) as *mut u32, v) }
-}
-
 /// Sends one byte, waiting until the transmitter has room.
 pub fn put(base: u64, byte: u8) {
-    while read(base, LSR) & LSR_TX_EMPTY == 0 {
+    while read32(base + LSR) & LSR_TX_EMPTY == 0 {
         core::hint::spin_loop();
     }
-    write(base, IO, u32::from(byte));
+    write32(base + IO, u32::from(byte));
 }
 
 /// Sends one byte, polling the transmitter at most `polls` times; false
 /// (nothing written) when it never had room.
 pub fn try_put(base: u64, byte: u8, polls: u32) -> bool {
     for _ in 0..polls {
-        if read(base, LSR) & LSR_TX_EMPTY != 0 {
-            write(base, IO, u32::from(byte));
+        if read32(base + LSR) & LSR_TX_EMPTY != 0 {
+            write32(base + IO, u32::from(byte));
             return true;
         }
         core::hint::spin_loop();
@@ -54,5 +42,5 @@ pub fn try_put(base: u64, byte: u8, polls: u32) -> bool {
 
 /// A received byte, if one is waiting.
 pub fn get(base: u64) -> Option<u8> {
-    (read(base, LSR) & LSR_DATA_READY != 0).then(|| read(base, IO) as u8)
+    (read32(base + LSR) & LSR_DATA_READY != 0).then(|| read32(base + IO) as u8)
 }

@@ -17,6 +17,7 @@
 //! - `gic.rs`: GICv2 wake-up SGIs for idle CPUs;
 //! - `gicv3.rs`: the same on a GICv3 (every CPU, not just 8);
 //! - `atomics.rs`: LSE or LL/SC atomics, chosen at boot;
+//! - `mmio.rs`: the volatile register access every driver here uses;
 //! - `pl011.rs`: the UART; `cpu.rs`: ids, model, per-CPU register, timer;
 //! - `power.rs`: semihosting exit, poweroff, reboot;
 //! - `tests/`: the ktest suites for these pieces.
@@ -33,6 +34,7 @@ mod gic;
 mod gicv3;
 mod mailbox;
 mod mini_uart;
+mod mmio;
 mod mmu;
 mod pl011;
 mod pm_wdt;

@@ -8,7 +8,7 @@
 //! does), its line settings are kept; otherwise 8N1 with FIFOs is set (the
 //! baud rate is whatever the divisors hold: QEMU ignores it).
 
-use core::ptr::{read_volatile, write_volatile};
+use super::mmio::{read32, write32};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const DR: u64 = 0x00;
@@ -66,26 +66,15 @@ pub fn base() -> Option<u64> {
     }
 }
 
-fn read(base: u64, reg: u64) -> u32 {
-    // SAFETY: `base` maps the PL011's 4 KiB register page (Device memory);
-    // `reg` is one of its 32-bit registers.
-    unsafe { read_volatile((base + reg) as *const u32) }
-}
-
-fn write(base: u64, reg: u64, v: u32) {
-    // SAFETY: as in `read`.
-    unsafe { write_volatile((base + reg) as *mut u32, v) }
-}
-
 /// Starts using the PL011 whose registers are mapped at `va`.
 pub fn init(va: u64) {
-    let cr = read(va, CR);
-    write(va, IMSC, 0);
-    write(va, ICR, 0x7FF);
+    let cr = read32(va + CR);
+    write32(va + IMSC, 0);
+    write32(va + ICR, 0x7FF);
     if cr & CR_UARTEN == 0 {
-        write(va, LCR_H, LCR_WLEN8 | LCR_FEN);
+        write32(va + LCR_H, LCR_WLEN8 | LCR_FEN);
     }
-    write(va, CR, (cr & !CR_LBE) | CR_UARTEN | CR_TXE | CR_RXE);
+    write32(va + CR, (cr & !CR_LBE) | CR_UARTEN | CR_TXE | CR_RXE);
     MINI.store(false, Ordering::Relaxed);
     BASE.store(va, Ordering::Relaxed);
 }
@@ -98,10 +87,10 @@ pub fn init_mini(va: u64) {
 }
 
 fn put(base: u64, byte: u8) {
-    while read(base, FR) & FR_TXFF != 0 {
+    while read32(base + FR) & FR_TXFF != 0 {
         core::hint::spin_loop();
     }
-    write(base, DR, u32::from(byte));
+    write32(base + DR, u32::from(byte));
 }
 
 /// Sends one byte to the PL011 at `va` (after [`init`]), polling the
@@ -109,8 +98,8 @@ fn put(base: u64, byte: u8) {
 /// never had room. No console state is used.
 pub fn try_put(va: u64, byte: u8, polls: u32) -> bool {
     for _ in 0..polls {
-        if read(va, FR) & FR_TXFF == 0 {
-            write(va, DR, u32::from(byte));
+        if read32(va + FR) & FR_TXFF == 0 {
+            write32(va + DR, u32::from(byte));
             return true;
         }
         core::hint::spin_loop();
@@ -135,10 +124,10 @@ pub fn console_read() -> Option<u8> {
     if MINI.load(Ordering::Relaxed) {
         return super::mini_uart::get(base);
     }
-    if read(base, FR) & FR_RXFE != 0 {
+    if read32(base + FR) & FR_RXFE != 0 {
         return None;
     }
-    Some(read(base, DR) as u8)
+    Some(read32(base + DR) as u8)
 }
 
 /// Sends `byte` with the UART in loopback mode (UARTCR.LBE: the transmitter
@@ -151,12 +140,12 @@ pub fn serial_loopback(byte: u8) -> Option<u8> {
     }
     crate::console::with_console_locked(|| {
         // Let pending output leave before the transmitter is looped back.
-        while read(base, FR) & FR_BUSY != 0 {
+        while read32(base + FR) & FR_BUSY != 0 {
             core::hint::spin_loop();
         }
         while console_read().is_some() {}
-        let cr = read(base, CR);
-        write(base, CR, cr | CR_LBE);
+        let cr = read32(base + CR);
+        write32(base + CR, cr | CR_LBE);
         put(base, byte);
         let mut got = None;
         let deadline = super::cpu::read_cycles() + 100_000 * super::cpu::cycles_per_us();
@@ -166,10 +155,10 @@ pub fn serial_loopback(byte: u8) -> Option<u8> {
                 break;
             }
         }
-        while read(base, FR) & FR_BUSY != 0 {
+        while read32(base + FR) & FR_BUSY != 0 {
             core::hint::spin_loop();
         }
-        write(base, CR, cr);
+        write32(base + CR, cr);
         // QEMU 10's PL011 loops the byte back *and* sends it out on the line
         // (real PL011s hold TXD idle under LBE). The console test therefore
         // sends printable bytes only, at the end of one KTAP diagnostic line

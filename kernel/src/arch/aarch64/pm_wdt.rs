@@ -13,6 +13,7 @@
 //!
 //! Every write carries the password `0x5a00_0000` in its top byte.
 
+use super::mmio::{read32, write32};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 const PM_RSTC: u64 = 0x1c;
@@ -43,17 +44,6 @@ pub fn available() -> bool {
     BASE.load(Ordering::Relaxed) != 0
 }
 
-fn read(base: u64, reg: u64) -> u32 {
-    // SAFETY: `base` maps the PM block's registers (Device memory, boot.rs
-    // maps the node's first `reg`); `reg` is one of its 32-bit registers.
-    unsafe { core::ptr::read_volatile((base + reg) as *const u32) }
-}
-
-fn write(base: u64, reg: u64, v: u32) {
-    // SAFETY: as in `read`.
-    unsafe { core::ptr::write_volatile((base + reg) as *mut u32, v) }
-}
-
 /// Starts a watchdog reset (power-off if `halt`) and returns; the machine
 /// goes within microseconds. Does nothing without a watchdog.
 pub fn reset(halt: bool) {
@@ -62,10 +52,10 @@ pub fn reset(halt: bool) {
         return;
     }
     if halt {
-        let rsts = read(base, PM_RSTS) & PM_RSTS_PARTITION_CLR;
-        write(base, PM_RSTS, PM_PASSWORD | rsts | PARTITION_HALT);
+        let rsts = read32(base + PM_RSTS) & PM_RSTS_PARTITION_CLR;
+        write32(base + PM_RSTS, PM_PASSWORD | rsts | PARTITION_HALT);
     }
-    write(base, PM_WDOG, PM_PASSWORD | WDOG_TICKS);
-    let rstc = read(base, PM_RSTC) & PM_RSTC_WRCFG_CLR;
-    write(base, PM_RSTC, PM_PASSWORD | rstc | PM_RSTC_WRCFG_FULL_RESET);
+    write32(base + PM_WDOG, PM_PASSWORD | WDOG_TICKS);
+    let rstc = read32(base + PM_RSTC) & PM_RSTC_WRCFG_CLR;
+    write32(base + PM_RSTC, PM_PASSWORD | rstc | PM_RSTC_WRCFG_FULL_RESET);
 }
