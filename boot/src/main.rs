@@ -36,29 +36,54 @@ fn main() -> ExitCode {
     if args.first().is_some_and(|a| a == "rpi4") {
         return rpi4_main(args.split_off(1));
     }
-    let mut cmdline = None;
-    if args.first().is_some_and(|a| a == "--cmdline") {
-        if args.len() < 2 {
-            return usage();
-        }
-        cmdline = Some(args.remove(1));
-        args.remove(0);
-    }
+    let Ok(cmdline) = take_cmdline(&mut args) else {
+        return usage();
+    };
     let [kernel, out_dir] = args.as_slice() else {
         return usage();
     };
-    match build_images(Path::new(kernel), Path::new(out_dir), cmdline.as_deref()) {
-        Ok((bios, uefi)) => {
-            println!("BIOS image: {}", bios.display());
-            println!("UEFI image: {}", uefi.display());
-            match cmdline {
-                Some(c) => println!("baked kernel command line: \"{c}\" (fw_cfg still wins)"),
+    let built = build_images(Path::new(kernel), Path::new(out_dir), cmdline.as_deref()).map(
+        |(bios, uefi)| {
+            vec![
+                format!("BIOS image: {}", bios.display()),
+                format!("UEFI image: {}", uefi.display()),
+            ]
+        },
+    );
+    let baked = cmdline.map(|c| format!("baked kernel command line: \"{c}\" (fw_cfg still wins)"));
+    finish("boot", built, baked)
+}
+
+/// Takes a leading `--cmdline <line>` off `args`: `Ok(None)` without one,
+/// `Err` when the line itself is missing.
+fn take_cmdline(args: &mut Vec<String>) -> Result<Option<String>, ()> {
+    if args.first().is_none_or(|a| a != "--cmdline") {
+        return Ok(None);
+    }
+    if args.len() < 2 {
+        return Err(());
+    }
+    let line = args.remove(1);
+    args.remove(0);
+    Ok(Some(line))
+}
+
+/// Reports a build: what was written (one line each) and the baked command
+/// line (or that there is none), or the error under `tool`'s name.
+fn finish(tool: &str, built: Result<Vec<String>, String>, baked: Option<String>) -> ExitCode {
+    match built {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            match baked {
+                Some(line) => println!("{line}"),
                 None => println!("no baked command line (the kernel starts its shell)"),
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("boot: {e}");
+            eprintln!("{tool}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -74,14 +99,9 @@ fn usage() -> ExitCode {
 
 /// `boot rpi4 ...`: the Raspberry Pi 4 image (`rpi4.rs`).
 fn rpi4_main(mut args: Vec<String>) -> ExitCode {
-    let mut cmdline = None;
-    if args.first().is_some_and(|a| a == "--cmdline") {
-        if args.len() < 2 {
-            return usage();
-        }
-        cmdline = Some(args.remove(1));
-        args.remove(0);
-    }
+    let Ok(cmdline) = take_cmdline(&mut args) else {
+        return usage();
+    };
     let [kernel, dtb, firmware, out_dir] = args.as_slice() else {
         return usage();
     };
@@ -94,23 +114,14 @@ fn rpi4_main(mut args: Vec<String>) -> ExitCode {
             cmdline.as_deref(),
         )
     });
-    match built {
-        Ok(image) => {
-            println!(
-                "Raspberry Pi 4 image: {} (write it with make usb ARCH=aarch64 BOARD=rpi4 DEV=...)",
-                image.display()
-            );
-            match cmdline {
-                Some(c) => println!("baked kernel command line (cmdline.txt): \"{c}\""),
-                None => println!("no baked command line (the kernel starts its shell)"),
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("boot rpi4: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let built = built.map(|image| {
+        vec![format!(
+            "Raspberry Pi 4 image: {} (write it with make usb ARCH=aarch64 BOARD=rpi4 DEV=...)",
+            image.display()
+        )]
+    });
+    let baked = cmdline.map(|c| format!("baked kernel command line (cmdline.txt): \"{c}\""));
+    finish("boot rpi4", built, baked)
 }
 
 /// Checks a command line to bake (`protocol::cmdline::check`: printable
